@@ -1,0 +1,1089 @@
+// config: the command line of repcached-bun, memcached 1.6's flags plus repcached 2.2.1's.
+//
+// One flag table (`flags`) is the single source of truth for parsing and `-h`; its default_text
+// must parse to what settingsDefault() holds (the tests check that). Settings flow one way, as in memcached: defaults (settingsDefault) → per-flag checks
+// while the options are read → cross-flag checks → plain values handed to the init functions.
+// A CLI value becomes a count through typed steps (digits → integer → unit → range), and every
+// error names the flag. parseArgs is pure and never throws for bad input: it returns
+// { kind: "error" } before anything is allocated.
+//
+// Syntax is getopt_long's, as memcached uses it: clustered short flags (-vvv, -dM), attached
+// values (-p11211, -m64), --long=value and --long value, unique prefixes of long names.
+// Where we differ from memcached 1.6 (verified against a running 1.6.18):
+// - numbers are strict (decimal digits only, no trailing junk, range-checked); memcached uses atoi;
+// - -m takes k/m/g suffixes (memcached 1.6.18 ignores them: its "-m 2048k" is 2048 MB);
+// - -X is repcached's replication ports (memcached 1.6's -X, --disable-dumping, is long-only here);
+// - unknown -o options are collected as warnings, not refused;
+// - running as root without -u is a warning, not a refusal;
+// - a positional argument is an error (getopt would silently skip it).
+
+export const program_name = "repcached";
+export const program_version = "0.1.0"; // repcached-bun's own version
+/** The memcached version we speak as: `version` replies, `stats` and -V use it. */
+export const version_string = "1.6.18";
+export const version_line = `memcached ${version_string} repcached-bun ${program_version}`;
+
+export const exit_code_usage = 64; // EX_USAGE, as memcached's cross-flag checks
+
+export const port_max = 65535;
+export const item_size_max_lower = 1024; // memcached's ITEM_SIZE_MAX_LOWER_LIMIT
+export const item_size_max_upper = 1024 * 1024 * 1024; // ITEM_SIZE_MAX_UPPER_LIMIT
+export const slab_page_size = 1024 * 1024; // memcached's slab page; slab_chunk_max must divide it
+export const memory_bytes_max_limit = 4 * 1024 ** 4; // 4 TiB: a sane bound, exact in a double
+export const connections_max_limit = 1 << 20;
+export const threads_max_limit = 4096;
+export const threads_warning_min = 65; // memcached warns above 64 worker threads
+export const requests_per_event_max_limit = 1 << 20;
+export const backlog_max_limit = 1 << 20;
+export const chunk_size_min_limit = item_size_max_upper;
+export const verbosity_max = 3;
+export const replication_queue_items_max_limit = 1 << 24;
+export const peer_host_length_max = 253; // a DNS name
+
+const kib = 1024;
+const mib = 1024 * 1024;
+const gib = 1024 * 1024 * 1024;
+
+export type BindingProtocol = "ascii" | "auto";
+export type HashAlgorithm = "murmur3" | "jenkins" | "xxh3";
+
+export interface ReplicationSettings {
+  peer_host: string | null; // -x: IPv4 address or hostname; null = start as listener
+  listen_port: number; // -X L
+  connect_port: number; // -X L:C (C defaults to L)
+  queue_items_max: number; // -q
+  queue_bytes_max: number; // --replication-queue-bytes
+  secret: string | null; // --replication-secret
+  propagate_evictions: boolean; // false with --replication-no-evictions
+  serve_during_copy: boolean; // --serve-during-copy
+}
+
+/** memcached 1.6's -o options that we recognize; names as in `stats settings`, units last. */
+export interface Extras {
+  maxconns_fast: boolean;
+  hashpower_init: number; // 0 = grow from the default size
+  hash_expand: boolean; // false with no_hashexpand
+  hash_algorithm: HashAlgorithm;
+  tail_repair_time_s: number; // 0 = off
+  lru_crawler: boolean;
+  lru_crawler_sleep_us: number;
+  lru_crawler_tocrawl_max: number; // items per class per run, 0 = unlimited
+  lru_maintainer: boolean;
+  lru_segmented: boolean;
+  hot_lru_pct: number;
+  warm_lru_pct: number;
+  hot_max_factor: number;
+  warm_max_factor: number;
+  temp_lru: boolean;
+  temporary_ttl_s: number;
+  idle_timeout_s: number; // 0 = never
+  slab_reassign: boolean;
+  slab_automove: number; // 0, 1 or 2
+  slab_automove_ratio: number;
+  slab_automove_window: number;
+  slab_chunk_size_max: number; // bytes
+  watcher_logbuf_bytes: number;
+  worker_logbuf_bytes: number;
+  read_buf_memory_bytes_max: number; // 0 = unlimited
+  track_sizes: boolean;
+}
+
+export interface Settings {
+  tcp_port: number; // 0 = off (also off when unix_socket_path is set)
+  udp_port: number; // 0 = off
+  unix_socket_path: string | null;
+  unix_socket_mask: number; // e.g. 0o700
+  listen_addresses: string[]; // empty = all interfaces; entries may carry :port ([v6]:port)
+  daemonize: boolean;
+  pid_file: string | null;
+  user: string | null;
+  core_limit_raise: boolean; // -r
+  memory_bytes_max: number;
+  evictions_disabled: boolean;
+  connections_max: number;
+  lock_memory: boolean;
+  large_pages: boolean;
+  verbosity: number; // 0..3
+  growth_factor: number;
+  chunk_size_min: number; // bytes
+  threads: number;
+  requests_per_event_max: number;
+  cas_enabled: boolean;
+  backlog: number;
+  binding_protocol: BindingProtocol;
+  item_size_max: number; // bytes
+  shutdown_enabled: boolean;
+  flush_enabled: boolean;
+  dump_enabled: boolean;
+  watch_enabled: boolean;
+  stats_prefix_delimiter: string;
+  stats_detail_enabled: boolean; // -D turns per-prefix stats on
+  replication: ReplicationSettings;
+  extras: Extras;
+  warnings: string[];
+}
+
+export type ParseResult =
+  | { kind: "run"; settings: Settings }
+  | { kind: "help"; text: string }
+  | { kind: "version"; text: string }
+  | { kind: "license"; text: string }
+  | { kind: "error"; message: string; exit_code: number };
+
+/** Facts about the host that some checks need; parseArgs reads process.getuid() when absent. */
+export interface HostFacts {
+  uid: number | null;
+}
+
+export function extrasDefault(): Extras {
+  return {
+    maxconns_fast: true,
+    hashpower_init: 0,
+    hash_expand: true,
+    hash_algorithm: "murmur3",
+    tail_repair_time_s: 0,
+    lru_crawler: true,
+    lru_crawler_sleep_us: 100,
+    lru_crawler_tocrawl_max: 0,
+    lru_maintainer: true,
+    lru_segmented: true,
+    hot_lru_pct: 20,
+    warm_lru_pct: 40,
+    hot_max_factor: 0.2,
+    warm_max_factor: 2.0,
+    temp_lru: false,
+    temporary_ttl_s: 61,
+    idle_timeout_s: 0,
+    slab_reassign: true,
+    slab_automove: 1,
+    slab_automove_ratio: 0.8,
+    slab_automove_window: 30,
+    slab_chunk_size_max: slab_page_size / 2,
+    watcher_logbuf_bytes: 256 * kib,
+    worker_logbuf_bytes: 64 * kib,
+    read_buf_memory_bytes_max: 0,
+    track_sizes: false,
+  };
+}
+
+export function settingsDefault(): Settings {
+  return {
+    tcp_port: 11211,
+    udp_port: 0, // off, as memcached >= 1.5.6 (repcached 2.2.1 always opened UDP)
+    unix_socket_path: null,
+    unix_socket_mask: 0o700,
+    listen_addresses: [], // all interfaces
+    daemonize: false,
+    pid_file: null,
+    user: null,
+    core_limit_raise: false,
+    memory_bytes_max: 64 * mib,
+    evictions_disabled: false,
+    connections_max: 1024,
+    lock_memory: false,
+    large_pages: false,
+    verbosity: 0,
+    growth_factor: 1.25,
+    chunk_size_min: 48, // space for a modest key and value
+    threads: 4,
+    requests_per_event_max: 20,
+    cas_enabled: true,
+    backlog: 1024,
+    binding_protocol: "auto",
+    item_size_max: 1 * mib, // the famous 1 MB limit
+    shutdown_enabled: false,
+    flush_enabled: true,
+    dump_enabled: true,
+    watch_enabled: true,
+    stats_prefix_delimiter: ":",
+    stats_detail_enabled: false,
+    replication: {
+      peer_host: null,
+      listen_port: 11212,
+      connect_port: 11212,
+      queue_items_max: 8192, // repcached's default
+      queue_bytes_max: 64 * mib,
+      secret: null,
+      propagate_evictions: true, // repcached sends evictions as deletes
+      serve_during_copy: false, // repcached opens client ports after the full copy
+    },
+    extras: extrasDefault(),
+    warnings: [],
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Value parsers: each turns one CLI string into a typed value or throws UsageError naming `opt`.
+
+class UsageError extends Error {
+  constructor(
+    message: string,
+    readonly try_help: boolean,
+  ) {
+    super(message);
+  }
+}
+
+function fail(opt: string, detail: string): never {
+  throw new UsageError(`${program_name}: option ${opt}: ${detail}`, false);
+}
+
+function failSyntax(message: string): never {
+  throw new UsageError(`${program_name}: ${message}`, true);
+}
+
+const digits_length_max = 15; // every 15-digit decimal is an exact double
+
+/** A count: decimal digits only, 0..max. */
+export function countParse(opt: string, text: string, max: number): number {
+  if (!/^[0-9]+$/.test(text)) fail(opt, `'${text}' is not a number`);
+  const trimmed = text.replace(/^0+(?=[0-9])/, "");
+  if (trimmed.length > digits_length_max) fail(opt, `'${text}' is out of range (at most ${max})`);
+  const value = Number(trimmed);
+  if (value > max) fail(opt, `'${text}' is out of range (at most ${max})`);
+  return value;
+}
+
+function countAtLeast(opt: string, value: number, min: number, message: string): number {
+  if (value < min) fail(opt, message);
+  return value;
+}
+
+const size_units: Record<string, number> = { k: kib, m: mib, g: gib };
+
+/** A size in bytes: digits with an optional k/m/g suffix (binary units); plain digits × unit_bytes. */
+export function sizeParse(opt: string, text: string, unit_bytes: number, max_bytes: number): number {
+  const match = /^([0-9]+)([kmgKMG]?)$/.exec(text);
+  if (match === null) fail(opt, `'${text}' is not a size (a number, optionally with k, m or g)`);
+  const out_of_range = `'${text}' is out of range (at most ${max_bytes} bytes)`;
+  if (match[1]!.replace(/^0+(?=[0-9])/, "").length > digits_length_max) fail(opt, out_of_range);
+  const count = Number(match[1]);
+  const suffix = match[2]!.toLowerCase();
+  const multiplier = suffix === "" ? unit_bytes : size_units[suffix]!;
+  const bytes = count * multiplier;
+  if (bytes > max_bytes) fail(opt, out_of_range);
+  return bytes;
+}
+
+/** A decimal fraction such as 1.25 (no sign, no exponent). */
+export function decimalParse(opt: string, text: string): number {
+  if (!/^([0-9]+(\.[0-9]*)?|\.[0-9]+)$/.test(text)) fail(opt, `'${text}' is not a number`);
+  return Number(text);
+}
+
+export function portParse(opt: string, text: string): number {
+  return countParse(opt, text, port_max);
+}
+
+function octalParse(opt: string, text: string): number {
+  if (!/^[0-7]+$/.test(text)) fail(opt, `'${text}' is not an octal mask (like 0700)`);
+  const value = parseInt(text, 8);
+  if (value > 0o777) fail(opt, `'${text}' is out of range (at most 0777)`);
+  return value;
+}
+
+/** Splits one -l entry: "host", "host:port", "[v6]", "[v6]:port" or a bare IPv6 address. */
+export function listenAddressSplit(entry: string): { host: string; port: number | null } | null {
+  let host = entry;
+  let port_text: string | null = null;
+  if (entry.startsWith("[")) {
+    const close = entry.indexOf("]");
+    if (close < 0) return null;
+    host = entry.slice(1, close);
+    const rest = entry.slice(close + 1);
+    if (rest !== "" && !rest.startsWith(":")) return null;
+    if (rest !== "") port_text = rest.slice(1);
+  } else if (entry.indexOf(":") >= 0 && entry.indexOf(":") === entry.lastIndexOf(":")) {
+    host = entry.slice(0, entry.indexOf(":"));
+    port_text = entry.slice(entry.indexOf(":") + 1);
+  }
+  if (host === "" || /[\s,\[\]]/.test(host)) return null;
+  if (port_text === null) return { host, port: null };
+  if (!/^[0-9]{1,5}$/.test(port_text) || Number(port_text) > port_max) return null;
+  return { host, port: Number(port_text) };
+}
+
+function listenParse(opt: string, text: string): string[] {
+  const entries = text.split(",");
+  for (const entry of entries) {
+    if (listenAddressSplit(entry) === null) {
+      fail(opt, `'${entry}' is not an address (host, host:port, [ipv6] or [ipv6]:port)`);
+    }
+  }
+  return entries;
+}
+
+function peerParse(opt: string, text: string): string {
+  const hostname = /^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9.])?$/;
+  if (text.length > peer_host_length_max || !hostname.test(text)) {
+    fail(opt, `'${text}' is not an IPv4 address or hostname (as repcached, the peer is IPv4)`);
+  }
+  return text;
+}
+
+function replicationPortsParse(opt: string, text: string): [number, number] {
+  const match = /^([^:]*)(?::([^:]*))?$/.exec(text);
+  if (match === null) fail(opt, `'${text}' is not <listen>[:<connect>] ports`);
+  const listen_port = countAtLeast(opt, portParse(opt, match[1]!), 1, "ports must be 1..65535");
+  if (match[2] === undefined) return [listen_port, listen_port];
+  const connect_port = countAtLeast(opt, portParse(opt, match[2]), 1, "ports must be 1..65535");
+  return [listen_port, connect_port];
+}
+
+function protocolParse(opt: string, text: string): BindingProtocol {
+  if (text === "ascii" || text === "auto") return text;
+  if (text === "binary") fail(opt, "the binary protocol is not supported (use ascii or auto)");
+  fail(opt, `Invalid value for binding protocol: ${text} -- should be one of auto or ascii`);
+}
+
+function delimiterParse(opt: string, text: string): string {
+  if (text.length === 0) fail(opt, "No delimiter specified");
+  if (text.length !== 1) fail(opt, `'${text}' is not a single character`);
+  return text;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The flag table.
+
+export interface Draft {
+  settings: Settings;
+  exit: "help" | "version" | "license" | null;
+  given: Set<string>; // keys of the flags and -o options seen, for the cross-flag checks
+}
+
+export interface Flag {
+  short: string | null; // the letter, or null for a long-only option
+  long: string | null; // memcached 1.6's long name where it has one
+  value: string | null; // the value's placeholder ("num", "file"); null: takes no value
+  default_text: string | null; // shown as "(default: ...)"
+  unit: string | null; // unit of a plain number
+  help: string[]; // description, one entry per line
+  apply: (draft: Draft, value: string, opt: string) => void;
+}
+
+function flag(
+  short: string | null,
+  long: string | null,
+  value: string | null,
+  default_text: string | null,
+  unit: string | null,
+  help: string | string[],
+  apply: (draft: Draft, value: string, opt: string) => void,
+): Flag {
+  return { short, long, value, default_text, unit, help: Array.isArray(help) ? help : [help], apply };
+}
+
+const s = (draft: Draft): Settings => draft.settings;
+
+export const flags: readonly Flag[] = [
+  flag("p", "port", "num", "11211", null, "TCP port to listen on, 0 is off", (d, v, o) => {
+    s(d).tcp_port = portParse(o, v);
+  }),
+  flag("U", "udp-port", "num", "0, off", null,
+    ["UDP port to listen on (repcached 2.2.1 always opened UDP,", "on the TCP port when -U was 0)"],
+    (d, v, o) => {
+      s(d).udp_port = portParse(o, v);
+    }),
+  flag("s", "unix-socket", "file", null, null, "UNIX socket to listen on (disables network support)", (d, v, o) => {
+    if (v === "") fail(o, "the socket path is empty");
+    s(d).unix_socket_path = v;
+  }),
+  flag("a", "unix-mask", "mask", "700", null, "access mask for UNIX socket, in octal", (d, v, o) => {
+    s(d).unix_socket_mask = octalParse(o, v);
+  }),
+  flag("A", "enable-shutdown", null, null, null, 'enable ascii "shutdown" command', (d) => {
+    s(d).shutdown_enabled = true;
+  }),
+  flag("l", "listen", "addr", "INADDR_ANY", null,
+    ["interface to listen on; comma-separated and repeatable,", "each may be host:port or [ipv6]:port"],
+    (d, v, o) => {
+      for (const entry of listenParse(o, v)) {
+        if (!s(d).listen_addresses.includes(entry)) s(d).listen_addresses.push(entry);
+      }
+    }),
+  flag("d", "daemon", null, null, null, "run as a daemon", (d) => {
+    s(d).daemonize = true;
+  }),
+  flag("r", "enable-coredumps", null, null, null, "maximize core file limit", (d) => {
+    s(d).core_limit_raise = true;
+  }),
+  flag("u", "user", "user", null, null, "assume identity of <username> (only when run as root)", (d, v, o) => {
+    if (v === "") fail(o, "the user name is empty");
+    s(d).user = v;
+  }),
+  flag("m", "memory-limit", "num", "64", "megabytes",
+    "item memory in megabytes, or with a k/m/g suffix", (d, v, o) => {
+      const bytes = sizeParse(o, v, mib, memory_bytes_max_limit);
+      s(d).memory_bytes_max = countAtLeast(o, bytes, 1, "memory limit must be greater than 0");
+    }),
+  flag("M", "disable-evictions", null, null, null, "return error on memory exhausted instead of evicting", (d) => {
+    s(d).evictions_disabled = true;
+  }),
+  flag("c", "conn-limit", "num", "1024", "connections", "max simultaneous connections", (d, v, o) => {
+    const count = countParse(o, v, connections_max_limit);
+    s(d).connections_max = countAtLeast(o, count, 1, "Maximum connections must be greater than 0");
+  }),
+  flag("k", "lock-memory", null, null, null, "lock down all paged memory", (d) => {
+    s(d).lock_memory = true;
+  }),
+  flag("v", "verbose", null, null, null,
+    ["verbose (print errors/warnings while in event loop)", "-vv: also client commands/responses",
+      "-vvv: also internal state transitions"],
+    (d) => {
+      s(d).verbosity = Math.min(verbosity_max, s(d).verbosity + 1);
+    }),
+  flag("h", "help", null, null, null, "print this help and exit", (d) => {
+    d.exit = "help";
+  }),
+  flag("i", "license", null, null, null, "print the license and exit", (d) => {
+    d.exit = "license";
+  }),
+  flag("V", "version", null, null, null, "print version and exit", (d) => {
+    d.exit = "version";
+  }),
+  flag("P", "pidfile", "file", null, null, "save PID in <file>, only used with -d option", (d, v, o) => {
+    if (v === "") fail(o, "the pid file path is empty");
+    s(d).pid_file = v;
+  }),
+  flag("f", "slab-growth-factor", "num", "1.25", null, "chunk size growth factor", (d, v, o) => {
+    const factor = decimalParse(o, v);
+    if (!(factor > 1)) fail(o, "Factor must be greater than 1");
+    s(d).growth_factor = factor;
+  }),
+  flag("n", "slab-min-size", "bytes", "48", "bytes", "min space used for key+value+flags", (d, v, o) => {
+    const count = countParse(o, v, chunk_size_min_limit);
+    s(d).chunk_size_min = countAtLeast(o, count, 1, "Chunk size must be greater than 0");
+  }),
+  flag("L", "enable-largepages", null, null, null, "try to use large memory pages (accepted; no effect)", (d) => {
+    s(d).large_pages = true;
+  }),
+  flag("D", null, "char", ":", null,
+    ["use <char> as the delimiter between key prefixes and IDs", "for per-prefix stats; also turns those stats on"],
+    (d, v, o) => {
+      s(d).stats_prefix_delimiter = delimiterParse(o, v);
+      s(d).stats_detail_enabled = true;
+    }),
+  flag("t", "threads", "num", "4", "threads",
+    ["number of threads (accepted for compatibility: repcached-bun", "serves every connection from one event loop)"],
+    (d, v, o) => {
+      const count = countParse(o, v, threads_max_limit);
+      s(d).threads = countAtLeast(o, count, 1, "Number of threads must be greater than 0");
+    }),
+  flag("R", "max-reqs-per-event", "num", "20", "requests",
+    ["maximum number of requests per event, limits the", "requests processed per connection to prevent starvation"],
+    (d, v, o) => {
+      const count = countParse(o, v, requests_per_event_max_limit);
+      s(d).requests_per_event_max = countAtLeast(o, count, 1,
+        "Number of requests per event must be greater than 0");
+    }),
+  flag("C", "disable-cas", null, null, null, "disable use of CAS", (d) => {
+    s(d).cas_enabled = false;
+  }),
+  flag("b", "listen-backlog", "num", "1024", "connections", "set the backlog queue limit", (d, v, o) => {
+    s(d).backlog = countParse(o, v, backlog_max_limit);
+  }),
+  flag("B", "protocol", "name", "auto", null,
+    "protocol: ascii or auto; binary is not supported", (d, v, o) => {
+      s(d).binding_protocol = protocolParse(o, v);
+    }),
+  flag("I", "max-item-size", "num", "1m", "bytes",
+    ["max item size in bytes, or with a k/m/g suffix", "(min: 1k, max: 1024m, at most half of -m)"],
+    (d, v, o) => {
+      s(d).item_size_max = sizeParse(o, v, 1, memory_bytes_max_limit);
+    }),
+  flag("S", "enable-sasl", null, null, null, "SASL authentication (not supported: refused)", (_d, _v, o) => {
+    fail(o, "SASL authentication is not supported");
+  }),
+  flag("F", "disable-flush-all", null, null, null, "disable flush_all command", (d) => {
+    s(d).flush_enabled = false;
+  }),
+  flag(null, "disable-dumping", null, null, null,
+    ["disable stats cachedump and lru_crawler metadump", "(memcached 1.6's -X; here -X is repcached's)"],
+    (d) => {
+      s(d).dump_enabled = false;
+    }),
+  flag("W", "disable-watch", null, null, null, "disable watch commands (live logging)", (d) => {
+    s(d).watch_enabled = false;
+  }),
+  flag("Y", "auth-file", "file", null, null, "ASCII authentication (not supported: refused)", (_d, _v, o) => {
+    fail(o, "ASCII protocol authentication is not supported");
+  }),
+  flag("e", "memory-file", "file", null, null,
+    "mmap a file for item memory (ignored: no restartable cache)", (d, v, o) => {
+      s(d).warnings.push(`option ${o} ${v}: restartable cache is not supported; items live in memory only`);
+    }),
+  flag("Z", "enable-ssl", null, null, null, "TLS (not supported: refused)", (_d, _v, o) => {
+    fail(o, "TLS is not supported");
+  }),
+  flag("N", "napi-ids", "num", null, null, "number of napi ids (accepted and ignored)", (d, v, o) => {
+    countParse(o, v, threads_max_limit);
+    s(d).warnings.push(`option ${o}: napi ids are not supported; ignored`);
+  }),
+  flag("o", "extended", "options", null, null,
+    ["comma separated list of extended options", "most options have a 'no_' prefix to disable"],
+    (d, v, o) => {
+      extendedApply(d, v, o);
+    }),
+  flag("x", "replication-peer", "host", null, null,
+    ["hostname or IPv4 address of peer repcached; connects once", "at start and serves after the peer's full copy"],
+    (d, v, o) => {
+      s(d).replication.peer_host = peerParse(o, v);
+    }),
+  flag("X", "replication-ports", "num:num", "11212", null,
+    ["TCP ports for replication: <listen>[:<connect>]", "(connect defaults to listen)"],
+    (d, v, o) => {
+      const [listen_port, connect_port] = replicationPortsParse(o, v);
+      s(d).replication.listen_port = listen_port;
+      s(d).replication.connect_port = connect_port;
+    }),
+  flag("q", "replication-queue-items", "num", "8192", "items",
+    ["replication queue limit in items", "(repcached accepted -q but left it out of -h)"], (d, v, o) => {
+      const count = countParse(o, v, replication_queue_items_max_limit);
+      s(d).replication.queue_items_max = countAtLeast(o, count, 1,
+        "the replication queue limit must be greater than 0");
+    }),
+  flag(null, "replication-queue-bytes", "size", "64m", "bytes",
+    ["replication queue limit in bytes, k/m/g suffix allowed;", "at least -I (the default grows to -I)"],
+    (d, v, o) => {
+      const bytes = sizeParse(o, v, 1, memory_bytes_max_limit);
+      s(d).replication.queue_bytes_max = countAtLeast(o, bytes, 1,
+        "the replication queue limit must be greater than 0");
+    }),
+  flag(null, "replication-secret", "string", "none", null,
+    ["shared secret both peers must present (not understood", "by repcached 2.2.1 peers)"],
+    (d, v, o) => {
+      if (v === "") fail(o, "the secret is empty");
+      s(d).replication.secret = v;
+    }),
+  flag(null, "replication-no-evictions", null, null, null,
+    "do not send evictions to the peer as deletes (repcached does)", (d) => {
+      s(d).replication.propagate_evictions = false;
+    }),
+  flag(null, "serve-during-copy", null, null, null,
+    ["open client ports while the peer's full copy arrives", "(default: off: like repcached, serve after the copy)"],
+    (d) => {
+      s(d).replication.serve_during_copy = true;
+    }),
+];
+
+// ---------------------------------------------------------------------------------------------
+// -o: memcached 1.6's extended options.
+
+export interface Suboption {
+  name: string;
+  value: string | null; // placeholder; null: a switch
+  help: string;
+  apply: (draft: Draft, value: string, opt: string) => void;
+}
+
+function subSwitch(name: string, help: string, apply: (extras: Extras) => void): Suboption {
+  return { name, value: null, help, apply: (d) => apply(s(d).extras) };
+}
+
+function subValue(name: string, value: string, help: string,
+  apply: (extras: Extras, text: string, opt: string) => void): Suboption {
+  return { name, value, help, apply: (d, v, o) => apply(s(d).extras, v, o) };
+}
+
+function noModernApply(d: Draft): void {
+  const extras = s(d).extras;
+  if (!d.given.has("slab_chunk_max")) extras.slab_chunk_size_max = slab_page_size;
+  extras.slab_reassign = false;
+  extras.slab_automove = 0;
+  extras.maxconns_fast = false;
+  extras.lru_segmented = false;
+  extras.hash_algorithm = "jenkins";
+  extras.lru_crawler = false;
+  extras.lru_maintainer = false;
+}
+
+function lruPctParse(opt: string, name: string, text: string): number {
+  const pct = countParse(opt, text, 100);
+  if (pct < 1 || pct >= 80) fail(opt, `${name} must be > 1 and < 80`);
+  return pct;
+}
+
+function factorPositiveParse(opt: string, name: string, text: string): number {
+  const factor = decimalParse(opt, text);
+  if (!(factor > 0)) fail(opt, `${name} must be > 0`);
+  return factor;
+}
+
+const u32_max = 4294967295;
+
+export const suboptions: readonly Suboption[] = [
+  subSwitch("maxconns_fast", "immediately close new connections after limit (default: enabled)",
+    (e) => (e.maxconns_fast = true)),
+  subSwitch("no_maxconns_fast", "queue new connections after limit", (e) => (e.maxconns_fast = false)),
+  subValue("hashpower", "num", "initial hash table size as a power of 2 (12..64; default: grows)", (e, v, o) => {
+    const power = countParse(o, v, 1000);
+    if (power < 12) fail(o, `Initial hashtable multiplier of ${power} is too low`);
+    if (power > 64) fail(o, `Initial hashtable multiplier of ${power} is too high`);
+    e.hashpower_init = power;
+  }),
+  subSwitch("no_hashexpand", "disables hash table expansion (dangerous)", (e) => (e.hash_expand = false)),
+  subValue("tail_repair_time", "sec", "seconds before a stuck LRU tail item is killed (default: off)", (e, v, o) => {
+    const seconds = countParse(o, v, u32_max);
+    if (seconds < 10) fail(o, "Cannot set tail_repair_time to less than 10 seconds");
+    e.tail_repair_time_s = seconds;
+  }),
+  subValue("hash_algorithm", "name", "the hash table algorithm: jenkins, murmur3, xxh3 (default: murmur3)",
+    (e, v, o) => {
+      if (v !== "jenkins" && v !== "murmur3" && v !== "xxh3") {
+        fail(o, "Unknown hash_algorithm option (jenkins, murmur3, xxh3)");
+      }
+      e.hash_algorithm = v;
+    }),
+  subSwitch("lru_crawler", "enable the LRU crawler (default)", (e) => (e.lru_crawler = true)),
+  subSwitch("no_lru_crawler", "disable the LRU crawler", (e) => (e.lru_crawler = false)),
+  subValue("lru_crawler_sleep", "us", "microseconds to sleep between items (default: 100)", (e, v, o) => {
+    const us = countParse(o, v, u32_max);
+    if (us > 1000000) fail(o, "LRU crawler sleep must be between 0 and 1 second");
+    e.lru_crawler_sleep_us = us;
+  }),
+  subValue("lru_crawler_tocrawl", "num", "max items to crawl per slab per run (default: 0, unlimited)",
+    (e, v, o) => (e.lru_crawler_tocrawl_max = countParse(o, v, u32_max))),
+  subValue("read_buf_mem_limit", "mb", "megabytes for connection read buffers (default: 0, unlimited)",
+    (e, v, o) => (e.read_buf_memory_bytes_max = sizeParse(o, v, mib, memory_bytes_max_limit))),
+  subSwitch("lru_maintainer", "enable the segmented LRU maintainer (default)", (e) => (e.lru_maintainer = true)),
+  subSwitch("no_lru_maintainer", "disable the segmented LRU maintainer", (e) => (e.lru_maintainer = false)),
+  subValue("hot_lru_pct", "pct", "pct of slab memory to reserve for hot lru (default: 20)",
+    (e, v, o) => (e.hot_lru_pct = lruPctParse(o, "hot_lru_pct", v))),
+  subValue("warm_lru_pct", "pct", "pct of slab memory to reserve for warm lru (default: 40)",
+    (e, v, o) => (e.warm_lru_pct = lruPctParse(o, "warm_lru_pct", v))),
+  subValue("hot_max_factor", "num", "items idle > cold lru age * this drop from hot (default: 0.20)",
+    (e, v, o) => (e.hot_max_factor = factorPositiveParse(o, "hot_max_factor", v))),
+  subValue("warm_max_factor", "num", "items idle > cold lru age * this drop from warm (default: 2.00)",
+    (e, v, o) => (e.warm_max_factor = factorPositiveParse(o, "warm_max_factor", v))),
+  subValue("temporary_ttl", "sec", "TTLs below this get a separate LRU (default: 61, off)", (e, v, o) => {
+    e.temp_lru = true;
+    e.temporary_ttl_s = countParse(o, v, u32_max);
+  }),
+  subValue("idle_timeout", "sec", "timeout for idle connections (default: 0, no timeout)",
+    (e, v, o) => (e.idle_timeout_s = countParse(o, v, u32_max))),
+  { name: "slab_chunk_max", value: "bytes", help: "max slab chunk size in bytes (default: 524288)",
+    apply: (d, v, o) => {
+      const bytes = sizeParse(o, v, 1, slab_page_size);
+      s(d).extras.slab_chunk_size_max = countAtLeast(o, bytes, 1, "slab_chunk_max must be greater than 0");
+    } },
+  subValue("watcher_logbuf_size", "kb", "kilobytes of per-watcher write buffer (default: 256)",
+    (e, v, o) => (e.watcher_logbuf_bytes = sizeParse(o, v, kib, gib))),
+  subValue("worker_logbuf_size", "kb", "kilobytes of per-worker log buffer (default: 64)",
+    (e, v, o) => (e.worker_logbuf_bytes = sizeParse(o, v, kib, gib))),
+  subSwitch("track_sizes", "enable dynamic reports for 'stats sizes'", (e) => (e.track_sizes = true)),
+  subSwitch("slab_reassign", "allow slab pages to move between classes (default)", (e) => (e.slab_reassign = true)),
+  subSwitch("no_slab_reassign", "keep slab pages in their class", (e) => (e.slab_reassign = false)),
+  subValue("slab_automove", "num", "slab page mover: 0 off, 1 background, 2 aggressive (default: 1)", (e, v, o) => {
+    const mode = countParse(o, v, u32_max);
+    if (mode > 2) fail(o, "slab_automove must be between 0 and 2");
+    e.slab_automove = mode;
+  }),
+  subSwitch("no_slab_automove", "slab_automove=0", (e) => (e.slab_automove = 0)),
+  subValue("slab_automove_ratio", "num", "ratio of memory a class must hold to keep its pages (default: 0.80)",
+    (e, v, o) => (e.slab_automove_ratio = decimalParse(o, v))),
+  subValue("slab_automove_window", "num", "samples the slab mover averages over (default: 30)",
+    (e, v, o) => (e.slab_automove_window = countAtLeast(o, countParse(o, v, u32_max), 1,
+      "slab_automove_window must be greater than 0"))),
+  subSwitch("modern", "enables options which will be default in future (currently: nothing)", () => {}),
+  { name: "no_modern", value: null, help: "uses defaults of previous major version (1.4.x)",
+    apply: (d) => noModernApply(d) },
+];
+
+// memcached 1.6 options that need a feature we lack (extstore, TLS, proxy, ...): warned, ignored.
+const suboption_unsupported_prefixes = ["ext_", "ssl_", "proxy_"];
+const suboption_unsupported_names = new Set([
+  "slab_sizes", "no_chunked_items", "no_inline_ascii_resp", "no_drop_privileges", "drop_privileges",
+  "resp_obj_mem_limit", "sock_cookie_id", "slab_automove_freeratio",
+]);
+
+function extendedApply(d: Draft, text: string, opt: string): void {
+  for (const item of text.split(",")) {
+    if (item === "") fail(opt, `Illegal suboption ""`);
+    const equals = item.indexOf("=");
+    const name = equals < 0 ? item : item.slice(0, equals);
+    const value = equals < 0 ? null : item.slice(equals + 1);
+    suboptionApply(d, name, value, opt);
+  }
+}
+
+function suboptionApply(d: Draft, name: string, value: string | null, opt: string): void {
+  const sub = suboptions.find((candidate) => candidate.name === name);
+  if (sub === undefined) {
+    const unsupported = suboption_unsupported_names.has(name) ||
+      suboption_unsupported_prefixes.some((prefix) => name.startsWith(prefix));
+    s(d).warnings.push(unsupported
+      ? `option ${opt}: '${name}' is not supported by repcached-bun; ignored`
+      : `option ${opt}: unknown extended option '${name}' ignored (memcached would refuse it)`);
+    return;
+  }
+  const sub_opt = `${opt} ${name}`;
+  if (sub.value !== null && value === null) fail(sub_opt, `Missing ${name} argument`);
+  if (sub.value === null && value !== null) fail(sub_opt, `'${name}' does not take a value`);
+  sub.apply(d, value ?? "", sub_opt);
+  d.given.add(name);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The option loop (getopt_long's syntax).
+
+const flag_by_short = new Map<string, Flag>();
+for (const entry of flags) if (entry.short !== null) flag_by_short.set(entry.short, entry);
+
+function flagKey(entry: Flag): string {
+  return entry.short ?? entry.long!;
+}
+
+/** Exact long name, else a unique prefix, as getopt_long. */
+function longFind(name: string): Flag {
+  const exact = flags.find((entry) => entry.long === name);
+  if (exact !== undefined) return exact;
+  const matches = name === "" ? [] : flags.filter((entry) => entry.long?.startsWith(name));
+  if (matches.length === 1) return matches[0]!;
+  if (matches.length === 0) failSyntax(`unknown option '--${name}'`);
+  const names = matches.map((entry) => `'--${entry.long}'`).join(" ");
+  failSyntax(`option '--${name}' is ambiguous; possibilities: ${names}`);
+}
+
+function missingValue(opt: string, entry: Flag): never {
+  failSyntax(`option ${opt}: missing value <${entry.value}>`);
+}
+
+/** Reads argv[index] (a long option); returns how many argv entries it used. */
+function longRead(draft: Draft, argv: string[], index: number): number {
+  const body = argv[index]!.slice(2);
+  const equals = body.indexOf("=");
+  const entry = longFind(equals < 0 ? body : body.slice(0, equals));
+  const opt = `--${entry.long}`;
+  if (entry.value === null) {
+    if (equals >= 0) failSyntax(`option '${opt}' doesn't allow an argument`);
+    entry.apply(draft, "", opt);
+    draft.given.add(flagKey(entry));
+    return 1;
+  }
+  let used = 1;
+  let value = body.slice(equals + 1);
+  if (equals < 0) {
+    if (index + 1 >= argv.length) missingValue(opt, entry);
+    value = argv[index + 1]!;
+    used = 2;
+  }
+  entry.apply(draft, value, opt);
+  draft.given.add(flagKey(entry));
+  return used;
+}
+
+/** Reads a cluster of short flags such as -vvv, -dM or -p11211; returns argv entries used. */
+function shortRead(draft: Draft, argv: string[], index: number): number {
+  const cluster = argv[index]!;
+  for (let at = 1; at < cluster.length && draft.exit === null; at++) {
+    const letter = cluster[at]!;
+    const entry = flag_by_short.get(letter);
+    if (entry === undefined) failSyntax(`unknown option -- ${letter}`);
+    const opt = `-${letter}`;
+    draft.given.add(flagKey(entry));
+    if (entry.value === null) {
+      entry.apply(draft, "", opt);
+      continue;
+    }
+    if (at + 1 < cluster.length) {
+      entry.apply(draft, cluster.slice(at + 1), opt);
+      return 1;
+    }
+    if (index + 1 >= argv.length) missingValue(opt, entry);
+    entry.apply(draft, argv[index + 1]!, opt);
+    return 2;
+  }
+  return 1;
+}
+
+function optionsRead(draft: Draft, argv: string[]): void {
+  let index = 0;
+  while (index < argv.length && draft.exit === null) {
+    const arg = argv[index]!;
+    if (arg === "--") {
+      if (index + 1 < argv.length) failSyntax(`unexpected argument '${argv[index + 1]}'`);
+      return;
+    }
+    if (arg.startsWith("--")) index += longRead(draft, argv, index);
+    else if (arg.startsWith("-") && arg.length > 1) index += shortRead(draft, argv, index);
+    else failSyntax(`unexpected argument '${arg}'`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cross-flag checks, after every flag is read.
+
+function itemSizeCheck(settings: Settings): void {
+  const item = settings.item_size_max;
+  const memory = settings.memory_bytes_max;
+  const values = `(-I ${item} bytes, -m ${memory} bytes)`;
+  if (item < item_size_max_lower) fail("-I", "Item max size cannot be less than 1024 bytes.");
+  if (item > memory / 2) fail("-I", `Cannot set item size limit higher than 1/2 of memory max. ${values}`);
+  if (item > item_size_max_upper) fail("-I", "Cannot set item size limit higher than a gigabyte.");
+  if (settings.chunk_size_min >= item) {
+    fail("-n", `min chunk size (${settings.chunk_size_min} bytes) must be less than -I (${item} bytes)`);
+  }
+}
+
+/** memcached's slab_chunk_max rules, applied when -o slab_chunk_max was given. */
+function slabChunkCheck(draft: Draft): void {
+  const settings = s(draft);
+  const chunk = settings.extras.slab_chunk_size_max;
+  const item = settings.item_size_max;
+  if (!draft.given.has("slab_chunk_max")) {
+    // memcached: large items are chunked in half pages; a small -I caps the chunk.
+    const chunk_default = item > slab_page_size ? slab_page_size / 2 : chunk;
+    settings.extras.slab_chunk_size_max = Math.min(chunk_default, item);
+    return;
+  }
+  const opt = "-o slab_chunk_max";
+  if (chunk > item) fail(opt, `slab_chunk_max (bytes: ${chunk}) cannot be larger than -I (item_size_max ${item})`);
+  if (item % chunk !== 0) {
+    fail(opt, `-I (item_size_max: ${item}) must be evenly divisible by slab_chunk_max (bytes: ${chunk})`);
+  }
+  if (slab_page_size % chunk !== 0) {
+    fail(opt, `slab_chunk_max (bytes: ${chunk}) must divide evenly into ${slab_page_size} (slab_page_size)`);
+  }
+}
+
+function lruCheck(extras: Extras): void {
+  if (extras.hot_lru_pct + extras.warm_lru_pct > 80) {
+    fail("-o", "hot_lru_pct + warm_lru_pct cannot be more than 80% combined");
+  }
+  if (extras.temp_lru && !extras.lru_maintainer) fail("-o", "temporary_ttl requires lru_maintainer to be enabled");
+}
+
+function replicationCheck(draft: Draft): void {
+  const settings = s(draft);
+  const replication = settings.replication;
+  if (settings.tcp_port !== 0 && replication.listen_port === settings.tcp_port) {
+    fail("-X", `replication listen port ${replication.listen_port} is also the TCP port (-p)`);
+  }
+  // The queue must hold at least one item of the largest size: the default grows with -I.
+  if (!draft.given.has("replication-queue-bytes")) {
+    replication.queue_bytes_max = Math.max(replication.queue_bytes_max, settings.item_size_max);
+  }
+  if (replication.queue_bytes_max < settings.item_size_max) {
+    fail("--replication-queue-bytes",
+      `${replication.queue_bytes_max} bytes is less than one item of -I (${settings.item_size_max} bytes)`);
+  }
+}
+
+function socketCheck(draft: Draft): void {
+  const settings = s(draft);
+  if (settings.unix_socket_path === null) return;
+  for (const key of ["p", "U", "l"]) {
+    if (draft.given.has(key)) settings.warnings.push(`option -${key} is ignored with -s (UNIX socket only)`);
+  }
+  settings.tcp_port = 0;
+  settings.udp_port = 0;
+}
+
+function hostCheck(settings: Settings, host: HostFacts): void {
+  if (host.uid === 0 && settings.user === null) {
+    settings.warnings.push(
+      "running as root without -u: memcached refuses this (\"can't run as root without the -u switch\"); " +
+        "repcached-bun keeps running as root",
+    );
+  }
+  if (settings.threads >= threads_warning_min) {
+    settings.warnings.push("Setting a high number of worker threads is not recommended (-t is accepted; " +
+      "repcached-bun uses one event loop)");
+  }
+}
+
+function crossCheck(draft: Draft, host: HostFacts): void {
+  itemSizeCheck(s(draft));
+  slabChunkCheck(draft);
+  lruCheck(s(draft).extras);
+  socketCheck(draft);
+  replicationCheck(draft);
+  hostCheck(s(draft), host);
+}
+
+function hostFactsCurrent(): HostFacts {
+  return { uid: typeof process.getuid === "function" ? process.getuid() : null };
+}
+
+export function parseArgs(argv: string[], host: HostFacts = hostFactsCurrent()): ParseResult {
+  const draft: Draft = { settings: settingsDefault(), exit: null, given: new Set() };
+  try {
+    optionsRead(draft, argv);
+    if (draft.exit === "help") return { kind: "help", text: helpText() };
+    if (draft.exit === "version") return { kind: "version", text: `${version_line}\n` };
+    if (draft.exit === "license") return { kind: "license", text: licenseText() };
+    crossCheck(draft, host);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    const hint = error.try_help ? `\nTry '${program_name} -h' for more information.` : "";
+    return { kind: "error", message: error.message + hint, exit_code: exit_code_usage };
+  }
+  return { kind: "run", settings: draft.settings };
+}
+
+// ---------------------------------------------------------------------------------------------
+// -h and -i text.
+
+const help_column = 26; // where memcached's -h descriptions start
+
+function flagSignature(entry: Flag): string {
+  const value = entry.value === null ? "" : entry.long === null ? ` <${entry.value}>` : `=<${entry.value}>`;
+  if (entry.short !== null && entry.long !== null) return `-${entry.short}, --${entry.long}${value}`;
+  if (entry.short !== null) return `-${entry.short}${value}`;
+  return `    --${entry.long}${value}`;
+}
+
+function helpColumns(left: string, lines: string[]): string[] {
+  const first = left.length < help_column ? left.padEnd(help_column) : `${left} `;
+  return lines.map((line, at) => (at === 0 ? first : " ".repeat(help_column)) + line);
+}
+
+function flagHelp(entry: Flag): string[] {
+  const lines = entry.help.slice();
+  if (entry.default_text !== null) lines[lines.length - 1] += ` (default: ${entry.default_text})`;
+  return helpColumns(flagSignature(entry), lines);
+}
+
+function suboptionHelp(): string[] {
+  return suboptions.map((sub) => {
+    const name = sub.value === null ? sub.name : `${sub.name}=<${sub.value}>`;
+    return helpColumns(`   - ${name}:`, [sub.help])[0]!;
+  });
+}
+
+export function helpText(): string {
+  const lines = [version_line];
+  for (const entry of flags) {
+    lines.push(...flagHelp(entry));
+    if (entry.short === "o") lines.push(...suboptionHelp());
+  }
+  lines.push("", "Replication follows repcached 2.2.1: start one node, then start its peer with -x.");
+  return lines.join("\n") + "\n";
+}
+
+export function licenseText(): string {
+  return [
+    version_line,
+    "",
+    "repcached-bun is a reimplementation of the memcached 1.6 text protocol and of",
+    "repcached 2.2.1's replication. It contains no code from either project.",
+    "",
+    "memcached is Copyright (c) 2003, Danga Interactive, Inc., under the BSD license.",
+    "repcached is a patch set for memcached by KLab Inc., under the same license.",
+    "See the LICENSE file of the repcached-bun distribution for its own terms.",
+    "",
+  ].join("\n");
+}
+
+// ---------------------------------------------------------------------------------------------
+// stats settings: memcached 1.6's names and order (captured from 1.6.18), then ours.
+
+/** Values that change at run time (verbosity, flush_all, stats detail, stats sizes_enable). */
+export interface SettingsLive {
+  verbosity: number;
+  oldest_live_s: number;
+  stats_detail_enabled: boolean;
+  track_sizes: boolean;
+}
+
+const yesNo = (value: boolean): string => (value ? "yes" : "no");
+
+/** C's printf("%.Nf"): like toFixed, but an exact tie rounds to even, as glibc does. */
+export function printfFixed(value: number, digits: number): string {
+  const rounded = value.toFixed(digits);
+  if (!Number.isFinite(value) || Math.abs(value) >= 1e21) return rounded;
+  const exact = Math.abs(value).toFixed(100);
+  const fraction = exact.slice(exact.indexOf(".") + 1 + digits);
+  if (!/^50*$/.test(fraction)) return rounded;
+  const truncated = (value < 0 ? "-" : "") + exact.slice(0, exact.indexOf(".") + 1 + digits).replace(/\.$/, "");
+  const last = Number(truncated[truncated.length - 1]);
+  return last % 2 === 0 ? truncated : rounded;
+}
+
+function connectionStats(settings: Settings, live: SettingsLive): Array<[string, string]> {
+  return [
+    ["maxbytes", String(settings.memory_bytes_max)],
+    ["maxconns", String(settings.connections_max)],
+    ["tcpport", String(settings.tcp_port)],
+    ["udpport", String(settings.udp_port)],
+    ["inter", settings.listen_addresses.length === 0 ? "NULL" : settings.listen_addresses.join(",")],
+    ["verbosity", String(live.verbosity)],
+    ["oldest", String(live.oldest_live_s)],
+    ["evictions", settings.evictions_disabled ? "off" : "on"],
+    ["domain_socket", settings.unix_socket_path ?? "NULL"],
+    ["umask", settings.unix_socket_mask.toString(8)],
+    ["shutdown_command", yesNo(settings.shutdown_enabled)],
+    ["growth_factor", printfFixed(settings.growth_factor, 2)],
+    ["chunk_size", String(settings.chunk_size_min)],
+    ["num_threads", String(settings.threads)],
+    ["num_threads_per_udp", String(settings.listen_addresses.length > 1 ? 1 : settings.threads)],
+    ["stat_key_prefix", settings.stats_prefix_delimiter],
+    ["detail_enabled", yesNo(live.stats_detail_enabled)],
+    ["reqs_per_event", String(settings.requests_per_event_max)],
+    ["cas_enabled", yesNo(settings.cas_enabled)],
+    ["tcp_backlog", String(settings.backlog)],
+    ["binding_protocol", settings.binding_protocol === "ascii" ? "ascii" : "auto-negotiate"],
+    ["auth_enabled_sasl", "no"],
+    ["auth_enabled_ascii", "no"],
+    ["item_size_max", String(settings.item_size_max)],
+  ];
+}
+
+function extrasStats(settings: Settings, live: SettingsLive): Array<[string, string]> {
+  const e = settings.extras;
+  return [
+    ["maxconns_fast", yesNo(e.maxconns_fast)],
+    ["hashpower_init", String(e.hashpower_init)],
+    ["slab_reassign", yesNo(e.slab_reassign)],
+    ["slab_automove", String(e.slab_automove)],
+    ["slab_automove_ratio", printfFixed(e.slab_automove_ratio, 2)],
+    ["slab_automove_window", String(e.slab_automove_window)],
+    ["slab_chunk_max", String(e.slab_chunk_size_max)],
+    ["lru_crawler", yesNo(e.lru_crawler)],
+    ["lru_crawler_sleep", String(e.lru_crawler_sleep_us)],
+    ["lru_crawler_tocrawl", String(e.lru_crawler_tocrawl_max)],
+    ["tail_repair_time", String(e.tail_repair_time_s)],
+    ["flush_enabled", yesNo(settings.flush_enabled)],
+    ["dump_enabled", yesNo(settings.dump_enabled)],
+    ["hash_algorithm", e.hash_algorithm],
+    ["lru_maintainer_thread", yesNo(e.lru_maintainer)],
+    ["lru_segmented", yesNo(e.lru_segmented)],
+    ["hot_lru_pct", String(e.hot_lru_pct)],
+    ["warm_lru_pct", String(e.warm_lru_pct)],
+    ["hot_max_factor", printfFixed(e.hot_max_factor, 2)],
+    ["warm_max_factor", printfFixed(e.warm_max_factor, 2)],
+    ["temp_lru", yesNo(e.temp_lru)],
+    ["temporary_ttl", String(e.temporary_ttl_s)],
+    ["idle_timeout", String(e.idle_timeout_s)],
+    ["watcher_logbuf_size", String(e.watcher_logbuf_bytes)],
+    ["worker_logbuf_size", String(e.worker_logbuf_bytes)],
+    ["read_buf_mem_limit", String(e.read_buf_memory_bytes_max)],
+    ["track_sizes", yesNo(live.track_sizes)],
+    ["inline_ascii_response", "no"],
+    // memcached prints ext_* (extstore builds) and ssl_* (TLS builds) here; we have neither.
+    ["num_napi_ids", "(null)"],
+    ["memory_file", "(null)"],
+  ];
+}
+
+function replicationStats(settings: Settings): Array<[string, string]> {
+  const r = settings.replication;
+  return [
+    ["replication_peer", r.peer_host ?? "NULL"],
+    ["replication_listen_port", String(r.listen_port)],
+    ["replication_connect_port", String(r.connect_port)],
+    ["replication_queue_items_max", String(r.queue_items_max)],
+    ["replication_queue_bytes_max", String(r.queue_bytes_max)],
+  ];
+}
+
+/** `stats settings` lines as [name, value], in memcached 1.6's order, then repcached-bun's. */
+export function settingsStats(settings: Settings, live: Partial<SettingsLive> = {}): Array<[string, string]> {
+  const now: SettingsLive = {
+    verbosity: live.verbosity ?? settings.verbosity,
+    oldest_live_s: live.oldest_live_s ?? 0,
+    stats_detail_enabled: live.stats_detail_enabled ?? settings.stats_detail_enabled,
+    track_sizes: live.track_sizes ?? settings.extras.track_sizes,
+  };
+  return [...connectionStats(settings, now), ...extrasStats(settings, now), ...replicationStats(settings)];
+}

@@ -1,0 +1,89 @@
+// `bun run repcached [flags]`: parse the command line (memcached 1.6 + repcached 2.2.1 flags), then
+// run the server. Usage errors exit before anything is allocated.
+
+import { writeFileSync, rmSync } from "node:fs";
+import { parseArgs, settingsStats, version_string, type Settings } from "./config.ts";
+import { Server, type ServerSettings } from "./server/server.ts";
+
+const daemon_child_env = "REPCACHED_BUN_DAEMON_CHILD";
+
+function serverSettings(s: Settings): ServerSettings {
+  return {
+    tcp_port: s.tcp_port,
+    listen_addresses: s.listen_addresses,
+    unix_socket_path: s.unix_socket_path,
+    unix_socket_mask: s.unix_socket_mask,
+    backlog: s.backlog,
+    connections_max: s.connections_max,
+    memory_bytes_max: s.memory_bytes_max,
+    item_size_max: s.item_size_max,
+    chunk_size_min: s.chunk_size_min,
+    growth_factor: s.growth_factor,
+    evictions_disabled: s.evictions_disabled,
+    cas_enabled: s.cas_enabled,
+    verbosity: s.verbosity,
+    threads: s.threads,
+    shutdown_enabled: s.shutdown_enabled,
+    version: version_string,
+    settingsStats: () => settingsStats(s),
+    sweep_items_per_tick: 10_000,
+  };
+}
+
+/** -d: start a detached copy of ourselves and return (memcached forks; Bun cannot). */
+function daemonize(): never {
+  const child = Bun.spawn([process.execPath, ...process.argv.slice(1)], {
+    env: { ...process.env, [daemon_child_env]: "1" },
+    stdio: ["ignore", "ignore", "ignore"],
+    detached: true,
+  });
+  child.unref();
+  process.exit(0);
+}
+
+function dropPrivileges(user: string | null): void {
+  if (user === null || process.getuid?.() !== 0) return;
+  if (user === "root") return;
+  try {
+    process.setgid?.(user);
+    process.setuid?.(user);
+  } catch (error) {
+    console.error(`can't run as ${user}: ${String(error)}`);
+    process.exit(71);
+  }
+}
+
+function main(argv: string[]): void {
+  const parsed = parseArgs(argv);
+  if (parsed.kind === "error") {
+    console.error(parsed.message);
+    process.exit(parsed.exit_code);
+  }
+  if (parsed.kind !== "run") {
+    console.log(parsed.text);
+    process.exit(0);
+  }
+  const settings = parsed.settings;
+  for (const warning of settings.warnings) if (settings.verbosity > 0) console.error(warning);
+  if (settings.daemonize && !process.env[daemon_child_env]) daemonize();
+  const server = new Server(serverSettings(settings));
+  try {
+    server.start();
+  } catch (error) {
+    console.error(`failed to listen: ${String(error)}`);
+    process.exit(71);
+  }
+  dropPrivileges(settings.user);
+  if (settings.pid_file !== null) writeFileSync(settings.pid_file, `${process.pid}\n`);
+  const stop = (signal: string) => {
+    if (settings.verbosity > 0) console.error(`Signal handled: ${signal}.`);
+    server.stop();
+    if (settings.pid_file !== null) rmSync(settings.pid_file, { force: true });
+    process.exit(0);
+  };
+  server.onShutdown = () => stop("shutdown");
+  process.on("SIGTERM", () => stop("Terminated"));
+  process.on("SIGINT", () => stop("Interrupt"));
+}
+
+main(process.argv.slice(2));

@@ -1,0 +1,189 @@
+// Executes parsed commands against the Store and writes replies into the Output.
+//
+// Contract: protocol meets storage here and nowhere else. Storage sees typed calls with byte ranges
+// (never text); replies are pre-encoded constants or bytes the store copies straight into the
+// output buffer. `noreply` suppresses every reply of that command, as memcached's out_string does.
+// A successful mutation is reported to `ctx.mutations` in one call (replication hooks in there).
+
+import { Cmd, ClientErrorText, key_bytes_max, key_cursor, nextKey, type Command } from "./parser.ts";
+import { Reply } from "./replies.ts";
+import type { Output } from "../server/output.ts";
+import { GetMode, Status, StoreOp, type Store } from "../native/store.ts";
+
+/** What a successful write tells replication. One call per mutation, on the request path. */
+export interface MutationSink {
+  stored(key_buf: Uint8Array, key_off: number, key_len: number): void;
+  deleted(key_buf: Uint8Array, key_off: number, key_len: number): void;
+  flushed(exptime: number): void;
+}
+
+export interface Counters {
+  cmd_get: number;
+  cmd_set: number;
+  cmd_flush: number;
+  cmd_touch: number;
+  get_keys_too_long: number;
+}
+
+export function newCounters(): Counters {
+  return { cmd_get: 0, cmd_set: 0, cmd_flush: 0, cmd_touch: 0, get_keys_too_long: 0 };
+}
+
+export interface Context {
+  store: Store;
+  out: Output;
+  counters: Counters;
+  mutations: MutationSink | null;
+  /** Item header bytes + CRLF: an item is too large when header + key + value > item_size_max. */
+  item_size_max: number;
+  item_overhead_bytes: number;
+}
+
+const encoder = new TextEncoder();
+const client_error_replies = ClientErrorText.map((text) => encoder.encode(text + "\r\n"));
+
+export function reply(out: Output, bytes: Uint8Array, noreply: boolean): void {
+  if (!noreply) out.put(bytes);
+}
+
+export function replyCommandError(out: Output, cmd: Command): void {
+  if (cmd.kind === Cmd.CLIENT_ERROR) reply(out, client_error_replies[cmd.error]!, cmd.noreply);
+  else out.put(Reply.ERROR);
+}
+
+export function storeOpOf(kind: number): number {
+  switch (kind) {
+    case Cmd.SET: return StoreOp.SET;
+    case Cmd.ADD: return StoreOp.ADD;
+    case Cmd.REPLACE: return StoreOp.REPLACE;
+    case Cmd.APPEND: return StoreOp.APPEND;
+    case Cmd.PREPEND: return StoreOp.PREPEND;
+    case Cmd.CAS: return StoreOp.CAS;
+    case Cmd.REP: return StoreOp.REP;
+  }
+  throw new RangeError(`not a storage command: ${kind}`);
+}
+
+/** The reply for a store status (STORED, NOT_STORED, EXISTS, NOT_FOUND, errors). */
+export function storeReply(status: number): Uint8Array {
+  switch (status) {
+    case Status.OK: return Reply.STORED;
+    case Status.NOT_STORED: return Reply.NOT_STORED;
+    case Status.EXISTS: return Reply.EXISTS;
+    case Status.NOT_FOUND: return Reply.NOT_FOUND;
+    case Status.TOO_LARGE: return Reply.TOO_LARGE;
+    case Status.NO_MEMORY: return Reply.NO_MEMORY;
+  }
+  return Reply.NO_MEMORY;
+}
+
+export function isStorage(kind: number): boolean {
+  return kind >= Cmd.SET && kind <= Cmd.CAS;
+}
+
+export function itemTooLarge(ctx: Context, cmd: Command): boolean {
+  return ctx.item_overhead_bytes + cmd.key_len + cmd.data_len > ctx.item_size_max;
+}
+
+/** A storage command whose whole data block (value + CRLF) is in buf at data_off. */
+export function executeStoreInline(ctx: Context, cmd: Command, buf: Uint8Array, data_off: number): void {
+  const end = data_off + cmd.data_len;
+  ctx.counters.cmd_set++;
+  if (buf[end] !== 13 || buf[end + 1] !== 10) {
+    if (itemTooLarge(ctx, cmd)) return storeFailedTooLarge(ctx, cmd, buf);
+    return reply(ctx.out, Reply.BAD_DATA_CHUNK, cmd.noreply);
+  }
+  const store = ctx.store;
+  if (cmd.kind === Cmd.CAS || cmd.kind === Cmd.REP) store.setCas(cmd.num_lo, cmd.num_hi);
+  const status = store.store(
+    storeOpOf(cmd.kind), buf, cmd.key_off, cmd.key_len, buf, data_off, cmd.data_len, cmd.flags, cmd.exptime,
+  );
+  if (status === Status.OK && ctx.mutations !== null) ctx.mutations.stored(buf, cmd.key_off, cmd.key_len);
+  reply(ctx.out, storeReply(status), cmd.noreply);
+}
+
+/** memcached: a SET that cannot be stored also drops the old value ("avoid stale data"). */
+export function storeFailedTooLarge(ctx: Context, cmd: Command, buf: Uint8Array): void {
+  if (cmd.kind === Cmd.SET && ctx.store.delete(buf, cmd.key_off, cmd.key_len) === Status.OK) {
+    if (ctx.mutations !== null) ctx.mutations.deleted(buf, cmd.key_off, cmd.key_len);
+  }
+  reply(ctx.out, Reply.TOO_LARGE, cmd.noreply);
+}
+
+export function executeGet(ctx: Context, cmd: Command, buf: Uint8Array): void {
+  const out = ctx.out;
+  const store = ctx.store;
+  let mode = GetMode.VALUE_LINE;
+  if (cmd.kind === Cmd.GETS || cmd.kind === Cmd.GATS) mode |= GetMode.WITH_CAS;
+  const touching = cmd.kind === Cmd.GAT || cmd.kind === Cmd.GATS;
+  if (touching) mode |= GetMode.TOUCH;
+  let from = cmd.keys_off;
+  while (nextKey(buf, from, cmd.line_end)) {
+    const key_off = key_cursor.off;
+    const key_len = key_cursor.len;
+    from = key_off + key_len;
+    if (key_len > key_bytes_max) {
+      ctx.counters.get_keys_too_long++;
+      out.put(client_error_replies[0]!);
+      return;
+    }
+    ctx.counters.cmd_get++;
+    if (touching) ctx.counters.cmd_touch++;
+    for (;;) {
+      const n = store.get(buf, key_off, key_len, out.buf, out.len, out.buf.length - out.len, mode, cmd.exptime);
+      if (n >= 0) {
+        out.len += n;
+        break;
+      }
+      if (n !== Status.BUFFER_SMALL || out.len === 0) break;
+      out.flush();
+    }
+  }
+  out.put(Reply.END);
+}
+
+const digits_room_bytes = 24;
+
+export function executeDelta(ctx: Context, cmd: Command, buf: Uint8Array): void {
+  const out = ctx.out;
+  out.ensure(digits_room_bytes);
+  ctx.store.setDelta(cmd.num_lo, cmd.num_hi);
+  const n = ctx.store.delta(buf, cmd.key_off, cmd.key_len, cmd.kind === Cmd.INCR, out.buf, out.len, out.room());
+  if (n >= 0) {
+    if (ctx.mutations !== null) ctx.mutations.stored(buf, cmd.key_off, cmd.key_len);
+    if (cmd.noreply) return;
+    out.len += n;
+    out.put(Reply.CRLF);
+    return;
+  }
+  if (n === Status.NOT_FOUND) return reply(out, Reply.NOT_FOUND, cmd.noreply);
+  if (n === Status.NON_NUMERIC) return reply(out, Reply.NON_NUMERIC, cmd.noreply);
+  reply(out, Reply.DELTA_NO_MEMORY, cmd.noreply);
+}
+
+export function executeDelete(ctx: Context, cmd: Command, buf: Uint8Array): void {
+  const status = ctx.store.delete(buf, cmd.key_off, cmd.key_len);
+  if (status === Status.OK) {
+    if (ctx.mutations !== null) ctx.mutations.deleted(buf, cmd.key_off, cmd.key_len);
+    return reply(ctx.out, Reply.DELETED, cmd.noreply);
+  }
+  reply(ctx.out, Reply.NOT_FOUND, cmd.noreply);
+}
+
+export function executeTouch(ctx: Context, cmd: Command, buf: Uint8Array): void {
+  ctx.counters.cmd_touch++;
+  const status = ctx.store.touch(buf, cmd.key_off, cmd.key_len, cmd.exptime);
+  if (status === Status.OK) {
+    if (ctx.mutations !== null) ctx.mutations.stored(buf, cmd.key_off, cmd.key_len);
+    return reply(ctx.out, Reply.TOUCHED, cmd.noreply);
+  }
+  reply(ctx.out, Reply.NOT_FOUND, cmd.noreply);
+}
+
+export function executeFlush(ctx: Context, cmd: Command): void {
+  ctx.counters.cmd_flush++;
+  const exptime = cmd.exptime > 0 ? cmd.exptime : 0;
+  ctx.store.flush(exptime);
+  if (ctx.mutations !== null) ctx.mutations.flushed(exptime);
+  reply(ctx.out, Reply.OK, cmd.noreply);
+}

@@ -1,0 +1,76 @@
+// memcached's numeric token rules (util.c safe_strtoul / safe_strtol / safe_strtoull), on byte ranges.
+//
+// A token is valid when: optional leading white space, an optional sign, at least one decimal digit,
+// then either the end of the token or a white-space byte (anything after that is ignored, as strtol
+// does). Results land in `parsed` (module scratch: no allocation); each function returns false on
+// error (no digits, overflow, a negative value for an unsigned parse, trailing junk).
+//
+// 64-bit results are kept as two exact 32-bit halves (`lo`, `hi`), never as BigInt.
+
+export const parsed = { lo: 0, hi: 0, negative: false, value: 0 };
+
+const two_32 = 4294967296;
+
+function isSpace(byte: number): boolean {
+  // C isspace: space, \t, \n, \v, \f, \r
+  return byte === 32 || (byte >= 9 && byte <= 13);
+}
+
+/** Parses an unsigned magnitude into parsed.lo/hi; false on syntax error or > 2^64-1. */
+function parseMagnitude(buf: Uint8Array, off: number, len: number): boolean {
+  let i = off;
+  const end = off + len;
+  while (i < end && isSpace(buf[i]!)) i++;
+  parsed.negative = false;
+  if (i < end && (buf[i] === 43 || buf[i] === 45)) {
+    parsed.negative = buf[i] === 45;
+    i++;
+  }
+  let lo = 0;
+  let hi = 0;
+  const digits_start = i;
+  while (i < end) {
+    const d = buf[i]! - 48;
+    if (d < 0 || d > 9) break;
+    const low = lo * 10 + d; // < 2^36: exact
+    const carry = Math.floor(low / two_32);
+    lo = low - carry * two_32;
+    hi = hi * 10 + carry;
+    if (hi >= two_32) return false; // ERANGE
+    i++;
+  }
+  if (i === digits_start) return false;
+  if (i < end && !isSpace(buf[i]!)) return false;
+  parsed.lo = lo;
+  parsed.hi = hi;
+  return true;
+}
+
+/** safe_strtoull: unsigned 64-bit; a '-' with a nonzero value is an error. */
+export function parseU64(buf: Uint8Array, off: number, len: number): boolean {
+  if (!parseMagnitude(buf, off, len)) return false;
+  if (parsed.negative && (parsed.lo !== 0 || parsed.hi !== 0)) return false;
+  return true;
+}
+
+/** safe_strtoul as memcached uses it for flags: parsed as unsigned long, stored into 32 bits. */
+export function parseU32Truncating(buf: Uint8Array, off: number, len: number): boolean {
+  if (!parseU64(buf, off, len)) return false;
+  parsed.value = parsed.lo;
+  return true;
+}
+
+/** safe_strtol into an int32: false when outside [-2^31, 2^31-1]. */
+export function parseI32(buf: Uint8Array, off: number, len: number): boolean {
+  if (!parseMagnitude(buf, off, len)) return false;
+  if (parsed.hi !== 0) return false;
+  const magnitude = parsed.lo;
+  if (parsed.negative) {
+    if (magnitude > 2147483648) return false;
+    parsed.value = -magnitude;
+  } else {
+    if (magnitude > 2147483647) return false;
+    parsed.value = magnitude;
+  }
+  return true;
+}

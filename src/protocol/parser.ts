@@ -1,0 +1,355 @@
+// The memcached text-protocol command-line parser. Pure: bytes in, a reused `Command` record out.
+//
+// Contract: `parseCommand(buf, start, end, cmd)` looks at buf[start, end) and returns
+//   Parse.NEED_MORE  no complete line yet; nothing consumed, `cmd` untouched except scratch;
+//   Parse.LINE       one command line parsed into `cmd`; cmd.next is the offset after its '\n'.
+//                    A storage command's data block starts at cmd.next and is NOT consumed here;
+//   Parse.CLOSE      the line is too long to be a command (memcached closes the connection).
+// Tokens are offsets into `buf`, never copies. Splitting follows memcached 1.6's tokenize_command:
+// single spaces separate, runs of spaces are skipped, at most `tokens_max` tokens (the last holds the
+// rest of the line), a NUL byte ends the line, a '\r' before the '\n' is dropped.
+// Errors the line itself carries come back as Cmd.ERROR or Cmd.CLIENT_ERROR with cmd.error set to
+// the reply to send; `cmd.noreply` is set exactly where memcached's set_noreply_maybe would set it.
+
+import { parsed, parseI32, parseU32Truncating, parseU64 } from "./numbers.ts";
+
+export const Parse = { NEED_MORE: 0, LINE: 1, CLOSE: 2 } as const;
+
+export const Cmd = {
+  ERROR: 0, // reply `ERROR`
+  CLIENT_ERROR: 1, // reply cmd.error
+  GET: 2,
+  GETS: 3,
+  GAT: 4,
+  GATS: 5,
+  SET: 6,
+  ADD: 7,
+  REPLACE: 8,
+  APPEND: 9,
+  PREPEND: 10,
+  CAS: 11,
+  INCR: 12,
+  DECR: 13,
+  DELETE: 14,
+  TOUCH: 15,
+  FLUSH_ALL: 16,
+  VERSION: 17,
+  VERBOSITY: 18,
+  QUIT: 19,
+  SHUTDOWN: 20,
+  STATS: 21,
+  MN: 22,
+  REP: 23, // repcached: only valid on a replication link
+  MARUGOTO_END: 24, // repcached: only valid on a replication link
+  CLOSE: 25, // an HTTP request line: memcached just closes
+  SLABS: 26,
+} as const;
+
+/** Client errors a command line can carry; the reply text is `ClientError[n]`. */
+export const ClientErrorText = [
+  "CLIENT_ERROR bad command line format",
+  "CLIENT_ERROR invalid numeric delta argument",
+  "CLIENT_ERROR invalid exptime argument",
+  "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]",
+] as const;
+export const ClientError = { FORMAT: 0, DELTA: 1, EXPTIME: 2, DELETE_USAGE: 3 } as const;
+
+export const key_bytes_max = 250;
+/** memcached 1.6: a line without '\n' beyond this many bytes closes the connection (except get/gets). */
+export const line_bytes_max = 2048;
+/** Our bound on a long multi-get line (memcached grows its buffer without limit). */
+export const get_line_bytes_max = 64 * 1024;
+/** memcached's MAX_TOKENS, counting the terminal token. */
+export const tokens_max = 24;
+
+export class Command {
+  kind: number = Cmd.ERROR;
+  error = 0;
+  /** Offset just past the line's '\n'. */
+  next = 0;
+  line_start = 0;
+  /** End of the line's content (before "\r\n" or a NUL). */
+  line_end = 0;
+  /** Token count in memcached's convention: real tokens plus the terminal one. */
+  ntokens = 0;
+  readonly token_off = new Int32Array(tokens_max);
+  readonly token_len = new Int32Array(tokens_max);
+  key_off = 0;
+  key_len = 0;
+  /** For get/gets/gat/gats: where the first key starts; keys run to line_end. */
+  keys_off = 0;
+  flags = 0;
+  exptime = 0;
+  data_len = 0;
+  /** 64-bit operand (cas unique, incr/decr delta, flush/verbosity argument) as exact halves. */
+  num_lo = 0;
+  num_hi = 0;
+  /** A numeric argument was given (flush_all delay, verbosity level, delete's legacy 0). */
+  has_arg = false;
+  noreply = false;
+}
+
+const NL = 10;
+const CR = 13;
+const SPACE = 32;
+
+function startsWith(buf: Uint8Array, off: number, end: number, text: string): boolean {
+  if (end - off < text.length) return false;
+  for (let i = 0; i < text.length; i++) if (buf[off + i] !== text.charCodeAt(i)) return false;
+  return true;
+}
+
+/** memcached lets a long line through only if it is a multi-get (`get ` / `gets `). */
+function isLongGetLine(buf: Uint8Array, start: number, end: number): boolean {
+  let i = start;
+  while (i < end && buf[i] === SPACE) i++;
+  if (i - start > 100) return false;
+  return startsWith(buf, i, end, "get ") || startsWith(buf, i, end, "gets ");
+}
+
+export function parseCommand(buf: Uint8Array, start: number, end: number, cmd: Command): number {
+  const nl = buf.indexOf(NL, start);
+  if (nl < 0 || nl >= end) {
+    const pending = end - start;
+    if (pending <= line_bytes_max) return Parse.NEED_MORE;
+    if (pending <= get_line_bytes_max && isLongGetLine(buf, start, end)) return Parse.NEED_MORE;
+    return Parse.CLOSE;
+  }
+  let line_end = nl;
+  if (line_end - start > 1 && buf[line_end - 1] === CR) line_end--;
+  line_end = cutAtNul(buf, start, line_end);
+  cmd.line_start = start;
+  cmd.line_end = line_end;
+  cmd.next = nl + 1;
+  cmd.noreply = false;
+  cmd.has_arg = false;
+  tokenize(buf, start, line_end, cmd);
+  dispatch(buf, cmd);
+  return Parse.LINE;
+}
+
+/** memcached runs strlen() over the line: a NUL byte ends it. */
+function cutAtNul(buf: Uint8Array, start: number, end: number): number {
+  for (let i = start; i < end; i++) if (buf[i] === 0) return i;
+  return end;
+}
+
+function tokenize(buf: Uint8Array, start: number, end: number, cmd: Command): void {
+  let n = 0;
+  let s = start;
+  let e = start;
+  for (; e < end; e++) {
+    if (buf[e] !== SPACE) continue;
+    if (s !== e) {
+      cmd.token_off[n] = s;
+      cmd.token_len[n] = e - s;
+      n++;
+      if (n === tokens_max - 1) {
+        e++;
+        s = e;
+        break;
+      }
+    }
+    s = e + 1;
+  }
+  if (n < tokens_max - 1 && s < end) {
+    cmd.token_off[n] = s;
+    cmd.token_len[n] = end - s;
+    n++;
+    s = end;
+  }
+  // Terminal token: empty when the whole line was consumed, else the unprocessed rest.
+  cmd.token_off[n] = e;
+  cmd.token_len[n] = e < end ? end - e : 0;
+  cmd.ntokens = n + 1;
+}
+
+function tokenIs(buf: Uint8Array, cmd: Command, index: number, text: string): boolean {
+  if (cmd.token_len[index] !== text.length) return false;
+  return startsWith(buf, cmd.token_off[index]!, cmd.token_off[index]! + text.length, text);
+}
+
+function fail(cmd: Command, error: number): void {
+  cmd.kind = Cmd.CLIENT_ERROR;
+  cmd.error = error;
+}
+
+/** memcached's set_noreply_maybe: the second-to-last token (before the terminal) is "noreply". */
+function noreplyMaybe(buf: Uint8Array, cmd: Command): boolean {
+  if (tokenIs(buf, cmd, cmd.ntokens - 2, "noreply")) cmd.noreply = true;
+  return cmd.noreply;
+}
+
+function nameIs(buf: Uint8Array, cmd: Command, text: string): boolean {
+  return tokenIs(buf, cmd, 0, text);
+}
+
+function dispatch(buf: Uint8Array, cmd: Command): void {
+  const n = cmd.ntokens;
+  cmd.kind = Cmd.ERROR;
+  if (n < 2 || cmd.token_len[0]! < 2) return;
+  switch (buf[cmd.token_off[0]!]) {
+    case 103 /* g */:
+      if (n < 3) return;
+      if (nameIs(buf, cmd, "get")) return getLike(buf, cmd, Cmd.GET);
+      if (nameIs(buf, cmd, "gets")) return getLike(buf, cmd, Cmd.GETS);
+      if (nameIs(buf, cmd, "gat")) return getLike(buf, cmd, Cmd.GAT);
+      if (nameIs(buf, cmd, "gats")) return getLike(buf, cmd, Cmd.GATS);
+      return;
+    case 115 /* s */:
+      if (nameIs(buf, cmd, "set")) return storage(buf, cmd, Cmd.SET);
+      if (nameIs(buf, cmd, "stats")) return void (cmd.kind = Cmd.STATS);
+      if (nameIs(buf, cmd, "shutdown")) return void (cmd.kind = Cmd.SHUTDOWN);
+      if (nameIs(buf, cmd, "slabs")) return void (cmd.kind = Cmd.SLABS);
+      return;
+    case 97 /* a */:
+      if (nameIs(buf, cmd, "add")) return storage(buf, cmd, Cmd.ADD);
+      if (nameIs(buf, cmd, "append")) return storage(buf, cmd, Cmd.APPEND);
+      return;
+    case 99 /* c */:
+      if (nameIs(buf, cmd, "cas")) return storage(buf, cmd, Cmd.CAS);
+      return;
+    case 105 /* i */:
+      if (nameIs(buf, cmd, "incr")) return arithmetic(buf, cmd, Cmd.INCR);
+      return;
+    case 100 /* d */:
+      if (nameIs(buf, cmd, "delete")) return deleteLine(buf, cmd);
+      if (nameIs(buf, cmd, "decr")) return arithmetic(buf, cmd, Cmd.DECR);
+      return;
+    case 116 /* t */:
+      if (nameIs(buf, cmd, "touch")) return touch(buf, cmd);
+      return;
+    case 109 /* m */:
+      if (cmd.token_len[0] === 2) {
+        if (nameIs(buf, cmd, "mn")) cmd.kind = Cmd.MN;
+        return;
+      }
+      if (nameIs(buf, cmd, "marugoto_end")) cmd.kind = Cmd.MARUGOTO_END;
+      return;
+  }
+  if (nameIs(buf, cmd, "bget")) return n < 3 ? undefined : getLike(buf, cmd, Cmd.GET);
+  if (nameIs(buf, cmd, "replace")) return storage(buf, cmd, Cmd.REPLACE);
+  if (nameIs(buf, cmd, "prepend")) return storage(buf, cmd, Cmd.PREPEND);
+  if (nameIs(buf, cmd, "flush_all")) return flushAll(buf, cmd);
+  if (nameIs(buf, cmd, "version")) return void (cmd.kind = Cmd.VERSION);
+  if (nameIs(buf, cmd, "quit")) return void (cmd.kind = Cmd.QUIT);
+  if (nameIs(buf, cmd, "verbosity")) return verbosity(buf, cmd);
+  if (nameIs(buf, cmd, "rep")) return storage(buf, cmd, Cmd.REP);
+  if (tokenStartsWith(buf, cmd, n - 2, "HTTP/")) cmd.kind = Cmd.CLOSE;
+}
+
+function tokenStartsWith(buf: Uint8Array, cmd: Command, index: number, text: string): boolean {
+  if (index < 0) return false;
+  const off = cmd.token_off[index]!;
+  return startsWith(buf, off, off + cmd.token_len[index]!, text);
+}
+
+function getLike(buf: Uint8Array, cmd: Command, kind: number): void {
+  let first_key = 1;
+  if (kind === Cmd.GAT || kind === Cmd.GATS) {
+    if (!parseI32(buf, cmd.token_off[1]!, cmd.token_len[1]!)) return fail(cmd, ClientError.EXPTIME);
+    cmd.exptime = parsed.value;
+    first_key = 2;
+    if (cmd.ntokens < 4) return; // `gat 10` with no key: ERROR
+  }
+  cmd.kind = kind;
+  cmd.keys_off = cmd.token_off[first_key]!;
+}
+
+function setKey(cmd: Command, index: number): boolean {
+  cmd.key_off = cmd.token_off[index]!;
+  cmd.key_len = cmd.token_len[index]!;
+  return cmd.key_len <= key_bytes_max;
+}
+
+function storage(buf: Uint8Array, cmd: Command, kind: number): void {
+  const n = cmd.ntokens;
+  const with_cas = kind === Cmd.CAS || kind === Cmd.REP;
+  if (with_cas ? n !== 7 && n !== 8 : n !== 6 && n !== 7) return;
+  noreplyMaybe(buf, cmd);
+  if (!setKey(cmd, 1)) return fail(cmd, ClientError.FORMAT);
+  const t = cmd.token_off;
+  const l = cmd.token_len;
+  if (!parseU32Truncating(buf, t[2]!, l[2]!)) return fail(cmd, ClientError.FORMAT);
+  cmd.flags = parsed.value;
+  if (!parseI32(buf, t[3]!, l[3]!)) return fail(cmd, ClientError.FORMAT);
+  cmd.exptime = parsed.value;
+  if (!parseI32(buf, t[4]!, l[4]!)) return fail(cmd, ClientError.FORMAT);
+  cmd.data_len = parsed.value;
+  if (with_cas) {
+    if (!parseU64(buf, t[5]!, l[5]!)) return fail(cmd, ClientError.FORMAT);
+    cmd.num_lo = parsed.lo;
+    cmd.num_hi = parsed.hi;
+  }
+  if (cmd.data_len < 0 || cmd.data_len > 2147483645) return fail(cmd, ClientError.FORMAT);
+  cmd.kind = kind;
+}
+
+function arithmetic(buf: Uint8Array, cmd: Command, kind: number): void {
+  if (cmd.ntokens !== 4 && cmd.ntokens !== 5) return;
+  noreplyMaybe(buf, cmd);
+  if (!setKey(cmd, 1)) return fail(cmd, ClientError.FORMAT);
+  if (!parseU64(buf, cmd.token_off[2]!, cmd.token_len[2]!)) return fail(cmd, ClientError.DELTA);
+  cmd.num_lo = parsed.lo;
+  cmd.num_hi = parsed.hi;
+  cmd.kind = kind;
+}
+
+function deleteLine(buf: Uint8Array, cmd: Command): void {
+  const n = cmd.ntokens;
+  if (n < 3 || n > 5) return;
+  if (n > 3) {
+    const hold_is_zero = tokenIs(buf, cmd, 2, "0");
+    const sets_noreply = noreplyMaybe(buf, cmd);
+    const valid = (n === 4 && (hold_is_zero || sets_noreply)) || (n === 5 && hold_is_zero && sets_noreply);
+    if (!valid) return fail(cmd, ClientError.DELETE_USAGE);
+  }
+  if (!setKey(cmd, 1)) return fail(cmd, ClientError.FORMAT);
+  cmd.kind = Cmd.DELETE;
+}
+
+function touch(buf: Uint8Array, cmd: Command): void {
+  if (cmd.ntokens !== 4 && cmd.ntokens !== 5) return;
+  noreplyMaybe(buf, cmd);
+  if (!setKey(cmd, 1)) return fail(cmd, ClientError.FORMAT);
+  if (!parseI32(buf, cmd.token_off[2]!, cmd.token_len[2]!)) return fail(cmd, ClientError.EXPTIME);
+  cmd.exptime = parsed.value;
+  cmd.kind = Cmd.TOUCH;
+}
+
+function flushAll(buf: Uint8Array, cmd: Command): void {
+  const n = cmd.ntokens;
+  if (n < 2 || n > 4) return;
+  noreplyMaybe(buf, cmd);
+  cmd.exptime = 0;
+  if (n !== (cmd.noreply ? 3 : 2)) {
+    if (!parseI32(buf, cmd.token_off[1]!, cmd.token_len[1]!)) return fail(cmd, ClientError.FORMAT);
+    cmd.exptime = parsed.value;
+    cmd.has_arg = true;
+  }
+  cmd.kind = Cmd.FLUSH_ALL;
+}
+
+function verbosity(buf: Uint8Array, cmd: Command): void {
+  if (cmd.ntokens !== 3 && cmd.ntokens !== 4) return;
+  noreplyMaybe(buf, cmd);
+  if (!parseU32Truncating(buf, cmd.token_off[1]!, cmd.token_len[1]!)) return fail(cmd, ClientError.FORMAT);
+  cmd.num_lo = parsed.value;
+  cmd.kind = Cmd.VERBOSITY;
+}
+
+/**
+ * Iterates the keys of a get-like line: call with the previous key's end (start with cmd.keys_off);
+ * sets `cursor.off/len` and returns true, or false when no key remains. Splits on spaces only.
+ */
+export const key_cursor = { off: 0, len: 0 };
+export function nextKey(buf: Uint8Array, from: number, line_end: number): boolean {
+  let i = from;
+  while (i < line_end && buf[i] === SPACE) i++;
+  if (i >= line_end) return false;
+  let e = i;
+  while (e < line_end && buf[e] !== SPACE) e++;
+  key_cursor.off = i;
+  key_cursor.len = e - i;
+  return true;
+}

@@ -1,0 +1,334 @@
+// One client connection: framing, value streaming, reply flushing and backpressure.
+//
+// Contract:
+// - Input is parsed directly on the chunk Bun hands us; only an unfinished tail is copied into the
+//   connection's stash (bounded by input_bytes_max; past it the connection is closed).
+// - Replies of a whole input batch are collected in the shared Output and written with one
+//   socket.write. Whatever the socket does not take is copied, in order, into `pending` and written
+//   on drain. While more than output_pending_bytes_max is pending the connection stops executing
+//   requests and pauses the socket, so a slow reader cannot make the server buffer without bound.
+// - Large values stream into a reserved item (store.reserve/fill/commit) as they arrive; a value the
+//   store refuses is swallowed, as memcached does.
+
+import type { Socket } from "bun";
+import { Cmd, Command, Parse, parseCommand } from "../protocol/parser.ts";
+import {
+  executeDelete, executeDelta, executeFlush, executeGet, executeStoreInline, executeTouch,
+  isStorage, itemTooLarge, reply, replyCommandError, storeFailedTooLarge, storeOpOf, storeReply,
+  type Context,
+} from "../protocol/execute.ts";
+import { Reply } from "../protocol/replies.ts";
+import { Status } from "../native/store.ts";
+import { input_bytes_initial, input_bytes_max, output_pending_bytes_max, value_inline_bytes_max } from "./limits.ts";
+
+export const State = { COMMANDS: 0, VALUE: 1, SWALLOW: 2, CLOSED: 3 } as const;
+
+/** The server-wide part a connection needs besides the protocol context. */
+export interface ConnectionHost {
+  ctx: Context;
+  /** Commands the protocol layer does not execute itself (stats, version, verbosity, shutdown, ...). */
+  executeAdmin(conn: Connection, cmd: Command, buf: Uint8Array): void;
+  bytesRead(n: number): void;
+  bytesWritten(n: number): void;
+  /** Set by a replication link: lets `rep` / `marugoto_end` through and silences replies. */
+}
+
+const command = new Command();
+
+export class Connection {
+  readonly socket: Socket<Connection>;
+  readonly host: ConnectionHost;
+  readonly id: number;
+  state: number = State.COMMANDS;
+  /** Unprocessed input (a split command, or input held back while output is blocked). */
+  private stash: Uint8Array | null = null;
+  private stash_len = 0;
+  /** Replies the socket has not taken yet, oldest first; pending_head_off bytes of [0] are sent. */
+  private pending: Uint8Array[] = [];
+  private pending_head_off = 0;
+  pending_bytes = 0;
+  private blocked = false;
+  private close_after_write = false;
+  // Value streaming / swallowing.
+  private slot = -1;
+  private value_left = 0;
+  private crlf_left = 0;
+  private crlf_ok = true;
+  private value_kind = 0;
+  private value_noreply = false;
+  private value_key: Uint8Array | null = null;
+  private swallow_left = 0;
+  readonly flushOut: () => void;
+  created_s: number;
+
+  constructor(socket: Socket<Connection>, host: ConnectionHost, id: number) {
+    this.socket = socket;
+    this.host = host;
+    this.id = id;
+    this.created_s = Math.floor(Date.now() / 1000);
+    this.flushOut = () => this.flushOutput();
+  }
+
+  onData(chunk: Uint8Array): void {
+    if (this.state === State.CLOSED) return;
+    this.host.bytesRead(chunk.length);
+    const out = this.host.ctx.out;
+    out.flush = this.flushOut;
+    if (this.stash_len > 0 || this.blocked) {
+      if (!this.stashAppend(chunk, 0, chunk.length)) return this.abort();
+      if (!this.blocked) this.runStash();
+    } else {
+      const used = this.run(chunk, 0, chunk.length);
+      if (used < chunk.length && !this.stashAppend(chunk, used, chunk.length)) return this.abort();
+    }
+    this.flushOutput();
+  }
+
+  onDrain(): void {
+    if (this.state === State.CLOSED) return;
+    this.writePending();
+    if (this.pending_bytes > 0) return;
+    if (this.close_after_write) return this.close();
+    if (!this.blocked) return;
+    this.blocked = false;
+    this.socket.resume();
+    const out = this.host.ctx.out;
+    out.flush = this.flushOut;
+    this.runStash();
+    this.flushOutput();
+  }
+
+  onClose(): void {
+    if (this.slot >= 0) this.host.ctx.store.abort(this.slot);
+    this.slot = -1;
+    this.state = State.CLOSED;
+    this.pending = [];
+    this.pending_bytes = 0;
+    this.stash = null;
+  }
+
+  private runStash(): void {
+    const stash = this.stash!;
+    const used = this.run(stash, 0, this.stash_len);
+    if (this.state === State.CLOSED) return;
+    stash.copyWithin(0, used, this.stash_len);
+    this.stash_len -= used;
+    if (this.stash_len === 0 && stash.length > input_bytes_initial) this.stash = null;
+  }
+
+  private stashAppend(buf: Uint8Array, from: number, to: number): boolean {
+    const n = to - from;
+    const need = this.stash_len + n;
+    if (need > input_bytes_max) return false;
+    if (this.stash === null || this.stash.length < need) {
+      let size = this.stash === null ? input_bytes_initial : this.stash.length;
+      while (size < need) size *= 2;
+      const grown = new Uint8Array(Math.min(size, input_bytes_max));
+      if (this.stash !== null) grown.set(this.stash.subarray(0, this.stash_len));
+      this.stash = grown;
+    }
+    this.stash.set(buf.subarray(from, to), this.stash_len);
+    this.stash_len = need;
+    return true;
+  }
+
+  /** Executes what buf[start, end) holds; returns how far it got. */
+  private run(buf: Uint8Array, start: number, end: number): number {
+    let at = start;
+    while (at < end && !this.blocked && this.state !== State.CLOSED) {
+      if (this.state === State.VALUE) at = this.readValue(buf, at, end);
+      else if (this.state === State.SWALLOW) at = this.swallow(at, end);
+      else {
+        const next = this.runCommand(buf, at, end);
+        if (next < 0) break;
+        at = next;
+      }
+      if (this.pending_bytes > output_pending_bytes_max) this.block();
+    }
+    return at;
+  }
+
+  /** Parses and executes one command; returns the offset after it, or -1 when more input is needed. */
+  private runCommand(buf: Uint8Array, at: number, end: number): number {
+    const cmd = command;
+    const parse = parseCommand(buf, at, end, cmd);
+    if (parse === Parse.NEED_MORE) return -1;
+    if (parse === Parse.CLOSE) {
+      this.close();
+      return end;
+    }
+    if (!isStorage(cmd.kind)) {
+      this.execute(cmd, buf);
+      return cmd.next;
+    }
+    const total = cmd.data_len + 2;
+    if (end - cmd.next >= total) {
+      executeStoreInline(this.host.ctx, cmd, buf, cmd.next);
+      return cmd.next + total;
+    }
+    if (cmd.next - at + total <= value_inline_bytes_max) return -1;
+    this.beginValue(cmd, buf);
+    return cmd.next;
+  }
+
+  private execute(cmd: Command, buf: Uint8Array): void {
+    const ctx = this.host.ctx;
+    switch (cmd.kind) {
+      case Cmd.GET:
+      case Cmd.GETS:
+      case Cmd.GAT:
+      case Cmd.GATS:
+        return executeGet(ctx, cmd, buf);
+      case Cmd.INCR:
+      case Cmd.DECR:
+        return executeDelta(ctx, cmd, buf);
+      case Cmd.DELETE:
+        return executeDelete(ctx, cmd, buf);
+      case Cmd.TOUCH:
+        return executeTouch(ctx, cmd, buf);
+      case Cmd.FLUSH_ALL:
+        return executeFlush(ctx, cmd);
+      case Cmd.MN:
+        return ctx.out.put(Reply.MN);
+      case Cmd.QUIT:
+        this.close_after_write = true;
+        this.state = State.CLOSED;
+        return;
+      case Cmd.CLOSE:
+        this.close();
+        return;
+      case Cmd.ERROR:
+      case Cmd.CLIENT_ERROR:
+        return replyCommandError(ctx.out, cmd);
+    }
+    this.host.executeAdmin(this, cmd, buf);
+  }
+
+  private beginValue(cmd: Command, buf: Uint8Array): void {
+    const ctx = this.host.ctx;
+    ctx.counters.cmd_set++;
+    this.value_kind = cmd.kind;
+    this.value_noreply = cmd.noreply;
+    if (itemTooLarge(ctx, cmd)) {
+      storeFailedTooLarge(ctx, cmd, buf);
+      return this.beginSwallow(cmd.data_len + 2);
+    }
+    if (cmd.kind === Cmd.CAS) ctx.store.setCas(cmd.num_lo, cmd.num_hi);
+    const slot = ctx.store.reserve(
+      storeOpOf(cmd.kind), buf, cmd.key_off, cmd.key_len, cmd.flags, cmd.exptime, cmd.data_len,
+    );
+    if (slot < 0) {
+      reply(ctx.out, storeReply(slot), cmd.noreply);
+      return this.beginSwallow(cmd.data_len + 2);
+    }
+    this.slot = slot;
+    this.value_left = cmd.data_len;
+    this.crlf_left = 2;
+    this.crlf_ok = true;
+    this.value_key = ctx.mutations !== null ? buf.slice(cmd.key_off, cmd.key_off + cmd.key_len) : null;
+    this.state = State.VALUE;
+  }
+
+  private beginSwallow(n: number): void {
+    this.swallow_left = n;
+    this.state = State.SWALLOW;
+  }
+
+  private swallow(at: number, end: number): number {
+    const n = Math.min(end - at, this.swallow_left);
+    this.swallow_left -= n;
+    if (this.swallow_left === 0) this.state = State.COMMANDS;
+    return at + n;
+  }
+
+  private readValue(buf: Uint8Array, at: number, end: number): number {
+    const store = this.host.ctx.store;
+    if (this.value_left > 0) {
+      const n = Math.min(end - at, this.value_left);
+      store.fill(this.slot, buf, at, n);
+      this.value_left -= n;
+      at += n;
+    }
+    while (this.value_left === 0 && this.crlf_left > 0 && at < end) {
+      const expected = this.crlf_left === 2 ? 13 : 10;
+      if (buf[at] !== expected) this.crlf_ok = false;
+      this.crlf_left--;
+      at++;
+    }
+    if (this.value_left === 0 && this.crlf_left === 0) this.finishValue();
+    return at;
+  }
+
+  private finishValue(): void {
+    const ctx = this.host.ctx;
+    const slot = this.slot;
+    this.slot = -1;
+    this.state = State.COMMANDS;
+    if (!this.crlf_ok) {
+      ctx.store.abort(slot);
+      return reply(ctx.out, Reply.BAD_DATA_CHUNK, this.value_noreply);
+    }
+    const status = ctx.store.commit(slot);
+    const key = this.value_key;
+    this.value_key = null;
+    if (status === Status.OK && ctx.mutations !== null && key !== null) ctx.mutations.stored(key, 0, key.length);
+    reply(ctx.out, storeReply(status), this.value_noreply);
+  }
+
+  /** Writes the batch's replies (or queues them behind earlier unsent ones). */
+  flushOutput(): void {
+    const out = this.host.ctx.out;
+    const n = out.len;
+    if (n === 0) return;
+    out.len = 0;
+    if (this.state === State.CLOSED && !this.close_after_write) return;
+    let written = 0;
+    if (this.pending_bytes === 0) {
+      written = this.socket.write(out.buf, 0, n);
+      if (written < 0) return this.onClose();
+      this.host.bytesWritten(written);
+    }
+    if (written < n) {
+      this.pending.push(out.buf.slice(written, n));
+      this.pending_bytes += n - written;
+    } else if (this.close_after_write) {
+      this.close();
+    }
+  }
+
+  private writePending(): void {
+    while (this.pending.length > 0) {
+      const head = this.pending[0]!;
+      const left = head.length - this.pending_head_off;
+      const written = this.socket.write(head, this.pending_head_off, left);
+      if (written < 0) return this.onClose();
+      this.host.bytesWritten(written);
+      this.pending_bytes -= written;
+      if (written < left) {
+        this.pending_head_off += written;
+        return;
+      }
+      this.pending.shift();
+      this.pending_head_off = 0;
+    }
+  }
+
+  private block(): void {
+    if (this.blocked) return;
+    this.blocked = true;
+    this.socket.pause();
+  }
+
+  /** Closes after what was already queued is written. */
+  close(): void {
+    this.state = State.CLOSED;
+    this.close_after_write = false;
+    this.socket.end();
+  }
+
+  /** Closes at once (input bound exceeded). */
+  private abort(): void {
+    this.state = State.CLOSED;
+    this.socket.terminate();
+  }
+}

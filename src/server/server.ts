@@ -1,0 +1,270 @@
+// The cache server: owns the Store, the shared reply buffer, the listeners and the clock.
+//
+// Contract: `Server.start(settings)` binds every listener (TCP per -l address, unix socket) and
+// returns; `stop()` closes them and the store. Connections beyond connections_max are answered
+// "ERROR Too many open connections" and closed, as memcached does. Nothing here parses bytes.
+
+import type { Socket, TCPSocketListener, UnixSocketListener } from "bun";
+import { Store, Status } from "../native/store.ts";
+import { Cmd, type Command } from "../protocol/parser.ts";
+import { newCounters, reply, type Context, type MutationSink } from "../protocol/execute.ts";
+import { Reply } from "../protocol/replies.ts";
+import { Output } from "./output.ts";
+import { Connection, type ConnectionHost } from "./connection.ts";
+import { output_headroom_bytes } from "./limits.ts";
+import {
+  formatStats, generalStats, itemsStats, slabsStats, type ClassFigures, type ServerFigures, type StatLines,
+} from "../stats.ts";
+
+export interface ServerSettings {
+  tcp_port: number;
+  listen_addresses: string[];
+  unix_socket_path: string | null;
+  unix_socket_mask: number;
+  backlog: number;
+  connections_max: number;
+  memory_bytes_max: number;
+  item_size_max: number;
+  chunk_size_min: number;
+  growth_factor: number;
+  evictions_disabled: boolean;
+  cas_enabled: boolean;
+  verbosity: number;
+  threads: number;
+  shutdown_enabled: boolean;
+  version: string;
+  /** Lines appended to `stats settings` (from the config module). */
+  settingsStats: () => Array<[string, string]>;
+  /** Bounded reclaim work per second for expired items (a bounded LRU-crawler stand-in). */
+  sweep_items_per_tick: number;
+}
+
+/** Item header + CRLF the store adds to key + value (see native/items.zig). */
+export const item_overhead_bytes = 48 + 2;
+const clock_interval_ms = 1000;
+const sweep_interval_ms = 1000;
+const store_pending_slots_min = 64;
+
+type ClientSocket = Socket<Connection>;
+
+export class Server implements ConnectionHost {
+  readonly settings: ServerSettings;
+  readonly ctx: Context;
+  readonly started_s: number;
+  private listeners: Array<TCPSocketListener<Connection> | UnixSocketListener<Connection>> = [];
+  private timers: Array<ReturnType<typeof setInterval>> = [];
+  private next_id = 1;
+  readonly connections = new Set<Connection>();
+  figures = {
+    total_connections: 0, rejected_connections: 0, bytes_read: 0, bytes_written: 0,
+  };
+  /** Extra `stats` lines (replication adds its own). */
+  extraStats: () => StatLines = () => [];
+  onShutdown: () => void = () => process.exit(0);
+
+  constructor(settings: ServerSettings, mutations: MutationSink | null = null) {
+    this.settings = settings;
+    this.started_s = Math.floor(Date.now() / 1000);
+    const store = Store.open({
+      memory_bytes_max: settings.memory_bytes_max,
+      item_size_max: settings.item_size_max,
+      chunk_size_min: settings.chunk_size_min,
+      growth_factor: settings.growth_factor,
+      evictions_disabled: settings.evictions_disabled,
+      pending_max: Math.max(store_pending_slots_min, settings.connections_max),
+      eviction_log_max: 0,
+    });
+    this.ctx = {
+      store,
+      out: new Output(settings.item_size_max + output_headroom_bytes),
+      counters: newCounters(),
+      mutations,
+      item_size_max: settings.item_size_max,
+      item_overhead_bytes,
+    };
+  }
+
+  start(): void {
+    const handlers = this.socketHandlers();
+    const s = this.settings;
+    if (s.unix_socket_path !== null) {
+      this.listeners.push(Bun.listen<Connection>({ unix: s.unix_socket_path, socket: handlers }));
+    } else if (s.tcp_port !== 0) {
+      const hosts = s.listen_addresses.length > 0 ? s.listen_addresses : ["0.0.0.0"];
+      for (const host of hosts) {
+        this.listeners.push(Bun.listen<Connection>({ hostname: host, port: s.tcp_port, socket: handlers }));
+      }
+    }
+    this.timers.push(setInterval(() => this.ctx.store.clock(Math.floor(Date.now() / 1000)), clock_interval_ms));
+    this.timers.push(setInterval(() => this.ctx.store.sweep(s.sweep_items_per_tick), sweep_interval_ms));
+  }
+
+  stop(): void {
+    for (const timer of this.timers) clearInterval(timer);
+    this.timers = [];
+    for (const listener of this.listeners) listener.stop(true);
+    this.listeners = [];
+    this.ctx.store.close();
+  }
+
+  private socketHandlers() {
+    return {
+      open: (socket: ClientSocket) => this.accept(socket),
+      data: (socket: ClientSocket, chunk: Buffer) => socket.data?.onData(chunk),
+      drain: (socket: ClientSocket) => socket.data?.onDrain(),
+      close: (socket: ClientSocket) => this.closed(socket),
+      error: (socket: ClientSocket) => this.closed(socket),
+    };
+  }
+
+  private accept(socket: ClientSocket): void {
+    this.figures.total_connections++;
+    if (this.connections.size >= this.settings.connections_max) {
+      this.figures.rejected_connections++;
+      socket.write(Reply.TOO_MANY_CONNECTIONS);
+      socket.end();
+      return;
+    }
+    socket.setNoDelay?.(true);
+    const conn = new Connection(socket, this, this.next_id++);
+    socket.data = conn;
+    this.connections.add(conn);
+  }
+
+  private closed(socket: ClientSocket): void {
+    const conn = socket.data;
+    if (!conn) return;
+    conn.onClose();
+    this.connections.delete(conn);
+  }
+
+  bytesRead(n: number): void {
+    this.figures.bytes_read += n;
+  }
+
+  bytesWritten(n: number): void {
+    this.figures.bytes_written += n;
+  }
+
+  executeAdmin(conn: Connection, cmd: Command, buf: Uint8Array): void {
+    const out = this.ctx.out;
+    switch (cmd.kind) {
+      case Cmd.VERSION:
+        return out.putText(`VERSION ${this.settings.version}\r\n`);
+      case Cmd.VERBOSITY:
+        this.settings.verbosity = Math.min(cmd.num_lo, 3);
+        return reply(out, Reply.OK, cmd.noreply);
+      case Cmd.STATS:
+        return this.stats(cmd, buf);
+      case Cmd.SHUTDOWN:
+        return this.shutdown(conn, cmd, buf);
+      case Cmd.SLABS:
+        return out.put(Reply.SLABS_USAGE);
+    }
+    out.put(Reply.ERROR);
+  }
+
+  private shutdown(conn: Connection, cmd: Command, buf: Uint8Array): void {
+    if (!this.settings.shutdown_enabled) return this.ctx.out.put(Reply.SHUTDOWN_DISABLED);
+    const graceful = cmd.ntokens === 3 && tokenText(buf, cmd, 1) === "graceful";
+    if (cmd.ntokens !== 2 && !graceful) return this.ctx.out.put(Reply.SHUTDOWN_BAD_MODE);
+    conn.close();
+    setTimeout(() => this.onShutdown(), 0);
+  }
+
+  private stats(cmd: Command, buf: Uint8Array): void {
+    const out = this.ctx.out;
+    const sub = cmd.ntokens > 2 ? tokenText(buf, cmd, 1) : "";
+    const text = this.statsText(sub, cmd, buf);
+    if (text === null) return out.put(Reply.ERROR);
+    if (text.length > out.buf.length) return out.put(Reply.ERROR);
+    out.ensure(text.length);
+    out.putText(text);
+  }
+
+  private statsText(sub: string, cmd: Command, buf: Uint8Array): string | null {
+    const store = this.ctx.store;
+    switch (sub) {
+      case "":
+        return formatStats(generalStats(this.figuresNow(), store.stats(), this.extraStats()));
+      case "settings":
+        return formatStats(this.settings.settingsStats());
+      case "items":
+        return formatStats(itemsStats(this.classFigures()));
+      case "slabs":
+        return formatStats(slabsStats(this.classFigures(), store.stats().total_malloced ?? 0));
+      case "sizes":
+        return formatStats([["sizes_status", "disabled"]]);
+      case "conns":
+        return formatStats(this.connsStats());
+      case "reset":
+        store.statsReset();
+        this.resetCounters();
+        return "RESET\r\n";
+      case "detail":
+        return cmd.ntokens === 4 && tokenText(buf, cmd, 2) === "dump" ? "END\r\n" : null;
+    }
+    return null;
+  }
+
+  private resetCounters(): void {
+    const c = this.ctx.counters;
+    c.cmd_get = c.cmd_set = c.cmd_flush = c.cmd_touch = 0;
+    this.figures.total_connections = this.figures.rejected_connections = 0;
+    this.figures.bytes_read = this.figures.bytes_written = 0;
+  }
+
+  private classFigures(): ClassFigures[] {
+    return this.ctx.store.classStats().map((stats, index) => ({ id: stats.id ?? index + 1, stats }));
+  }
+
+  private connsStats(): StatLines {
+    const lines: StatLines = [];
+    const now = Math.floor(Date.now() / 1000);
+    for (const conn of this.connections) {
+      const socket = conn.socket;
+      lines.push([`${conn.id}:addr`, `tcp:${socket.remoteAddress}:${socket.remotePort}`]);
+      lines.push([`${conn.id}:state`, "conn_parse_cmd"]);
+      lines.push([`${conn.id}:secs_since_last_cmd`, now - conn.created_s]);
+    }
+    return lines;
+  }
+
+  private figuresNow(): ServerFigures {
+    const usage = process.resourceUsage();
+    const c = this.ctx.counters;
+    const store = this.ctx.store.stats();
+    const now_s = Math.floor(Date.now() / 1000);
+    return {
+      pid: process.pid,
+      uptime_s: now_s - this.started_s,
+      time_s: now_s,
+      version: this.settings.version,
+      rusage_user_us: usage.userCPUTime,
+      rusage_system_us: usage.systemCPUTime,
+      connections_max: this.settings.connections_max,
+      curr_connections: this.connections.size,
+      total_connections: this.figures.total_connections,
+      rejected_connections: this.figures.rejected_connections,
+      connection_structures: this.connections.size + this.listeners.length,
+      cmd_get: c.cmd_get,
+      cmd_set: c.cmd_set,
+      cmd_flush: c.cmd_flush,
+      cmd_touch: c.cmd_touch,
+      bytes_read: this.figures.bytes_read,
+      bytes_written: this.figures.bytes_written,
+      threads: this.settings.threads,
+      store_too_large: store.store_too_large ?? 0,
+      store_no_memory: store.store_no_memory ?? 0,
+    };
+  }
+}
+
+function tokenText(buf: Uint8Array, cmd: Command, index: number): string {
+  const off = cmd.token_off[index]!;
+  let text = "";
+  for (let i = 0; i < cmd.token_len[index]!; i++) text += String.fromCharCode(buf[off + i]!);
+  return text;
+}
+
+export { Status };

@@ -1,0 +1,173 @@
+// Test helpers: free ports, spawned servers (ours or Debian's memcached) on 127.0.0.1, raw sockets.
+// Every wait is bounded (`wait_ms_max`), every process is stopped by PID in `stop()`.
+import { createServer, Socket } from "node:net";
+import { join } from "node:path";
+import { existsSync } from "node:fs";
+
+export const project_root = join(import.meta.dir, "..", "..");
+export const bun_path = process.execPath;
+const wait_ms_max = 15_000;
+
+/** A TCP port that was free on 127.0.0.1 a moment ago. */
+export async function freePort(): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export async function waitForPort(port: number, ms = wait_ms_max): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = new Socket();
+      socket.once("connect", () => { socket.destroy(); resolve(true); });
+      socket.once("error", () => { socket.destroy(); resolve(false); });
+      socket.connect(port, "127.0.0.1");
+    });
+    if (ok) return;
+    await Bun.sleep(25);
+  }
+  throw new Error(`port ${port} did not open within ${ms} ms`);
+}
+
+export interface Spawned {
+  port: number;
+  proc: Bun.Subprocess<"ignore", "pipe", "pipe">;
+  /** Everything the process has printed on stdout+stderr so far. */
+  output(): string;
+  stop(signal?: NodeJS.Signals | number): Promise<number | null>;
+}
+
+function collect(proc: Bun.Subprocess<"ignore", "pipe", "pipe">): () => string {
+  let text = "";
+  const decoder = new TextDecoder();
+  const pump = async (stream: ReadableStream<Uint8Array>) => {
+    for await (const chunk of stream) text += decoder.decode(chunk);
+  };
+  void pump(proc.stdout);
+  void pump(proc.stderr);
+  return () => text;
+}
+
+async function spawnOn(cmd: string[], port: number, wait = true): Promise<Spawned> {
+  const proc = Bun.spawn(cmd, { stdin: "ignore", stdout: "pipe", stderr: "pipe", cwd: project_root });
+  const output = collect(proc);
+  const stop = async (signal: NodeJS.Signals | number = "SIGTERM") => {
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+    const timer = setTimeout(() => proc.kill("SIGKILL"), 5_000);
+    const code = await proc.exited;
+    clearTimeout(timer);
+    return code;
+  };
+  if (wait) {
+    try {
+      await waitForPort(port);
+    } catch (error) {
+      await stop("SIGKILL");
+      throw new Error(`${cmd.join(" ")} did not start: ${String(error)}\n${output()}`);
+    }
+  }
+  return { port, proc, output, stop };
+}
+
+/** Starts our server (`bun src/main.ts`) on 127.0.0.1 with extra flags; waits for the port. */
+export async function startOurs(args: string[] = [], opts: { port?: number; wait?: boolean } = {}): Promise<Spawned> {
+  const port = opts.port ?? (await freePort());
+  const cmd = [bun_path, join(project_root, "src", "main.ts"), "-l", "127.0.0.1", "-p", String(port), ...args];
+  return await spawnOn(cmd, port, opts.wait ?? true);
+}
+
+export const memcached_path = "/usr/bin/memcached";
+export function haveMemcached(): boolean {
+  return existsSync(memcached_path);
+}
+
+/** Starts Debian's stock memcached on 127.0.0.1 (as root it needs -u). */
+export async function startMemcached(args: string[] = [], opts: { port?: number } = {}): Promise<Spawned> {
+  if (!haveMemcached()) throw new Error(`${memcached_path} missing: the test preload should have installed it`);
+  const port = opts.port ?? (await freePort());
+  const user = process.getuid?.() === 0 ? ["-u", "root"] : [];
+  const cmd = [memcached_path, "-l", "127.0.0.1", "-p", String(port), "-U", "0", ...user, ...args];
+  return await spawnOn(cmd, port);
+}
+
+/** A raw TCP client that collects every byte the server sends. */
+export class RawClient {
+  private socket: Socket;
+  private received = Buffer.alloc(0);
+  private waiters: Array<() => void> = [];
+  closed = false;
+
+  private constructor(socket: Socket) {
+    this.socket = socket;
+    socket.on("data", (chunk: Buffer) => {
+      this.received = Buffer.concat([this.received, chunk]);
+      this.wake();
+    });
+    socket.on("close", () => { this.closed = true; this.wake(); });
+    socket.on("error", () => { this.closed = true; this.wake(); });
+  }
+
+  private wake(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  static async connect(port: number): Promise<RawClient> {
+    const socket = new Socket();
+    await new Promise<void>((resolve, reject) => {
+      socket.once("connect", () => resolve());
+      socket.once("error", reject);
+      socket.connect(port, "127.0.0.1");
+    });
+    socket.setNoDelay(true);
+    return new RawClient(socket);
+  }
+
+  send(data: string | Uint8Array): void {
+    this.socket.write(typeof data === "string" ? Buffer.from(data, "latin1") : data);
+  }
+
+  /** Waits until `done(received)` is true (or the socket closes, or ms pass); returns and clears what arrived. */
+  async readUntil(done: (received: Buffer) => boolean, ms = 5_000): Promise<Buffer> {
+    const deadline = Date.now() + ms;
+    while (!done(this.received) && !this.closed && Date.now() < deadline) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.max(1, deadline - Date.now()));
+        this.waiters.push(() => { clearTimeout(timer); resolve(); });
+      });
+    }
+    const out = this.received;
+    this.received = Buffer.alloc(0);
+    return out;
+  }
+
+  /** Reads until the buffer ends with `suffix` (default "\r\n"), as latin1 text. */
+  async readText(suffix = "\r\n", ms = 5_000): Promise<string> {
+    const bytes = await this.readUntil((b) => b.length >= suffix.length && b.toString("latin1").endsWith(suffix), ms);
+    return bytes.toString("latin1");
+  }
+
+  /** Sends `request` and reads until the reply ends with `suffix`. */
+  async call(request: string, suffix = "\r\n", ms = 5_000): Promise<string> {
+    this.send(request);
+    return await this.readText(suffix, ms);
+  }
+
+  /** Resolves when the server closes the connection, or after ms (returns whether it closed). */
+  async waitClosed(ms = 5_000): Promise<boolean> {
+    await this.readUntil(() => false, ms);
+    return this.closed;
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}

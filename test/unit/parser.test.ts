@@ -1,0 +1,263 @@
+// The text parser without sockets: every command at every split point, errors, limits.
+import { describe, expect, test } from "bun:test";
+import {
+  Cmd, ClientError, Command, Parse, get_line_bytes_max, key_cursor, line_bytes_max, nextKey, parseCommand,
+} from "../../src/protocol/parser.ts";
+import { parsed, parseI32, parseU32Truncating, parseU64 } from "../../src/protocol/numbers.ts";
+
+const bytes = (text: string) => Buffer.from(text, "latin1");
+
+function parseOne(text: string): { status: number; cmd: Command } {
+  const cmd = new Command();
+  const buf = bytes(text);
+  return { status: parseCommand(buf, 0, buf.length, cmd), cmd };
+}
+
+function tokenText(buf: Uint8Array, off: number, len: number): string {
+  return Buffer.from(buf.subarray(off, off + len)).toString("latin1");
+}
+
+/** Parses a pipeline, consuming storage data blocks as a connection would; returns a trace. */
+function trace(buf: Uint8Array, start: number, end: number, cmd: Command, out: string[]): number {
+  let at = start;
+  for (;;) {
+    const status = parseCommand(buf, at, end, cmd);
+    if (status === Parse.NEED_MORE) return at;
+    if (status === Parse.CLOSE) {
+      out.push("CLOSE");
+      return end;
+    }
+    let entry = `${cmd.kind}:${cmd.noreply ? "n" : ""}:${cmd.error}`;
+    let next = cmd.next;
+    if (cmd.kind >= Cmd.SET && cmd.kind <= Cmd.CAS) {
+      const total = cmd.data_len + 2;
+      if (end - cmd.next < total) return at; // the connection waits for the whole small value
+      entry += `:${tokenText(buf, cmd.key_off, cmd.key_len)}=${tokenText(buf, cmd.next, cmd.data_len)}`;
+      next += total;
+    } else if (cmd.kind === Cmd.GET || cmd.kind === Cmd.GETS) {
+      let from = cmd.keys_off;
+      while (nextKey(buf, from, cmd.line_end)) {
+        entry += `:${tokenText(buf, key_cursor.off, key_cursor.len)}`;
+        from = key_cursor.off + key_cursor.len;
+      }
+    }
+    out.push(entry);
+    at = next;
+  }
+}
+
+const pipeline =
+  "set foo 5 0 3\r\nbar\r\nget foo baz\r\ngets  a   b\r\nincr n 42\r\ndecr n 1 noreply\r\n" +
+  "delete foo\r\ndelete x 0\r\ntouch foo 10\r\nadd k 0 0 0\r\n\r\ncas k 0 0 1 99\r\nz\r\n" +
+  "flush_all 10\nversion\r\nverbosity 1 noreply\r\nmn\r\nbogus\r\nstats items\r\nquit\r\n";
+
+describe("parser on every split point", () => {
+  const whole = bytes(pipeline);
+  const expected: string[] = [];
+  const used = trace(whole, 0, whole.length, new Command(), expected);
+
+  test("the unsplit pipeline parses completely", () => {
+    expect(used).toBe(whole.length);
+    expect(expected.length).toBe(17);
+    expect(expected[0]).toBe(`${Cmd.SET}::0:foo=bar`);
+    expect(expected[1]).toBe(`${Cmd.GET}::0:foo:baz`);
+    expect(expected[2]).toBe(`${Cmd.GETS}::0:a:b`);
+    expect(expected[4]).toBe(`${Cmd.DECR}:n:0`);
+    expect(expected[8]).toBe(`${Cmd.ADD}::0:k=`);
+    expect(expected[13]).toBe(`${Cmd.MN}::0`);
+    expect(expected[14]).toBe(`${Cmd.ERROR}::0`);
+  });
+
+  test("two chunks at every split point give the same commands", () => {
+    for (let split = 0; split <= whole.length; split++) {
+      const out: string[] = [];
+      const cmd = new Command();
+      // First chunk alone, then the unconsumed tail joined with the second chunk (the stash).
+      const first = whole.subarray(0, split);
+      const used_first = trace(first, 0, first.length, cmd, out);
+      const stash = Buffer.concat([first.subarray(used_first), whole.subarray(split)]);
+      const used_rest = trace(stash, 0, stash.length, cmd, out);
+      expect(used_rest).toBe(stash.length);
+      expect(out).toEqual(expected);
+    }
+  });
+
+  test("byte-by-byte feeding gives the same commands", () => {
+    const out: string[] = [];
+    const cmd = new Command();
+    let stash = Buffer.alloc(0);
+    for (let i = 0; i < whole.length; i++) {
+      stash = Buffer.concat([stash, whole.subarray(i, i + 1)]);
+      const used_now = trace(stash, 0, stash.length, cmd, out);
+      stash = stash.subarray(used_now);
+    }
+    expect(stash.length).toBe(0);
+    expect(out).toEqual(expected);
+  });
+
+  test("NEED_MORE consumes nothing and leaves the record alone", () => {
+    const cmd = new Command();
+    cmd.next = 1234;
+    cmd.kind = Cmd.VERSION;
+    for (let i = 0; i < "get foo".length; i++) {
+      const buf = bytes("get foo".slice(0, i));
+      expect(parseCommand(buf, 0, buf.length, cmd)).toBe(Parse.NEED_MORE);
+      expect(cmd.next).toBe(1234);
+      expect(cmd.kind).toBe(Cmd.VERSION);
+    }
+  });
+
+  test("parsing respects start and end inside a larger buffer", () => {
+    const buf = bytes("xxxxget a\r\nget b\r\n");
+    const cmd = new Command();
+    expect(parseCommand(buf, 4, 9, cmd)).toBe(Parse.NEED_MORE);
+    expect(parseCommand(buf, 4, 11, cmd)).toBe(Parse.LINE);
+    expect(cmd.next).toBe(11);
+    expect(tokenText(buf, cmd.keys_off, 1)).toBe("a");
+  });
+});
+
+describe("command lines", () => {
+  test("storage fields", () => {
+    const { status, cmd } = parseOne("set k 4294967295 -1 10 noreply\r\n");
+    expect(status).toBe(Parse.LINE);
+    expect(cmd.kind).toBe(Cmd.SET);
+    expect(cmd.flags).toBe(4294967295);
+    expect(cmd.exptime).toBe(-1);
+    expect(cmd.data_len).toBe(10);
+    expect(cmd.noreply).toBe(true);
+  });
+
+  test("cas carries a full 64-bit unique", () => {
+    const { cmd } = parseOne("cas k 0 0 1 18446744073709551615\r\n");
+    expect(cmd.kind).toBe(Cmd.CAS);
+    expect(cmd.num_lo).toBe(4294967295);
+    expect(cmd.num_hi).toBe(4294967295);
+    expect(parseOne("cas k 0 0 1 18446744073709551616\r\n").cmd.kind).toBe(Cmd.CLIENT_ERROR);
+  });
+
+  test("wrong token counts are ERROR", () => {
+    for (const line of ["set k 0 0\r\n", "set k 0 0 1 noreply extra\r\n", "get\r\n", "incr k\r\n", "cas k 0 0 1\r\n",
+      "touch k\r\n", "x\r\n", "\r\n", "\n", "verbosity\r\n", "flush_all 1 2 3\r\n", "gat 10\r\n"]) {
+      expect(parseOne(line).cmd.kind).toBe(Cmd.ERROR);
+    }
+  });
+
+  test("a key over 250 bytes is a client error; 250 is fine", () => {
+    expect(parseOne(`set ${"k".repeat(250)} 0 0 1\r\n`).cmd.kind).toBe(Cmd.SET);
+    const { cmd } = parseOne(`set ${"k".repeat(251)} 0 0 1\r\n`);
+    expect(cmd.kind).toBe(Cmd.CLIENT_ERROR);
+    expect(cmd.error).toBe(ClientError.FORMAT);
+  });
+
+  test("bad numbers", () => {
+    expect(parseOne("set k x 0 1\r\n").cmd.kind).toBe(Cmd.CLIENT_ERROR);
+    expect(parseOne("set k 0 0 -1\r\n").cmd.kind).toBe(Cmd.CLIENT_ERROR);
+    expect(parseOne("set k 0 2147483648 1\r\n").cmd.kind).toBe(Cmd.CLIENT_ERROR);
+    expect(parseOne("set k -1 0 1\r\n").cmd.kind).toBe(Cmd.CLIENT_ERROR);
+    expect(parseOne("incr k -1\r\n").cmd.error).toBe(ClientError.DELTA);
+    expect(parseOne("incr k abc\r\n").cmd.error).toBe(ClientError.DELTA);
+    expect(parseOne("touch k abc\r\n").cmd.error).toBe(ClientError.EXPTIME);
+    expect(parseOne("gat abc k\r\n").cmd.error).toBe(ClientError.EXPTIME);
+  });
+
+  test("noreply on an erroring line is still noted (memcached sets it first)", () => {
+    const { cmd } = parseOne(`set ${"k".repeat(251)} 0 0 1 noreply\r\n`);
+    expect(cmd.kind).toBe(Cmd.CLIENT_ERROR);
+    expect(cmd.noreply).toBe(true);
+  });
+
+  test("delete's legacy time argument", () => {
+    expect(parseOne("delete k 0\r\n").cmd.kind).toBe(Cmd.DELETE);
+    expect(parseOne("delete k noreply\r\n").cmd.noreply).toBe(true);
+    expect(parseOne("delete k 0 noreply\r\n").cmd.kind).toBe(Cmd.DELETE);
+    const bad = parseOne("delete k 5\r\n").cmd;
+    expect(bad.kind).toBe(Cmd.CLIENT_ERROR);
+    expect(bad.error).toBe(ClientError.DELETE_USAGE);
+  });
+
+  test("gat carries an exptime before the keys", () => {
+    const buf = bytes("gats 100 a b\r\n");
+    const cmd = new Command();
+    parseCommand(buf, 0, buf.length, cmd);
+    expect(cmd.kind).toBe(Cmd.GATS);
+    expect(cmd.exptime).toBe(100);
+    expect(tokenText(buf, cmd.keys_off, 1)).toBe("a");
+  });
+
+  test("flush_all with and without delay, and noreply", () => {
+    expect(parseOne("flush_all\r\n").cmd.has_arg).toBe(false);
+    const delayed = parseOne("flush_all 30 noreply\r\n").cmd;
+    expect(delayed.exptime).toBe(30);
+    expect(delayed.noreply).toBe(true);
+    expect(parseOne("flush_all noreply\r\n").cmd.has_arg).toBe(false);
+    expect(parseOne("flush_all x\r\n").cmd.kind).toBe(Cmd.CLIENT_ERROR);
+  });
+
+  test("a NUL ends the line, a lone \\n works, runs of spaces are skipped", () => {
+    const nul = parseOne("get a\0junk\r\n");
+    expect(nul.cmd.kind).toBe(Cmd.GET);
+    expect(nul.cmd.line_end).toBe(5);
+    expect(parseOne("  get   a  \n").cmd.kind).toBe(Cmd.GET);
+  });
+
+  test("an HTTP request line closes", () => {
+    expect(parseOne("GET / HTTP/1.1\r\n").cmd.kind).toBe(Cmd.CLOSE);
+  });
+
+  test("line length limits", () => {
+    const long = bytes("set " + "x".repeat(line_bytes_max));
+    expect(parseCommand(long, 0, long.length, new Command())).toBe(Parse.CLOSE);
+    const short = bytes("x".repeat(line_bytes_max));
+    expect(parseCommand(short, 0, short.length, new Command())).toBe(Parse.NEED_MORE);
+    const long_get = bytes("get " + "k ".repeat(line_bytes_max));
+    expect(parseCommand(long_get, 0, long_get.length, new Command())).toBe(Parse.NEED_MORE);
+    const huge_get = bytes("get " + "k ".repeat(get_line_bytes_max));
+    expect(parseCommand(huge_get, 0, huge_get.length, new Command())).toBe(Parse.CLOSE);
+  });
+
+  test("more than 23 tokens keeps the rest in the terminal token", () => {
+    const keys = Array.from({ length: 40 }, (_, i) => `k${i}`);
+    const buf = bytes(`get ${keys.join(" ")}\r\n`);
+    const cmd = new Command();
+    parseCommand(buf, 0, buf.length, cmd);
+    expect(cmd.ntokens).toBe(24);
+    const seen: string[] = [];
+    let from = cmd.keys_off;
+    while (nextKey(buf, from, cmd.line_end)) {
+      seen.push(tokenText(buf, key_cursor.off, key_cursor.len));
+      from = key_cursor.off + key_cursor.len;
+    }
+    expect(seen).toEqual(keys);
+    expect(parseOne(`set k 0 0 1 ${"x ".repeat(30)}\r\n`).cmd.kind).toBe(Cmd.ERROR);
+  });
+});
+
+describe("numbers (memcached's safe_strto*)", () => {
+  const u = (text: string) => parseU64(bytes(text), 0, text.length);
+  test("u64 bounds", () => {
+    expect(u("0")).toBe(true);
+    expect(u("18446744073709551615")).toBe(true);
+    expect([parsed.lo, parsed.hi]).toEqual([4294967295, 4294967295]);
+    expect(u("18446744073709551616")).toBe(false);
+    expect(u("4294967296")).toBe(true);
+    expect([parsed.lo, parsed.hi]).toEqual([0, 1]);
+    expect(u("-1")).toBe(false);
+    expect(u("-0")).toBe(true);
+    expect(u("")).toBe(false);
+    expect(u("12a")).toBe(false);
+    expect(u("12\t")).toBe(true);
+    expect(u("+7")).toBe(true);
+  });
+  test("i32 bounds", () => {
+    const i = (text: string) => parseI32(bytes(text), 0, text.length);
+    expect(i("2147483647") && parsed.value === 2147483647).toBe(true);
+    expect(i("2147483648")).toBe(false);
+    expect(i("-2147483648") && parsed.value === -2147483648).toBe(true);
+    expect(i("-2147483649")).toBe(false);
+  });
+  test("flags truncate to 32 bits like memcached's unsigned long store", () => {
+    expect(parseU32Truncating(bytes("4294967296"), 0, 10)).toBe(true);
+    expect(parsed.value).toBe(0);
+  });
+});
