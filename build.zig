@@ -32,7 +32,16 @@ pub fn build(b: *std.Build) void {
     });
     tests.linkLibC();
     const run_tests = b.addRunArtifact(tests);
-    b.step("test", "Run the native unit tests").dependOn(&run_tests.step);
+    const test_step = b.step("test", "Run the native unit tests (store and load generator)");
+    test_step.dependOn(&run_tests.step);
+
+    const loadgen_tests = b.addTest(.{
+        .root_source_file = b.path("bench/loadgen/main.zig"),
+        .target = target,
+        .optimize = .Debug,
+    });
+    loadgen_tests.linkLibC();
+    test_step.dependOn(&b.addRunArtifact(loadgen_tests).step);
 
     const loadgen = b.addExecutable(.{
         .name = "mcload",
