@@ -113,8 +113,8 @@ export function storeFailedTooLarge(ctx: Context, cmd: Command, buf: Uint8Array)
 export function executeGet(ctx: Context, cmd: Command, buf: Uint8Array): void {
   const out = ctx.out;
   const store = ctx.store;
-  let mode = GetMode.VALUE_LINE;
-  if (cmd.kind === Cmd.GETS || cmd.kind === Cmd.GATS) mode |= GetMode.WITH_CAS;
+  let mode = GetMode.TEXT;
+  if (cmd.kind === Cmd.GETS || cmd.kind === Cmd.GATS) mode |= GetMode.CAS;
   const touching = cmd.kind === Cmd.GAT || cmd.kind === Cmd.GATS;
   if (touching) mode |= GetMode.TOUCH;
   let from = cmd.keys_off;

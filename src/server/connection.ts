@@ -279,20 +279,22 @@ export class Connection {
   flushOutput(): void {
     const out = this.host.ctx.out;
     const n = out.len;
-    if (n === 0) return;
     out.len = 0;
     if (this.state === State.CLOSED && !this.close_after_write) return;
+    if (n > 0) this.write(out.buf, n);
+    if (this.close_after_write && this.pending_bytes === 0) this.close();
+  }
+
+  private write(buf: Uint8Array, n: number): void {
     let written = 0;
     if (this.pending_bytes === 0) {
-      written = this.socket.write(out.buf, 0, n);
+      written = this.socket.write(buf, 0, n);
       if (written < 0) return this.onClose();
       this.host.bytesWritten(written);
     }
     if (written < n) {
-      this.pending.push(out.buf.slice(written, n));
+      this.pending.push(buf.slice(written, n));
       this.pending_bytes += n - written;
-    } else if (this.close_after_write) {
-      this.close();
     }
   }
 

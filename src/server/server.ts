@@ -215,7 +215,7 @@ export class Server implements ConnectionHost {
   }
 
   private classFigures(): ClassFigures[] {
-    return this.ctx.store.classStats().map((stats, index) => ({ id: stats.id ?? index + 1, stats }));
+    return this.ctx.store.classStats().map((stats) => ({ id: stats.class_id, stats }));
   }
 
   private connsStats(): StatLines {

@@ -25,7 +25,7 @@ describe("real clients", () => {
     expect(out).not.toContain("[FAIL]");
     expect(out).toContain("[pass]");
     expect(code).toBe(0);
-  });
+  }, 60_000);
 
   test("memcstat reads our stats", () => {
     const { code, out } = run(["memcstat", `--servers=127.0.0.1:${server.port}`]);
@@ -37,8 +37,8 @@ describe("real clients", () => {
   test("memcslap runs a short load with no errors", () => {
     const { code, out } = run(["memcslap", `--servers=127.0.0.1:${server.port}`, "--concurrency=4", "--execute-number=2000", "--test=set"]);
     expect(code).toBe(0);
-    expect(out).toContain("Took");
-  });
+    expect(out).toMatch(/Time to set\s+8000 keys/);
+  }, 60_000);
 
   test("pymemcache: set/get/gets/cas/incr/delete/get_many/touch", () => {
     const script = `

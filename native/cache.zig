@@ -1,0 +1,908 @@
+//! cache: the item store. Owns the arena, slabs, hash table, LRUs, pending table and eviction
+//! log, all sized and allocated by `create`; nothing is allocated after it. Single-threaded.
+//!
+//! Operations mirror memcached 1.6 (do_item_get, do_store_item, do_add_delta, flush_all):
+//! expired and flushed items are invisible to every operation and reclaimed lazily when met
+//! (lookup, LRU tail walk, cursor) and by the bounded `sweep`. Every stored or modified item gets
+//! a new cas from `nextCas`; a replication store (REP, REP_IF_NEWER) keeps the cas it is given
+//! and raises the counter to it.
+//!
+//! Contract: public operations return an i32 status (`Status`: 0 or a byte count on success, a
+//! negative code otherwise) and fill the shared `Io` words; they never fail in another way.
+//! `create` returns null for invalid params or when a mapping fails.
+const std = @import("std");
+const assert = std.debug.assert;
+const items = @import("items.zig");
+const arena_zig = @import("arena.zig");
+const slabs_zig = @import("slabs.zig");
+const lru_zig = @import("lru.zig");
+const table_zig = @import("table.zig");
+const clock_zig = @import("clock.zig");
+const pending_zig = @import("pending.zig");
+const eviction_log_zig = @import("eviction_log.zig");
+const number = @import("number.zig");
+const stats = @import("stats.zig");
+const Ref = items.Ref;
+const Header = items.Header;
+const ref_none = items.ref_none;
+
+pub const Status = struct {
+    pub const ok: i32 = 0;
+    pub const not_found: i32 = -1;
+    pub const not_stored: i32 = -2;
+    pub const exists: i32 = -3;
+    pub const too_large: i32 = -4;
+    pub const no_memory: i32 = -5;
+    pub const non_numeric: i32 = -6;
+    pub const bad_key: i32 = -7;
+    pub const buffer_small: i32 = -8;
+    pub const invalid: i32 = -9;
+    pub const cursor_done: i32 = -10;
+    pub const cursor_again: i32 = -11;
+};
+
+const Error = error{ NotFound, NotStored, Exists, TooLarge, NoMemory, NonNumeric, BufferSmall };
+
+fn statusOf(err: Error) i32 {
+    return switch (err) {
+        error.NotFound => Status.not_found,
+        error.NotStored => Status.not_stored,
+        error.Exists => Status.exists,
+        error.TooLarge => Status.too_large,
+        error.NoMemory => Status.no_memory,
+        error.NonNumeric => Status.non_numeric,
+        error.BufferSmall => Status.buffer_small,
+    };
+}
+
+pub const Op = enum(u8) { set = 1, add = 2, replace = 3, append = 4, prepend = 5, cas = 6, rep = 7, rep_if_newer = 8 };
+
+pub const get_mode_text: u32 = 1; // write "VALUE <key> <flags> <bytes>[ <cas>]\r\n<data>\r\n"
+pub const get_mode_cas: u32 = 2; // include the cas in that line (gets)
+pub const get_mode_touch: u32 = 4; // set a new exptime (gat/gats)
+const get_modes_all = get_mode_text | get_mode_cas | get_mode_touch;
+
+/// Buckets one rc_cursor_next call may scan before answering CURSOR_AGAIN.
+pub const cursor_buckets_per_call_max = 4096;
+
+/// The words JS and the store exchange beside the arguments (64-bit values as lo/hi pairs).
+/// Indices are u32 words; src/native/store.ts mirrors them (IoIndex).
+pub const Io = extern struct {
+    cas_lo: u32, // 0 in: compare / given cas; out: the item's cas
+    cas_hi: u32, // 1
+    num_lo: u32, // 2 in: incr/decr delta; out: the new value
+    num_hi: u32, // 3
+    flags: u32, // 4 out
+    value_len: u32, // 5 out
+    exptime_abs: u32, // 6 out: absolute unix expiry seconds, 0 = never
+    key_len: u32, // 7 out (cursor)
+    need: u32, // 8 out: bytes needed after BUFFER_SMALL
+    reserved: [7]u32, // pads to 64 bytes so cas and num are 8-byte aligned u64 lanes 0 and 1
+
+    pub fn setCas(self: *Io, value: u64) void {
+        self.cas_lo = @truncate(value);
+        self.cas_hi = @truncate(value >> 32);
+    }
+
+    pub fn cas(self: *const Io) u64 {
+        return @as(u64, self.cas_hi) << 32 | self.cas_lo;
+    }
+
+    pub fn setNum(self: *Io, value: u64) void {
+        self.num_lo = @truncate(value);
+        self.num_hi = @truncate(value >> 32);
+    }
+
+    pub fn num(self: *const Io) u64 {
+        return @as(u64, self.num_hi) << 32 | self.num_lo;
+    }
+};
+
+/// What rc_create reads; JS fills it with a DataView (little-endian, offsets in comments).
+pub const Params = extern struct {
+    memory_bytes_max: u64, // 0  -m in bytes
+    growth_factor: f64, // 8  -f
+    unix_now_s: u64, // 16 wall clock at create
+    item_size_max: u32, // 24 -I: page size and largest item
+    chunk_size_min: u32, // 28 -n
+    evictions_disabled: u32, // 32 -M (0 or 1)
+    pending_max: u32, // 36 reserve slots
+    eviction_log_max: u32, // 40 evicted keys kept for replication; 0 = off
+    reserved: u32, // 44 must be 0
+};
+
+pub const item_size_max_min: u32 = 1024; // memcached ITEM_SIZE_MAX_LOWER_LIMIT
+pub const item_size_max_max: u32 = 1 << 30; // memcached ITEM_SIZE_MAX_UPPER_LIMIT
+/// A wall clock before this (30 days after the epoch) cannot be right; it also keeps
+/// process_started positive.
+pub const unix_now_min_s: u64 = @intCast(clock_zig.realtime_delta_max_s);
+
+pub fn paramsValid(p: *const Params) bool {
+    if (p.memory_bytes_max == 0) return false;
+    if (p.item_size_max < item_size_max_min) return false;
+    if (p.item_size_max > item_size_max_max) return false;
+    if (p.item_size_max % slabs_zig.chunk_align_bytes != 0) return false;
+    if (p.chunk_size_min == 0) return false;
+    if (p.chunk_size_min > p.item_size_max) return false;
+    if (!std.math.isFinite(p.growth_factor)) return false;
+    if (!(p.growth_factor > 1.0)) return false;
+    if (p.evictions_disabled > 1) return false;
+    if (p.pending_max == 0 or p.pending_max > pending_zig.pending_max_limit) return false;
+    if (p.eviction_log_max > eviction_log_zig.entries_limit) return false;
+    if (p.unix_now_s < unix_now_min_s or p.unix_now_s > std.math.maxInt(u32)) return false;
+    if (p.reserved != 0) return false;
+    return true;
+}
+
+const Flush = struct {
+    /// Items last accessed at or before this relative second are flushed (0: none).
+    time_s: u32 = 0,
+    /// Items accessed in the second after `time_s` with a cas below this are flushed too: the
+    /// items that existed at an immediate flush in its own second (memcached's oldest_cas).
+    cas: u64 = 0,
+    /// A delayed flush's `time_s`, applied when the clock reaches it (0: none).
+    pending_s: u32 = 0,
+};
+
+const Walk = struct {
+    generation: u32 = 0,
+    bucket: u32 = 0,
+    active: bool = false,
+};
+
+const Miss = enum { none, expired, flushed };
+const Found = struct { ref: Ref, miss: Miss };
+
+pub const Store = struct {
+    io: Io align(16),
+    arena: arena_zig.Arena,
+    slabs: slabs_zig.Slabs,
+    lru: lru_zig.Lru,
+    table: table_zig.Table,
+    clock: clock_zig.Clock,
+    pending: pending_zig.Pending,
+    eviction_log: eviction_log_zig.EvictionLog,
+    memory_bytes_max: u64,
+    evictions_disabled: bool,
+    cas_counter: u64,
+    flush_state: Flush,
+    walk: Walk,
+    sweep_bucket: u32,
+    mem_requested: [slabs_zig.class_id_max + 1]u64,
+    class_counters: [slabs_zig.class_id_max + 1]stats.ClassCounters,
+    global_counters: stats.GlobalCounters,
+
+    pub fn create(params: *const Params) ?*Store {
+        if (!paramsValid(params)) return null;
+        const self = std.heap.page_allocator.create(Store) catch return null;
+        self.init(params) catch {
+            std.heap.page_allocator.destroy(self);
+            return null;
+        };
+        return self;
+    }
+
+    fn init(self: *Store, p: *const Params) !void {
+        const config = slabs_zig.Config{
+            .page_size = p.item_size_max,
+            .chunk_size_min = p.chunk_size_min,
+            .growth_factor = p.growth_factor,
+        };
+        const slabs = slabs_zig.Slabs.init(config, p.memory_bytes_max);
+        var arena = try arena_zig.Arena.map(slabs.arenaBytes());
+        errdefer arena.unmap();
+        const buckets = table_zig.bucketsFor(p.memory_bytes_max, slabs.classes[1].chunk_size);
+        var table = try table_zig.Table.init(buckets);
+        errdefer table.deinit();
+        var pending = try pending_zig.Pending.init(p.pending_max);
+        errdefer pending.deinit();
+        const eviction_log = try eviction_log_zig.EvictionLog.init(p.eviction_log_max);
+        self.* = .{
+            .io = std.mem.zeroes(Io),
+            .arena = arena,
+            .slabs = slabs,
+            .lru = .{},
+            .table = table,
+            .clock = clock_zig.Clock.init(@intCast(p.unix_now_s)),
+            .pending = pending,
+            .eviction_log = eviction_log,
+            .memory_bytes_max = p.memory_bytes_max,
+            .evictions_disabled = p.evictions_disabled != 0,
+            .cas_counter = 0,
+            .flush_state = .{},
+            .walk = .{},
+            .sweep_bucket = 0,
+            .mem_requested = [_]u64{0} ** (slabs_zig.class_id_max + 1),
+            .class_counters = [_]stats.ClassCounters{.{}} ** (slabs_zig.class_id_max + 1),
+            .global_counters = .{},
+        };
+    }
+
+    pub fn destroy(self: *Store) void {
+        self.eviction_log.deinit();
+        self.pending.deinit();
+        self.table.deinit();
+        self.arena.unmap();
+        std.heap.page_allocator.destroy(self);
+    }
+
+    // ---- time, cas, flush ----
+
+    pub fn advanceClock(self: *Store, unix_now_s: i64) void {
+        self.clock.advance(unix_now_s);
+        const due = self.flush_state.pending_s;
+        if (due != 0 and due <= self.clock.current_time_s) {
+            if (due > self.flush_state.time_s) {
+                self.flush_state.time_s = due;
+                self.flush_state.cas = 0;
+            }
+            self.flush_state.pending_s = 0;
+        }
+    }
+
+    pub fn nextCas(self: *Store) u64 {
+        self.cas_counter += 1;
+        return self.cas_counter;
+    }
+
+    /// The cas a replication store keeps: the one given in io (or a new one when 0).
+    fn givenCas(self: *Store) u64 {
+        const given = self.io.cas();
+        if (given == 0) return self.nextCas();
+        self.cas_counter = @max(self.cas_counter, given);
+        return given;
+    }
+
+    /// flush_all [exptime]: like memcached 1.6 with cas, a flush takes effect at
+    /// realtime(exptime) - 1 (now - 1 when exptime <= 0) and hides items last accessed at or
+    /// before that second, plus, for a flush effective now, every item that exists now (a cas
+    /// watermark), so items stored later in the same second stay visible. Unlike memcached a
+    /// delayed flush does not undo an earlier one while it waits.
+    pub fn flush(self: *Store, exptime: i32) i32 {
+        self.global_counters.add(.cmd_flush, 1);
+        const now = self.clock.current_time_s;
+        const moment = if (exptime > 0) self.clock.realtime(exptime) - 1 else now - 1;
+        if (moment > now) {
+            self.flush_state.pending_s = moment;
+            return Status.ok;
+        }
+        self.flush_state.time_s = @max(self.flush_state.time_s, @max(moment, now - 1));
+        self.flush_state.cas = self.nextCas();
+        self.flush_state.pending_s = 0;
+        return Status.ok;
+    }
+
+    fn isFlushed(self: *const Store, h: *const Header) bool {
+        if (h.time_s <= self.flush_state.time_s) return true;
+        return h.time_s == self.flush_state.time_s + 1 and h.cas < self.flush_state.cas;
+    }
+
+    fn isDead(self: *const Store, h: *const Header) ?Miss {
+        if (self.isFlushed(h)) return .flushed;
+        if (self.clock.isExpired(h.exptime_s)) return .expired;
+        return null;
+    }
+
+    // ---- linking ----
+
+    fn bucketOfKey(self: *const Store, key: []const u8) u32 {
+        return self.table.bucketOf(table_zig.hash(key));
+    }
+
+    /// Finds the live item with `key`, reclaiming a dead one met on the way.
+    fn lookup(self: *Store, bucket: u32, key: []const u8) Found {
+        const ref = self.table.find(&self.arena, bucket, key);
+        if (ref == ref_none) return .{ .ref = ref_none, .miss = .none };
+        const h = self.arena.header(ref);
+        if (self.isDead(h)) |miss| {
+            self.unlinkItem(bucket, ref);
+            self.slabs.free(&self.arena, ref);
+            return .{ .ref = ref_none, .miss = miss };
+        }
+        return .{ .ref = ref, .miss = .none };
+    }
+
+    fn linkItem(self: *Store, bucket: u32, ref: Ref) void {
+        const h = self.arena.header(ref);
+        assert(h.item_flags & (items.flag_linked | items.flag_pending) == 0);
+        h.time_s = self.clock.current_time_s;
+        h.item_flags |= items.flag_linked;
+        self.table.insert(&self.arena, bucket, ref);
+        self.lru.link(&self.arena, ref);
+        self.mem_requested[h.class_id] += items.sizeOf(h);
+        self.global_counters.add(.total_items, 1);
+    }
+
+    fn unlinkItem(self: *Store, bucket: u32, ref: Ref) void {
+        const h = self.arena.header(ref);
+        assert(h.item_flags & items.flag_linked != 0);
+        assert(h.item_flags & items.flag_pinned == 0);
+        self.table.remove(&self.arena, bucket, ref);
+        self.lru.unlink(&self.arena, ref);
+        h.item_flags &= ~items.flag_linked;
+        self.mem_requested[h.class_id] -= items.sizeOf(h);
+    }
+
+    fn removeItem(self: *Store, bucket: u32, ref: Ref) void {
+        self.unlinkItem(bucket, ref);
+        self.slabs.free(&self.arena, ref);
+    }
+
+    /// Links `new` with `cas` in place of `old` (if any). A replacement inherits the old item's
+    /// walk mark; a new key is marked as already walked when the cursor has passed its bucket,
+    /// so a walk never returns a key twice.
+    fn linkOrReplace(self: *Store, bucket: u32, old: Ref, new: Ref, cas: u64) void {
+        const h = self.arena.header(new);
+        h.cas = cas;
+        if (old != ref_none) {
+            h.walk_generation = self.arena.header(old).walk_generation;
+            self.removeItem(bucket, old);
+        } else {
+            const passed = self.walk.active and bucket <= self.walk.bucket;
+            h.walk_generation = if (passed) self.walk.generation else 0;
+        }
+        self.linkItem(bucket, new);
+    }
+
+    fn markFetched(self: *Store, ref: Ref) void {
+        const h = self.arena.header(ref);
+        if (h.item_flags & items.flag_fetched != 0) h.item_flags |= items.flag_active;
+        h.item_flags |= items.flag_fetched;
+        self.lru.bump(&self.arena, ref, self.clock.current_time_s);
+    }
+
+    // ---- allocation, eviction ----
+
+    /// A chunk of `class_id`, evicting or reclaiming from the class's LRU tail when needed.
+    fn allocChunk(self: *Store, class_id: u8) Ref {
+        const ref = self.slabs.alloc(&self.arena, class_id);
+        if (ref != ref_none) return ref;
+        if (!self.pullTail(class_id)) {
+            self.class_counters[class_id].add(.outofmemory, 1);
+            return ref_none;
+        }
+        const again = self.slabs.alloc(&self.arena, class_id);
+        assert(again != ref_none);
+        return again;
+    }
+
+    /// Frees one chunk of the class: the first dead item among the `tail_search_depth` tail
+    /// items, else (evictions enabled) the tail-most one that is not pinned.
+    fn pullTail(self: *Store, class_id: u8) bool {
+        var ref = self.lru.tail(class_id);
+        var victim: Ref = ref_none;
+        var tries: u32 = 0;
+        while (ref != ref_none and tries < lru_zig.tail_search_depth) : (tries += 1) {
+            const h = self.arena.header(ref);
+            const next = lru_zig.Lru.towardsHead(&self.arena, ref);
+            if (h.item_flags & items.flag_pinned == 0) {
+                if (self.isDead(h) != null) {
+                    const counters = &self.class_counters[class_id];
+                    counters.add(.reclaimed, 1);
+                    if (h.item_flags & items.flag_fetched == 0) counters.add(.expired_unfetched, 1);
+                    self.removeItem(self.bucketOfKey(items.keyOf(h)), ref);
+                    return true;
+                }
+                if (victim == ref_none) victim = ref;
+            }
+            ref = next;
+        }
+        if (victim == ref_none or self.evictions_disabled) return false;
+        self.evict(victim);
+        return true;
+    }
+
+    fn evict(self: *Store, ref: Ref) void {
+        const h = self.arena.header(ref);
+        const counters = &self.class_counters[h.class_id];
+        counters.add(.evicted, 1);
+        if (h.exptime_s != 0) counters.add(.evicted_nonzero, 1);
+        counters.set(.evicted_time, self.clock.current_time_s -| h.time_s);
+        if (h.item_flags & items.flag_fetched == 0) counters.add(.evicted_unfetched, 1);
+        if (h.item_flags & items.flag_active != 0) counters.add(.evicted_active, 1);
+        const key = items.keyOf(h);
+        if (self.eviction_log.enabled()) _ = self.eviction_log.push(key);
+        self.removeItem(self.bucketOfKey(key), ref);
+    }
+
+    /// A new item (not linked) for `key` with room for `value_len` value bytes. Like memcached
+    /// 1.6, a SET (or REP) that cannot get one removes the old item with the key.
+    fn allocItem(self: *Store, op: Op, key: []const u8, value_len: u32, flags: u32, exptime: i32) Error!Ref {
+        const class_id = self.slabs.classFor(items.totalBytes(key.len, value_len));
+        if (class_id == 0) {
+            self.removeOnFailedSet(op, key);
+            return error.TooLarge;
+        }
+        const ref = self.allocChunk(class_id);
+        if (ref == ref_none) {
+            self.removeOnFailedSet(op, key);
+            return error.NoMemory;
+        }
+        items.init(self.arena.header(ref), class_id, key, value_len, flags, self.clock.realtime(exptime));
+        self.class_counters[class_id].add(.cmd_set, 1);
+        return ref;
+    }
+
+    fn removeOnFailedSet(self: *Store, op: Op, key: []const u8) void {
+        if (op != .set and op != .rep) return;
+        const bucket = self.bucketOfKey(key);
+        const found = self.lookup(bucket, key);
+        if (found.ref != ref_none) self.removeItem(bucket, found.ref);
+    }
+
+    /// A chunk for `total` bytes while `keep` (linked) must survive the eviction walk.
+    fn allocBeside(self: *Store, keep: Ref, total: u64) Error!Ref {
+        const class_id = self.slabs.classFor(total);
+        if (class_id == 0) return error.TooLarge;
+        const h = self.arena.header(keep);
+        h.item_flags |= items.flag_pinned;
+        const ref = self.allocChunk(class_id);
+        h.item_flags &= ~items.flag_pinned;
+        if (ref == ref_none) return error.NoMemory;
+        self.arena.header(ref).class_id = class_id;
+        return ref;
+    }
+
+    // ---- get / touch / delete ----
+
+    pub fn get(self: *Store, key: []const u8, out: []u8, mode: u32, exptime: i32) i32 {
+        if (!keyValid(key)) return Status.bad_key;
+        if (mode & ~get_modes_all != 0) return Status.invalid;
+        const touching = mode & get_mode_touch != 0;
+        const found = self.lookup(self.bucketOfKey(key), key);
+        if (found.ref == ref_none) {
+            self.countGetMiss(found.miss, touching);
+            return Status.not_found;
+        }
+        const h = self.arena.header(found.ref);
+        const need = replyBytes(h, mode);
+        self.fillIo(h);
+        if (need > out.len) {
+            self.io.need = @intCast(need);
+            return Status.buffer_small;
+        }
+        self.global_counters.add(.cmd_get, 1);
+        if (touching) {
+            self.global_counters.add(.cmd_touch, 1);
+            self.class_counters[h.class_id].add(.touch_hits, 1);
+            h.exptime_s = self.clock.realtime(exptime);
+            self.io.exptime_abs = self.clock.absolute(h.exptime_s);
+        } else {
+            self.class_counters[h.class_id].add(.get_hits, 1);
+        }
+        self.markFetched(found.ref);
+        const written = writeReply(h, out, mode);
+        assert(written == need);
+        return @intCast(written);
+    }
+
+    fn countGetMiss(self: *Store, miss: Miss, touching: bool) void {
+        self.global_counters.add(.cmd_get, 1);
+        switch (miss) {
+            .none => {},
+            .expired => self.global_counters.add(.get_expired, 1),
+            .flushed => self.global_counters.add(.get_flushed, 1),
+        }
+        if (touching) {
+            self.global_counters.add(.cmd_touch, 1);
+            self.global_counters.add(.touch_misses, 1);
+        } else {
+            self.global_counters.add(.get_misses, 1);
+        }
+    }
+
+    fn fillIo(self: *Store, h: *const Header) void {
+        self.io.flags = h.flags;
+        self.io.value_len = h.value_len;
+        self.io.key_len = h.key_len;
+        self.io.setCas(h.cas);
+        self.io.exptime_abs = self.clock.absolute(h.exptime_s);
+    }
+
+    pub fn touch(self: *Store, key: []const u8, exptime: i32) i32 {
+        if (!keyValid(key)) return Status.bad_key;
+        self.global_counters.add(.cmd_touch, 1);
+        const found = self.lookup(self.bucketOfKey(key), key);
+        if (found.ref == ref_none) {
+            self.global_counters.add(.touch_misses, 1);
+            return Status.not_found;
+        }
+        const h = self.arena.header(found.ref);
+        self.class_counters[h.class_id].add(.touch_hits, 1);
+        self.markFetched(found.ref);
+        h.exptime_s = self.clock.realtime(exptime);
+        self.fillIo(h);
+        return Status.ok;
+    }
+
+    pub fn delete(self: *Store, key: []const u8) i32 {
+        if (!keyValid(key)) return Status.bad_key;
+        const bucket = self.bucketOfKey(key);
+        const found = self.lookup(bucket, key);
+        if (found.ref == ref_none) {
+            self.global_counters.add(.delete_misses, 1);
+            return Status.not_found;
+        }
+        self.class_counters[self.arena.header(found.ref).class_id].add(.delete_hits, 1);
+        self.removeItem(bucket, found.ref);
+        return Status.ok;
+    }
+
+    // ---- store ----
+
+    pub fn store(self: *Store, op_raw: u32, key: []const u8, value: []const u8, flags: u32, exptime: i32) i32 {
+        const op = opOf(op_raw) orelse return Status.invalid;
+        if (!keyValid(key)) return Status.bad_key;
+        if (value.len > std.math.maxInt(u32)) return Status.too_large;
+        const ref = self.allocItem(op, key, @intCast(value.len), flags, exptime) catch |err| return statusOf(err);
+        @memcpy(items.valueOf(self.arena.header(ref)), value);
+        return self.commitItem(op, ref);
+    }
+
+    /// Links the complete, unlinked item `ref` with `op`'s semantics (memcached's
+    /// do_store_item). Frees `ref` unless it ends up linked. On success io.cas = the new cas.
+    fn commitItem(self: *Store, op: Op, ref: Ref) i32 {
+        const h = self.arena.header(ref);
+        assert(h.item_flags == 0);
+        const key = items.keyOf(h);
+        const bucket = self.bucketOfKey(key);
+        const old = self.lookup(bucket, key).ref;
+        const linked = self.commitOp(op, bucket, old, ref);
+        if (h.item_flags & items.flag_linked == 0) self.slabs.free(&self.arena, ref);
+        const result = linked catch |err| return statusOf(err);
+        self.io.setCas(self.arena.header(result).cas);
+        return Status.ok;
+    }
+
+    fn commitOp(self: *Store, op: Op, bucket: u32, old: Ref, new: Ref) Error!Ref {
+        switch (op) {
+            .set => self.linkOrReplace(bucket, old, new, self.nextCas()),
+            .add => {
+                if (old != ref_none) {
+                    self.lru.bump(&self.arena, old, self.clock.current_time_s);
+                    return error.NotStored;
+                }
+                self.linkOrReplace(bucket, ref_none, new, self.nextCas());
+            },
+            .replace => {
+                if (old == ref_none) return error.NotStored;
+                self.linkOrReplace(bucket, old, new, self.nextCas());
+            },
+            .append, .prepend => return self.commitConcat(op, bucket, old, new),
+            .cas => try self.commitCas(bucket, old, new),
+            .rep => self.linkOrReplace(bucket, old, new, self.givenCas()),
+            .rep_if_newer => {
+                if (old != ref_none and self.arena.header(old).cas >= self.io.cas()) return error.NotStored;
+                self.linkOrReplace(bucket, old, new, self.givenCas());
+            },
+        }
+        return new;
+    }
+
+    fn commitCas(self: *Store, bucket: u32, old: Ref, new: Ref) Error!void {
+        if (old == ref_none) {
+            self.global_counters.add(.cas_misses, 1);
+            return error.NotFound;
+        }
+        const expected = self.io.cas();
+        const old_h = self.arena.header(old);
+        if (expected == 0 or expected != old_h.cas) {
+            self.class_counters[old_h.class_id].add(.cas_badval, 1);
+            return error.Exists;
+        }
+        self.class_counters[old_h.class_id].add(.cas_hits, 1);
+        self.linkOrReplace(bucket, old, new, self.nextCas());
+    }
+
+    /// append/prepend: a new item holding old + data (or data + old) with the old flags and
+    /// exptime, possibly of a bigger class. `data` stays unlinked (the caller frees it).
+    fn commitConcat(self: *Store, op: Op, bucket: u32, old: Ref, data: Ref) Error!Ref {
+        if (old == ref_none) return error.NotStored;
+        const old_h = self.arena.header(old);
+        const data_h = self.arena.header(data);
+        const value_len = @as(u64, old_h.value_len) + data_h.value_len;
+        const total = items.totalBytes(old_h.key_len, value_len);
+        const ref = try self.allocBeside(old, total);
+        const h = self.arena.header(ref);
+        items.init(h, h.class_id, items.keyOf(old_h), @intCast(value_len), old_h.flags, old_h.exptime_s);
+        const first = if (op == .append) old_h else data_h;
+        const second = if (op == .append) data_h else old_h;
+        @memcpy(items.valueOf(h)[0..first.value_len], items.valueOf(first));
+        @memcpy(items.valueOf(h)[first.value_len..], items.valueOf(second));
+        self.linkOrReplace(bucket, old, ref, self.nextCas());
+        return ref;
+    }
+
+    // ---- reserve / fill / commit / abort ----
+
+    pub fn reserve(self: *Store, op_raw: u32, key: []const u8, flags: u32, exptime: i32, value_len: u32) i32 {
+        const op = opOf(op_raw) orelse return Status.invalid;
+        if (!keyValid(key)) return Status.bad_key;
+        if (self.pending.free_count == 0) return Status.no_memory;
+        const ref = self.allocItem(op, key, value_len, flags, exptime) catch |err| return statusOf(err);
+        self.arena.header(ref).item_flags = items.flag_pending;
+        const slot = self.pending.acquire(ref, @intFromEnum(op)).?;
+        return @intCast(slot);
+    }
+
+    pub fn fill(self: *Store, slot_index: i32, bytes: []const u8) i32 {
+        const slot = self.pending.get(slot_index) orelse return Status.invalid;
+        const h = self.arena.header(slot.ref);
+        if (bytes.len > h.value_len - slot.filled_bytes) return Status.invalid;
+        @memcpy(items.valueOf(h)[slot.filled_bytes..][0..bytes.len], bytes);
+        slot.filled_bytes += @intCast(bytes.len);
+        return Status.ok;
+    }
+
+    /// Links a filled reservation with its op's semantics; an incomplete one is aborted (INVALID).
+    pub fn commit(self: *Store, slot_index: i32) i32 {
+        const slot = self.pending.get(slot_index) orelse return Status.invalid;
+        const ref = slot.ref;
+        const op: Op = @enumFromInt(slot.op);
+        const h = self.arena.header(ref);
+        const complete = slot.filled_bytes == h.value_len;
+        self.pending.release(slot);
+        h.item_flags &= ~items.flag_pending;
+        if (!complete) {
+            self.slabs.free(&self.arena, ref);
+            return Status.invalid;
+        }
+        return self.commitItem(op, ref);
+    }
+
+    pub fn abort(self: *Store, slot_index: i32) i32 {
+        const slot = self.pending.get(slot_index) orelse return Status.invalid;
+        const ref = slot.ref;
+        self.pending.release(slot);
+        self.arena.header(ref).item_flags &= ~items.flag_pending;
+        self.slabs.free(&self.arena, ref);
+        return Status.ok;
+    }
+
+    // ---- incr / decr ----
+
+    /// incr/decr by io.num (u64): incr wraps, decr floors at 0. Writes the new digits to `out`.
+    pub fn delta(self: *Store, key: []const u8, incr: bool, out: []u8) i32 {
+        if (!keyValid(key)) return Status.bad_key;
+        const bucket = self.bucketOfKey(key);
+        const found = self.lookup(bucket, key);
+        if (found.ref == ref_none) {
+            if (incr) self.global_counters.add(.incr_misses, 1) else self.global_counters.add(.decr_misses, 1);
+            return Status.not_found;
+        }
+        const h = self.arena.header(found.ref);
+        const value = number.parseU64(items.valueOf(h)) orelse return Status.non_numeric;
+        const amount = self.io.num();
+        const result = if (incr) value +% amount else value -| amount;
+        var digits_buffer: [number.digits_max]u8 = undefined;
+        const digits = number.format(result, &digits_buffer);
+        if (digits.len > out.len) {
+            self.io.need = @intCast(digits.len);
+            return Status.buffer_small;
+        }
+        const counters = &self.class_counters[h.class_id];
+        if (incr) counters.add(.incr_hits, 1) else counters.add(.decr_hits, 1);
+        const ref = self.deltaStore(bucket, found.ref, digits) catch |err| return statusOf(err);
+        @memcpy(out[0..digits.len], digits);
+        self.io.setNum(result);
+        self.io.setCas(self.arena.header(ref).cas);
+        return @intCast(digits.len);
+    }
+
+    /// In place, padded with spaces, when the digits fit the old value (memcached 1.6);
+    /// otherwise a new item with the old flags and exptime.
+    fn deltaStore(self: *Store, bucket: u32, old: Ref, digits: []const u8) Error!Ref {
+        const old_h = self.arena.header(old);
+        if (digits.len <= old_h.value_len) {
+            const value = items.valueOf(old_h);
+            @memcpy(value[0..digits.len], digits);
+            @memset(value[digits.len..], ' ');
+            old_h.cas = self.nextCas();
+            self.lru.bump(&self.arena, old, self.clock.current_time_s);
+            return old;
+        }
+        const ref = try self.allocBeside(old, items.totalBytes(old_h.key_len, digits.len));
+        const h = self.arena.header(ref);
+        items.init(h, h.class_id, items.keyOf(old_h), @intCast(digits.len), old_h.flags, old_h.exptime_s);
+        @memcpy(items.valueOf(h), digits);
+        self.linkOrReplace(bucket, old, ref, self.nextCas());
+        return ref;
+    }
+
+    // ---- cursor walk ----
+
+    pub fn cursorStart(self: *Store) void {
+        self.walk.generation +%= 1;
+        if (self.walk.generation == 0) self.walk.generation = 1;
+        self.walk.bucket = 0;
+        self.walk.active = true;
+    }
+
+    /// The next live item not yet returned by this walk: key bytes then value bytes into `out`.
+    pub fn cursorNext(self: *Store, out: []u8) i32 {
+        if (!self.walk.active) return Status.cursor_done;
+        const bucket_count: u32 = self.table.mask + 1;
+        var budget: u32 = cursor_buckets_per_call_max;
+        while (budget > 0 and self.walk.bucket < bucket_count) : (budget -= 1) {
+            const ref = self.unwalkedIn(self.walk.bucket);
+            if (ref != ref_none) return self.emitWalked(ref, out);
+            self.walk.bucket += 1;
+        }
+        if (self.walk.bucket < bucket_count) return Status.cursor_again;
+        self.walk.active = false;
+        return Status.cursor_done;
+    }
+
+    fn unwalkedIn(self: *Store, bucket: u32) Ref {
+        var ref = self.table.buckets[bucket];
+        while (ref != ref_none) {
+            const h = self.arena.header(ref);
+            const next = h.chain_next;
+            if (self.isDead(h) != null) {
+                self.removeItem(bucket, ref);
+            } else if (h.walk_generation != self.walk.generation) {
+                return ref;
+            }
+            ref = next;
+        }
+        return ref_none;
+    }
+
+    fn emitWalked(self: *Store, ref: Ref, out: []u8) i32 {
+        const h = self.arena.header(ref);
+        const need = @as(usize, h.key_len) + h.value_len;
+        self.fillIo(h);
+        if (need > out.len) {
+            self.io.need = @intCast(need);
+            return Status.buffer_small;
+        }
+        @memcpy(out[0..h.key_len], items.keyOf(h));
+        @memcpy(out[h.key_len..need], items.valueOf(h));
+        h.walk_generation = self.walk.generation;
+        return @intCast(need);
+    }
+
+    // ---- sweep, eviction log ----
+
+    /// Reclaims dead items, walking buckets round-robin; each bucket and each item looked at
+    /// costs one unit of `budget`. Returns how many items it reclaimed.
+    pub fn sweep(self: *Store, budget: u32) i32 {
+        var spent: u32 = 0;
+        var reclaimed: i32 = 0;
+        while (spent < budget) : (spent += 1) {
+            const bucket = self.sweep_bucket;
+            self.sweep_bucket = (bucket + 1) & self.table.mask;
+            var ref = self.table.buckets[bucket];
+            while (ref != ref_none) : (spent +|= 1) {
+                const h = self.arena.header(ref);
+                const next = h.chain_next;
+                if (self.isDead(h)) |miss| {
+                    const counters = &self.class_counters[h.class_id];
+                    counters.add(.crawler_reclaimed, 1);
+                    if (miss == .expired and h.item_flags & items.flag_fetched == 0) counters.add(.expired_unfetched, 1);
+                    self.removeItem(bucket, ref);
+                    reclaimed += 1;
+                }
+                ref = next;
+            }
+        }
+        return reclaimed;
+    }
+
+    pub fn evictionsTake(self: *Store, out: []u8) i32 {
+        if (!self.eviction_log.enabled()) return 0;
+        return @intCast(self.eviction_log.take(out));
+    }
+
+    // ---- stats ----
+
+    pub fn classCount(self: *const Store) u32 {
+        return self.slabs.class_count;
+    }
+
+    pub fn statsClass(self: *const Store, class_id: u32, out: *[stats.class_count]u64) i32 {
+        if (class_id < 1 or class_id > self.slabs.class_count) return Status.invalid;
+        const class = &self.slabs.classes[class_id];
+        out.* = self.class_counters[class_id].values;
+        const gauges = [_]struct { stats.Class, u64 }{
+            .{ .chunk_size, class.chunk_size },
+            .{ .chunks_per_page, class.chunks_per_page },
+            .{ .total_pages, class.pages },
+            .{ .total_chunks, @as(u64, class.pages) * class.chunks_per_page },
+            .{ .used_chunks, class.used_count },
+            .{ .free_chunks, class.free_count },
+            .{ .free_chunks_end, class.end_count },
+            .{ .mem_requested, self.mem_requested[class_id] },
+            .{ .number, self.lru.counts[class_id] },
+            .{ .age, self.tailAge(@intCast(class_id)) },
+        };
+        comptime assert(gauges.len == @intFromEnum(stats.class_first_counter));
+        for (gauges) |gauge| out[@intFromEnum(gauge[0])] = gauge[1];
+        return Status.ok;
+    }
+
+    fn tailAge(self: *const Store, class_id: u8) u64 {
+        const tail = self.lru.tail(class_id);
+        if (tail == ref_none) return 0;
+        return self.clock.current_time_s -| self.arena.header(tail).time_s;
+    }
+
+    pub fn statsGlobal(self: *const Store, out: *[stats.global_count]u64) void {
+        out.* = self.global_counters.values;
+        var curr_items: u64 = 0;
+        var bytes: u64 = 0;
+        var active_slabs: u64 = 0;
+        for (1..@as(usize, self.slabs.class_count) + 1) |id| {
+            curr_items += self.lru.counts[id];
+            bytes += self.mem_requested[id];
+            if (self.slabs.classes[id].pages > 0) active_slabs += 1;
+            inline for (stats.summed) |pair| out[@intFromEnum(pair[0])] += self.class_counters[id].get(pair[1]);
+        }
+        const gauges = [_]struct { stats.Global, u64 }{
+            .{ .curr_items, curr_items },
+            .{ .bytes, bytes },
+            .{ .total_malloced, @as(u64, self.slabs.pages_used) * self.slabs.page_size },
+            .{ .limit_maxbytes, self.memory_bytes_max },
+            .{ .hash_power_level, self.table.powerLevel() },
+            .{ .hash_bytes, @as(u64, self.table.mask + 1) * @sizeOf(Ref) },
+            .{ .active_slabs, active_slabs },
+            .{ .pending_items, self.pending.usedCount() },
+            .{ .evicted_log_pending, self.eviction_log.count },
+            .{ .curr_time_rel, self.clock.current_time_s },
+        };
+        comptime assert(gauges.len == @intFromEnum(stats.global_first_counter));
+        for (gauges) |gauge| out[@intFromEnum(gauge[0])] = gauge[1];
+        out[@intFromEnum(stats.Global.evicted_log_dropped)] = self.eviction_log.dropped;
+    }
+
+    /// memcached's `stats reset`: every event counter, no gauge.
+    pub fn statsReset(self: *Store) void {
+        self.global_counters.reset();
+        for (&self.class_counters) |*counters| counters.reset();
+        self.eviction_log.dropped = 0;
+    }
+};
+
+pub fn keyValid(key: []const u8) bool {
+    return key.len > 0 and key.len <= items.key_bytes_max;
+}
+
+fn opOf(raw: u32) ?Op {
+    if (raw < @intFromEnum(Op.set) or raw > @intFromEnum(Op.rep_if_newer)) return null;
+    return @enumFromInt(raw);
+}
+
+/// Bytes `get` writes for `mode`: the raw value, or the whole text reply.
+fn replyBytes(h: *Header, mode: u32) usize {
+    if (mode & get_mode_text == 0) return h.value_len;
+    var need: usize = "VALUE ".len + h.key_len + 1 + number.digitCount(h.flags) + 1;
+    need += number.digitCount(h.value_len);
+    if (mode & get_mode_cas != 0) need += 1 + number.digitCount(h.cas);
+    return need + items.crlf.len + h.value_len + items.crlf.len;
+}
+
+fn writeReply(h: *Header, out: []u8, mode: u32) usize {
+    if (mode & get_mode_text == 0) {
+        @memcpy(out[0..h.value_len], items.valueOf(h));
+        return h.value_len;
+    }
+    var at: usize = 0;
+    at += put(out[at..], "VALUE ");
+    at += put(out[at..], items.keyOf(h));
+    at += put(out[at..], " ");
+    at += number.write(h.flags, out[at..]);
+    at += put(out[at..], " ");
+    at += number.write(h.value_len, out[at..]);
+    if (mode & get_mode_cas != 0) {
+        at += put(out[at..], " ");
+        at += number.write(h.cas, out[at..]);
+    }
+    at += put(out[at..], items.crlf);
+    at += put(out[at..], items.valueCrlfOf(h));
+    return at;
+}
+
+fn put(out: []u8, bytes: []const u8) usize {
+    @memcpy(out[0..bytes.len], bytes);
+    return bytes.len;
+}

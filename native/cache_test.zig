@@ -1,0 +1,756 @@
+//! cache_test: behaviour tests of the store (cache.zig) through its public operations, the same
+//! calls lib.zig's shims make. Each test creates its own small store.
+const std = @import("std");
+const testing = std.testing;
+const cache = @import("cache.zig");
+const stats = @import("stats.zig");
+const items = @import("items.zig");
+const Store = cache.Store;
+const Status = cache.Status;
+
+const unix_start: u64 = 1_700_000_000;
+const op_set = 1;
+const op_add = 2;
+const op_replace = 3;
+const op_append = 4;
+const op_prepend = 5;
+const op_cas = 6;
+const op_rep = 7;
+const op_rep_if_newer = 8;
+
+const Options = struct {
+    memory_bytes_max: u64 = 4 << 20,
+    item_size_max: u32 = 1 << 20,
+    chunk_size_min: u32 = 48,
+    growth_factor: f64 = 1.25,
+    evictions_disabled: bool = false,
+    pending_max: u32 = 4,
+    eviction_log_max: u32 = 0,
+};
+
+const Harness = struct {
+    store: *Store,
+    now_s: u64 = unix_start,
+    out: [4096]u8 = undefined,
+
+    fn init(o: Options) !Harness {
+        const params = cache.Params{
+            .memory_bytes_max = o.memory_bytes_max,
+            .growth_factor = o.growth_factor,
+            .unix_now_s = unix_start,
+            .item_size_max = o.item_size_max,
+            .chunk_size_min = o.chunk_size_min,
+            .evictions_disabled = @intFromBool(o.evictions_disabled),
+            .pending_max = o.pending_max,
+            .eviction_log_max = o.eviction_log_max,
+            .reserved = 0,
+        };
+        const store = Store.create(&params) orelse return error.CreateFailed;
+        return .{ .store = store };
+    }
+
+    fn deinit(self: *Harness) void {
+        self.store.destroy();
+    }
+
+    fn advance(self: *Harness, seconds: u64) void {
+        self.now_s += seconds;
+        self.store.advanceClock(@intCast(self.now_s));
+    }
+
+    fn set(self: *Harness, key: []const u8, value: []const u8) i32 {
+        return self.store.store(op_set, key, value, 0, 0);
+    }
+
+    fn op(self: *Harness, which: u32, key: []const u8, value: []const u8, flags: u32, exptime: i32) i32 {
+        return self.store.store(which, key, value, flags, exptime);
+    }
+
+    /// The raw value, or null on NOT_FOUND.
+    fn get(self: *Harness, key: []const u8) ?[]const u8 {
+        const n = self.store.get(key, &self.out, 0, 0);
+        if (n == Status.not_found) return null;
+        std.debug.assert(n >= 0);
+        return self.out[0..@intCast(n)];
+    }
+
+    fn cas(self: *Harness) u64 {
+        return self.store.io.cas();
+    }
+
+    fn stat(self: *Harness, which: stats.Global) u64 {
+        var out: [stats.global_count]u64 = undefined;
+        self.store.statsGlobal(&out);
+        return out[@intFromEnum(which)];
+    }
+
+    fn classStat(self: *Harness, class_id: u32, which: stats.Class) u64 {
+        var out: [stats.class_count]u64 = undefined;
+        std.debug.assert(self.store.statsClass(class_id, &out) == Status.ok);
+        return out[@intFromEnum(which)];
+    }
+
+    fn delta(self: *Harness, key: []const u8, incr: bool, amount: u64) i32 {
+        self.store.io.setNum(amount);
+        return self.store.delta(key, incr, &self.out);
+    }
+};
+
+test "cache: create rejects invalid params" {
+    var params = cache.Params{
+        .memory_bytes_max = 1 << 20,
+        .growth_factor = 1.25,
+        .unix_now_s = unix_start,
+        .item_size_max = 1 << 20,
+        .chunk_size_min = 48,
+        .evictions_disabled = 0,
+        .pending_max = 1,
+        .eviction_log_max = 0,
+        .reserved = 0,
+    };
+    const ok = Store.create(&params).?;
+    ok.destroy();
+    params.growth_factor = 1.0;
+    try testing.expectEqual(@as(?*Store, null), Store.create(&params));
+    params.growth_factor = std.math.nan(f64);
+    try testing.expectEqual(@as(?*Store, null), Store.create(&params));
+    params.growth_factor = 1.25;
+    params.item_size_max = 1000;
+    try testing.expectEqual(@as(?*Store, null), Store.create(&params));
+    params.item_size_max = 1 << 20;
+    params.pending_max = 0;
+    try testing.expectEqual(@as(?*Store, null), Store.create(&params));
+    params.pending_max = 1;
+    params.memory_bytes_max = 40 << 30; // arena past 32 GiB of refs
+    try testing.expectEqual(@as(?*Store, null), Store.create(&params));
+}
+
+test "cache: set, get, text replies, buffer too small" {
+    var h = try Harness.init(.{});
+    defer h.deinit();
+    try testing.expectEqual(Status.ok, h.op(op_set, "foo", "hello", 42, 0));
+    const cas = h.cas();
+    try testing.expectEqualStrings("hello", h.get("foo").?);
+    try testing.expectEqual(@as(u32, 42), h.store.io.flags);
+    try testing.expectEqual(@as(u32, 5), h.store.io.value_len);
+    try testing.expectEqual(@as(u32, 0), h.store.io.exptime_abs);
+    try testing.expectEqual(cas, h.cas());
+    var n = h.store.get("foo", &h.out, cache.get_mode_text, 0);
+    try testing.expectEqualStrings("VALUE foo 42 5\r\nhello\r\n", h.out[0..@intCast(n)]);
+    n = h.store.get("foo", &h.out, cache.get_mode_text | cache.get_mode_cas, 0);
+    var expected: [64]u8 = undefined;
+    const line = try std.fmt.bufPrint(&expected, "VALUE foo 42 5 {d}\r\nhello\r\n", .{cas});
+    try testing.expectEqualStrings(line, h.out[0..@intCast(n)]);
+    try testing.expectEqual(Status.buffer_small, h.store.get("foo", h.out[0..10], cache.get_mode_text, 0));
+    try testing.expectEqual(@as(u32, 23), h.store.io.need);
+    try testing.expectEqual(Status.buffer_small, h.store.get("foo", h.out[0..4], 0, 0));
+    try testing.expectEqual(@as(u32, 5), h.store.io.need);
+    try testing.expectEqual(Status.not_found, h.store.get("bar", &h.out, 0, 0));
+    try testing.expectEqual(Status.bad_key, h.store.get("", &h.out, 0, 0));
+    try testing.expectEqual(Status.bad_key, h.set("k" ** 251, "v"));
+    try testing.expectEqual(Status.ok, h.set("k" ** 250, "v"));
+    try testing.expectEqual(Status.invalid, h.store.get("foo", &h.out, 8, 0));
+    try testing.expectEqual(Status.invalid, h.op(9, "foo", "x", 0, 0));
+    try testing.expectEqual(@as(u64, 3), h.stat(.get_hits)); // BUFFER_SMALL counts nothing
+    try testing.expectEqual(@as(u64, 1), h.stat(.get_misses));
+    try testing.expectEqual(@as(u64, 2), h.stat(.curr_items));
+    try testing.expectEqual(items.totalBytes(3, 5) + items.totalBytes(250, 1), h.stat(.bytes));
+}
+
+test "cache: add, replace, append, prepend, delete" {
+    var h = try Harness.init(.{});
+    defer h.deinit();
+    try testing.expectEqual(Status.not_stored, h.op(op_replace, "k", "v", 0, 0));
+    try testing.expectEqual(Status.not_stored, h.op(op_append, "k", "v", 0, 0));
+    try testing.expectEqual(Status.not_stored, h.op(op_prepend, "k", "v", 0, 0));
+    try testing.expectEqual(Status.ok, h.op(op_add, "k", "mid", 7, 0));
+    try testing.expectEqual(Status.not_stored, h.op(op_add, "k", "other", 0, 0));
+    try testing.expectEqual(Status.ok, h.op(op_append, "k", ">>", 99, 0));
+    try testing.expectEqual(Status.ok, h.op(op_prepend, "k", "<<", 98, 0));
+    try testing.expectEqualStrings("<<mid>>", h.get("k").?);
+    try testing.expectEqual(@as(u32, 7), h.store.io.flags); // append keeps the old flags
+    try testing.expectEqual(Status.ok, h.op(op_replace, "k", "new", 1, 0));
+    try testing.expectEqualStrings("new", h.get("k").?);
+    try testing.expectEqual(Status.ok, h.store.delete("k"));
+    try testing.expectEqual(Status.not_found, h.store.delete("k"));
+    try testing.expectEqual(@as(?[]const u8, null), h.get("k"));
+    try testing.expectEqual(@as(u64, 1), h.stat(.delete_hits));
+    try testing.expectEqual(@as(u64, 1), h.stat(.delete_misses));
+    try testing.expectEqual(@as(u64, 0), h.stat(.curr_items));
+    try testing.expectEqual(@as(u64, 0), h.stat(.bytes));
+}
+
+test "cache: append grows into a bigger class and keeps exptime" {
+    var h = try Harness.init(.{});
+    defer h.deinit();
+    try testing.expectEqual(Status.ok, h.op(op_set, "grow", "a" ** 40, 5, 1000));
+    const exptime_abs = blk: {
+        _ = h.get("grow").?;
+        break :blk h.store.io.exptime_abs;
+    };
+    try testing.expectEqual(@as(u32, unix_start + 1000), exptime_abs);
+    try testing.expectEqual(@as(u64, 1), h.classStat(1, .number));
+    try testing.expectEqual(Status.ok, h.op(op_append, "grow", "b" ** 100, 0, 0));
+    try testing.expectEqual(@as(u64, 0), h.classStat(1, .number));
+    try testing.expectEqual(@as(u64, 1), h.classStat(5, .number)); // 48+4+140+2 = 194 -> 240
+    try testing.expectEqual(@as(u64, 240), h.classStat(5, .chunk_size));
+    const value = h.get("grow").?;
+    try testing.expectEqual(@as(usize, 140), value.len);
+    try testing.expectEqualStrings("a" ** 40 ++ "b" ** 100, value);
+    try testing.expectEqual(exptime_abs, h.store.io.exptime_abs);
+    try testing.expectEqual(@as(u32, 5), h.store.io.flags);
+    // The data chunk and the old chunk went back to their free lists.
+    try testing.expectEqual(@as(u64, 0), h.classStat(1, .used_chunks));
+    try testing.expectEqual(@as(u64, 0), h.classStat(4, .used_chunks)); // the 154-byte data item
+}
+
+test "cache: cas is unique and compare-and-swap works" {
+    var h = try Harness.init(.{});
+    defer h.deinit();
+    var last: u64 = 0;
+    for (0..100) |i| {
+        var key: [8]u8 = undefined;
+        const k = try std.fmt.bufPrint(&key, "k{d}", .{i % 10});
+        try testing.expectEqual(Status.ok, h.set(k, "v"));
+        try testing.expect(h.cas() > last);
+        last = h.cas();
+    }
+    _ = h.get("k3").?;
+    const current = h.cas();
+    h.store.io.setCas(current + 1);
+    try testing.expectEqual(Status.exists, h.op(op_cas, "k3", "x", 0, 0));
+    h.store.io.setCas(0);
+    try testing.expectEqual(Status.exists, h.op(op_cas, "k3", "x", 0, 0));
+    h.store.io.setCas(current);
+    try testing.expectEqual(Status.ok, h.op(op_cas, "k3", "swapped", 0, 0));
+    try testing.expect(h.cas() > last);
+    try testing.expectEqualStrings("swapped", h.get("k3").?);
+    h.store.io.setCas(current);
+    try testing.expectEqual(Status.exists, h.op(op_cas, "k3", "again", 0, 0));
+    try testing.expectEqual(Status.not_found, h.op(op_cas, "missing", "x", 0, 0));
+    try testing.expectEqual(@as(u64, 1), h.stat(.cas_hits));
+    try testing.expectEqual(@as(u64, 3), h.stat(.cas_badval));
+    try testing.expectEqual(@as(u64, 1), h.stat(.cas_misses));
+}
+
+test "cache: replication stores keep the given cas" {
+    var h = try Harness.init(.{});
+    defer h.deinit();
+    h.store.io.setCas(1_000_000);
+    try testing.expectEqual(Status.ok, h.op(op_rep, "r", "one", 0, 0));
+    try testing.expectEqual(@as(u64, 1_000_000), h.cas());
+    try testing.expectEqual(Status.ok, h.set("s", "x"));
+    try testing.expectEqual(@as(u64, 1_000_001), h.cas()); // the counter moved past the given cas
+    h.store.io.setCas(500);
+    try testing.expectEqual(Status.not_stored, h.op(op_rep_if_newer, "r", "older", 0, 0));
+    h.store.io.setCas(1_000_000);
+    try testing.expectEqual(Status.not_stored, h.op(op_rep_if_newer, "r", "same", 0, 0));
+    h.store.io.setCas(2_000_000);
+    try testing.expectEqual(Status.ok, h.op(op_rep_if_newer, "r", "newer", 0, 0));
+    try testing.expectEqualStrings("newer", h.get("r").?);
+    try testing.expectEqual(@as(u64, 2_000_000), h.cas());
+    h.store.io.setCas(7);
+    try testing.expectEqual(Status.ok, h.op(op_rep_if_newer, "fresh", "v", 0, 0));
+    try testing.expectEqual(@as(u64, 7), h.cas());
+    try testing.expectEqual(Status.ok, h.set("t", "x"));
+    try testing.expectEqual(@as(u64, 2_000_001), h.cas());
+}
+
+test "cache: expiry edges" {
+    var h = try Harness.init(.{});
+    defer h.deinit();
+    try testing.expectEqual(Status.ok, h.op(op_set, "rel", "v", 0, 2592000)); // 30 days: relative
+    try testing.expectEqualStrings("v", h.get("rel").?);
+    try testing.expectEqual(@as(u32, unix_start + 2592000), h.store.io.exptime_abs);
+    try testing.expectEqual(Status.ok, h.op(op_set, "abs", "v", 0, 2592001)); // absolute, 1970
+    try testing.expectEqual(@as(?[]const u8, null), h.get("abs"));
+    try testing.expectEqual(Status.ok, h.op(op_set, "neg", "v", 0, -1));
+    try testing.expectEqual(@as(?[]const u8, null), h.get("neg"));
+    const later: i32 = @intCast(unix_start + 10);
+    try testing.expectEqual(Status.ok, h.op(op_set, "future", "v", 0, later));
+    try testing.expectEqual(Status.ok, h.op(op_set, "short", "v", 0, 3));
+    try testing.expectEqual(@as(u32, unix_start + 10), blk: {
+        _ = h.get("future").?;
+        break :blk h.store.io.exptime_abs;
+    });
+    h.advance(2);
+    try testing.expectEqualStrings("v", h.get("short").?);
+    h.advance(1); // exptime <= now: gone
+    try testing.expectEqual(@as(?[]const u8, null), h.get("short"));
+    try testing.expectEqualStrings("v", h.get("future").?);
+    h.advance(7);
+    try testing.expectEqual(@as(?[]const u8, null), h.get("future"));
+    try testing.expectEqual(@as(u64, 4), h.stat(.get_expired));
+    try testing.expectEqual(@as(u64, 1), h.stat(.curr_items));
+    // A replace on an expired key is NOT_STORED; an add succeeds.
+    try testing.expectEqual(Status.ok, h.op(op_set, "gone", "v", 0, -1));
+    try testing.expectEqual(Status.not_stored, h.op(op_replace, "gone", "v", 0, 0));
+    try testing.expectEqual(Status.ok, h.op(op_add, "gone", "w", 0, 0));
+}
+
+test "cache: touch and get-and-touch" {
+    var h = try Harness.init(.{});
+    defer h.deinit();
+    try testing.expectEqual(Status.ok, h.op(op_set, "t", "v", 0, 5));
+    try testing.expectEqual(Status.ok, h.store.touch("t", 100));
+    try testing.expectEqual(@as(u32, unix_start + 100), h.store.io.exptime_abs);
+    h.advance(50);
+    try testing.expectEqualStrings("v", h.get("t").?);
+    const n = h.store.get("t", &h.out, cache.get_mode_text | cache.get_mode_touch, 0);
+    try testing.expectEqualStrings("VALUE t 0 1\r\nv\r\n", h.out[0..@intCast(n)]);
+    try testing.expectEqual(@as(u32, 0), h.store.io.exptime_abs);
+    h.advance(1000);
+    try testing.expectEqualStrings("v", h.get("t").?);
+    try testing.expectEqual(Status.ok, h.store.touch("t", -1));
+    try testing.expectEqual(@as(?[]const u8, null), h.get("t"));
+    try testing.expectEqual(Status.not_found, h.store.touch("t", 0));
+    try testing.expectEqual(Status.not_found, h.store.get("t", &h.out, cache.get_mode_touch, 10));
+    try testing.expectEqual(@as(u64, 3), h.stat(.touch_hits));
+    try testing.expectEqual(@as(u64, 2), h.stat(.touch_misses));
+    try testing.expectEqual(@as(u64, 5), h.stat(.cmd_touch));
+}
+
+test "cache: flush_all now hides what exists, not what comes after" {
+    var h = try Harness.init(.{});
+    defer h.deinit();
+    try testing.expectEqual(Status.ok, h.set("old1", "v"));
+    h.advance(5);
+    try testing.expectEqual(Status.ok, h.set("old2", "v"));
+    try testing.expectEqual(Status.ok, h.store.flush(0));
+    try testing.expectEqual(Status.ok, h.set("new", "v")); // same second, after the flush
+    try testing.expectEqual(@as(?[]const u8, null), h.get("old1"));
+    try testing.expectEqual(@as(?[]const u8, null), h.get("old2"));
+    try testing.expectEqualStrings("v", h.get("new").?);
+    try testing.expectEqual(Status.not_stored, h.op(op_replace, "old2", "x", 0, 0));
+    try testing.expectEqual(@as(u64, 2), h.stat(.get_flushed));
+    h.advance(1);
+    try testing.expectEqualStrings("v", h.get("new").?);
+    try testing.expectEqual(Status.ok, h.set("newer", "v"));
+    try testing.expectEqualStrings("v", h.get("newer").?);
+}
+
+test "cache: delayed flush_all" {
+    var h = try Harness.init(.{});
+    defer h.deinit();
+    try testing.expectEqual(Status.ok, h.set("a", "v"));
+    try testing.expectEqual(Status.ok, h.store.flush(10)); // takes effect at now + 10 - 1
+    h.advance(5);
+    try testing.expectEqual(Status.ok, h.set("b", "v"));
+    try testing.expectEqualStrings("v", h.get("a").?);
+    h.advance(3); // now = start + 8: not yet
+    try testing.expectEqualStrings("v", h.get("b").?);
+    h.advance(1); // start + 9: items accessed at or before then are gone
+    try testing.expectEqual(@as(?[]const u8, null), h.get("a"));
+    try testing.expectEqual(@as(?[]const u8, null), h.get("b"));
+    h.advance(1);
+    try testing.expectEqual(Status.ok, h.set("c", "v"));
+    try testing.expectEqualStrings("v", h.get("c").?);
+    // An absolute time works the same way; an immediate flush still hides everything at once.
+    const at: i32 = @intCast(h.now_s + 3);
+    try testing.expectEqual(Status.ok, h.store.flush(at));
+    h.advance(1);
+    try testing.expectEqualStrings("v", h.get("c").?);
+    h.advance(1);
+    try testing.expectEqual(@as(?[]const u8, null), h.get("c"));
+}
+
+test "cache: incr and decr" {
+    var h = try Harness.init(.{});
+    defer h.deinit();
+    try testing.expectEqual(Status.not_found, h.delta("n", true, 1));
+    try testing.expectEqual(Status.ok, h.set("n", "10"));
+    const cas0 = h.cas();
+    try testing.expectEqual(@as(i32, 2), h.delta("n", true, 5));
+    try testing.expectEqualStrings("15", h.out[0..2]);
+    try testing.expectEqual(@as(u64, 15), h.store.io.num());
+    try testing.expect(h.cas() > cas0);
+    try testing.expectEqual(@as(i32, 1), h.delta("n", false, 6)); // 9, in place, padded
+    try testing.expectEqualStrings("9 ", h.get("n").?);
+    try testing.expectEqual(@as(i32, 1), h.delta("n", false, 100)); // floors at 0
+    try testing.expectEqualStrings("0 ", h.get("n").?);
+    try testing.expectEqual(@as(i32, 3), h.delta("n", true, 100)); // 100 does not fit: new item
+    try testing.expectEqualStrings("100", h.get("n").?);
+    try testing.expectEqual(Status.ok, h.set("max", "18446744073709551615"));
+    try testing.expectEqual(@as(i32, 1), h.delta("max", true, 2)); // wraps to 1
+    try testing.expectEqualStrings("1" ++ " " ** 19, h.get("max").?);
+    try testing.expectEqual(@as(i32, 1), h.delta("max", true, 0));
+    h.store.io.setNum(std.math.maxInt(u64) - 1);
+    try testing.expectEqual(@as(i32, 20), h.store.delta("max", true, &h.out));
+    try testing.expectEqualStrings("18446744073709551615", h.out[0..20]);
+    try testing.expectEqual(Status.ok, h.set("text", "12a"));
+    try testing.expectEqual(Status.non_numeric, h.delta("text", true, 1));
+    try testing.expectEqual(Status.ok, h.set("long", "1" ** 21));
+    try testing.expectEqual(Status.non_numeric, h.delta("long", true, 1));
+    try testing.expectEqual(Status.ok, h.set("empty", ""));
+    try testing.expectEqual(Status.non_numeric, h.delta("empty", true, 1));
+    try testing.expectEqual(Status.ok, h.set("crlf", "41\r\n"));
+    try testing.expectEqual(@as(i32, 2), h.delta("crlf", true, 1));
+    try testing.expectEqualStrings("42  ", h.get("crlf").?); // padded with spaces like memcached
+    h.store.io.setNum(1);
+    try testing.expectEqual(Status.buffer_small, h.store.delta("n", true, h.out[0..2]));
+    try testing.expectEqual(@as(u32, 3), h.store.io.need);
+    try testing.expectEqualStrings("100", h.get("n").?); // unchanged by BUFFER_SMALL
+    try testing.expectEqual(@as(u64, 6), h.stat(.incr_hits));
+    try testing.expectEqual(@as(u64, 1), h.stat(.incr_misses));
+    try testing.expectEqual(@as(u64, 2), h.stat(.decr_hits));
+}
+
+/// A store with 1 KiB pages, one page of memory, classes 96, 192, 384, 1024 (-f 2).
+fn tinyOptions(evictions_disabled: bool) Options {
+    return .{
+        .memory_bytes_max = 1024,
+        .item_size_max = 1024,
+        .growth_factor = 2.0,
+        .evictions_disabled = evictions_disabled,
+        .eviction_log_max = 16,
+    };
+}
+
+fn keyOf(buffer: *[16]u8, i: usize) []const u8 {
+    return std.fmt.bufPrint(buffer, "key{d:0>4}", .{i}) catch unreachable;
+}
+
+test "cache: eviction takes the LRU tail, a bumped item survives" {
+    var h = try Harness.init(tinyOptions(false));
+    defer h.deinit();
+    try testing.expectEqual(@as(u64, 10), h.classStat(1, .chunks_per_page));
+    var key: [16]u8 = undefined;
+    for (0..10) |i| try testing.expectEqual(Status.ok, h.set(keyOf(&key, i), "value"));
+    try testing.expectEqual(@as(u64, 1), h.classStat(1, .total_pages));
+    // key0000 is hit after more than 60 s, so it moves to the head.
+    h.advance(61);
+    try testing.expectEqualStrings("value", h.get(keyOf(&key, 0)).?);
+    for (10..13) |i| try testing.expectEqual(Status.ok, h.set(keyOf(&key, i), "value"));
+    try testing.expectEqual(@as(u64, 3), h.stat(.evictions));
+    try testing.expectEqual(@as(u64, 3), h.stat(.evicted_unfetched));
+    try testing.expectEqual(@as(u64, 61), h.classStat(1, .evicted_time));
+    try testing.expectEqualStrings("value", h.get(keyOf(&key, 0)).?);
+    for (1..4) |i| try testing.expectEqual(@as(?[]const u8, null), h.get(keyOf(&key, i)));
+    for (4..13) |i| try testing.expect(h.get(keyOf(&key, i)) != null);
+    try testing.expectEqual(@as(u64, 1), h.classStat(1, .total_pages)); // past the limit: no page
+    var log: [64]u8 = undefined;
+    const n = h.store.evictionsTake(&log);
+    try testing.expectEqualStrings("\x07key0001\x07key0002\x07key0003", log[0..@intCast(n)]);
+    try testing.expectEqual(@as(i32, 0), h.store.evictionsTake(&log));
+}
+
+test "cache: the tail walk reclaims an expired item within 5 of the tail, else evicts the tail" {
+    var h = try Harness.init(tinyOptions(false));
+    defer h.deinit();
+    var key: [16]u8 = undefined;
+    for (0..10) |i| {
+        const exptime: i32 = if (i == 5) 5 else 0; // 6th from the tail: out of reach at first
+        try testing.expectEqual(Status.ok, h.op(op_set, keyOf(&key, i), "value", 0, exptime));
+    }
+    h.advance(10);
+    try testing.expectEqual(Status.ok, h.set("fresh", "value"));
+    try testing.expectEqual(@as(u64, 1), h.stat(.evictions));
+    try testing.expectEqual(@as(u64, 0), h.stat(.reclaimed));
+    try testing.expectEqual(@as(?[]const u8, null), h.get(keyOf(&key, 0)));
+    // Now key0005 is 5th from the tail: it is reclaimed instead of evicting key0001.
+    try testing.expectEqual(Status.ok, h.set("fresh2", "value"));
+    try testing.expectEqual(@as(u64, 1), h.stat(.evictions));
+    try testing.expectEqual(@as(u64, 1), h.stat(.reclaimed));
+    try testing.expectEqual(@as(u64, 1), h.stat(.expired_unfetched));
+    try testing.expect(h.get(keyOf(&key, 1)) != null);
+    try testing.expectEqual(@as(?[]const u8, null), h.get(keyOf(&key, 5)));
+}
+
+test "cache: -M returns NO_MEMORY, still reclaims expired, and a failed SET drops the old value" {
+    var h = try Harness.init(tinyOptions(true));
+    defer h.deinit();
+    var key: [16]u8 = undefined;
+    for (0..10) |i| {
+        const exptime: i32 = if (i == 0) 5 else 0;
+        try testing.expectEqual(Status.ok, h.op(op_set, keyOf(&key, i), "value", 0, exptime));
+    }
+    try testing.expectEqual(Status.no_memory, h.set("more", "value"));
+    try testing.expectEqual(@as(u64, 1), h.stat(.outofmemory));
+    try testing.expectEqual(@as(u64, 0), h.stat(.evictions));
+    h.advance(10); // key0000 expires: -M still reclaims it
+    try testing.expectEqual(Status.ok, h.set("more", "value"));
+    try testing.expectEqual(@as(u64, 1), h.stat(.reclaimed));
+    // A SET of an existing key that cannot get memory removes the old item (memcached 1.6).
+    try testing.expectEqual(Status.no_memory, h.set(keyOf(&key, 9), "value"));
+    try testing.expectEqual(@as(?[]const u8, null), h.get(keyOf(&key, 9)));
+    try testing.expectEqual(@as(u64, 2), h.stat(.outofmemory));
+    // ... which freed a chunk.
+    try testing.expectEqual(Status.ok, h.set("again", "value"));
+    try testing.expectEqual(@as(u64, 0), h.stat(.evictions));
+    // TOO_LARGE also removes the old value on SET, not on REPLACE.
+    try testing.expectEqual(Status.too_large, h.set(keyOf(&key, 1), "x" ** 1000));
+    try testing.expectEqual(@as(?[]const u8, null), h.get(keyOf(&key, 1)));
+    try testing.expectEqual(Status.too_large, h.op(op_replace, keyOf(&key, 2), "x" ** 1000, 0, 0));
+    try testing.expect(h.get(keyOf(&key, 2)) != null);
+}
+
+test "cache: item size limit is the page size" {
+    var h = try Harness.init(.{ .item_size_max = 1024, .memory_bytes_max = 1 << 20 });
+    defer h.deinit();
+    const value = "v" ** (1024 - 48 - 1 - 2);
+    try testing.expectEqual(Status.ok, h.set("k", value));
+    try testing.expectEqual(Status.too_large, h.set("k2", value ++ "v"));
+    try testing.expectEqual(Status.ok, h.set("a", "v" ** 900));
+    try testing.expectEqual(Status.too_large, h.op(op_append, "a", "v" ** 100, 0, 0));
+    try testing.expectEqual(@as(usize, 900), h.get("a").?.len);
+}
+
+test "cache: reserve, fill, commit, abort" {
+    var h = try Harness.init(.{ .pending_max = 2 });
+    defer h.deinit();
+    const slot = h.store.reserve(op_set, "big", 3, 0, 10);
+    try testing.expect(slot >= 0);
+    try testing.expectEqual(@as(?[]const u8, null), h.get("big")); // not linked yet
+    try testing.expectEqual(Status.ok, h.store.fill(slot, "01234"));
+    try testing.expectEqual(Status.invalid, h.store.fill(slot, "567890")); // past the end
+    try testing.expectEqual(Status.ok, h.store.fill(slot, "56789"));
+    try testing.expectEqual(@as(u64, 1), h.stat(.pending_items));
+    try testing.expectEqual(Status.ok, h.store.commit(slot));
+    try testing.expectEqualStrings("0123456789", h.get("big").?);
+    try testing.expectEqual(@as(u32, 3), h.store.io.flags);
+    try testing.expectEqual(Status.invalid, h.store.commit(slot)); // already used
+    try testing.expectEqual(Status.invalid, h.store.fill(slot, "x"));
+    // Abort frees the chunk.
+    const used = h.classStat(1, .used_chunks);
+    const a = h.store.reserve(op_set, "k", 0, 0, 5);
+    const b = h.store.reserve(op_set, "k2", 0, 0, 5);
+    try testing.expectEqual(Status.no_memory, h.store.reserve(op_set, "k3", 0, 0, 5)); // table full
+    try testing.expectEqual(used + 2, h.classStat(1, .used_chunks));
+    try testing.expectEqual(Status.ok, h.store.abort(a));
+    try testing.expectEqual(Status.invalid, h.store.abort(a));
+    try testing.expectEqual(Status.ok, h.store.fill(b, "12"));
+    try testing.expectEqual(Status.invalid, h.store.commit(b)); // incomplete: aborted
+    try testing.expectEqual(used, h.classStat(1, .used_chunks));
+    try testing.expectEqual(@as(?[]const u8, null), h.get("k2"));
+    try testing.expectEqual(Status.invalid, h.store.fill(-1, "x"));
+    try testing.expectEqual(Status.invalid, h.store.commit(99));
+    // CAS compares io.cas at commit time; APPEND joins at commit time.
+    _ = h.get("big").?;
+    const cas = h.cas();
+    const c = h.store.reserve(op_cas, "big", 0, 0, 1);
+    h.store.io.setCas(cas + 100);
+    try testing.expectEqual(Status.ok, h.store.fill(c, "X"));
+    h.store.io.setCas(cas);
+    try testing.expectEqual(Status.ok, h.store.commit(c));
+    const d = h.store.reserve(op_append, "big", 0, 0, 2);
+    try testing.expectEqual(Status.ok, h.store.fill(d, "YZ"));
+    try testing.expectEqual(Status.ok, h.store.commit(d));
+    try testing.expectEqualStrings("XYZ", h.get("big").?);
+    // A reserve that cannot fit removes the old item on SET.
+    try testing.expectEqual(Status.too_large, h.store.reserve(op_set, "big", 0, 0, 1 << 20));
+    try testing.expectEqual(@as(?[]const u8, null), h.get("big"));
+    try testing.expectEqual(Status.invalid, h.store.reserve(0, "big", 0, 0, 1));
+    try testing.expectEqual(@as(u64, 0), h.stat(.pending_items));
+}
+
+test "cache: a reserved item is never evicted" {
+    var h = try Harness.init(tinyOptions(false));
+    defer h.deinit();
+    const slot = h.store.reserve(op_set, "pending", 0, 0, 5);
+    try testing.expect(slot >= 0);
+    var key: [16]u8 = undefined;
+    for (0..40) |i| try testing.expectEqual(Status.ok, h.set(keyOf(&key, i), "value"));
+    try testing.expectEqual(Status.ok, h.store.fill(slot, "abcde"));
+    try testing.expectEqual(Status.ok, h.store.commit(slot));
+    try testing.expectEqualStrings("abcde", h.get("pending").?);
+    // With evictions disabled and every chunk reserved, reserve reports NO_MEMORY.
+    var m = try Harness.init(.{ .memory_bytes_max = 1024, .item_size_max = 1024, .growth_factor = 2.0, .evictions_disabled = false, .pending_max = 16 });
+    defer m.deinit();
+    var slots: [10]i32 = undefined;
+    for (&slots, 0..) |*s, i| {
+        s.* = m.store.reserve(op_set, keyOf(&key, i), 0, 0, 5);
+        try testing.expect(s.* >= 0);
+    }
+    try testing.expectEqual(Status.no_memory, m.store.reserve(op_set, "one more", 0, 0, 5));
+    for (slots) |s| try testing.expectEqual(Status.ok, m.store.abort(s));
+}
+
+test "cache: sweep reclaims expired items within its budget" {
+    var h = try Harness.init(.{});
+    defer h.deinit();
+    var key: [16]u8 = undefined;
+    for (0..100) |i| {
+        const exptime: i32 = if (i % 2 == 0) 5 else 0;
+        try testing.expectEqual(Status.ok, h.op(op_set, keyOf(&key, i), "v", 0, exptime));
+    }
+    h.advance(10);
+    try testing.expectEqual(@as(u64, 100), h.stat(.curr_items));
+    try testing.expectEqual(@as(i32, 0), h.store.sweep(0));
+    var reclaimed: i32 = 0;
+    const buckets = @as(u32, 1) << @intCast(h.stat(.hash_power_level));
+    reclaimed += h.store.sweep(buckets + 200);
+    try testing.expectEqual(@as(i32, 50), reclaimed);
+    try testing.expectEqual(@as(u64, 50), h.stat(.curr_items));
+    try testing.expectEqual(@as(u64, 50), h.stat(.crawler_reclaimed));
+    try testing.expectEqual(@as(u64, 50), h.stat(.expired_unfetched));
+}
+
+/// The cursor's view of the store: each key returned and how often.
+const Seen = std.StringHashMap(u32);
+
+fn walkStep(h: *Harness, seen: *Seen, out: []u8) !bool {
+    while (true) {
+        const n = h.store.cursorNext(out);
+        if (n == Status.cursor_done) return false;
+        if (n == Status.cursor_again) continue;
+        try testing.expect(n >= 0);
+        const key_len = h.store.io.key_len;
+        try testing.expectEqual(@as(u32, @intCast(n)), key_len + h.store.io.value_len);
+        const key = try testing.allocator.dupe(u8, out[0..key_len]);
+        const entry = try seen.getOrPut(key);
+        if (entry.found_existing) {
+            testing.allocator.free(key);
+            entry.value_ptr.* += 1;
+        } else {
+            entry.value_ptr.* = 1;
+        }
+        return true;
+    }
+}
+
+test "cache: cursor returns every stable item once while others change" {
+    var h = try Harness.init(.{ .memory_bytes_max = 1 << 20 }); // 16384 buckets: some chains
+    defer h.deinit();
+    const count = 2000;
+    var key: [16]u8 = undefined;
+    for (0..count) |i| try testing.expectEqual(Status.ok, h.set(keyOf(&key, i), "stable"));
+    var seen = Seen.init(testing.allocator);
+    defer {
+        var it = seen.keyIterator();
+        while (it.next()) |k| testing.allocator.free(k.*);
+        seen.deinit();
+    }
+    var out: [512]u8 = undefined;
+    h.store.cursorStart();
+    var step: usize = 0;
+    var prng = std.Random.DefaultPrng.init(42);
+    const random = prng.random();
+    while (try walkStep(&h, &seen, &out)) : (step += 1) {
+        // Between steps: replace a "replaced" key, add a new key, delete and re-add a "churn"
+        // key, delete a "doomed" key (never returned if deleted before its bucket is reached).
+        const r = random.uintLessThan(usize, 500);
+        var other: [24]u8 = undefined;
+        const replaced = try std.fmt.bufPrint(&other, "replaced{d}", .{r});
+        try testing.expectEqual(Status.ok, h.set(replaced, "v2"));
+        const added = try std.fmt.bufPrint(&other, "added{d}", .{step});
+        try testing.expectEqual(Status.ok, h.set(added, "new"));
+        const churn = try std.fmt.bufPrint(&other, "churn{d}", .{r % 50});
+        _ = h.store.delete(churn);
+        try testing.expectEqual(Status.ok, h.set(churn, "again"));
+        if (step == 0) for (0..500) |i| {
+            const doomed = try std.fmt.bufPrint(&other, "doomed{d}", .{i});
+            _ = h.set(doomed, "x");
+        };
+        if (step == 1) for (0..500) |i| {
+            const doomed = try std.fmt.bufPrint(&other, "doomed{d}", .{i});
+            _ = h.store.delete(doomed);
+        };
+    }
+    for (0..count) |i| try testing.expectEqual(@as(?u32, 1), seen.get(keyOf(&key, i)));
+    var it = seen.iterator();
+    while (it.next()) |entry| try testing.expectEqual(@as(u32, 1), entry.value_ptr.*);
+    try testing.expect(step >= count);
+    try testing.expectEqual(Status.cursor_done, h.store.cursorNext(&out));
+    // BUFFER_SMALL leaves the item for the next call.
+    h.store.cursorStart();
+    var small: [4]u8 = undefined;
+    var status = h.store.cursorNext(&small);
+    while (status == Status.cursor_again) status = h.store.cursorNext(&small);
+    try testing.expectEqual(Status.buffer_small, status);
+    const need = h.store.io.need;
+    status = h.store.cursorNext(&out);
+    try testing.expectEqual(@as(i32, @intCast(need)), status);
+}
+
+fn bucketOf(h: *Harness, key: []const u8) u32 {
+    return h.store.table.bucketOf(@import("table.zig").hash(key));
+}
+
+test "cache: cursor marks inside the bucket being walked" {
+    var h = try Harness.init(.{ .memory_bytes_max = 1 << 20 });
+    defer h.deinit();
+    // Four keys in one bucket.
+    var names: [4][16]u8 = undefined;
+    var keys: [4][]const u8 = undefined;
+    var found: usize = 0;
+    var key: [16]u8 = undefined;
+    const target = bucketOf(&h, keyOf(&key, 0));
+    var i: usize = 0;
+    while (found < 4) : (i += 1) {
+        const k = keyOf(&names[found], i);
+        if (bucketOf(&h, k) != target) continue;
+        keys[found] = k;
+        found += 1;
+    }
+    for (keys) |k| try testing.expectEqual(Status.ok, h.set(k, "one"));
+    var seen = Seen.init(testing.allocator);
+    defer {
+        var it = seen.keyIterator();
+        while (it.next()) |k| testing.allocator.free(k.*);
+        seen.deinit();
+    }
+    var out: [64]u8 = undefined;
+    h.store.cursorStart();
+    try testing.expect(try walkStep(&h, &seen, &out));
+    const first = out[0..h.store.io.key_len];
+    var first_index: usize = 0;
+    for (keys, 0..) |k, index| {
+        if (std.mem.eql(u8, k, first)) first_index = index;
+    }
+    const a = keys[first_index];
+    const b = keys[(first_index + 1) % 4];
+    const c = keys[(first_index + 2) % 4];
+    // `a` has been returned; `b`, `c` and the fourth not yet.
+    try testing.expectEqual(Status.ok, h.set(a, "two")); // inherits "returned"
+    try testing.expectEqual(Status.ok, h.set(b, "two")); // inherits "not yet returned"
+    try testing.expectEqual(Status.ok, h.store.delete(c));
+    try testing.expectEqual(Status.ok, h.set(c, "new")); // new key in a walked bucket: skipped
+    while (try walkStep(&h, &seen, &out)) {}
+    try testing.expectEqual(@as(?u32, 1), seen.get(a));
+    try testing.expectEqual(@as(?u32, 1), seen.get(b));
+    try testing.expectEqual(@as(?u32, 1), seen.get(keys[(first_index + 3) % 4]));
+    try testing.expectEqual(@as(?u32, null), seen.get(c));
+}
+
+test "cache: cursor skips expired and flushed items" {
+    var h = try Harness.init(.{});
+    defer h.deinit();
+    try testing.expectEqual(Status.ok, h.op(op_set, "dead", "v", 0, -1));
+    try testing.expectEqual(Status.ok, h.set("flushed", "v"));
+    try testing.expectEqual(Status.ok, h.store.flush(0));
+    try testing.expectEqual(Status.ok, h.set("live", "v"));
+    var seen = Seen.init(testing.allocator);
+    defer {
+        var it = seen.keyIterator();
+        while (it.next()) |k| testing.allocator.free(k.*);
+        seen.deinit();
+    }
+    var out: [64]u8 = undefined;
+    h.store.cursorStart();
+    while (try walkStep(&h, &seen, &out)) {}
+    try testing.expectEqual(@as(u32, 1), seen.count());
+    try testing.expect(seen.contains("live"));
+}
+
+test "cache: stats reset zeroes counters, not gauges" {
+    var h = try Harness.init(.{});
+    defer h.deinit();
+    try testing.expectEqual(Status.ok, h.set("a", "v"));
+    _ = h.get("a");
+    _ = h.get("b");
+    try testing.expectEqual(@as(u64, 1), h.stat(.total_items));
+    try testing.expectEqual(@as(u64, 1), h.stat(.cmd_set));
+    try testing.expectEqual(@as(u64, 1 << 20), h.stat(.total_malloced));
+    try testing.expectEqual(@as(u64, 4 << 20), h.stat(.limit_maxbytes));
+    try testing.expectEqual(@as(u64, 16), h.stat(.hash_power_level)); // 4 MiB / 96 -> 2^16
+    try testing.expectEqual(@as(u64, 1), h.stat(.active_slabs));
+    h.store.statsReset();
+    try testing.expectEqual(@as(u64, 0), h.stat(.total_items));
+    try testing.expectEqual(@as(u64, 0), h.stat(.get_hits));
+    try testing.expectEqual(@as(u64, 0), h.stat(.get_misses));
+    try testing.expectEqual(@as(u64, 0), h.classStat(1, .cmd_set));
+    try testing.expectEqual(@as(u64, 1), h.stat(.curr_items));
+    try testing.expectEqual(@as(u64, 1), h.classStat(1, .used_chunks));
+    try testing.expectEqual(@as(u64, 10922 - 1), h.classStat(1, .free_chunks_end));
+    try testing.expectEqual(@as(u32, 42), h.store.classCount());
+}

@@ -1,0 +1,264 @@
+//! lib: the C ABI of librepcache.so, the only `export fn`s. Each is a thin shim: it validates
+//! its arguments (null store, null buffers, modes, slot numbers) and calls cache.zig. Nothing
+//! panics across the boundary; bad input returns a status. Bounds of caller buffers are checked
+//! by src/native/store.ts (a pointer carries no length), which is the only caller.
+//!
+//! Status codes (i32; mirrored by `Status` in src/native/store.ts):
+//!   >= 0 OK or a byte count / slot number    -1 NOT_FOUND    -2 NOT_STORED    -3 EXISTS
+//!   -4 TOO_LARGE    -5 NO_MEMORY    -6 NON_NUMERIC    -7 BAD_KEY (length 0 or > 250)
+//!   -8 BUFFER_SMALL (io.need = bytes needed)    -9 INVALID    -10 CURSOR_DONE
+//!   -11 CURSOR_AGAIN (scanned its bucket budget without finding an item; call again)
+//!
+//! Io words (u32 indices into rc_io's 64-byte block; store.ts IoIndex):
+//!   0 CAS_LO  1 CAS_HI  (in: compare / given cas; out: item cas)
+//!   2 NUM_LO  3 NUM_HI  (in: incr/decr delta; out: new value)
+//!   4 FLAGS  5 VALUE_LEN  6 EXPTIME_ABS (unix s, 0 = never)  7 KEY_LEN  8 NEED  9..15 reserved
+//!
+//! Store ops (rc_store, rc_reserve): 1 SET 2 ADD 3 REPLACE 4 APPEND 5 PREPEND 6 CAS 7 REP
+//! 8 REP_IF_NEWER. rc_get mode bits: 1 text reply, 2 with cas, 4 touch.
+//!
+//! rc_stats indices (u64; store.ts GlobalStat), from stats.zig `Global`:
+//!   0 curr_items 1 bytes 2 total_malloced 3 limit_maxbytes 4 hash_power_level 5 hash_bytes
+//!   6 active_slabs 7 pending_items 8 evicted_log_pending 9 curr_time_rel    (gauges)
+//!   10 total_items 11 evictions 12 evicted_unfetched 13 evicted_active 14 evicted_log_dropped
+//!   15 reclaimed 16 expired_unfetched 17 crawler_reclaimed 18 outofmemory 19 get_hits
+//!   20 get_misses 21 get_expired 22 get_flushed 23 delete_hits 24 delete_misses 25 incr_hits
+//!   26 incr_misses 27 decr_hits 28 decr_misses 29 cas_hits 30 cas_misses 31 cas_badval
+//!   32 touch_hits 33 touch_misses 34 cmd_get 35 cmd_set 36 cmd_touch 37 cmd_flush
+//! rc_class_stats indices (u64; store.ts ClassStat), from stats.zig `Class`:
+//!   0 chunk_size 1 chunks_per_page 2 total_pages 3 total_chunks 4 used_chunks 5 free_chunks
+//!   6 free_chunks_end 7 mem_requested 8 number 9 age    (gauges)
+//!   10 evicted 11 evicted_nonzero 12 evicted_time 13 evicted_unfetched 14 evicted_active
+//!   15 outofmemory 16 reclaimed 17 expired_unfetched 18 crawler_reclaimed 19 get_hits
+//!   20 cmd_set 21 delete_hits 22 incr_hits 23 decr_hits 24 cas_hits 25 cas_badval 26 touch_hits
+const std = @import("std");
+const cache = @import("cache.zig");
+const items = @import("items.zig");
+const stats = @import("stats.zig");
+const Store = cache.Store;
+const Status = cache.Status;
+
+comptime {
+    std.debug.assert(@sizeOf(cache.Io) == 64);
+    std.debug.assert(@offsetOf(cache.Io, "cas_lo") == 0 * 4);
+    std.debug.assert(@offsetOf(cache.Io, "cas_hi") == 1 * 4);
+    std.debug.assert(@offsetOf(cache.Io, "num_lo") == 2 * 4);
+    std.debug.assert(@offsetOf(cache.Io, "num_hi") == 3 * 4);
+    std.debug.assert(@offsetOf(cache.Io, "flags") == 4 * 4);
+    std.debug.assert(@offsetOf(cache.Io, "value_len") == 5 * 4);
+    std.debug.assert(@offsetOf(cache.Io, "exptime_abs") == 6 * 4);
+    std.debug.assert(@offsetOf(cache.Io, "key_len") == 7 * 4);
+    std.debug.assert(@offsetOf(cache.Io, "need") == 8 * 4);
+    std.debug.assert(@sizeOf(cache.Params) == 48);
+    std.debug.assert(@offsetOf(cache.Params, "growth_factor") == 8);
+    std.debug.assert(@offsetOf(cache.Params, "unix_now_s") == 16);
+    std.debug.assert(@offsetOf(cache.Params, "item_size_max") == 24);
+    std.debug.assert(@offsetOf(cache.Params, "chunk_size_min") == 28);
+    std.debug.assert(@offsetOf(cache.Params, "evictions_disabled") == 32);
+    std.debug.assert(@offsetOf(cache.Params, "pending_max") == 36);
+    std.debug.assert(@offsetOf(cache.Params, "eviction_log_max") == 40);
+    std.debug.assert(@sizeOf(items.Header) == items.header_bytes);
+    std.debug.assert(@intFromEnum(stats.Global.total_items) == 10);
+    std.debug.assert(@intFromEnum(stats.Global.cmd_flush) == 37);
+    std.debug.assert(stats.global_count == 38);
+    std.debug.assert(@intFromEnum(stats.Class.evicted) == 10);
+    std.debug.assert(@intFromEnum(stats.Class.touch_hits) == 26);
+    std.debug.assert(stats.class_count == 27);
+}
+
+fn bytesIn(buf: ?[*]const u8, off: u32, len: u32) ?[]const u8 {
+    if (len == 0) return &.{};
+    const base = buf orelse return null;
+    return base[off..][0..len];
+}
+
+fn bytesOut(buf: ?[*]u8, off: u32, cap: u32) ?[]u8 {
+    if (cap == 0) return &.{};
+    const base = buf orelse return null;
+    return base[off..][0..@min(cap, std.math.maxInt(i32))];
+}
+
+const io_fields = [_][]const u8{ "cas_lo", "cas_hi", "num_lo", "num_hi", "flags", "value_len", "exptime_abs", "key_len", "need" };
+
+/// Layout facts for store.ts to check against its mirrors at load:
+/// 0 sizeof(Io) 1 sizeof(Params) 2 rc_stats count 3 rc_class_stats count 4 item header bytes
+/// 5 largest class id allowed 6 pending_max limit 7 eviction_log_max limit;
+/// 16 + i: the word index of Io field i in the order CAS_LO CAS_HI NUM_LO NUM_HI FLAGS
+/// VALUE_LEN EXPTIME_ABS KEY_LEN NEED.
+export fn rc_abi(which: u32) i32 {
+    if (which >= 16 and which < 16 + io_fields.len) {
+        inline for (io_fields, 0..) |name, i| {
+            if (which == 16 + i) return @offsetOf(cache.Io, name) / 4;
+        }
+    }
+    return switch (which) {
+        0 => @sizeOf(cache.Io),
+        1 => @sizeOf(cache.Params),
+        2 => stats.global_count,
+        3 => stats.class_count,
+        4 => items.header_bytes,
+        5 => @import("slabs.zig").class_id_max,
+        6 => @import("pending.zig").pending_max_limit,
+        7 => @import("eviction_log.zig").entries_limit,
+        else => Status.invalid,
+    };
+}
+
+export fn rc_create(params: ?*const cache.Params) ?*Store {
+    const p = params orelse return null;
+    if (@intFromPtr(p) % @alignOf(cache.Params) != 0) return null;
+    return Store.create(p);
+}
+
+export fn rc_destroy(store: ?*Store) void {
+    if (store) |s| s.destroy();
+}
+
+export fn rc_io(store: ?*Store) ?*cache.Io {
+    const s = store orelse return null;
+    return &s.io;
+}
+
+export fn rc_clock(store: ?*Store, unix_now_s: u32) void {
+    const s = store orelse return;
+    s.advanceClock(unix_now_s);
+}
+
+export fn rc_get(store: ?*Store, key_buf: ?[*]const u8, key_off: u32, key_len: u32, out: ?[*]u8, out_off: u32, out_cap: u32, mode: u32, exptime: i32) i32 {
+    const s = store orelse return Status.invalid;
+    const key = bytesIn(key_buf, key_off, key_len) orelse return Status.invalid;
+    const dest = bytesOut(out, out_off, out_cap) orelse return Status.invalid;
+    return s.get(key, dest, mode, exptime);
+}
+
+export fn rc_store(store: ?*Store, op: u32, key_buf: ?[*]const u8, key_off: u32, key_len: u32, val_buf: ?[*]const u8, val_off: u32, val_len: u32, flags: u32, exptime: i32) i32 {
+    const s = store orelse return Status.invalid;
+    const key = bytesIn(key_buf, key_off, key_len) orelse return Status.invalid;
+    const value = bytesIn(val_buf, val_off, val_len) orelse return Status.invalid;
+    return s.store(op, key, value, flags, exptime);
+}
+
+export fn rc_reserve(store: ?*Store, op: u32, key_buf: ?[*]const u8, key_off: u32, key_len: u32, flags: u32, exptime: i32, value_len: u32) i32 {
+    const s = store orelse return Status.invalid;
+    const key = bytesIn(key_buf, key_off, key_len) orelse return Status.invalid;
+    return s.reserve(op, key, flags, exptime, value_len);
+}
+
+export fn rc_fill(store: ?*Store, slot: i32, buf: ?[*]const u8, off: u32, len: u32) i32 {
+    const s = store orelse return Status.invalid;
+    const bytes = bytesIn(buf, off, len) orelse return Status.invalid;
+    return s.fill(slot, bytes);
+}
+
+export fn rc_commit(store: ?*Store, slot: i32) i32 {
+    const s = store orelse return Status.invalid;
+    return s.commit(slot);
+}
+
+export fn rc_abort(store: ?*Store, slot: i32) i32 {
+    const s = store orelse return Status.invalid;
+    return s.abort(slot);
+}
+
+export fn rc_delta(store: ?*Store, key_buf: ?[*]const u8, key_off: u32, key_len: u32, incr: u32, out: ?[*]u8, out_off: u32, out_cap: u32) i32 {
+    const s = store orelse return Status.invalid;
+    if (incr > 1) return Status.invalid;
+    const key = bytesIn(key_buf, key_off, key_len) orelse return Status.invalid;
+    const dest = bytesOut(out, out_off, out_cap) orelse return Status.invalid;
+    return s.delta(key, incr == 1, dest);
+}
+
+export fn rc_delete(store: ?*Store, key_buf: ?[*]const u8, key_off: u32, key_len: u32) i32 {
+    const s = store orelse return Status.invalid;
+    const key = bytesIn(key_buf, key_off, key_len) orelse return Status.invalid;
+    return s.delete(key);
+}
+
+export fn rc_touch(store: ?*Store, key_buf: ?[*]const u8, key_off: u32, key_len: u32, exptime: i32) i32 {
+    const s = store orelse return Status.invalid;
+    const key = bytesIn(key_buf, key_off, key_len) orelse return Status.invalid;
+    return s.touch(key, exptime);
+}
+
+export fn rc_flush(store: ?*Store, exptime: i32) i32 {
+    const s = store orelse return Status.invalid;
+    return s.flush(exptime);
+}
+
+export fn rc_sweep(store: ?*Store, items_budget: u32) i32 {
+    const s = store orelse return Status.invalid;
+    return s.sweep(items_budget);
+}
+
+export fn rc_cursor_start(store: ?*Store) i32 {
+    const s = store orelse return Status.invalid;
+    s.cursorStart();
+    return Status.ok;
+}
+
+export fn rc_cursor_next(store: ?*Store, out: ?[*]u8, out_off: u32, out_cap: u32) i32 {
+    const s = store orelse return Status.invalid;
+    const dest = bytesOut(out, out_off, out_cap) orelse return Status.invalid;
+    return s.cursorNext(dest);
+}
+
+export fn rc_evictions_take(store: ?*Store, out: ?[*]u8, out_off: u32, out_cap: u32) i32 {
+    const s = store orelse return Status.invalid;
+    const dest = bytesOut(out, out_off, out_cap) orelse return Status.invalid;
+    return s.evictionsTake(dest);
+}
+
+fn u64Out(out: ?*anyopaque, comptime count: usize) ?*[count]u64 {
+    const p = out orelse return null;
+    if (@intFromPtr(p) % @alignOf(u64) != 0) return null;
+    return @ptrCast(@alignCast(p));
+}
+
+export fn rc_stats(store: ?*Store, out_u64: ?*anyopaque) i32 {
+    const s = store orelse return Status.invalid;
+    const dest = u64Out(out_u64, stats.global_count) orelse return Status.invalid;
+    s.statsGlobal(dest);
+    return Status.ok;
+}
+
+export fn rc_class_stats(store: ?*Store, class_id: u32, out_u64: ?*anyopaque) i32 {
+    const s = store orelse return Status.invalid;
+    const dest = u64Out(out_u64, stats.class_count) orelse return Status.invalid;
+    return s.statsClass(class_id, dest);
+}
+
+export fn rc_stats_reset(store: ?*Store) i32 {
+    const s = store orelse return Status.invalid;
+    s.statsReset();
+    return Status.ok;
+}
+
+export fn rc_class_count(store: ?*Store) i32 {
+    const s = store orelse return Status.invalid;
+    return @intCast(s.classCount());
+}
+
+test {
+    _ = @import("items.zig");
+    _ = @import("arena.zig");
+    _ = @import("slabs.zig");
+    _ = @import("lru.zig");
+    _ = @import("table.zig");
+    _ = @import("clock.zig");
+    _ = @import("number.zig");
+    _ = @import("pending.zig");
+    _ = @import("eviction_log.zig");
+    _ = @import("stats.zig");
+    _ = @import("cache.zig");
+    _ = @import("cache_test.zig");
+}
+
+test "lib: shims reject null and bad arguments" {
+    try std.testing.expectEqual(@as(?*Store, null), rc_create(null));
+    try std.testing.expectEqual(Status.invalid, rc_get(null, null, 0, 0, null, 0, 0, 0, 0));
+    try std.testing.expectEqual(Status.invalid, rc_delete(null, null, 0, 1));
+    try std.testing.expectEqual(Status.invalid, rc_abi(99));
+    try std.testing.expectEqual(@as(i32, 64), rc_abi(0));
+    try std.testing.expectEqual(@as(i32, 8), rc_abi(16 + 8));
+    try std.testing.expectEqual(@as(i32, 0), rc_abi(16));
+}

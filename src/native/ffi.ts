@@ -1,0 +1,56 @@
+// The only importer of bun:ffi in the project: loads librepcache.so (rebuilt first when stale)
+// and declares its whole symbol table. Everything else sees src/native/store.ts.
+//
+// Contract: pointer arguments are `FFIType.ptr`, so callers pass Uint8Arrays (or other typed
+// arrays) directly plus u32 offsets and lengths — no subarray, no garbage per call. Every
+// function returns an i32 status or byte count (see native/lib.zig); none calls back into JS.
+// Loading throws when the compiler fails or the library's layout differs from what the TS
+// mirrors expect (checked in store.ts through rc_abi).
+import { dlopen, FFIType, toArrayBuffer, type Pointer } from "bun:ffi";
+import { nativeLibraryPath } from "./build.ts";
+
+const { ptr, u32, i32 } = FFIType;
+const none = FFIType.void;
+
+const library = dlopen(nativeLibraryPath(), {
+  rc_abi: { args: [u32], returns: i32 },
+  rc_create: { args: [ptr], returns: ptr },
+  rc_destroy: { args: [ptr], returns: none },
+  rc_io: { args: [ptr], returns: ptr },
+  rc_clock: { args: [ptr, u32], returns: none },
+  // store, key_buf, key_off, key_len, out, out_off, out_cap, mode, exptime
+  rc_get: { args: [ptr, ptr, u32, u32, ptr, u32, u32, u32, i32], returns: i32 },
+  // store, op, key_buf, key_off, key_len, val_buf, val_off, val_len, flags, exptime
+  rc_store: { args: [ptr, u32, ptr, u32, u32, ptr, u32, u32, u32, i32], returns: i32 },
+  // store, op, key_buf, key_off, key_len, flags, exptime, value_len
+  rc_reserve: { args: [ptr, u32, ptr, u32, u32, u32, i32, u32], returns: i32 },
+  rc_fill: { args: [ptr, i32, ptr, u32, u32], returns: i32 },
+  rc_commit: { args: [ptr, i32], returns: i32 },
+  rc_abort: { args: [ptr, i32], returns: i32 },
+  // store, key_buf, key_off, key_len, incr, out, out_off, out_cap
+  rc_delta: { args: [ptr, ptr, u32, u32, u32, ptr, u32, u32], returns: i32 },
+  rc_delete: { args: [ptr, ptr, u32, u32], returns: i32 },
+  rc_touch: { args: [ptr, ptr, u32, u32, i32], returns: i32 },
+  rc_flush: { args: [ptr, i32], returns: i32 },
+  rc_sweep: { args: [ptr, u32], returns: i32 },
+  rc_cursor_start: { args: [ptr], returns: i32 },
+  rc_cursor_next: { args: [ptr, ptr, u32, u32], returns: i32 },
+  rc_evictions_take: { args: [ptr, ptr, u32, u32], returns: i32 },
+  rc_stats: { args: [ptr, ptr], returns: i32 },
+  rc_class_stats: { args: [ptr, u32, ptr], returns: i32 },
+  rc_stats_reset: { args: [ptr], returns: i32 },
+  rc_class_count: { args: [ptr], returns: i32 },
+});
+
+export const native = library.symbols;
+export type StoreHandle = Pointer;
+
+/** A Uint32Array over `byte_length` bytes of native memory at `pointer` (not owned by JS). */
+export function nativeU32(pointer: Pointer, byte_length: number): Uint32Array {
+  return new Uint32Array(toArrayBuffer(pointer, 0, byte_length));
+}
+
+/** A BigUint64Array over the same memory (tests and diagnostics only: BigInt is slow). */
+export function nativeU64(pointer: Pointer, byte_length: number): BigUint64Array {
+  return new BigUint64Array(toArrayBuffer(pointer, 0, byte_length));
+}
