@@ -1,8 +1,8 @@
 //! number: decimal text for incr/decr values and reply lines.
 //!
-//! `parseU64` is memcached's safe_strtoull as the store needs it: 1 to `digits_max` (20) ASCII
-//! digits whose value fits in u64, optionally followed by whitespace (the padding an in-place
-//! decr leaves, or a CRLF). Leading whitespace and signs are not accepted.
+//! `parseU64` is memcached's safe_strtoull over an item's value: optional leading white space and
+//! sign, decimal digits whose value fits in u64, then the end or a white-space byte (the padding
+//! an in-place decr leaves, or the CRLF); what follows that byte is ignored, as strtoull does.
 //!
 //! Contract: `parseU64` returns null for anything else (NON_NUMERIC). `format` writes the digits of
 //! a u64 into a caller buffer of `digits_max` bytes and returns the slice it used.
@@ -12,20 +12,28 @@ const assert = std.debug.assert;
 pub const digits_max = 20; // maxInt(u64) = 18446744073709551615
 
 pub fn parseU64(text: []const u8) ?u64 {
+    // strtoull: leading white space, an optional sign, digits; the first other byte must be
+    // white space (or the end), and everything after it is ignored.
+    var at: usize = 0;
+    while (at < text.len and std.ascii.isWhitespace(text[at])) at += 1;
+    var negative = false;
+    if (at < text.len and (text[at] == '+' or text[at] == '-')) {
+        negative = text[at] == '-';
+        at += 1;
+    }
+    const digits_start = at;
     var value: u64 = 0;
-    var digits: usize = 0;
-    while (digits < text.len and std.ascii.isDigit(text[digits])) : (digits += 1) {
-        if (digits == digits_max) return null;
+    while (at < text.len and std.ascii.isDigit(text[at])) : (at += 1) {
         const times_ten = @mulWithOverflow(value, 10);
         if (times_ten[1] != 0) return null;
-        const sum = @addWithOverflow(times_ten[0], text[digits] - '0');
+        const sum = @addWithOverflow(times_ten[0], text[at] - '0');
         if (sum[1] != 0) return null;
         value = sum[0];
     }
-    if (digits == 0) return null;
-    for (text[digits..]) |byte| {
-        if (!std.ascii.isWhitespace(byte)) return null;
-    }
+    if (at == digits_start) return null;
+    if (at < text.len and !std.ascii.isWhitespace(text[at])) return null;
+    // memcached rejects a '-' only when the wrapped result looks negative; "-0" is 0.
+    if (negative and value != 0) return null;
     return value;
 }
 
@@ -66,13 +74,16 @@ test "number: parse like safe_strtoull" {
     try testing.expectEqual(@as(?u64, 7), parseU64("7\r\n"));
     try testing.expectEqual(@as(?u64, std.math.maxInt(u64)), parseU64("18446744073709551615"));
     try testing.expectEqual(@as(?u64, null), parseU64("18446744073709551616")); // overflow
-    try testing.expectEqual(@as(?u64, null), parseU64("000000000000000000001")); // 21 digits
+    try testing.expectEqual(@as(?u64, 1), parseU64("000000000000000000001")); // strtoull: any length
     try testing.expectEqual(@as(?u64, 1), parseU64("00000000000000000001")); // 20 digits
     try testing.expectEqual(@as(?u64, null), parseU64(""));
-    try testing.expectEqual(@as(?u64, null), parseU64(" 1"));
+    try testing.expectEqual(@as(?u64, 1), parseU64(" 1"));
+    try testing.expectEqual(@as(?u64, 5), parseU64("+5"));
+    try testing.expectEqual(@as(?u64, 0), parseU64("-0"));
     try testing.expectEqual(@as(?u64, null), parseU64("-1"));
     try testing.expectEqual(@as(?u64, null), parseU64("12a"));
-    try testing.expectEqual(@as(?u64, null), parseU64("1 2"));
+    try testing.expectEqual(@as(?u64, null), parseU64(" "));
+    try testing.expectEqual(@as(?u64, 1), parseU64("1 2")); // strtoull stops at the space
 }
 
 test "number: format" {

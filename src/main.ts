@@ -25,7 +25,9 @@ function serverSettings(s: Settings): ServerSettings {
     threads: s.threads,
     shutdown_enabled: s.shutdown_enabled,
     version: version_string,
-    settingsStats: () => settingsStats(s),
+    stats_detail_enabled: s.stats_detail_enabled,
+    stats_prefix_delimiter: s.stats_prefix_delimiter,
+    settingsStats: (live) => settingsStats(s, live),
     sweep_items_per_tick: 10_000,
   };
 }

@@ -8,6 +8,7 @@
 import { Cmd, ClientErrorText, key_bytes_max, key_cursor, nextKey, type Command } from "./parser.ts";
 import { Reply } from "./replies.ts";
 import type { Output } from "../server/output.ts";
+import type { PrefixStats } from "./detail.ts";
 import { GetMode, Status, StoreOp, type Store } from "../native/store.ts";
 
 /** What a successful write tells replication. One call per mutation, on the request path. */
@@ -34,6 +35,7 @@ export interface Context {
   out: Output;
   counters: Counters;
   mutations: MutationSink | null;
+  detail: PrefixStats;
   /** Item header bytes + CRLF: an item is too large when header + key + value > item_size_max. */
   item_size_max: number;
   item_overhead_bytes: number;
@@ -64,8 +66,12 @@ export function storeOpOf(kind: number): number {
   throw new RangeError(`not a storage command: ${kind}`);
 }
 
-/** The reply for a store status (STORED, NOT_STORED, EXISTS, NOT_FOUND, errors). */
-export function storeReply(status: number): Uint8Array {
+/**
+ * The reply for a store status (STORED, NOT_STORED, EXISTS, NOT_FOUND, errors). memcached answers
+ * NOT_STORED when an append/prepend would grow the item past the item size limit.
+ */
+export function storeReply(status: number, kind: number): Uint8Array {
+  if (status === Status.TOO_LARGE && (kind === Cmd.APPEND || kind === Cmd.PREPEND)) return Reply.NOT_STORED;
   switch (status) {
     case Status.OK: return Reply.STORED;
     case Status.NOT_STORED: return Reply.NOT_STORED;
@@ -89,6 +95,7 @@ export function itemTooLarge(ctx: Context, cmd: Command): boolean {
 export function executeStoreInline(ctx: Context, cmd: Command, buf: Uint8Array, data_off: number): void {
   const end = data_off + cmd.data_len;
   ctx.counters.cmd_set++;
+  ctx.detail.recordSet(buf, cmd.key_off, cmd.key_len);
   if (buf[end] !== 13 || buf[end + 1] !== 10) {
     if (itemTooLarge(ctx, cmd)) return storeFailedTooLarge(ctx, cmd, buf);
     return reply(ctx.out, Reply.BAD_DATA_CHUNK, cmd.noreply);
@@ -99,7 +106,7 @@ export function executeStoreInline(ctx: Context, cmd: Command, buf: Uint8Array, 
     storeOpOf(cmd.kind), buf, cmd.key_off, cmd.key_len, buf, data_off, cmd.data_len, cmd.flags, cmd.exptime,
   );
   if (status === Status.OK && ctx.mutations !== null) ctx.mutations.stored(buf, cmd.key_off, cmd.key_len);
-  reply(ctx.out, storeReply(status), cmd.noreply);
+  reply(ctx.out, storeReply(status, cmd.kind), cmd.noreply);
 }
 
 /** memcached: a SET that cannot be stored also drops the old value ("avoid stale data"). */
@@ -117,6 +124,10 @@ export function executeGet(ctx: Context, cmd: Command, buf: Uint8Array): void {
   if (cmd.kind === Cmd.GETS || cmd.kind === Cmd.GATS) mode |= GetMode.CAS;
   const touching = cmd.kind === Cmd.GAT || cmd.kind === Cmd.GATS;
   if (touching) mode |= GetMode.TOUCH;
+  // memcached answers a get with an over-long key with the error alone: drop the values already
+  // written for this command (unless a huge multi-get already had to flush them).
+  const reply_start = out.len;
+  const flushes_before = out.flushes;
   let from = cmd.keys_off;
   while (nextKey(buf, from, cmd.line_end)) {
     const key_off = key_cursor.off;
@@ -124,19 +135,24 @@ export function executeGet(ctx: Context, cmd: Command, buf: Uint8Array): void {
     from = key_off + key_len;
     if (key_len > key_bytes_max) {
       ctx.counters.get_keys_too_long++;
+      if (out.flushes === flushes_before) out.len = reply_start;
       out.put(client_error_replies[0]!);
       return;
     }
-    ctx.counters.cmd_get++;
     if (touching) ctx.counters.cmd_touch++;
+    else ctx.counters.cmd_get++;
     for (;;) {
       const n = store.get(buf, key_off, key_len, out.buf, out.len, out.buf.length - out.len, mode, cmd.exptime);
       if (n >= 0) {
         out.len += n;
+        ctx.detail.recordGet(buf, key_off, key_len, true);
         break;
       }
-      if (n !== Status.BUFFER_SMALL || out.len === 0) break;
-      out.flush();
+      if (n !== Status.BUFFER_SMALL || out.len === 0) {
+        ctx.detail.recordGet(buf, key_off, key_len, false);
+        break;
+      }
+      out.flushNow();
     }
   }
   out.put(Reply.END);
@@ -162,6 +178,7 @@ export function executeDelta(ctx: Context, cmd: Command, buf: Uint8Array): void 
 }
 
 export function executeDelete(ctx: Context, cmd: Command, buf: Uint8Array): void {
+  ctx.detail.recordDelete(buf, cmd.key_off, cmd.key_len);
   const status = ctx.store.delete(buf, cmd.key_off, cmd.key_len);
   if (status === Status.OK) {
     if (ctx.mutations !== null) ctx.mutations.deleted(buf, cmd.key_off, cmd.key_len);

@@ -60,17 +60,21 @@ export function parseU32Truncating(buf: Uint8Array, off: number, len: number): b
   return true;
 }
 
-/** safe_strtol into an int32: false when outside [-2^31, 2^31-1]. */
+/**
+ * memcached 1.6's safe_strtol into an int32_t: strtol (a signed 64-bit long: outside it is ERANGE)
+ * then a plain store into 32 bits, which keeps the low 32 bits (4294967297 -> 1, 2147483648 ->
+ * -2147483648). Verified against memcached 1.6.18.
+ */
 export function parseI32(buf: Uint8Array, off: number, len: number): boolean {
   if (!parseMagnitude(buf, off, len)) return false;
-  if (parsed.hi !== 0) return false;
-  const magnitude = parsed.lo;
+  const hi = parsed.hi;
+  const lo = parsed.lo;
   if (parsed.negative) {
-    if (magnitude > 2147483648) return false;
-    parsed.value = -magnitude;
+    if (hi > 0x80000000 || (hi === 0x80000000 && lo !== 0)) return false;
+    parsed.value = (-lo) | 0; // low 32 bits of the two's complement
   } else {
-    if (magnitude > 2147483647) return false;
-    parsed.value = magnitude;
+    if (hi >= 0x80000000) return false;
+    parsed.value = lo | 0;
   }
   return true;
 }

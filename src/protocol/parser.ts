@@ -249,8 +249,7 @@ function getLike(buf: Uint8Array, cmd: Command, kind: number): void {
   if (kind === Cmd.GAT || kind === Cmd.GATS) {
     if (!parseI32(buf, cmd.token_off[1]!, cmd.token_len[1]!)) return fail(cmd, ClientError.EXPTIME);
     cmd.exptime = parsed.value;
-    first_key = 2;
-    if (cmd.ntokens < 4) return; // `gat 10` with no key: ERROR
+    first_key = 2; // `gat 10` with no key is valid and answers END, as in memcached
   }
   cmd.kind = kind;
   cmd.keys_off = cmd.token_off[first_key]!;
@@ -323,7 +322,7 @@ function flushAll(buf: Uint8Array, cmd: Command): void {
   noreplyMaybe(buf, cmd);
   cmd.exptime = 0;
   if (n !== (cmd.noreply ? 3 : 2)) {
-    if (!parseI32(buf, cmd.token_off[1]!, cmd.token_len[1]!)) return fail(cmd, ClientError.FORMAT);
+    if (!parseI32(buf, cmd.token_off[1]!, cmd.token_len[1]!)) return fail(cmd, ClientError.EXPTIME);
     cmd.exptime = parsed.value;
     cmd.has_arg = true;
   }

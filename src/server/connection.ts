@@ -30,6 +30,8 @@ export interface ConnectionHost {
   executeAdmin(conn: Connection, cmd: Command, buf: Uint8Array): void;
   bytesRead(n: number): void;
   bytesWritten(n: number): void;
+  /** Unix seconds, refreshed by the server's clock tick (no Date.now per request). */
+  readonly now_s: number;
   /** Set by a replication link: lets `rep` / `marugoto_end` through and silences replies. */
 }
 
@@ -59,19 +61,21 @@ export class Connection {
   private value_key: Uint8Array | null = null;
   private swallow_left = 0;
   readonly flushOut: () => void;
-  created_s: number;
+  /** Unix seconds of the last input (stats conns' secs_since_last_cmd). */
+  last_cmd_s: number;
 
   constructor(socket: Socket<Connection>, host: ConnectionHost, id: number) {
     this.socket = socket;
     this.host = host;
     this.id = id;
-    this.created_s = Math.floor(Date.now() / 1000);
+    this.last_cmd_s = Math.floor(Date.now() / 1000);
     this.flushOut = () => this.flushOutput();
   }
 
   onData(chunk: Uint8Array): void {
     if (this.state === State.CLOSED) return;
     this.host.bytesRead(chunk.length);
+    this.last_cmd_s = this.host.now_s;
     const out = this.host.ctx.out;
     out.flush = this.flushOut;
     if (this.stash_len > 0 || this.blocked) {
@@ -207,6 +211,7 @@ export class Connection {
   private beginValue(cmd: Command, buf: Uint8Array): void {
     const ctx = this.host.ctx;
     ctx.counters.cmd_set++;
+    ctx.detail.recordSet(buf, cmd.key_off, cmd.key_len);
     this.value_kind = cmd.kind;
     this.value_noreply = cmd.noreply;
     if (itemTooLarge(ctx, cmd)) {
@@ -218,7 +223,7 @@ export class Connection {
       storeOpOf(cmd.kind), buf, cmd.key_off, cmd.key_len, cmd.flags, cmd.exptime, cmd.data_len,
     );
     if (slot < 0) {
-      reply(ctx.out, storeReply(slot), cmd.noreply);
+      reply(ctx.out, storeReply(slot, cmd.kind), cmd.noreply);
       return this.beginSwallow(cmd.data_len + 2);
     }
     this.slot = slot;
@@ -272,7 +277,7 @@ export class Connection {
     const key = this.value_key;
     this.value_key = null;
     if (status === Status.OK && ctx.mutations !== null && key !== null) ctx.mutations.stored(key, 0, key.length);
-    reply(ctx.out, storeReply(status), this.value_noreply);
+    reply(ctx.out, storeReply(status, this.value_kind), this.value_noreply);
   }
 
   /** Writes the batch's replies (or queues them behind earlier unsent ones). */

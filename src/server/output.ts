@@ -8,6 +8,8 @@
 export class Output {
   readonly buf: Uint8Array;
   len = 0;
+  /** How many times the buffer was flushed mid-batch (lets a command know its reply is still here). */
+  flushes = 0;
   /** Set by the connection for the duration of a batch: writes buf[0, len) out and resets len. */
   flush: () => void = () => {
     throw new Error("Output.flush called outside a batch");
@@ -24,7 +26,12 @@ export class Output {
   /** Makes room for n bytes, flushing if needed. n must not exceed the capacity. */
   ensure(n: number): void {
     if (n > this.buf.length) throw new RangeError(`reply of ${n} bytes exceeds output capacity`);
-    if (this.room() < n) this.flush();
+    if (this.room() < n) this.flushNow();
+  }
+
+  flushNow(): void {
+    this.flushes++;
+    this.flush();
   }
 
   put(bytes: Uint8Array): void {

@@ -10,6 +10,7 @@ import { Cmd, type Command } from "../protocol/parser.ts";
 import { newCounters, reply, type Context, type MutationSink } from "../protocol/execute.ts";
 import { Reply } from "../protocol/replies.ts";
 import { Output } from "./output.ts";
+import { PrefixStats } from "../protocol/detail.ts";
 import { Connection, type ConnectionHost } from "./connection.ts";
 import { output_headroom_bytes } from "./limits.ts";
 import {
@@ -33,8 +34,10 @@ export interface ServerSettings {
   threads: number;
   shutdown_enabled: boolean;
   version: string;
-  /** Lines appended to `stats settings` (from the config module). */
-  settingsStats: () => Array<[string, string]>;
+  stats_detail_enabled: boolean;
+  stats_prefix_delimiter: string;
+  /** `stats settings` lines (from the config module), given the values that change at run time. */
+  settingsStats: (live: { verbosity: number; stats_detail_enabled: boolean }) => Array<[string, string]>;
   /** Bounded reclaim work per second for expired items (a bounded LRU-crawler stand-in). */
   sweep_items_per_tick: number;
 }
@@ -51,6 +54,7 @@ export class Server implements ConnectionHost {
   readonly settings: ServerSettings;
   readonly ctx: Context;
   readonly started_s: number;
+  now_s: number;
   private listeners: Array<TCPSocketListener<Connection> | UnixSocketListener<Connection>> = [];
   private timers: Array<ReturnType<typeof setInterval>> = [];
   private next_id = 1;
@@ -65,6 +69,7 @@ export class Server implements ConnectionHost {
   constructor(settings: ServerSettings, mutations: MutationSink | null = null) {
     this.settings = settings;
     this.started_s = Math.floor(Date.now() / 1000);
+    this.now_s = this.started_s;
     const store = Store.open({
       memory_bytes_max: settings.memory_bytes_max,
       item_size_max: settings.item_size_max,
@@ -79,6 +84,7 @@ export class Server implements ConnectionHost {
       out: new Output(settings.item_size_max + output_headroom_bytes),
       counters: newCounters(),
       mutations,
+      detail: new PrefixStats(settings.stats_detail_enabled, settings.stats_prefix_delimiter),
       item_size_max: settings.item_size_max,
       item_overhead_bytes,
     };
@@ -95,8 +101,13 @@ export class Server implements ConnectionHost {
         this.listeners.push(Bun.listen<Connection>({ hostname: host, port: s.tcp_port, socket: handlers }));
       }
     }
-    this.timers.push(setInterval(() => this.ctx.store.clock(Math.floor(Date.now() / 1000)), clock_interval_ms));
+    this.timers.push(setInterval(() => this.tick(), clock_interval_ms));
     this.timers.push(setInterval(() => this.ctx.store.sweep(s.sweep_items_per_tick), sweep_interval_ms));
+  }
+
+  private tick(): void {
+    this.now_s = Math.floor(Date.now() / 1000);
+    this.ctx.store.clock(this.now_s);
   }
 
   stop(): void {
@@ -188,7 +199,9 @@ export class Server implements ConnectionHost {
       case "":
         return formatStats(generalStats(this.figuresNow(), store.stats(), this.extraStats()));
       case "settings":
-        return formatStats(this.settings.settingsStats());
+        return formatStats(this.settings.settingsStats({
+          verbosity: this.settings.verbosity, stats_detail_enabled: this.ctx.detail.enabled,
+        }));
       case "items":
         return formatStats(itemsStats(this.classFigures()));
       case "slabs":
@@ -199,12 +212,23 @@ export class Server implements ConnectionHost {
         return formatStats(this.connsStats());
       case "reset":
         store.statsReset();
+        this.ctx.detail.clear();
         this.resetCounters();
         return "RESET\r\n";
       case "detail":
-        return cmd.ntokens === 4 && tokenText(buf, cmd, 2) === "dump" ? "END\r\n" : null;
+        return this.statsDetail(cmd.ntokens === 4 ? tokenText(buf, cmd, 2) : "");
     }
     return null;
+  }
+
+  private statsDetail(arg: string): string {
+    const detail = this.ctx.detail;
+    if (arg === "on" || arg === "off") {
+      detail.enabled = arg === "on";
+      return "OK\r\n";
+    }
+    if (arg === "dump") return detail.dump();
+    return "CLIENT_ERROR usage: stats detail on|off|dump\r\n";
   }
 
   private resetCounters(): void {
@@ -221,11 +245,17 @@ export class Server implements ConnectionHost {
   private connsStats(): StatLines {
     const lines: StatLines = [];
     const now = Math.floor(Date.now() / 1000);
+    for (const listener of this.listeners) {
+      lines.push([`0:addr`, listenerAddress(listener)]);
+      lines.push([`0:state`, "conn_listening"]);
+      lines.push([`0:secs_since_last_cmd`, now - this.started_s]);
+    }
     for (const conn of this.connections) {
       const socket = conn.socket;
       lines.push([`${conn.id}:addr`, `tcp:${socket.remoteAddress}:${socket.remotePort}`]);
+      lines.push([`${conn.id}:listen_addr`, `tcp:${socket.localAddress}:${socket.localPort}`]);
       lines.push([`${conn.id}:state`, "conn_parse_cmd"]);
-      lines.push([`${conn.id}:secs_since_last_cmd`, now - conn.created_s]);
+      lines.push([`${conn.id}:secs_since_last_cmd`, now - conn.last_cmd_s]);
     }
     return lines;
   }
@@ -258,6 +288,11 @@ export class Server implements ConnectionHost {
       store_no_memory: store.store_no_memory ?? 0,
     };
   }
+}
+
+function listenerAddress(listener: TCPSocketListener<Connection> | UnixSocketListener<Connection>): string {
+  if ("port" in listener) return `tcp:${listener.hostname}:${listener.port}`;
+  return `unix:${listener.unix}`;
 }
 
 function tokenText(buf: Uint8Array, cmd: Command, index: number): string {

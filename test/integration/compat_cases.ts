@@ -316,7 +316,9 @@ export const cases: Case[] = [
       s(set("fd_b", "2") + "get fd_a fd_b\r\n"),
       s("get fd_a fd_b\r\n", { sleepMs: 3_600 }),
       s(set("fd_c", "3") + "get fd_a fd_b fd_c\r\n"),
-      s("stats\r\n", { norm: [{ kind: "stats", promised: STATS_PROMISED, values: ["cmd_flush", "get_flushed", "cmd_get", "get_hits", "get_misses"] }] }),
+      // get_flushed is not compared: memcached's LRU crawler may reclaim the flushed items before
+      // the get sees them (then they count as plain misses), so its value depends on timing.
+      s("stats\r\n", { norm: [{ kind: "stats", promised: STATS_PROMISED, values: ["cmd_flush", "cmd_get", "get_hits", "get_misses"] }] }),
     ],
   },
   {

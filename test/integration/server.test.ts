@@ -174,6 +174,7 @@ describe("default server", () => {
 describe("limits", () => {
   test("-c: connections beyond the limit are refused cleanly", async () => {
     const server = await startOurs(["-c", "3"]);
+    await Bun.sleep(300); // let the readiness probe's connection close on the server side
     try {
       const clients = [await RawClient.connect(server.port), await RawClient.connect(server.port), await RawClient.connect(server.port)];
       for (const c of clients) expect(await c.call("version\r\n")).toMatch(/^VERSION/);
