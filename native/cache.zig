@@ -60,7 +60,8 @@ pub const Op = enum(u8) { set = 1, add = 2, replace = 3, append = 4, prepend = 5
 pub const get_mode_text: u32 = 1; // write "VALUE <key> <flags> <bytes>[ <cas>]\r\n<data>\r\n"
 pub const get_mode_cas: u32 = 2; // include the cas in that line (gets)
 pub const get_mode_touch: u32 = 4; // set a new exptime (gat/gats)
-const get_modes_all = get_mode_text | get_mode_cas | get_mode_touch;
+pub const get_mode_peek: u32 = 8; // replication reads state: no counters, no LRU bump, no touch
+const get_modes_all = get_mode_text | get_mode_cas | get_mode_touch | get_mode_peek;
 
 /// Buckets one rc_cursor_next call may scan before answering CURSOR_AGAIN.
 pub const cursor_buckets_per_call_max = 4096;
@@ -115,6 +116,9 @@ pub const item_size_max_min: u32 = 1024; // memcached ITEM_SIZE_MAX_LOWER_LIMIT
 pub const item_size_max_max: u32 = 1 << 30; // memcached ITEM_SIZE_MAX_UPPER_LIMIT
 /// A wall clock before this (30 days after the epoch) cannot be right; it also keeps
 /// process_started positive.
+/// ms << 10 stays below 2^53 until the year 2248, so cas values remain exact in a JS double too.
+pub const cas_clock_shift = 10;
+
 pub const unix_now_min_s: u64 = @intCast(clock_zig.realtime_delta_max_s);
 
 pub fn paramsValid(p: *const Params) bool {
@@ -165,6 +169,10 @@ pub const Store = struct {
     memory_bytes_max: u64,
     evictions_disabled: bool,
     cas_counter: u64,
+    /// Replication: cas values follow the wall clock (ms << cas_clock_shift) and carry the node's
+    /// parity in bit 0, so two paired nodes never mint the same cas and both order versions alike.
+    cas_clock_enabled: bool,
+    cas_parity: u1,
     flush_state: Flush,
     walk: Walk,
     sweep_bucket: u32,
@@ -209,6 +217,8 @@ pub const Store = struct {
             .memory_bytes_max = p.memory_bytes_max,
             .evictions_disabled = p.evictions_disabled != 0,
             .cas_counter = 0,
+            .cas_clock_enabled = false,
+            .cas_parity = 0,
             .flush_state = .{},
             .walk = .{},
             .sweep_bucket = 0,
@@ -241,8 +251,20 @@ pub const Store = struct {
     }
 
     pub fn nextCas(self: *Store) u64 {
-        self.cas_counter += 1;
-        return self.cas_counter;
+        var next = self.cas_counter + 1;
+        if (self.cas_clock_enabled) {
+            const now_ms: u64 = @intCast(@max(0, std.time.milliTimestamp()));
+            next = @max(next, now_ms << cas_clock_shift);
+            if (@as(u1, @truncate(next)) != self.cas_parity) next += 1;
+        }
+        self.cas_counter = next;
+        return next;
+    }
+
+    /// Switches cas minting to the replication clock (see `cas_clock_enabled`).
+    pub fn setCasClock(self: *Store, enabled: bool, parity: u1) void {
+        self.cas_clock_enabled = enabled;
+        self.cas_parity = parity;
     }
 
     /// The cas a replication store keeps: the one given in io (or a new one when 0).
@@ -448,10 +470,12 @@ pub const Store = struct {
     pub fn get(self: *Store, key: []const u8, out: []u8, mode: u32, exptime: i32) i32 {
         if (!keyValid(key)) return Status.bad_key;
         if (mode & ~get_modes_all != 0) return Status.invalid;
+        const peek = mode & get_mode_peek != 0;
+        if (peek and mode & get_mode_touch != 0) return Status.invalid;
         const touching = mode & get_mode_touch != 0;
         const found = self.lookup(self.bucketOfKey(key), key);
         if (found.ref == ref_none) {
-            self.countGetMiss(found.miss, touching);
+            if (!peek) self.countGetMiss(found.miss, touching);
             return Status.not_found;
         }
         const h = self.arena.header(found.ref);
@@ -461,6 +485,7 @@ pub const Store = struct {
             self.io.need = @intCast(need);
             return Status.buffer_small;
         }
+        if (peek) return @intCast(writeReply(h, out, mode));
         self.global_counters.add(.cmd_get, 1);
         if (touching) {
             self.global_counters.add(.cmd_touch, 1);

@@ -149,7 +149,7 @@ test "cache: set, get, text replies, buffer too small" {
     try testing.expectEqual(Status.bad_key, h.store.get("", &h.out, 0, 0));
     try testing.expectEqual(Status.bad_key, h.set("k" ** 251, "v"));
     try testing.expectEqual(Status.ok, h.set("k" ** 250, "v"));
-    try testing.expectEqual(Status.invalid, h.store.get("foo", &h.out, 8, 0));
+    try testing.expectEqual(Status.invalid, h.store.get("foo", &h.out, 16, 0));
     try testing.expectEqual(Status.invalid, h.op(9, "foo", "x", 0, 0));
     try testing.expectEqual(@as(u64, 3), h.stat(.get_hits)); // BUFFER_SMALL counts nothing
     try testing.expectEqual(@as(u64, 1), h.stat(.get_misses));
@@ -753,4 +753,37 @@ test "cache: stats reset zeroes counters, not gauges" {
     try testing.expectEqual(@as(u64, 1), h.classStat(1, .used_chunks));
     try testing.expectEqual(@as(u64, 10922 - 1), h.classStat(1, .free_chunks_end));
     try testing.expectEqual(@as(u32, 42), h.store.classCount());
+}
+
+test "cas clock: wall-clock cas with the node's parity, still unique and increasing" {
+    var h = try Harness.init(.{});
+    defer h.deinit();
+    const store = h.store;
+    store.setCasClock(true, 1);
+    var last: u64 = 0;
+    var i: u32 = 0;
+    while (i < 1000) : (i += 1) {
+        const cas = store.nextCas();
+        try std.testing.expect(cas > last);
+        try std.testing.expectEqual(@as(u64, 1), cas & 1);
+        last = cas;
+    }
+    const now_ms: u64 = @intCast(std.time.milliTimestamp());
+    try std.testing.expect(last >= (now_ms - 1000) << cache.cas_clock_shift);
+    store.setCasClock(true, 0);
+    try std.testing.expectEqual(@as(u64, 0), store.nextCas() & 1);
+}
+
+test "get peek: reads state without counting or touching" {
+    var h = try Harness.init(.{});
+    defer h.deinit();
+    const store = h.store;
+    try std.testing.expectEqual(cache.Status.ok, h.set("pk", "vv"));
+    const before = store.global_counters.values;
+    var out: [64]u8 = undefined;
+    try std.testing.expectEqual(@as(i32, 2), store.get("pk", &out, cache.get_mode_peek, 0));
+    try std.testing.expectEqualStrings("vv", out[0..2]);
+    try std.testing.expectEqual(cache.Status.not_found, store.get("nope", &out, cache.get_mode_peek, 0));
+    try std.testing.expectEqualSlices(u64, &before, &store.global_counters.values);
+    try std.testing.expectEqual(cache.Status.invalid, store.get("pk", &out, cache.get_mode_peek | cache.get_mode_touch, 0));
 }

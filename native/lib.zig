@@ -124,6 +124,13 @@ export fn rc_clock(store: ?*Store, unix_now_s: u32) void {
     s.advanceClock(unix_now_s);
 }
 
+export fn rc_cas_clock(store: ?*Store, enabled: u32, parity: u32) i32 {
+    const s = store orelse return Status.invalid;
+    if (enabled > 1 or parity > 1) return Status.invalid;
+    s.setCasClock(enabled == 1, @intCast(parity));
+    return Status.ok;
+}
+
 export fn rc_get(store: ?*Store, key_buf: ?[*]const u8, key_off: u32, key_len: u32, out: ?[*]u8, out_off: u32, out_cap: u32, mode: u32, exptime: i32) i32 {
     const s = store orelse return Status.invalid;
     const key = bytesIn(key_buf, key_off, key_len) orelse return Status.invalid;

@@ -44,6 +44,7 @@ export const GetMode = {
   TEXT: 1, // write "VALUE <key> <flags> <bytes>[ <cas>]\r\n<data>\r\n"
   CAS: 2, // include the cas in that line (gets / gats)
   TOUCH: 4, // set a new exptime (gat / gats)
+  PEEK: 8, // replication reads current state: no counters, no LRU bump
 } as const;
 
 /** Word indices of `Store.io` (native/cache.zig `Io`, checked against native/lib.zig). */
@@ -247,6 +248,7 @@ const {
   rc_touch,
   rc_flush,
   rc_clock,
+  rc_cas_clock,
   rc_sweep,
   rc_cursor_start,
   rc_cursor_next,
@@ -384,6 +386,14 @@ export class Store {
   /** Advances the store's clock (call every second). */
   clock(unix_now_s: number): void {
     rc_clock(this.handle, unix_now_s);
+  }
+
+  /**
+   * Replication: mint cas values from the wall clock (ms << 10) with bit 0 = parity, so the two
+   * nodes of a pair never mint the same cas and order versions the same way (last writer wins).
+   */
+  setCasClock(enabled: boolean, parity: 0 | 1): number {
+    return rc_cas_clock(this.handle, enabled ? 1 : 0, parity);
   }
 
   /** Reclaims expired/flushed items, looking at about `budget` buckets and items; returns the count. */
