@@ -48,6 +48,9 @@ export type BindingProtocol = "ascii" | "auto";
 export type HashAlgorithm = "murmur3" | "jenkins" | "xxh3";
 
 export interface ReplicationSettings {
+  /** On when -x or -X is given. (repcached always listened on 11212; a plain memcached
+   *  replacement should not open an unauthenticated dump port nobody asked for.) */
+  enabled: boolean;
   peer_host: string | null; // -x: IPv4 address or hostname; null = start as listener
   listen_port: number; // -X L
   connect_port: number; // -X L:C (C defaults to L)
@@ -198,6 +201,7 @@ export function settingsDefault(): Settings {
     stats_prefix_delimiter: ":",
     stats_detail_enabled: false,
     replication: {
+      enabled: false,
       peer_host: null,
       listen_port: 11212,
       connect_port: 11212,
@@ -856,6 +860,7 @@ function lruCheck(extras: Extras): void {
 function replicationCheck(draft: Draft): void {
   const settings = s(draft);
   const replication = settings.replication;
+  replication.enabled = draft.given.has("x") || draft.given.has("X");
   if (settings.tcp_port !== 0 && replication.listen_port === settings.tcp_port) {
     fail("-X", `replication listen port ${replication.listen_port} is also the TCP port (-p)`);
   }

@@ -4,8 +4,11 @@
 import { writeFileSync, rmSync } from "node:fs";
 import { parseArgs, settingsStats, version_string, type Settings } from "./config.ts";
 import { Server, type ServerSettings } from "./server/server.ts";
+import { Replicator } from "./replication/link.ts";
 
 const daemon_child_env = "REPCACHED_BUN_DAEMON_CHILD";
+/** Evicted keys kept between two replication pump turns (a pump turn drains them all). */
+const eviction_log_keys_max = 65_536;
 
 function serverSettings(s: Settings): ServerSettings {
   return {
@@ -29,6 +32,7 @@ function serverSettings(s: Settings): ServerSettings {
     stats_prefix_delimiter: s.stats_prefix_delimiter,
     settingsStats: (live) => settingsStats(s, live),
     sweep_items_per_tick: 10_000,
+    eviction_log_max: s.replication.enabled && s.replication.propagate_evictions ? eviction_log_keys_max : 0,
   };
 }
 
@@ -55,7 +59,28 @@ function dropPrivileges(user: string | null): void {
   }
 }
 
-function main(argv: string[]): void {
+function startReplication(server: Server, settings: Settings): Replicator | null {
+  const r = settings.replication;
+  if (!r.enabled) return null;
+  const replicator = new Replicator(server, {
+    peer_host: r.peer_host,
+    listen_port: r.listen_port,
+    connect_port: r.connect_port,
+    listen_hosts: settings.listen_addresses,
+    queue_items_max: r.queue_items_max,
+    queue_bytes_max: r.queue_bytes_max,
+    secret: r.secret,
+    propagate_evictions: r.propagate_evictions,
+    serve_during_copy: r.serve_during_copy,
+    verbosity: () => server.settings.verbosity,
+  });
+  server.ctx.mutations = replicator;
+  server.extraStats = () => replicator.statsLines();
+  server.subStats.set("replication", () => replicator.detailLines());
+  return replicator;
+}
+
+async function main(argv: string[]): Promise<void> {
   const parsed = parseArgs(argv);
   if (parsed.kind === "error") {
     console.error(parsed.message);
@@ -69,6 +94,24 @@ function main(argv: string[]): void {
   for (const warning of settings.warnings) if (settings.verbosity > 0) console.error(warning);
   if (settings.daemonize && !process.env[daemon_child_env]) daemonize();
   const server = new Server(serverSettings(settings));
+  const replicator = startReplication(server, settings);
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    if (settings.verbosity > 0) console.error(`Signal handled: ${signal}.`);
+    server.stopListening();
+    if (replicator !== null) await replicator.stop();
+    server.stop();
+    if (settings.pid_file !== null) rmSync(settings.pid_file, { force: true });
+    process.exit(0);
+  };
+  server.onShutdown = () => void stop("shutdown");
+  process.on("SIGTERM", () => void stop("Terminated"));
+  process.on("SIGINT", () => void stop("Interrupt"));
+  // Like repcached, a node that joins a peer opens its client ports once the full copy is in.
+  if (replicator !== null) await replicator.start();
+  if (stopping) return;
   try {
     server.start();
   } catch (error) {
@@ -77,15 +120,6 @@ function main(argv: string[]): void {
   }
   dropPrivileges(settings.user);
   if (settings.pid_file !== null) writeFileSync(settings.pid_file, `${process.pid}\n`);
-  const stop = (signal: string) => {
-    if (settings.verbosity > 0) console.error(`Signal handled: ${signal}.`);
-    server.stop();
-    if (settings.pid_file !== null) rmSync(settings.pid_file, { force: true });
-    process.exit(0);
-  };
-  server.onShutdown = () => stop("shutdown");
-  process.on("SIGTERM", () => stop("Terminated"));
-  process.on("SIGINT", () => stop("Interrupt"));
 }
 
-main(process.argv.slice(2));
+await main(process.argv.slice(2));

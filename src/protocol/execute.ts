@@ -92,7 +92,9 @@ export function itemTooLarge(ctx: Context, cmd: Command): boolean {
 }
 
 /** A storage command whose whole data block (value + CRLF) is in buf at data_off. */
-export function executeStoreInline(ctx: Context, cmd: Command, buf: Uint8Array, data_off: number): void {
+export function executeStoreInline(
+  ctx: Context, cmd: Command, buf: Uint8Array, data_off: number, rep_op: number = StoreOp.REP,
+): void {
   const end = data_off + cmd.data_len;
   ctx.counters.cmd_set++;
   ctx.detail.recordSet(buf, cmd.key_off, cmd.key_len);
@@ -102,8 +104,9 @@ export function executeStoreInline(ctx: Context, cmd: Command, buf: Uint8Array, 
   }
   const store = ctx.store;
   if (cmd.kind === Cmd.CAS || cmd.kind === Cmd.REP) store.setCas(cmd.num_lo, cmd.num_hi);
+  const op = cmd.kind === Cmd.REP ? rep_op : storeOpOf(cmd.kind);
   const status = store.store(
-    storeOpOf(cmd.kind), buf, cmd.key_off, cmd.key_len, buf, data_off, cmd.data_len, cmd.flags, cmd.exptime,
+    op, buf, cmd.key_off, cmd.key_len, buf, data_off, cmd.data_len, cmd.flags, cmd.exptime,
   );
   if (status === Status.OK && ctx.mutations !== null) ctx.mutations.stored(buf, cmd.key_off, cmd.key_len);
   reply(ctx.out, storeReply(status, cmd.kind), cmd.noreply);

@@ -269,7 +269,7 @@ function storage(buf: Uint8Array, cmd: Command, kind: number): void {
   if (!setKey(cmd, 1)) return fail(cmd, ClientError.FORMAT);
   const t = cmd.token_off;
   const l = cmd.token_len;
-  if (!parseU32Truncating(buf, t[2]!, l[2]!)) return fail(cmd, ClientError.FORMAT);
+  if (!parseFlags(buf, t[2]!, l[2]!, kind === Cmd.REP)) return fail(cmd, ClientError.FORMAT);
   cmd.flags = parsed.value;
   if (!parseI32(buf, t[3]!, l[3]!)) return fail(cmd, ClientError.FORMAT);
   cmd.exptime = parsed.value;
@@ -282,6 +282,14 @@ function storage(buf: Uint8Array, cmd: Command, kind: number): void {
   }
   if (cmd.data_len < 0 || cmd.data_len > 2147483645) return fail(cmd, ClientError.FORMAT);
   cmd.kind = kind;
+}
+
+/** Flags are unsigned; a repcached peer prints them as a signed int (4294967295 travels as -1). */
+function parseFlags(buf: Uint8Array, off: number, len: number, signed_allowed: boolean): boolean {
+  if (parseU32Truncating(buf, off, len)) return true;
+  if (!signed_allowed || !parseI32(buf, off, len)) return false;
+  parsed.value = parsed.value >>> 0;
+  return true;
 }
 
 function arithmetic(buf: Uint8Array, cmd: Command, kind: number): void {

@@ -10,24 +10,28 @@
 // - Large values stream into a reserved item (store.reserve/fill/commit) as they arrive; a value the
 //   store refuses is swallowed, as memcached does.
 
-import type { Socket } from "bun";
-import { Cmd, Command, Parse, parseCommand } from "../protocol/parser.ts";
+import { ClientError, Cmd, Command, Parse, parseCommand } from "../protocol/parser.ts";
 import {
   executeDelete, executeDelta, executeFlush, executeGet, executeStoreInline, executeTouch,
   isStorage, itemTooLarge, reply, replyCommandError, storeFailedTooLarge, storeOpOf, storeReply,
   type Context,
 } from "../protocol/execute.ts";
 import { Reply } from "../protocol/replies.ts";
-import { Status } from "../native/store.ts";
+import { Status, StoreOp } from "../native/store.ts";
 import { input_bytes_initial, input_bytes_max, output_pending_bytes_max, value_inline_bytes_max } from "./limits.ts";
 
 export const State = { COMMANDS: 0, VALUE: 1, SWALLOW: 2, CLOSED: 3 } as const;
+
+/** What an admin command may do to the connection it came on (`shutdown` closes it). */
+export interface Closable {
+  close(): void;
+}
 
 /** The server-wide part a connection needs besides the protocol context. */
 export interface ConnectionHost {
   ctx: Context;
   /** Commands the protocol layer does not execute itself (stats, version, verbosity, shutdown, ...). */
-  executeAdmin(conn: Connection, cmd: Command, buf: Uint8Array): void;
+  executeAdmin(conn: Closable, cmd: Command, buf: Uint8Array): void;
   bytesRead(n: number): void;
   bytesWritten(n: number): void;
   /** Unix seconds, refreshed by the server's clock tick (no Date.now per request). */
@@ -37,9 +41,35 @@ export interface ConnectionHost {
 
 const command = new Command();
 
+/**
+ * What makes a connection a replication peer's inbound stream: `rep` and `marugoto_end` are
+ * accepted, replies are dropped, and what it applies is not journaled again (no echo).
+ */
+export interface PeerHooks {
+  /** StoreOp.REP (a classic peer: last arrival wins) or StoreOp.REP_IF_NEWER (ours: higher cas wins). */
+  rep_op: number;
+  onMarugotoEnd(): void;
+  /** Counts what the peer sent us. */
+  onApplied(kind: number): void;
+}
+
+/** The socket operations a connection uses (a Bun socket, or a replication link's). */
+export interface SocketLike {
+  write(data: Uint8Array, byteOffset?: number, byteLength?: number): number;
+  pause(): void;
+  resume(): void;
+  end(): void;
+  terminate(): void;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly localAddress: string;
+  readonly localPort: number;
+}
+
 export class Connection {
-  readonly socket: Socket<Connection>;
+  readonly socket: SocketLike;
   readonly host: ConnectionHost;
+  readonly peer: PeerHooks | null;
   readonly id: number;
   state: number = State.COMMANDS;
   /** Unprocessed input (a split command, or input held back while output is blocked). */
@@ -58,26 +88,35 @@ export class Connection {
   private crlf_ok = true;
   private value_kind = 0;
   private value_noreply = false;
+  private value_cas_lo = 0;
+  private value_cas_hi = 0;
   private value_key: Uint8Array | null = null;
   private swallow_left = 0;
   readonly flushOut: () => void;
   /** Unix seconds of the last input (stats conns' secs_since_last_cmd). */
   last_cmd_s: number;
 
-  constructor(socket: Socket<Connection>, host: ConnectionHost, id: number) {
+  constructor(socket: SocketLike, host: ConnectionHost, id: number, peer: PeerHooks | null = null) {
     this.socket = socket;
     this.host = host;
     this.id = id;
+    this.peer = peer;
     this.last_cmd_s = Math.floor(Date.now() / 1000);
-    this.flushOut = () => this.flushOutput();
+    this.flushOut = peer === null ? () => this.flushOutput() : () => this.discardOutput();
   }
 
   onData(chunk: Uint8Array): void {
     if (this.state === State.CLOSED) return;
+    if (this.peer !== null) return this.onPeerData(chunk);
     this.host.bytesRead(chunk.length);
     this.last_cmd_s = this.host.now_s;
     const out = this.host.ctx.out;
     out.flush = this.flushOut;
+    this.consume(chunk);
+    this.flushOutput();
+  }
+
+  private consume(chunk: Uint8Array): void {
     if (this.stash_len > 0 || this.blocked) {
       if (!this.stashAppend(chunk, 0, chunk.length)) return this.abort();
       if (!this.blocked) this.runStash();
@@ -85,7 +124,26 @@ export class Connection {
       const used = this.run(chunk, 0, chunk.length);
       if (used < chunk.length && !this.stashAppend(chunk, used, chunk.length)) return this.abort();
     }
-    this.flushOutput();
+  }
+
+  /** A replication stream: applied without replies and without journaling it back (no echo). */
+  private onPeerData(chunk: Uint8Array): void {
+    const ctx = this.host.ctx;
+    const out = ctx.out;
+    const mutations = ctx.mutations;
+    const reply_start = out.len;
+    out.flush = this.flushOut;
+    ctx.mutations = null;
+    try {
+      this.consume(chunk);
+    } finally {
+      ctx.mutations = mutations;
+      out.len = reply_start;
+    }
+  }
+
+  private discardOutput(): void {
+    this.host.ctx.out.len = 0;
   }
 
   onDrain(): void {
@@ -161,13 +219,14 @@ export class Connection {
       this.close();
       return end;
     }
-    if (!isStorage(cmd.kind)) {
+    if (!isStorage(cmd.kind) && !(cmd.kind === Cmd.REP && this.peer !== null)) {
       this.execute(cmd, buf);
       return cmd.next;
     }
     const total = cmd.data_len + 2;
     if (end - cmd.next >= total) {
-      executeStoreInline(this.host.ctx, cmd, buf, cmd.next);
+      executeStoreInline(this.host.ctx, cmd, buf, cmd.next, this.repOp());
+      if (this.peer !== null) this.peer.onApplied(cmd.kind);
       return cmd.next + total;
     }
     if (cmd.next - at + total <= value_inline_bytes_max) return -1;
@@ -175,8 +234,13 @@ export class Connection {
     return cmd.next;
   }
 
+  private repOp(): number {
+    return this.peer === null ? StoreOp.REP : this.peer.rep_op;
+  }
+
   private execute(cmd: Command, buf: Uint8Array): void {
     const ctx = this.host.ctx;
+    if (this.peer !== null && this.executePeerOnly(cmd, buf)) return;
     switch (cmd.kind) {
       case Cmd.GET:
       case Cmd.GETS:
@@ -208,19 +272,39 @@ export class Connection {
     this.host.executeAdmin(this, cmd, buf);
   }
 
+  /** What only a replication peer may send: marugoto_end, and repcached's deferred delete. */
+  private executePeerOnly(cmd: Command, buf: Uint8Array): boolean {
+    const peer = this.peer!;
+    if (cmd.kind === Cmd.MARUGOTO_END) {
+      peer.onMarugotoEnd();
+      return true;
+    }
+    if (cmd.kind === Cmd.CLIENT_ERROR && cmd.error === ClientError.DELETE_USAGE && cmd.ntokens === 4) {
+      // `delete <key> <unix time>`: repcached 1.2.8's deferred delete hides the key at once.
+      cmd.key_off = cmd.token_off[1]!;
+      cmd.key_len = cmd.token_len[1]!;
+      cmd.kind = Cmd.DELETE;
+    }
+    if (cmd.kind === Cmd.DELETE || cmd.kind === Cmd.FLUSH_ALL) peer.onApplied(cmd.kind);
+    return false;
+  }
+
   private beginValue(cmd: Command, buf: Uint8Array): void {
     const ctx = this.host.ctx;
     ctx.counters.cmd_set++;
     ctx.detail.recordSet(buf, cmd.key_off, cmd.key_len);
     this.value_kind = cmd.kind;
     this.value_noreply = cmd.noreply;
+    this.value_cas_lo = cmd.num_lo;
+    this.value_cas_hi = cmd.num_hi;
     if (itemTooLarge(ctx, cmd)) {
       storeFailedTooLarge(ctx, cmd, buf);
       return this.beginSwallow(cmd.data_len + 2);
     }
-    if (cmd.kind === Cmd.CAS) ctx.store.setCas(cmd.num_lo, cmd.num_hi);
+    if (cmd.kind === Cmd.CAS || cmd.kind === Cmd.REP) ctx.store.setCas(cmd.num_lo, cmd.num_hi);
+    const op = cmd.kind === Cmd.REP ? this.repOp() : storeOpOf(cmd.kind);
     const slot = ctx.store.reserve(
-      storeOpOf(cmd.kind), buf, cmd.key_off, cmd.key_len, cmd.flags, cmd.exptime, cmd.data_len,
+      op, buf, cmd.key_off, cmd.key_len, cmd.flags, cmd.exptime, cmd.data_len,
     );
     if (slot < 0) {
       reply(ctx.out, storeReply(slot, cmd.kind), cmd.noreply);
@@ -273,7 +357,9 @@ export class Connection {
       ctx.store.abort(slot);
       return reply(ctx.out, Reply.BAD_DATA_CHUNK, this.value_noreply);
     }
+    if (this.value_kind === Cmd.CAS || this.value_kind === Cmd.REP) ctx.store.setCas(this.value_cas_lo, this.value_cas_hi);
     const status = ctx.store.commit(slot);
+    if (this.peer !== null) this.peer.onApplied(this.value_kind);
     const key = this.value_key;
     this.value_key = null;
     if (status === Status.OK && ctx.mutations !== null && key !== null) ctx.mutations.stored(key, 0, key.length);

@@ -11,7 +11,7 @@ import { newCounters, reply, type Context, type MutationSink } from "../protocol
 import { Reply } from "../protocol/replies.ts";
 import { Output } from "./output.ts";
 import { PrefixStats } from "../protocol/detail.ts";
-import { Connection, type ConnectionHost } from "./connection.ts";
+import { Connection, type Closable, type ConnectionHost } from "./connection.ts";
 import { output_headroom_bytes } from "./limits.ts";
 import {
   formatStats, generalStats, itemsStats, slabsStats, type ClassFigures, type ServerFigures, type StatLines,
@@ -38,6 +38,8 @@ export interface ServerSettings {
   stats_prefix_delimiter: string;
   /** `stats settings` lines (from the config module), given the values that change at run time. */
   settingsStats: (live: { verbosity: number; stats_detail_enabled: boolean }) => Array<[string, string]>;
+  /** Evicted keys kept for replication to send as deletes (0 = not kept). */
+  eviction_log_max: number;
   /** Bounded reclaim work per second for expired items (a bounded LRU-crawler stand-in). */
   sweep_items_per_tick: number;
 }
@@ -64,6 +66,8 @@ export class Server implements ConnectionHost {
   };
   /** Extra `stats` lines (replication adds its own). */
   extraStats: () => StatLines = () => [];
+  /** More `stats <name>` subcommands (replication adds `stats replication`). */
+  readonly subStats = new Map<string, () => StatLines>();
   onShutdown: () => void = () => process.exit(0);
 
   constructor(settings: ServerSettings, mutations: MutationSink | null = null) {
@@ -77,7 +81,7 @@ export class Server implements ConnectionHost {
       growth_factor: settings.growth_factor,
       evictions_disabled: settings.evictions_disabled,
       pending_max: Math.max(store_pending_slots_min, settings.connections_max),
-      eviction_log_max: 0,
+      eviction_log_max: settings.eviction_log_max,
     });
     this.ctx = {
       store,
@@ -110,11 +114,16 @@ export class Server implements ConnectionHost {
     this.ctx.store.clock(this.now_s);
   }
 
+  /** Stops accepting clients and closes the client connections (first step of a shutdown). */
+  stopListening(): void {
+    for (const listener of this.listeners) listener.stop(true);
+    this.listeners = [];
+  }
+
   stop(): void {
     for (const timer of this.timers) clearInterval(timer);
     this.timers = [];
-    for (const listener of this.listeners) listener.stop(true);
-    this.listeners = [];
+    this.stopListening();
     this.ctx.store.close();
   }
 
@@ -157,7 +166,7 @@ export class Server implements ConnectionHost {
     this.figures.bytes_written += n;
   }
 
-  executeAdmin(conn: Connection, cmd: Command, buf: Uint8Array): void {
+  executeAdmin(conn: Closable, cmd: Command, buf: Uint8Array): void {
     const out = this.ctx.out;
     switch (cmd.kind) {
       case Cmd.VERSION:
@@ -175,7 +184,7 @@ export class Server implements ConnectionHost {
     out.put(Reply.ERROR);
   }
 
-  private shutdown(conn: Connection, cmd: Command, buf: Uint8Array): void {
+  private shutdown(conn: Closable, cmd: Command, buf: Uint8Array): void {
     if (!this.settings.shutdown_enabled) return this.ctx.out.put(Reply.SHUTDOWN_DISABLED);
     const graceful = cmd.ntokens === 3 && tokenText(buf, cmd, 1) === "graceful";
     if (cmd.ntokens !== 2 && !graceful) return this.ctx.out.put(Reply.SHUTDOWN_BAD_MODE);
@@ -218,7 +227,8 @@ export class Server implements ConnectionHost {
       case "detail":
         return this.statsDetail(cmd.ntokens === 4 ? tokenText(buf, cmd, 2) : "");
     }
-    return null;
+    const more = this.subStats.get(sub);
+    return more === undefined ? null : formatStats(more());
   }
 
   private statsDetail(arg: string): string {

@@ -313,6 +313,7 @@ describe("defaults", () => {
     expect(settings.stats_prefix_delimiter).toBe(":");
     expect(settings.binding_protocol).toBe("auto");
     expect(settings.replication).toEqual({
+      enabled: false,
       peer_host: null,
       listen_port: 11212,
       connect_port: 11212,
@@ -332,7 +333,9 @@ describe("defaults", () => {
       if (entry.value === null || entry.default_text === null || not_values.has(entry.default_text)) continue;
       if (entry.short === "D") continue; // -D also turns per-prefix stats on
       const name = entry.long !== null ? `--${entry.long}` : `-${entry.short}`;
-      expect(run([name, entry.default_text])).toEqual(settingsDefault());
+      const parsed = run([name, entry.default_text]);
+      if (entry.short === "X") parsed.replication.enabled = false; // -X also turns replication on
+      expect(parsed).toEqual(settingsDefault());
       checked++;
     }
     expect(checked).toBeGreaterThanOrEqual(14);
@@ -620,6 +623,14 @@ describe("replication flags", () => {
     expect(one.listen_port).toBe(11300);
     expect(one.connect_port).toBe(11300);
     expect(run(["--replication-ports=1:2"]).replication.connect_port).toBe(2);
+  });
+
+  test("replication is on with -x or -X, off otherwise (no dump port nobody asked for)", () => {
+    expect(run([]).replication.enabled).toBe(false);
+    expect(run(["-m", "100"]).replication.enabled).toBe(false);
+    expect(run(["-X", "11300"]).replication.enabled).toBe(true);
+    expect(run(["-x", "127.0.0.1"]).replication.enabled).toBe(true);
+    expect(run(["--replication-peer=10.0.0.1"]).replication.enabled).toBe(true);
   });
 
   test("bad -X", () => {

@@ -136,6 +136,15 @@ describe("command lines", () => {
     expect(parseOne("cas k 0 0 1 18446744073709551616\r\n").cmd.kind).toBe(Cmd.CLIENT_ERROR);
   });
 
+  test("rep (replication) carries a cas and may print flags signed, as repcached does", () => {
+    const { cmd } = parseOne("rep k -1 1795412821 2 7\r\n");
+    expect(cmd.kind).toBe(Cmd.REP);
+    expect(cmd.flags).toBe(4294967295);
+    expect(cmd.exptime).toBe(1795412821);
+    expect(cmd.num_lo).toBe(7);
+    expect(parseOne("set k -1 0 1\r\n").cmd.kind).toBe(Cmd.CLIENT_ERROR);
+  });
+
   test("wrong token counts are ERROR", () => {
     for (const line of ["set k 0 0\r\n", "set k 0 0 1 noreply extra\r\n", "get\r\n", "incr k\r\n", "cas k 0 0 1\r\n",
       "touch k\r\n", "x\r\n", "\r\n", "\n", "verbosity\r\n", "flush_all 1 2 3\r\n", "gat\r\n"]) {

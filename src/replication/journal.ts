@@ -1,0 +1,102 @@
+// The replication journal: what changed, in the order it changed, waiting to be sent to the peer.
+//
+// Contract: the request path calls `sync(key)` or `flush(exptime)` once per successful mutation
+// (O(1): a key copy into a preallocated ring). The sender pops entries in FIFO order and looks the
+// key's *current* state up at send time (repcached is state-based too, but it sent batches in
+// reverse; we never reorder). Bounds: at most `items_max` entries and `bytes_max` ring bytes, both
+// fixed at start-up. `sync`/`flush` return false when full: the caller drops the link (a fresh full
+// copy follows the re-pair), as an unbounded queue would be worse.
+
+export const Entry = { NONE: 0, SYNC: 1, FLUSH: 2 } as const;
+
+/** Per entry: type byte + key length byte (or 4 bytes of flush time) + the key. */
+const entry_header_bytes = 2;
+const flush_entry_bytes = 1 + 4;
+
+export class Journal {
+  readonly items_max: number;
+  readonly bytes_max: number;
+  private readonly ring: Uint8Array;
+  private head = 0; // next byte to pop
+  private tail = 0; // next byte to push
+  private used = 0; // bytes in the ring
+  count = 0;
+  /** The popped entry: type, and the key in `key` [0, key_len) or the flush time. */
+  popped_type: number = Entry.NONE;
+  readonly key = new Uint8Array(256);
+  key_len = 0;
+  flush_exptime = 0;
+
+  constructor(items_max: number, bytes_max: number) {
+    if (!(items_max > 0) || !(bytes_max >= 512)) throw new RangeError("journal bounds must be positive");
+    this.items_max = items_max;
+    this.bytes_max = bytes_max;
+    this.ring = new Uint8Array(bytes_max);
+  }
+
+  private room(n: number): boolean {
+    return this.count < this.items_max && this.used + n <= this.bytes_max;
+  }
+
+  private putByte(byte: number): void {
+    this.ring[this.tail] = byte;
+    this.tail = this.tail + 1 === this.bytes_max ? 0 : this.tail + 1;
+  }
+
+  private takeByte(): number {
+    const byte = this.ring[this.head]!;
+    this.head = this.head + 1 === this.bytes_max ? 0 : this.head + 1;
+    return byte;
+  }
+
+  sync(buf: Uint8Array, off: number, len: number): boolean {
+    const n = entry_header_bytes + len;
+    if (len > 255 || !this.room(n)) return false;
+    this.putByte(Entry.SYNC);
+    this.putByte(len);
+    for (let i = 0; i < len; i++) this.putByte(buf[off + i]!);
+    this.used += n;
+    this.count++;
+    return true;
+  }
+
+  flush(exptime: number): boolean {
+    if (!this.room(flush_entry_bytes)) return false;
+    this.putByte(Entry.FLUSH);
+    const v = exptime | 0;
+    this.putByte((v >>> 24) & 0xff);
+    this.putByte((v >>> 16) & 0xff);
+    this.putByte((v >>> 8) & 0xff);
+    this.putByte(v & 0xff);
+    this.used += flush_entry_bytes;
+    this.count++;
+    return true;
+  }
+
+  /** Pops the oldest entry into popped_type / key / flush_exptime; false when empty. */
+  pop(): boolean {
+    if (this.count === 0) return false;
+    const type = this.takeByte();
+    this.popped_type = type;
+    if (type === Entry.FLUSH) {
+      const v = (this.takeByte() << 24) | (this.takeByte() << 16) | (this.takeByte() << 8) | this.takeByte();
+      this.flush_exptime = v | 0;
+      this.used -= flush_entry_bytes;
+    } else {
+      const len = this.takeByte();
+      for (let i = 0; i < len; i++) this.key[i] = this.takeByte();
+      this.key_len = len;
+      this.used -= entry_header_bytes + len;
+    }
+    this.count--;
+    return true;
+  }
+
+  clear(): void {
+    this.head = this.tail = this.used = this.count = 0;
+  }
+
+  get bytes(): number {
+    return this.used;
+  }
+}

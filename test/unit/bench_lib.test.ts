@@ -1,0 +1,401 @@
+// The benchmark harness's pure pieces (bench/lib/), without servers or sockets.
+import { describe, expect, test } from "bun:test";
+import { isoDate, parseCli } from "../../bench/lib/cli.ts";
+import { firstComplaint, loadgenArgs, parseLoadgenReport } from "../../bench/lib/loadgen.ts";
+import { renderReport, type ReportDoc } from "../../bench/lib/markdown.ts";
+import { parseStats } from "../../bench/lib/probe.ts";
+import {
+  clock_ticks_per_s, growthOver, parseMachineBusyTicks, parseStatCpuTicks, parseVmRssBytes, totalGrowth,
+} from "../../bench/lib/proc.ts";
+import { rssCells, type RssResult } from "../../bench/lib/rss.ts";
+import { memcachedArgv, oursArgv, type ServerEnv } from "../../bench/lib/servers.ts";
+import { rotate, schedule } from "../../bench/lib/schedule.ts";
+import { median, ratiosByRound, spread } from "../../bench/lib/stats.ts";
+import { saturationNote, summarize, type Sample } from "../../bench/lib/summary.ts";
+import { compactNumber, escapeXml, niceTicks, renderChart } from "../../bench/lib/svg.ts";
+import { fmtSpread, oneLine, renderMarkdown, renderText, rowCells } from "../../bench/lib/table.ts";
+import { parts, server_ids, workloads } from "../../bench/lib/workloads.ts";
+
+describe("stats", () => {
+  test("median of odd and even counts, unsorted input left alone", () => {
+    const values = [5, 1, 3];
+    expect(median(values)).toBe(3);
+    expect(values).toEqual([5, 1, 3]);
+    expect(median([4, 1, 3, 2])).toBe(2.5);
+    expect(median([7])).toBe(7);
+    expect(median([])).toBeNull();
+  });
+
+  test("spread gives median, min and max", () => {
+    expect(spread([0.9, 0.8, 1.1])).toEqual({ median: 0.9, min: 0.8, max: 1.1 });
+    expect(spread([])).toBeNull();
+  });
+
+  test("ratios pair values with the baseline by round and skip unmatched rounds", () => {
+    const ours = new Map([[0, 90], [1, 50], [2, 120]]);
+    const base = new Map([[0, 100], [2, 100], [3, 100]]);
+    expect(ratiosByRound(ours, base)).toEqual([0.9, 1.2]);
+    expect(ratiosByRound(ours, new Map([[0, 0]]))).toEqual([]);
+  });
+});
+
+describe("schedule", () => {
+  test("rotate shifts left and wraps", () => {
+    expect(rotate(["A", "B", "C"], 0)).toEqual(["A", "B", "C"]);
+    expect(rotate(["A", "B", "C"], 1)).toEqual(["B", "C", "A"]);
+    expect(rotate(["A", "B", "C"], 4)).toEqual(["B", "C", "A"]);
+    expect(rotate(["A", "B", "C"], -1)).toEqual(["C", "A", "B"]);
+    expect(rotate([], 3)).toEqual([]);
+  });
+
+  test("rounds outermost, workloads in order, servers rotated per round", () => {
+    const steps = schedule(3, ["a", "b"], () => ["A", "B", "C"]);
+    const text = steps.map((s) => `${s.round}${s.workload}${s.server}`).join(" ");
+    expect(text).toBe("0aA 0aB 0aC 0bA 0bB 0bC 1aB 1aC 1aA 1bB 1bC 1bA 2aC 2aA 2aB 2bC 2bA 2bB");
+  });
+
+  test("every server runs every workload once per round", () => {
+    const steps = schedule(4, workloads, (w) => w.servers);
+    expect(steps.length).toBe(4 * workloads.reduce((n, w) => n + w.servers.length, 0));
+    const seen = new Set(steps.map((s) => `${s.round}/${s.workload.id}/${s.server}`));
+    expect(seen.size).toBe(steps.length);
+  });
+});
+
+describe("proc", () => {
+  // A comm with spaces and a ')' must not shift the fields; utime 1234, stime 56 (fields 14, 15).
+  const stat = "4242 (bun (x) y) S 1 4242 4242 0 -1 4194560 1000 0 0 0 1234 56 0 0 20 0 7 0 100 1000000 2000 18446744073709551615";
+
+  test("stat: utime + stime after the last ')'", () => {
+    expect(parseStatCpuTicks(stat)).toBe(1290);
+    expect(parseStatCpuTicks("garbage")).toBeNull();
+    expect(parseStatCpuTicks("1 (x) S 1")).toBeNull();
+    expect(clock_ticks_per_s).toBe(100);
+  });
+
+  test("status: VmRSS in bytes", () => {
+    const status = "Name:\tmemcached\nVmPeak:\t  100 kB\nVmRSS:\t   24576 kB\nRssAnon:\t 1 kB\n";
+    expect(parseVmRssBytes(status)).toBe(24576 * 1024);
+    expect(parseVmRssBytes("Name:\tx\n")).toBeNull();
+  });
+
+  test("/proc/stat: busy ticks leave out idle and iowait", () => {
+    const text = "cpu  100 5 50 9000 30 2 3 4 0 0\ncpu0 50 2 25 4500 15 1 1 2 0 0\nintr 1\n";
+    expect(parseMachineBusyTicks(text)).toBe(100 + 5 + 50 + 2 + 3 + 4);
+    expect(parseMachineBusyTicks("intr 1\n")).toBeNull();
+  });
+
+  test("growthOver interpolates inside the readings and refuses windows outside them", () => {
+    const readings = [
+      { t_ms: 0, value: 0 },
+      { t_ms: 100, value: 10 },
+      { t_ms: 200, value: 30 },
+    ];
+    expect(growthOver(readings, 50, 150)).toBe(15);
+    expect(growthOver(readings, 0, 200)).toBe(30);
+    expect(growthOver(readings, -1, 200)).toBeNull();
+    expect(growthOver(readings, 0, 201)).toBeNull();
+    expect(growthOver([], 0, 1)).toBeNull();
+    expect(totalGrowth(readings)).toBe(30);
+    expect(totalGrowth([readings[0]!])).toBeNull();
+  });
+});
+
+describe("loadgen", () => {
+  const options = { duration_s: 8, warmup_s: 1, cpu: 1, seed: 1, preload_timeout_s: 60 };
+  const flagValue = (args: string[], flag: string) => args[args.indexOf(flag) + 1];
+
+  test("workload a: fixed size, get ratio, preload, pinned", () => {
+    const args = loadgenArgs(workloads.find((w) => w.id === "a")!, 4000, options);
+    expect(flagValue(args, "--server")).toBe("127.0.0.1:4000");
+    expect(flagValue(args, "--conns")).toBe("200");
+    expect(flagValue(args, "--value-size")).toBe("100");
+    expect(flagValue(args, "--get-ratio")).toBe("0.9");
+    expect(flagValue(args, "--cpu")).toBe("1");
+    expect(args).toContain("--preload");
+    expect(args).not.toContain("--value-min");
+  });
+
+  test("workload b: a size range; d: set-only without preload; no --cpu when unpinned", () => {
+    const b = loadgenArgs(workloads.find((w) => w.id === "b")!, 1, options);
+    expect(flagValue(b, "--value-min")).toBe("1024");
+    expect(flagValue(b, "--value-max")).toBe("10240");
+    const d = loadgenArgs(workloads.find((w) => w.id === "d")!, 1, { ...options, cpu: null });
+    expect(d).toContain("--set-only");
+    expect(d).not.toContain("--preload");
+    expect(d).not.toContain("--cpu");
+    expect(d).not.toContain("--get-ratio");
+  });
+
+  test("workload c: multi-get 10, pipeline 8, 50 connections", () => {
+    const c = loadgenArgs(workloads.find((w) => w.id === "c")!, "PORT", options);
+    expect(flagValue(c, "--server")).toBe("127.0.0.1:PORT");
+    expect(flagValue(c, "--multiget")).toBe("10");
+    expect(flagValue(c, "--pipeline")).toBe("8");
+    expect(flagValue(c, "--conns")).toBe("50");
+  });
+
+  const report = {
+    server: "127.0.0.1:1", conns: 200, duration_s: 3.0, ops: 300, ops_per_s: 100.5, keys_per_s: 100.5,
+    gets: 270, sets: 30, hits: 270, misses: 0, errors: 0, p50_us: 1759, p90_us: 2823, p99_us: 4375,
+    p999_us: 5247, max_us: 6641, client_cpu_s: 2.054, preload_s: null, closed_conns: 0, last_error: "",
+  };
+
+  test("the report is the last JSON line of stdout", () => {
+    const parsed = parseLoadgenReport(`noise\n${JSON.stringify(report)}\n`);
+    expect(parsed.ops_per_s).toBe(100.5);
+    expect(parsed.p999_us).toBe(5247);
+    expect(parsed.preload_s).toBeNull();
+    expect(parsed.preload_complete).toBe(true);
+  });
+
+  test("the first complaint on stderr, not the summary", () => {
+    const stderr = "preload: 100 sets in 0.1 s, 0 errors\nmcload: connection 3 closed: reset\nmcload: connection 4 closed: reset\n";
+    expect(firstComplaint(stderr)).toBe("mcload: connection 3 closed: reset (+1 more like it)");
+    expect(firstComplaint("only a summary\n")).toBe("only a summary");
+    expect(firstComplaint("")).toBe("");
+  });
+
+  test("a missing field or no JSON is an error naming it", () => {
+    const { p99_us: _, ...without } = report;
+    expect(() => parseLoadgenReport(JSON.stringify(without))).toThrow("p99_us");
+    expect(() => parseLoadgenReport("")).toThrow("no JSON");
+  });
+});
+
+describe("servers", () => {
+  const env: ServerEnv = {
+    pin_cpu: 0, memcached_path: "/usr/bin/memcached", bun_path: "/bin/bun", as_root: true, memory_mb: 1024, connections_max: 4096,
+  };
+
+  test("memcached: pinned, loopback, -t, -u root only as root", () => {
+    expect(memcachedArgv(env, 5000, 4).join(" ")).toBe(
+      "taskset -c 0 /usr/bin/memcached -l 127.0.0.1 -p 5000 -U 0 -t 4 -m 1024 -c 4096 -u root",
+    );
+    expect(memcachedArgv({ ...env, pin_cpu: null, as_root: false }, 5000, 1).join(" ")).toBe(
+      "/usr/bin/memcached -l 127.0.0.1 -p 5000 -U 0 -t 1 -m 1024 -c 4096",
+    );
+  });
+
+  test("ours: listener and connecting peer", () => {
+    const a = oursArgv(env, 5001, { listen_port: 5003 });
+    expect(a.slice(0, 4)).toEqual(["taskset", "-c", "0", "/bin/bun"]);
+    expect(a.slice(-2)).toEqual(["-X", "5003"]);
+    const b = oursArgv(env, 5002, { peer_host: "127.0.0.1", peer_port: 5003 }, false);
+    expect(b[0]).toBe("/bin/bun");
+    expect(b.slice(-4)).toEqual(["-x", "127.0.0.1", "-X", "5003"]);
+    expect(b).toContain("-p");
+    expect(b[b.indexOf("-p") + 1]).toBe("5002");
+  });
+});
+
+function sample(round: number, server: string, ops_per_s: number, extra: Partial<Sample> = {}): Sample {
+  return {
+    round, server, error: null, ops_per_s, keys_per_s: ops_per_s, p50_us: 100, p99_us: 900, p999_us: 2000,
+    errors: 0, hit_ratio: 1, client_cpu_share: 0.6, server_cpu_s: 8, server_cores: 0.97, background_cores: 0.02,
+    server_rss_bytes: 64 * 1024 * 1024, peer_cpu_s: null, ...extra,
+  };
+}
+
+describe("summary", () => {
+  const samples: Sample[] = [
+    sample(0, "mc1", 100), sample(1, "mc1", 200), sample(2, "mc1", 100),
+    sample(0, "ours", 80), sample(1, "ours", 150), sample(2, "ours", 90),
+    sample(0, "down", 0, { error: "port 1 did not open" }), sample(1, "down", 0, { error: "port 1 did not open" }),
+  ];
+  const rows = summarize(samples, ["mc1", "ours", "down"], "mc1");
+
+  test("medians over rounds and ratios paired per round", () => {
+    const [mc1, ours] = rows;
+    expect(mc1!.ops_per_s).toEqual({ median: 100, min: 100, max: 200 });
+    expect(mc1!.ratio).toBeNull();
+    expect(ours!.ops_per_s!.median).toBe(90);
+    // Per-round ratios 0.8, 0.75, 0.9: median 0.8, range 0.75–0.9.
+    expect(ours!.ratio!.median).toBeCloseTo(0.8, 10);
+    expect(ours!.ratio!.min).toBeCloseTo(0.75, 10);
+    expect(ours!.ratio!.max).toBeCloseTo(0.9, 10);
+    expect(ours!.rounds_ok).toBe(3);
+    expect(ours!.error).toBeNull();
+  });
+
+  test("a server that never ran keeps its reason and no figures", () => {
+    const down = rows[2]!;
+    expect(down.rounds).toBe(2);
+    expect(down.rounds_ok).toBe(0);
+    expect(down.ops_per_s).toBeNull();
+    expect(down.ratio).toBeNull();
+    expect(down.error).toBe("port 1 did not open");
+  });
+
+  test("saturation note: saturated, generator-bound, or not saturated", () => {
+    expect(saturationNote(rows[0]!, "memcached -t 1")).toContain("saturates the server");
+    const bound = summarize([sample(0, "mc1", 1, { client_cpu_share: 1.02 })], ["mc1"], "mc1")[0]!;
+    expect(saturationNote(bound, "m")).toContain("CPU-bound itself");
+    const idle = summarize([sample(0, "mc1", 1, { server_cores: 0.5 })], ["mc1"], "mc1")[0]!;
+    expect(saturationNote(idle, "m")).toContain("not saturated");
+    expect(saturationNote(rows[2]!, "m")).toBeNull();
+  });
+
+  test("table cells: baseline, ratio with range, failure reason; text and markdown renderings", () => {
+    const cells = rowCells(rows, (id) => (id === "mc1" ? "memcached -t 1" : id), "mc1", 60);
+    expect(cells.headers.length).toBe(cells.rows[0]!.length);
+    const ratio_col = cells.headers.indexOf("÷ memcached -t 1");
+    expect(cells.rows[0]![ratio_col]).toBe("1 (baseline)");
+    expect(cells.rows[1]![ratio_col]).toBe("0.80 (0.75–0.90)");
+    expect(cells.rows[2]![cells.headers.length - 1]).toBe("0/2 rounds ok; failed: port 1 did not open");
+    const text = renderText(cells).split("\n");
+    expect(text.length).toBe(2 + rows.length);
+    expect(text[1]).toMatch(/^-+( +-+)+$/);
+    const md = renderMarkdown(cells).split("\n");
+    expect(md[0]!.startsWith("| server | ops/s |")).toBe(true);
+    expect(md[1]).toBe(`|---|${"---:|".repeat(cells.headers.length - 2)}---|`);
+    expect(md[3]).toContain("| 90 |");
+  });
+});
+
+describe("formatting", () => {
+  test("spread, one line, pipes escaped in markdown", () => {
+    expect(fmtSpread({ median: 1, min: 1, max: 1 })).toBe("1.00");
+    expect(fmtSpread(null)).toBe("—");
+    expect(oneLine("a\n  b\tc", 10)).toBe("a b c");
+    expect(oneLine("abcdefghijkl", 5)).toBe("abcd…");
+    const md = renderMarkdown({ headers: ["x"], numeric: [false], rows: [["a|b"]] });
+    expect(md).toContain("a\\|b");
+  });
+
+  test("isoDate is the local calendar date", () => {
+    expect(isoDate(new Date(2026, 0, 5, 23, 59))).toBe("2026-01-05");
+  });
+});
+
+describe("svg", () => {
+  test("ticks are round and cover the maximum", () => {
+    expect(niceTicks(95_000)).toEqual([0, 25_000, 50_000, 75_000, 100_000]);
+    expect(niceTicks(100)).toEqual([0, 25, 50, 75, 100]);
+    expect(niceTicks(0)).toEqual([0, 1]);
+    const ticks = niceTicks(1234);
+    expect(ticks[ticks.length - 1]!).toBeGreaterThanOrEqual(1234);
+  });
+
+  test("compact numbers and escaping", () => {
+    expect(compactNumber(1_234_567)).toBe("1.23M");
+    expect(compactNumber(98_000)).toBe("98k");
+    expect(compactNumber(25)).toBe("25");
+    expect(escapeXml(`a<b & "c">`)).toBe("a&lt;b &amp; &quot;c&quot;&gt;");
+  });
+
+  test("one bar per server with a value, an outline for a missing one, labels escaped", () => {
+    const svg = renderChart({
+      title: "t <1>", subtitle: ["s"], y_label: "ops/s", series: ["memcached -t 1", "ours"],
+      panels: [
+        { title: "a", bars: [{ series: 0, value: 100, label: "1×" }, { series: 1, value: 80, label: "0.80×" }] },
+        { title: "b", bars: [{ series: 0, value: 50, label: "1×" }, { series: 1, value: null, label: "" }] },
+      ],
+    });
+    expect(svg.startsWith("<svg xmlns=\"http://www.w3.org/2000/svg\"")).toBe(true);
+    expect(svg.trimEnd().endsWith("</svg>")).toBe(true);
+    expect(svg).toContain("t &lt;1&gt;");
+    expect(svg).toContain(">0.80×<");
+    expect(svg.match(/<rect [^>]*fill="#[0-9a-f]{6}"><title>/g)?.length).toBe(3);
+    expect(svg.match(/stroke-dasharray/g)?.length).toBe(1);
+    expect(svg).toContain(">n/a<");
+    // Heights follow values on a shared panel axis: 80 ops is 80% of the 100 bar.
+    const heights = [...svg.matchAll(/height="([\d.]+)" fill="#[0-9a-f]{6}"><title>/g)].map((m) => Number(m[1]));
+    expect(heights[1]! / heights[0]!).toBeCloseTo(0.8, 2);
+  });
+});
+
+describe("probe and rss", () => {
+  test("stats lines by name", () => {
+    const stats = parseStats("STAT pid 12\r\nSTAT version 1.6.18\r\nSTAT curr_items 1000000\r\nEND\r\n");
+    expect(stats.get("curr_items")).toBe("1000000");
+    expect(stats.get("version")).toBe("1.6.18");
+    expect(stats.size).toBe(3);
+  });
+
+  test("rss table: growth per item and ratio to the baseline", () => {
+    const mib = 1024 * 1024;
+    const base: RssResult = {
+      server: "mc1", commands: [], mcload_command: "", error: null, items: 1_000_000,
+      rss_idle_bytes: 10 * mib, rss_loaded_bytes: 200 * mib, preload_s: 4.2,
+    };
+    const ours: RssResult = { ...base, server: "ours", rss_loaded_bytes: 150 * mib };
+    const failed: RssResult = { ...base, server: "ours_peer", error: "port 1 did not open", rss_loaded_bytes: null };
+    const cells = rssCells([base, ours, failed], (id) => id, "mc1");
+    expect(cells.rows[0]).toEqual(["mc1", "1,000,000", "10.0", "200.0", "199", "1 (baseline)", "loaded in 4.2 s"]);
+    expect(cells.rows[1]![5]).toBe("0.75");
+    expect(cells.rows[2]![5]).toBe("—");
+    expect(cells.rows[2]![6]).toBe("failed: port 1 did not open");
+  });
+});
+
+describe("cli", () => {
+  test("defaults: a full run of every part", () => {
+    const r = parseCli([]);
+    expect(r.kind).toBe("run");
+    if (r.kind !== "run") return;
+    expect(r.options.rounds).toBe(3);
+    expect(r.options.duration_s).toBe(8);
+    expect([...r.options.parts]).toEqual([...parts]);
+    expect(r.options.pin).toBe(true);
+    expect(r.options.full).toBe(true);
+  });
+
+  test("--quick, --only, --no-pin, --out, and = forms", () => {
+    const r = parseCli(["--quick", "--only", "a,rss", "--no-pin", "--out=/tmp/x"]);
+    if (r.kind !== "run") throw new Error(r.kind);
+    expect(r.options.rounds).toBe(1);
+    expect(r.options.duration_s).toBe(3);
+    expect([...r.options.parts]).toEqual(["a", "rss"]);
+    expect(r.options.pin).toBe(false);
+    expect(r.options.out_dir).toBe("/tmp/x");
+    expect(r.options.full).toBe(false);
+    const q = parseCli(["--quick", "--rounds", "2", "--duration=1.5"]);
+    if (q.kind !== "run") throw new Error(q.kind);
+    expect(q.options.rounds).toBe(2);
+    expect(q.options.duration_s).toBe(1.5);
+  });
+
+  test("errors name the flag", () => {
+    const message = (argv: string[]) => {
+      const r = parseCli(argv);
+      return r.kind === "error" ? r.message : r.kind;
+    };
+    expect(message(["--rounds", "0"])).toContain("--rounds");
+    expect(message(["--rounds", "1.5"])).toContain("--rounds");
+    expect(message(["--duration", "x"])).toContain("--duration");
+    expect(message(["--only", "a,zz"])).toContain("--only");
+    expect(message(["--only"])).toContain("--only");
+    expect(message(["--bogus"])).toContain("--bogus");
+    expect(message(["--help"])).toBe("help");
+  });
+});
+
+describe("workloads and report", () => {
+  test("every workload compares every server; the ids match --only's parts", () => {
+    for (const w of workloads) expect([...w.servers]).toEqual([...server_ids]);
+    expect(workloads.map((w) => w.id)).toEqual(parts.filter((p) => p.length === 1) as never);
+  });
+
+  test("the markdown report carries commands, tables, chart and problems", () => {
+    const doc: ReportDoc = {
+      date: "2026-01-05", invocation: "bun bench", elapsed_min: 11.04, environment: ["2 CPUs"], method: ["3 rounds"],
+      server_commands: ["memcached -p 1"],
+      workloads: [{ id: "a", title: "get-heavy", mcload_command: "mcload --server 127.0.0.1:PORT", table_md: "| t |", notes: ["saturated"] }],
+      chart_file: "2026-01-05.svg",
+      rss: { title: "Memory", mcload_command: "mcload --preload", table_md: "| r |", notes: [] },
+      micro: "parser 40 ns",
+      problems: ["ours failed"],
+    };
+    const md = renderReport(doc);
+    expect(md.startsWith("# repcached-bun benchmark, 2026-01-05\n")).toBe(true);
+    expect(md).toContain("Produced by `bun bench` in 11.0 min.");
+    expect(md).toContain("![median ops/s per workload and server](2026-01-05.svg)");
+    expect(md).toContain("```sh\nmemcached -p 1\n```");
+    expect(md).toContain("### a: get-heavy");
+    expect(md).toContain("- saturated");
+    expect(md).toContain("## Problems in this run\n\n- ours failed");
+    expect(md).toContain("## Micro-benchmarks (mitata)\n\n```\nparser 40 ns\n```");
+    expect(md.endsWith("```\n")).toBe(true);
+  });
+});
