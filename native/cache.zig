@@ -141,9 +141,12 @@ pub fn paramsValid(p: *const Params) bool {
 const Flush = struct {
     /// Items last accessed at or before this relative second are flushed (0: none).
     time_s: u32 = 0,
-    /// Items accessed in the second after `time_s` with a cas below this are flushed too: the
-    /// items that existed at an immediate flush in its own second (memcached's oldest_cas).
-    cas: u64 = 0,
+    /// Items accessed in the second after `time_s` and linked before the latest immediate flush
+    /// (another flush epoch) are flushed too: what existed at the flush in its own second. This
+    /// plays memcached's oldest_cas, but by link order, not cas (replicated items carry the
+    /// peer's cas). `epoch_active` is false once a delayed flush took over `time_s`.
+    epoch: u32 = 0,
+    epoch_active: bool = false,
     /// A delayed flush's `time_s`, applied when the clock reaches it (0: none).
     pending_s: u32 = 0,
 };
@@ -244,7 +247,7 @@ pub const Store = struct {
         if (due != 0 and due <= self.clock.current_time_s) {
             if (due > self.flush_state.time_s) {
                 self.flush_state.time_s = due;
-                self.flush_state.cas = 0;
+                self.flush_state.epoch_active = false;
             }
             self.flush_state.pending_s = 0;
         }
@@ -289,14 +292,16 @@ pub const Store = struct {
             return Status.ok;
         }
         self.flush_state.time_s = @max(self.flush_state.time_s, @max(moment, now - 1));
-        self.flush_state.cas = self.nextCas();
+        self.flush_state.epoch +%= 1;
+        self.flush_state.epoch_active = true;
         self.flush_state.pending_s = 0;
         return Status.ok;
     }
 
     fn isFlushed(self: *const Store, h: *const Header) bool {
         if (h.time_s <= self.flush_state.time_s) return true;
-        return h.time_s == self.flush_state.time_s + 1 and h.cas < self.flush_state.cas;
+        const f = &self.flush_state;
+        return f.epoch_active and h.time_s == f.time_s + 1 and h.flush_epoch != f.epoch;
     }
 
     fn isDead(self: *const Store, h: *const Header) ?Miss {
@@ -328,6 +333,7 @@ pub const Store = struct {
         const h = self.arena.header(ref);
         assert(h.item_flags & (items.flag_linked | items.flag_pending) == 0);
         h.time_s = self.clock.current_time_s;
+        h.flush_epoch = self.flush_state.epoch;
         h.item_flags |= items.flag_linked;
         self.table.insert(&self.arena, bucket, ref);
         self.lru.link(&self.arena, ref);

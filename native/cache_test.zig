@@ -787,3 +787,23 @@ test "get peek: reads state without counting or touching" {
     try std.testing.expectEqualSlices(u64, &before, &store.global_counters.values);
     try std.testing.expectEqual(cache.Status.invalid, store.get("pk", &out, cache.get_mode_peek | cache.get_mode_touch, 0));
 }
+
+test "flush_all now hides what was linked before it, even in its own second; a replicated item with an older cas linked after it stays" {
+    var h = try Harness.init(.{});
+    defer h.deinit();
+    h.advance(5);
+    try std.testing.expectEqual(cache.Status.ok, h.set("before", "1"));
+    const old_cas = h.cas();
+    try std.testing.expectEqual(cache.Status.ok, h.store.flush(0));
+    try std.testing.expect(h.get("before") == null);
+    // The peer's item minted before our flush but arriving after it: visible.
+    h.store.io.setCas(old_cas);
+    try std.testing.expectEqual(cache.Status.ok, h.op(op_rep, "late_rep", "2", 0, 0));
+    try std.testing.expectEqualStrings("2", h.get("late_rep").?);
+    try std.testing.expectEqual(cache.Status.ok, h.set("after", "3"));
+    try std.testing.expectEqualStrings("3", h.get("after").?);
+    // A second flush in the same second hides both.
+    try std.testing.expectEqual(cache.Status.ok, h.store.flush(0));
+    try std.testing.expect(h.get("late_rep") == null);
+    try std.testing.expect(h.get("after") == null);
+}

@@ -36,12 +36,14 @@ pub const Header = extern struct {
     flags: u32, // the client's opaque flags
     walk_generation: u32, // the cursor walk that last returned this item (cache.zig)
     cas: u64,
+    /// The store's flush epoch when the item was linked: an immediate flush_all hides the items
+    /// linked before it in its own second, whatever their cas (a replicated item keeps the cas
+    /// its peer minted, which may be older than the flush it arrives after).
+    flush_epoch: u32,
     key_len: u8,
     class_id: u8,
     item_flags: u8,
-    /// Reserved for a later 64-bit replication version; zero for now. Only 5 bytes fit beside
-    /// the fields above in 48 bytes: a version needs 3 bytes freed elsewhere (see the report).
-    version_spare: [5]u8,
+    spare: [1]u8,
 };
 
 comptime {
@@ -70,7 +72,8 @@ pub fn init(h: *Header, class_id: u8, key: []const u8, value_len: u32, flags: u3
         .key_len = @intCast(key.len),
         .class_id = class_id,
         .item_flags = 0,
-        .version_spare = .{0} ** 5,
+        .flush_epoch = 0,
+        .spare = .{0},
     };
     @memcpy(keyOf(h), key);
     @memcpy(dataOf(h)[value_len..][0..crlf.len], crlf);
@@ -118,5 +121,5 @@ test "items: header layout and value bytes" {
     try std.testing.expect(keyEql(h, "key"));
     try std.testing.expect(!keyEql(h, "kez"));
     try std.testing.expect(!keyEql(h, "ke"));
-    try std.testing.expectEqual(@as(u8, 0), h.version_spare[4]);
+    try std.testing.expectEqual(@as(u8, 0), h.spare[0]);
 }

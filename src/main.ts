@@ -13,6 +13,8 @@ const eviction_log_keys_max = 65_536;
 function serverSettings(s: Settings): ServerSettings {
   return {
     tcp_port: s.tcp_port,
+    udp_port: s.udp_port,
+    requests_per_event_max: s.requests_per_event_max,
     listen_addresses: s.listen_addresses,
     unix_socket_path: s.unix_socket_path,
     unix_socket_mask: s.unix_socket_mask,

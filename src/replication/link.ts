@@ -343,7 +343,10 @@ export class Replicator implements MutationSink {
     if (reply === null) return this.drop(link, "replication: malformed hello reply");
     if (reply.node_id === this.node_id) return this.drop(link, "replication: connected to myself");
     const expected = proofFor(this.options.secret, "L", link.our_nonce, reply.nonce, reply.node_id);
-    if (!proofValid(reply.proof, expected)) return this.authFailed(link);
+    if (!proofValid(reply.proof, expected)) {
+      link.socket.write(encodeAuth("-")); // lets the listener see (and count) the mismatch at once
+      return this.authFailed(link);
+    }
     link.peer_id = reply.node_id;
     link.peer_nonce = reply.nonce;
     link.socket.write(encodeAuth(proofFor(this.options.secret, "C", reply.nonce, link.our_nonce, this.node_id)));

@@ -1,10 +1,11 @@
 // The cache server: owns the Store, the shared reply buffer, the listeners and the clock.
 //
-// Contract: `Server.start(settings)` binds every listener (TCP per -l address, unix socket) and
+// Contract: `Server.start(settings)` binds every listener (TCP per -l address, unix socket, UDP) and
 // returns; `stop()` closes them and the store. Connections beyond connections_max are answered
 // "ERROR Too many open connections" and closed, as memcached does. Nothing here parses bytes.
 
 import type { Socket, TCPSocketListener, UnixSocketListener } from "bun";
+import { chmodSync } from "node:fs";
 import { Store, Status } from "../native/store.ts";
 import { Cmd, type Command } from "../protocol/parser.ts";
 import { newCounters, reply, type Context, type MutationSink } from "../protocol/execute.ts";
@@ -13,12 +14,15 @@ import { Output } from "./output.ts";
 import { PrefixStats } from "../protocol/detail.ts";
 import { Connection, type Closable, type ConnectionHost } from "./connection.ts";
 import { output_headroom_bytes } from "./limits.ts";
+import { UdpTransport } from "./udp.ts";
 import {
   formatStats, generalStats, itemsStats, slabsStats, type ClassFigures, type ServerFigures, type StatLines,
 } from "../stats.ts";
 
 export interface ServerSettings {
   tcp_port: number;
+  udp_port: number; // 0 = off
+  requests_per_event_max: number; // -R: UDP replies are flushed in memcached's per-event batches
   listen_addresses: string[];
   unix_socket_path: string | null;
   unix_socket_mask: number;
@@ -58,6 +62,7 @@ export class Server implements ConnectionHost {
   readonly started_s: number;
   now_s: number;
   private listeners: Array<TCPSocketListener<Connection> | UnixSocketListener<Connection>> = [];
+  private udp: UdpTransport | null = null;
   private timers: Array<ReturnType<typeof setInterval>> = [];
   private next_id = 1;
   readonly connections = new Set<Connection>();
@@ -99,11 +104,19 @@ export class Server implements ConnectionHost {
     const s = this.settings;
     if (s.unix_socket_path !== null) {
       this.listeners.push(Bun.listen<Connection>({ unix: s.unix_socket_path, socket: handlers }));
+      chmodSync(s.unix_socket_path, s.unix_socket_mask & 0o777); // memcached: umask(~mask) around bind
     } else if (s.tcp_port !== 0) {
       const hosts = s.listen_addresses.length > 0 ? s.listen_addresses : ["0.0.0.0"];
       for (const host of hosts) {
         this.listeners.push(Bun.listen<Connection>({ hostname: host, port: s.tcp_port, socket: handlers }));
       }
+    }
+    if (s.udp_port !== 0) {
+      this.udp = new UdpTransport(this, {
+        port: s.udp_port, listen_addresses: s.listen_addresses,
+        requests_per_event_max: s.requests_per_event_max, item_size_max: s.item_size_max,
+      });
+      this.udp.start();
     }
     this.timers.push(setInterval(() => this.tick(), clock_interval_ms));
     this.timers.push(setInterval(() => this.ctx.store.sweep(s.sweep_items_per_tick), sweep_interval_ms));
@@ -118,6 +131,8 @@ export class Server implements ConnectionHost {
   stopListening(): void {
     for (const listener of this.listeners) listener.stop(true);
     this.listeners = [];
+    this.udp?.stop();
+    this.udp = null;
   }
 
   stop(): void {

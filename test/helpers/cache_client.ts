@@ -1,0 +1,69 @@
+// A small memcached text client for tests: one command at a time, parsed replies, bounded waits.
+import { RawClient } from "./procs.ts";
+
+export interface Item {
+  flags: number;
+  value: string;
+  cas: string;
+}
+
+export class CacheClient {
+  private constructor(readonly raw: RawClient) {}
+
+  static async connect(port: number): Promise<CacheClient> {
+    return new CacheClient(await RawClient.connect(port));
+  }
+
+  async command(line: string): Promise<string> {
+    return (await this.raw.call(line)).trimEnd();
+  }
+
+  async set(key: string, value: string, flags = 0, exptime = 0, verb = "set"): Promise<string> {
+    return await this.command(`${verb} ${key} ${flags} ${exptime} ${Buffer.byteLength(value, "latin1")}\r\n${value}\r\n`);
+  }
+
+  /** gets for many keys: a map of the hits. */
+  async gets(keys: string[]): Promise<Map<string, Item>> {
+    const reply = await this.raw.call(`gets ${keys.join(" ")}\r\n`, "END\r\n", 10_000);
+    const items = new Map<string, Item>();
+    let at = 0;
+    for (;;) {
+      const line_end = reply.indexOf("\r\n", at);
+      const line = reply.slice(at, line_end);
+      if (line === "END" || line_end < 0) break;
+      const [, key, flags, bytes, cas] = line.split(" ");
+      const value = reply.slice(line_end + 2, line_end + 2 + Number(bytes));
+      items.set(key!, { flags: Number(flags), value, cas: cas! });
+      at = line_end + 2 + Number(bytes) + 2;
+    }
+    return items;
+  }
+
+  async get(key: string): Promise<Item | undefined> {
+    return (await this.gets([key])).get(key);
+  }
+
+  async stats(sub = ""): Promise<Map<string, string>> {
+    const reply = await this.raw.call(sub ? `stats ${sub}\r\n` : "stats\r\n", "END\r\n");
+    const stats = new Map<string, string>();
+    for (const line of reply.split("\r\n")) {
+      const [tag, name, ...rest] = line.split(" ");
+      if (tag === "STAT" && name) stats.set(name, rest.join(" "));
+    }
+    return stats;
+  }
+
+  close(): void {
+    this.raw.close();
+  }
+}
+
+/** Polls `check` until it returns true or `ms` pass; returns the last result. */
+export async function eventually(check: () => Promise<boolean>, ms = 5_000, step_ms = 25): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    if (await check()) return true;
+    if (Date.now() >= deadline) return false;
+    await Bun.sleep(step_ms);
+  }
+}

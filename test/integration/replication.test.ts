@@ -1,0 +1,296 @@
+// Two (and three) real repcached-bun processes on 127.0.0.1: writes on either side reach the
+// other, full copy on join, kill -9 and restart, a cut link that heals by itself, a stopped peer.
+import { afterEach, describe, expect, test } from "bun:test";
+import { freePort, startOurs, type Spawned } from "../helpers/procs.ts";
+import { CacheClient, eventually } from "../helpers/cache_client.ts";
+import { Relay } from "../helpers/relay.ts";
+
+const started: Spawned[] = [];
+const relays: Relay[] = [];
+afterEach(async () => {
+  for (const relay of relays.splice(0)) await relay.close();
+  for (const server of started.splice(0)) await server.stop("SIGKILL");
+});
+
+async function node(args: string[], opts: { port?: number; wait?: boolean } = {}): Promise<Spawned> {
+  const server = await startOurs(["-v", ...args], opts);
+  started.push(server);
+  return server;
+}
+
+async function state(port: number): Promise<string> {
+  const c = await CacheClient.connect(port);
+  try {
+    return (await c.stats("replication")).get("state") ?? "";
+  } finally {
+    c.close();
+  }
+}
+
+async function synced(...ports: number[]): Promise<boolean> {
+  return await eventually(async () => {
+    for (const port of ports) if ((await state(port)) !== "synced") return false;
+    return true;
+  }, 10_000, 50);
+}
+
+async function pair(extra_a: string[] = [], extra_b: string[] = []) {
+  const rport = await freePort();
+  const a = await node(["-X", String(rport), ...extra_a]);
+  const b = await node(["-x", "127.0.0.1", "-X", String(rport), ...extra_b]);
+  expect(await synced(a.port, b.port)).toBe(true);
+  return { a, b, rport };
+}
+
+/** Waits until `get key` on `port` shows `value` (undefined = absent). */
+async function converges(port: number, key: string, value: string | undefined, ms = 5_000): Promise<boolean> {
+  const c = await CacheClient.connect(port);
+  try {
+    return await eventually(async () => (await c.get(key))?.value === value, ms);
+  } finally {
+    c.close();
+  }
+}
+
+describe("two nodes", () => {
+  test("every mutating command on either side reaches the other, with the same cas", async () => {
+    const { a, b } = await pair();
+    const ca = await CacheClient.connect(a.port);
+    const cb = await CacheClient.connect(b.port);
+    expect(await ca.set("k1", "hello", 7)).toBe("STORED");
+    expect(await converges(b.port, "k1", "hello")).toBe(true);
+    expect(await cb.set("k2", "A", 0, 0, "add")).toBe("STORED");
+    expect(await converges(a.port, "k2", "A")).toBe(true);
+    expect(await ca.set("k2", "RR", 3, 100, "replace")).toBe("STORED");
+    expect(await ca.set("k1", "+ap", 9, 9, "append")).toBe("STORED");
+    expect(await cb.set("k1", "pp+", 0, 0, "prepend")).toBe("STORED");
+    expect(await converges(a.port, "k1", "pp+hello+ap")).toBe(true);
+    expect(await converges(b.port, "k1", "pp+hello+ap")).toBe(true);
+    expect(await converges(b.port, "k2", "RR")).toBe(true);
+    const cas = (await ca.get("k2"))!.cas;
+    expect((await cb.get("k2"))!.cas).toBe(cas);
+    expect((await cb.get("k1"))!.flags).toBe(7);
+    // cas issued on one node works on the other (same cas on both)
+    expect(await cb.command(`cas k2 0 0 1 ${cas}\r\nC\r\n`)).toBe("STORED");
+    expect(await converges(a.port, "k2", "C")).toBe(true);
+    expect(await ca.set("n", "10")).toBe("STORED");
+    expect(await ca.command("incr n 5\r\n")).toBe("15");
+    expect(await converges(b.port, "n", "15")).toBe(true);
+    expect(await cb.command("decr n 7\r\n")).toBe("8");
+    expect(await converges(a.port, "n", "8 ")).toBe(true);
+    expect(await cb.command("touch n 1000\r\n")).toBe("TOUCHED");
+    expect(await ca.command("delete k2\r\n")).toBe("DELETED");
+    expect(await converges(b.port, "k2", undefined)).toBe(true);
+    expect(await cb.command("flush_all\r\n")).toBe("OK");
+    expect(await converges(a.port, "k1", undefined)).toBe(true);
+    // flush_all 0 flushes the peer too (repcached sent its start time and the peer did not flush)
+    expect(await ca.set("z", "1")).toBe("STORED");
+    expect(await converges(b.port, "z", "1")).toBe(true);
+    expect(await ca.command("flush_all 0\r\n")).toBe("OK");
+    expect(await converges(b.port, "z", undefined)).toBe(true);
+    // delayed flush reaches the peer
+    expect(await cb.set("late", "1")).toBe("STORED");
+    expect(await converges(a.port, "late", "1")).toBe(true);
+    expect(await cb.command("flush_all 2\r\n")).toBe("OK");
+    expect(await converges(a.port, "late", undefined, 6_000)).toBe(true);
+    expect(await converges(b.port, "late", undefined, 6_000)).toBe(true);
+    // Each node's clock ticks in whole seconds of its own: wait until both are past the deadline.
+    await Bun.sleep(1_100);
+    // pipelined flush + set keeps the survivor on both (order preserved)
+    ca.raw.send("flush_all\r\nset survivor 0 0 1\r\nS\r\n");
+    expect(await ca.raw.readText("STORED\r\n")).toBe("OK\r\nSTORED\r\n");
+    expect(await converges(b.port, "survivor", "S")).toBe(true);
+    ca.close();
+    cb.close();
+  }, 30_000);
+
+  test("a joining node gets a full copy of 100k items: same keys, values, flags, cas", async () => {
+    const rport = await freePort();
+    const a = await node(["-X", String(rport), "-m", "256"]);
+    const ca = await CacheClient.connect(a.port);
+    const total = 100_000;
+    let batch = "";
+    for (let i = 0; i < total; i++) {
+      const value = `v${i}`.repeat(1 + (i % 5));
+      batch += `set fc${i} ${i % 1000} 0 ${value.length} noreply\r\n${value}\r\n`;
+      if (batch.length > 60_000 || i === total - 1) {
+        ca.raw.send(batch);
+        batch = "";
+      }
+    }
+    expect(await ca.command("mn\r\n")).toBe("MN");
+    const started_ms = performance.now();
+    const b = await node(["-x", "127.0.0.1", "-X", String(rport), "-m", "256"]);
+    const copy_ms = performance.now() - started_ms;
+    console.log(`full copy of ${total} items: client port open after ${copy_ms.toFixed(0)} ms (${Math.round(total / (copy_ms / 1000))} items/s)`);
+    const cb = await CacheClient.connect(b.port);
+    for (let from = 0; from < total; from += 500) {
+      const keys = Array.from({ length: Math.min(500, total - from) }, (_, j) => `fc${from + j}`);
+      const [on_a, on_b] = [await ca.gets(keys), await cb.gets(keys)];
+      expect(on_a.size).toBe(keys.length);
+      expect(on_b).toEqual(on_a);
+    }
+    const stats_b = await cb.stats();
+    expect(stats_b.get("curr_items")).toBe(String(total));
+    ca.close();
+    cb.close();
+  }, 120_000);
+
+  test("kill -9 of the listener: the other serves on; restarted, it gets everything back", async () => {
+    const { a, b, rport } = await pair();
+    const ca = await CacheClient.connect(a.port);
+    for (let i = 0; i < 50; i++) expect(await ca.set(`kl${i}`, `v${i}`)).toBe("STORED");
+    expect(await converges(b.port, "kl49", "v49")).toBe(true);
+    ca.close();
+    const killed_ms = performance.now();
+    await a.stop("SIGKILL");
+    const cb = await CacheClient.connect(b.port);
+    expect((await cb.get("kl0"))?.value).toBe("v0");
+    expect(await cb.set("during", "outage")).toBe("STORED");
+    const a2 = await node(["-X", String(rport)], { port: a.port });
+    expect(await synced(a2.port, b.port)).toBe(true);
+    console.log(`listener restarted and re-paired ${(performance.now() - killed_ms).toFixed(0)} ms after kill -9`);
+    expect(await converges(a2.port, "kl49", "v49")).toBe(true);
+    expect(await converges(a2.port, "during", "outage")).toBe(true);
+    cb.close();
+  }, 40_000);
+
+  test("kill -9 of the connector: the listener serves on; restarted with -x, it gets everything back", async () => {
+    const { a, b, rport } = await pair();
+    const cb = await CacheClient.connect(b.port);
+    expect(await cb.set("from_b", "1")).toBe("STORED");
+    expect(await converges(a.port, "from_b", "1")).toBe(true);
+    cb.close();
+    await b.stop("SIGKILL");
+    const ca = await CacheClient.connect(a.port);
+    expect(await ca.set("while_b_down", "2")).toBe("STORED");
+    const b2 = await node(["-x", "127.0.0.1", "-X", String(rport)], { port: b.port });
+    expect(await synced(a.port, b2.port)).toBe(true);
+    expect(await converges(b2.port, "from_b", "1")).toBe(true);
+    expect(await converges(b2.port, "while_b_down", "2")).toBe(true);
+    ca.close();
+  }, 40_000);
+
+  test("a cut link re-pairs by itself; writes on both sides during the cut survive", async () => {
+    const listen_a = await freePort();
+    const a = await node(["-X", String(listen_a)]);
+    const relay = await Relay.start(listen_a);
+    relays.push(relay);
+    const listen_b = await freePort();
+    const b = await node(["-x", "127.0.0.1", "-X", `${listen_b}:${relay.port}`]);
+    expect(await synced(a.port, b.port)).toBe(true);
+    const ca = await CacheClient.connect(a.port);
+    const cb = await CacheClient.connect(b.port);
+    expect(await ca.set("before", "0")).toBe("STORED");
+    expect(await converges(b.port, "before", "0")).toBe(true);
+    relay.cut();
+    expect(await eventually(async () => (await state(b.port)) !== "synced")).toBe(true);
+    expect(await ca.set("cut_a", "A")).toBe("STORED");
+    expect(await cb.set("cut_b", "B")).toBe("STORED");
+    expect(await cb.set("before", "changed on b")).toBe("STORED");
+    const healed_ms = performance.now();
+    relay.heal();
+    expect(await synced(a.port, b.port)).toBe(true);
+    console.log(`re-paired ${(performance.now() - healed_ms).toFixed(0)} ms after the cut healed`);
+    expect(await converges(b.port, "cut_a", "A")).toBe(true);
+    expect(await converges(a.port, "cut_b", "B")).toBe(true);
+    expect(await converges(a.port, "before", "changed on b")).toBe(true);
+    expect(await converges(b.port, "before", "changed on b")).toBe(true);
+    ca.close();
+    cb.close();
+  }, 40_000);
+
+  test("concurrent writes to the same keys on both nodes converge to one value", async () => {
+    const { a, b } = await pair();
+    const ca = await CacheClient.connect(a.port);
+    const cb = await CacheClient.connect(b.port);
+    let on_a = "";
+    let on_b = "";
+    for (let i = 0; i < 300; i++) {
+      on_a += `set race${i} 0 0 1 noreply\r\nA\r\n`;
+      on_b += `set race${i} 0 0 1 noreply\r\nB\r\n`;
+    }
+    ca.raw.send(on_a);
+    cb.raw.send(on_b);
+    const keys = Array.from({ length: 300 }, (_, i) => `race${i}`);
+    const same = await eventually(async () => {
+      const [x, y] = [await ca.gets(keys), await cb.gets(keys)];
+      if (x.size !== 300 || y.size !== 300) return false;
+      for (const key of keys) if (x.get(key)!.value !== y.get(key)!.value) return false;
+      return true;
+    }, 10_000, 100);
+    expect(same).toBe(true);
+    ca.close();
+    cb.close();
+  }, 30_000);
+
+  test("a stopped peer (SIGSTOP): clients unaffected, memory bounded, convergence after SIGCONT", async () => {
+    const { a, b } = await pair(["-q", "1000"], []);
+    const ca = await CacheClient.connect(a.port);
+    process.kill(b.proc.pid, "SIGSTOP");
+    try {
+      const value = "x".repeat(10_000);
+      const t0 = performance.now();
+      for (let round = 0; round < 20; round++) {
+        let batch = "";
+        for (let i = 0; i < 200; i++) batch += `set stop${round * 200 + i} 0 0 ${value.length} noreply\r\n${value}\r\n`;
+        ca.raw.send(batch);
+        expect(await ca.command("mn\r\n")).toBe("MN");
+      }
+      const elapsed = performance.now() - t0;
+      expect(elapsed).toBeLessThan(20_000); // clients were never blocked on the stalled peer
+      const stats = await ca.stats("replication");
+      expect(Number(stats.get("send_pending_bytes"))).toBeLessThanOrEqual(Number((await ca.stats()).get("repcached_wsize")));
+      expect(Number(stats.get("queue_items"))).toBeLessThanOrEqual(1000);
+    } finally {
+      process.kill(b.proc.pid, "SIGCONT");
+    }
+    expect(await synced(a.port, b.port)).toBe(true);
+    expect(await converges(b.port, "stop3999", "x".repeat(10_000), 20_000)).toBe(true);
+    ca.close();
+  }, 60_000);
+
+  test("graceful SIGTERM sends what is queued before exiting", async () => {
+    const { a, b } = await pair();
+    const cb = await CacheClient.connect(b.port);
+    cb.raw.send("set lastB 0 0 1\r\nL\r\n");
+    expect(await cb.raw.readText()).toBe("STORED\r\n");
+    const code = await b.stop("SIGTERM");
+    expect(code).toBe(0);
+    expect(await converges(a.port, "lastB", "L", 2_000)).toBe(true);
+    expect(b.output()).toContain("replication: cleanup complete");
+  }, 30_000);
+});
+
+describe("three nodes and secrets", () => {
+  test("a third node cannot break an established pair", async () => {
+    const { a, b, rport } = await pair();
+    const c = await node(["-x", "127.0.0.1", "-X", `${await freePort()}:${rport}`, "--serve-during-copy"]);
+    await Bun.sleep(1_000);
+    expect(await state(a.port)).toBe("synced");
+    expect(await state(b.port)).toBe("synced");
+    const ca = await CacheClient.connect(a.port);
+    expect(await ca.set("pair_ok", "1")).toBe("STORED");
+    expect(await converges(b.port, "pair_ok", "1")).toBe(true);
+    expect(await converges(c.port, "pair_ok", undefined)).toBe(true);
+    expect(a.output()).toContain("replication: already connected");
+    ca.close();
+  }, 30_000);
+
+  test("with a shared secret nodes pair; a node without it gets nothing", async () => {
+    const rport = await freePort();
+    const a = await node(["-X", String(rport), "--replication-secret", "s3cret"]);
+    const ca = await CacheClient.connect(a.port);
+    expect(await ca.set("secret_item", "1")).toBe("STORED");
+    const wrong = await node(["-x", "127.0.0.1", "-X", `${await freePort()}:${rport}`, "--replication-secret", "nope"]);
+    const none = await node(["-x", "127.0.0.1", "-X", `${await freePort()}:${rport}`]);
+    await Bun.sleep(1_000);
+    for (const outsider of [wrong, none]) expect(await converges(outsider.port, "secret_item", undefined, 200)).toBe(true);
+    expect(Number((await ca.stats("replication")).get("auth_failures"))).toBeGreaterThan(0);
+    await wrong.stop("SIGKILL");
+    await none.stop("SIGKILL");
+    const right = await node(["-x", "127.0.0.1", "-X", `${await freePort()}:${rport}`, "--replication-secret", "s3cret"]);
+    expect(await converges(right.port, "secret_item", "1")).toBe(true);
+    ca.close();
+  }, 40_000);
+});
