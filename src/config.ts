@@ -529,12 +529,12 @@ export const flags: readonly Flag[] = [
       extendedApply(d, v, o);
     }),
   flag("x", "replication-peer", "host", null, null,
-    ["hostname or IPv4 address of peer repcached; connects once", "at start and serves after the peer's full copy"],
+    ["hostname or IPv4 address of the peer; keeps reconnecting", "when the link drops; serves after the peer's full copy"],
     (d, v, o) => {
       s(d).replication.peer_host = peerParse(o, v);
     }),
   flag("X", "replication-ports", "num:num", "11212", null,
-    ["TCP ports for replication: <listen>[:<connect>]", "(connect defaults to listen)"],
+    ["TCP ports for replication: <listen>[:<connect>]", "(connect defaults to listen); -x or -X turns replication on"],
     (d, v, o) => {
       const [listen_port, connect_port] = replicationPortsParse(o, v);
       s(d).replication.listen_port = listen_port;
