@@ -2,7 +2,7 @@
 // run the server. Usage errors exit before anything is allocated.
 
 import { writeFileSync, rmSync } from "node:fs";
-import { parseArgs, settingsStats, version_string, type Settings } from "./config.ts";
+import { listenAddressSplit, parseArgs, settingsStats, version_string, type Settings } from "./config.ts";
 import { Server, type ServerSettings } from "./server/server.ts";
 import { Replicator } from "./replication/link.ts";
 
@@ -68,7 +68,7 @@ function startReplication(server: Server, settings: Settings): Replicator | null
     peer_host: r.peer_host,
     listen_port: r.listen_port,
     connect_port: r.connect_port,
-    listen_hosts: settings.listen_addresses,
+    listen_hosts: settings.listen_addresses.map((entry) => listenAddressSplit(entry)?.host ?? entry),
     queue_items_max: r.queue_items_max,
     queue_bytes_max: r.queue_bytes_max,
     secret: r.secret,

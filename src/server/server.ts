@@ -15,6 +15,7 @@ import { PrefixStats } from "../protocol/detail.ts";
 import { Connection, type Closable, type ConnectionHost } from "./connection.ts";
 import { output_headroom_bytes } from "./limits.ts";
 import { UdpTransport } from "./udp.ts";
+import { listenAddressSplit } from "../config.ts";
 import {
   formatStats, generalStats, itemsStats, slabsStats, type ClassFigures, type ServerFigures, type StatLines,
 } from "../stats.ts";
@@ -106,9 +107,12 @@ export class Server implements ConnectionHost {
       this.listeners.push(Bun.listen<Connection>({ unix: s.unix_socket_path, socket: handlers }));
       chmodSync(s.unix_socket_path, s.unix_socket_mask & 0o777); // memcached: umask(~mask) around bind
     } else if (s.tcp_port !== 0) {
-      const hosts = s.listen_addresses.length > 0 ? s.listen_addresses : ["0.0.0.0"];
-      for (const host of hosts) {
-        this.listeners.push(Bun.listen<Connection>({ hostname: host, port: s.tcp_port, socket: handlers }));
+      const entries = s.listen_addresses.length > 0 ? s.listen_addresses : ["0.0.0.0"];
+      for (const entry of entries) {
+        const address = listenAddressSplit(entry);
+        if (address === null) throw new Error(`bad listen address '${entry}'`);
+        const port = address.port ?? s.tcp_port; // memcached: a -l host:port entry's port wins
+        this.listeners.push(Bun.listen<Connection>({ hostname: address.host, port, socket: handlers }));
       }
     }
     if (s.udp_port !== 0) {

@@ -16,10 +16,12 @@
 // - What memcached drops, we drop: an overlong get key drops every unsent response and answers the
 //   error alone; an HTTP line, a too-long line, `shutdown` and `quit` end the datagram; a storage
 //   command whose data block is incomplete ends it and drops the unsent responses (memcached would
-//   wait for the rest and swallow the client's next datagram as value bytes; we do not).
-// - Bounds: a request's replies are capped at reply_bytes_max (past it, the rest of the datagram is
-//   not executed and its unsent replies are dropped); datagrams the kernel refuses (backpressure)
-//   queue up to pending_bytes_max and go out on drain, later ones are dropped.
+//   wait for the rest and swallow the client's next datagram as value bytes; we do not). Nothing
+//   carries over between datagrams (memcached also keeps `quit`'s close-after-write flag on its
+//   worker's UDP connection, cutting every later datagram short at its first flush; we do not).
+// - Bounds: a request's replies are capped at udpReplyBytesMax() (past it, the rest of the datagram
+//   is not executed and its unsent replies are dropped); datagrams the kernel refuses (backpressure)
+//   queue up to udp_pending_bytes_max and go out on drain, later ones are dropped.
 // Replies are collected in the shared Output (out.flush points here while a datagram runs) and
 // copied into this transport's staging buffer, so they never mix with a TCP connection's output.
 

@@ -783,7 +783,7 @@ describe("-h", () => {
     expect(help.split("\n")[0]).toBe("memcached 1.6.18 repcached-bun 0.1.0");
     expect(help).toContain("-p, --port=<num>          TCP port to listen on, 0 is off (default: 11211)\n");
     expect(help).toContain("-m, --memory-limit=<num>  item memory in megabytes");
-    expect(help).toMatch(/^-x, --replication-peer=<host> hostname or IPv4 address of peer repcached/m);
+    expect(help).toMatch(/^-x, --replication-peer=<host> hostname or IPv4 address of the peer/m);
     expect(help).toMatch(/^-X, --replication-ports=<num:num> TCP ports for replication/m);
     expect(help).toMatch(/^-q, --replication-queue-items=<num> replication queue limit in items/m);
     expect(help).toContain("(default: 8192)");
