@@ -149,6 +149,7 @@ export function executeGet(ctx: Context, cmd: Command, buf: Uint8Array): void {
       if (n >= 0) {
         out.len += n;
         ctx.detail.recordGet(buf, key_off, key_len, true);
+        if (touching && ctx.mutations !== null) ctx.mutations.stored(buf, key_off, key_len);
         break;
       }
       if (n !== Status.BUFFER_SMALL || out.len === 0) {

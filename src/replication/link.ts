@@ -261,7 +261,7 @@ export class Replicator implements MutationSink {
       return socket.terminate();
     }
     if (this.link !== null) {
-      this.log(1, "replication: already connected");
+      console.error("replication: already connected"); // repcached prints this at any verbosity
       return socket.terminate();
     }
     this.link = link;
