@@ -131,7 +131,9 @@ export class Replicator implements MutationSink {
     this.journal = new Journal(options.queue_items_max, Math.min(options.queue_bytes_max, options.queue_items_max * 258));
     this.send = new Uint8Array(2 * (item_size_max + rep_header_bytes_max) + send_window_bytes);
     this.scratch = new Uint8Array(item_size_max + 256);
-    server.ctx.store.setCasClock(true, 0);
+    // cas values stay memcached-like (a counter) until a repcached-bun peer pairs: a classic peer
+    // keeps only the low 32 bits of a cas it sends back, so wall-clock cas would change on the
+    // round trip. Pairing with our own kind switches to wall-clock cas for last-writer-wins.
     this.same_port_peer = options.peer_host !== null && options.connect_port === options.listen_port && isLocalHost(options.peer_host);
   }
 
