@@ -77,6 +77,7 @@ function startReplication(server: Server, settings: Settings): Replicator | null
     verbosity: () => server.settings.verbosity,
   });
   server.ctx.mutations = replicator;
+  if (r.serve_during_copy) server.ctx.read_through = replicator;
   server.extraStats = () => replicator.statsLines();
   server.subStats.set("replication", () => replicator.detailLines());
   return replicator;

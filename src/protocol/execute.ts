@@ -18,6 +18,16 @@ export interface MutationSink {
   flushed(exptime: number): void;
 }
 
+/**
+ * Replication's read-through for a node that serves while the peer's full copy is arriving: a get
+ * that misses here first asks the peer. `fetchMissing` returns false when every key is here (or
+ * read-through cannot run); otherwise it calls `done` once the keys arrived or a timeout passed.
+ */
+export interface ReadThrough {
+  active(): boolean;
+  fetchMissing(buf: Uint8Array, cmd: Command, done: () => void): boolean;
+}
+
 export interface Counters {
   cmd_get: number;
   cmd_set: number;
@@ -35,6 +45,7 @@ export interface Context {
   out: Output;
   counters: Counters;
   mutations: MutationSink | null;
+  read_through: ReadThrough | null;
   detail: PrefixStats;
   /** Item header bytes + CRLF: an item is too large when header + key + value > item_size_max. */
   item_size_max: number;
@@ -81,6 +92,10 @@ export function storeReply(status: number, kind: number): Uint8Array {
     case Status.NO_MEMORY: return Reply.NO_MEMORY;
   }
   return Reply.NO_MEMORY;
+}
+
+export function isGet(kind: number): boolean {
+  return kind >= Cmd.GET && kind <= Cmd.GATS;
 }
 
 export function isStorage(kind: number): boolean {

@@ -43,6 +43,8 @@ export const Cmd = {
   MARUGOTO_END: 24, // repcached: only valid on a replication link
   CLOSE: 25, // an HTTP request line: memcached just closes
   SLABS: 26,
+  FETCH: 27, // repcached-bun peers: `rcb1_fetch <id> <key>...` (read-through during a full copy)
+  FETCHED: 28, // repcached-bun peers: `rcb1_fetched <id>` (the fetched keys were sent)
 } as const;
 
 /** Client errors a command line can carry; the reply text is `ClientError[n]`. */
@@ -235,6 +237,8 @@ function dispatch(buf: Uint8Array, cmd: Command): void {
   if (nameIs(buf, cmd, "quit")) return void (cmd.kind = Cmd.QUIT);
   if (nameIs(buf, cmd, "verbosity")) return verbosity(buf, cmd);
   if (nameIs(buf, cmd, "rep")) return storage(buf, cmd, Cmd.REP);
+  if (nameIs(buf, cmd, "rcb1_fetch")) return fetchLine(buf, cmd, Cmd.FETCH, 4);
+  if (nameIs(buf, cmd, "rcb1_fetched")) return fetchLine(buf, cmd, Cmd.FETCHED, 3);
   if (tokenStartsWith(buf, cmd, n - 2, "HTTP/")) cmd.kind = Cmd.CLOSE;
 }
 
@@ -290,6 +294,15 @@ function parseFlags(buf: Uint8Array, off: number, len: number, signed_allowed: b
   if (!signed_allowed || !parseI32(buf, off, len)) return false;
   parsed.value = parsed.value >>> 0;
   return true;
+}
+
+/** `rcb1_fetch <id> <key>...` / `rcb1_fetched <id>`: the id in num_lo, keys from keys_off. */
+function fetchLine(buf: Uint8Array, cmd: Command, kind: number, tokens_min: number): void {
+  if (cmd.ntokens < tokens_min) return;
+  if (!parseU32Truncating(buf, cmd.token_off[1]!, cmd.token_len[1]!)) return;
+  cmd.num_lo = parsed.value;
+  cmd.keys_off = kind === Cmd.FETCH ? cmd.token_off[2]! : cmd.line_end;
+  cmd.kind = kind;
 }
 
 function arithmetic(buf: Uint8Array, cmd: Command, kind: number): void {

@@ -7,7 +7,7 @@
 // fixed at start-up. `sync`/`flush` return false when full: the caller drops the link (a fresh full
 // copy follows the re-pair), as an unbounded queue would be worse.
 
-export const Entry = { NONE: 0, SYNC: 1, FLUSH: 2 } as const;
+export const Entry = { NONE: 0, SYNC: 1, FLUSH: 2, FETCH_KEY: 3, FETCHED: 4 } as const;
 
 /** Per entry: type byte + key length byte (or 4 bytes of flush time) + the key. */
 const entry_header_bytes = 2;
@@ -21,7 +21,7 @@ export class Journal {
   private tail = 0; // next byte to push
   private used = 0; // bytes in the ring
   count = 0;
-  /** The popped entry: type, and the key in `key` [0, key_len) or the flush time. */
+  /** The popped entry: type, and the key in `key` [0, key_len) or the number (flush time, fetch id). */
   popped_type: number = Entry.NONE;
   readonly key = new Uint8Array(256);
   key_len = 0;
@@ -49,10 +49,25 @@ export class Journal {
     return byte;
   }
 
+  /** The key changed: send its state (a `rep`, or `delete` when it is gone). */
   sync(buf: Uint8Array, off: number, len: number): boolean {
+    return this.keyEntry(Entry.SYNC, buf, off, len);
+  }
+
+  /** The peer asked for the key (read-through): send its state if it exists, nothing otherwise. */
+  fetchKey(buf: Uint8Array, off: number, len: number): boolean {
+    return this.keyEntry(Entry.FETCH_KEY, buf, off, len);
+  }
+
+  /** After the fetched keys: tell the peer fetch `id` is complete. */
+  fetched(id: number): boolean {
+    return this.numberEntry(Entry.FETCHED, id);
+  }
+
+  private keyEntry(type: number, buf: Uint8Array, off: number, len: number): boolean {
     const n = entry_header_bytes + len;
     if (len > 255 || !this.room(n)) return false;
-    this.putByte(Entry.SYNC);
+    this.putByte(type);
     this.putByte(len);
     for (let i = 0; i < len; i++) this.putByte(buf[off + i]!);
     this.used += n;
@@ -61,8 +76,12 @@ export class Journal {
   }
 
   flush(exptime: number): boolean {
+    return this.numberEntry(Entry.FLUSH, exptime);
+  }
+
+  private numberEntry(type: number, exptime: number): boolean {
     if (!this.room(flush_entry_bytes)) return false;
-    this.putByte(Entry.FLUSH);
+    this.putByte(type);
     const v = exptime | 0;
     this.putByte((v >>> 24) & 0xff);
     this.putByte((v >>> 16) & 0xff);
@@ -78,7 +97,7 @@ export class Journal {
     if (this.count === 0) return false;
     const type = this.takeByte();
     this.popped_type = type;
-    if (type === Entry.FLUSH) {
+    if (type === Entry.FLUSH || type === Entry.FETCHED) {
       const v = (this.takeByte() << 24) | (this.takeByte() << 16) | (this.takeByte() << 8) | this.takeByte();
       this.flush_exptime = v | 0;
       this.used -= flush_entry_bytes;

@@ -19,7 +19,8 @@ import type { Socket, TCPSocketListener } from "bun";
 import { networkInterfaces } from "node:os";
 import { Connection, type PeerHooks } from "../server/connection.ts";
 import type { Server } from "../server/server.ts";
-import type { MutationSink } from "../protocol/execute.ts";
+import type { MutationSink, ReadThrough } from "../protocol/execute.ts";
+import { key_cursor, nextKey, type Command } from "../protocol/parser.ts";
 import { GetMode, IoIndex, Status, StoreOp } from "../native/store.ts";
 import { Entry, Journal } from "./journal.ts";
 import {
@@ -62,6 +63,10 @@ const send_window_bytes = 256 * 1024;
 const pump_messages_per_turn_max = 4096;
 const handshake_bytes_max = 1024;
 const thirty_days_s = 2_592_000;
+/** Read-through (--serve-during-copy): outstanding fetches, and how long a get waits for one. */
+const fetches_max = 256;
+const fetch_timeout_ms = 250;
+const fetch_line_bytes_max = 64 * 1024;
 /** Graceful shutdown: give up after this many 1 s waits without progress (repcached: 3). */
 const drain_stalls_max = 3;
 
@@ -95,7 +100,7 @@ class Link {
   }
 }
 
-export class Replicator implements MutationSink {
+export class Replicator implements MutationSink, ReadThrough {
   private readonly server: Server;
   private readonly options: ReplicationOptions;
   private readonly node_id = newToken();
@@ -115,12 +120,15 @@ export class Replicator implements MutationSink {
   private stopping = false;
   private ready: (() => void) | null = null;
   private self_connects = 0;
+  private readonly fetches = new Map<number, { done: () => void; timer: ReturnType<typeof setTimeout> }>();
+  private next_fetch_id = 1;
   private connecting = false;
   private paired_as_connector = false;
   private listen_failures = 0;
   readonly figures = {
     sent_bytes: 0, sent_items: 0, received_items: 0, full_copies_sent: 0, full_copies_received: 0,
     last_copy_items: 0, last_copy_ms: 0, link_drops: 0, queue_overflows: 0, pairings: 0, auth_failures: 0,
+    read_through_fetches: 0, read_through_timeouts: 0,
     last_error: "",
   };
 
@@ -160,10 +168,9 @@ export class Replicator implements MutationSink {
   /** Binds the replication port, connects to the peer; resolves when clients may be served. */
   start(): Promise<void> {
     if (!this.same_port_peer) this.listen();
-    if (this.options.peer_host === null || this.options.serve_during_copy) {
-      if (this.options.peer_host !== null) this.connect();
-      return Promise.resolve();
-    }
+    if (this.options.peer_host === null) return Promise.resolve();
+    // With --serve-during-copy the client port opens once the link is up (read-through works from
+    // the first request); otherwise once the peer's full copy is in, as repcached does.
     return new Promise((resolve) => {
       this.ready = resolve;
       this.connect();
@@ -390,6 +397,8 @@ export class Replicator implements MutationSink {
       rep_op,
       onMarugotoEnd: () => this.peerCopyDone(link),
       onApplied: () => this.figures.received_items++,
+      onFetch: (id, buf, keys_off, line_end) => this.onFetch(id, buf, keys_off, line_end),
+      onFetched: (id) => this.finishFetch(id),
     };
     link.inbound = new Connection(link.socket, this.server, 0, hooks);
     this.journal.clear();
@@ -399,6 +408,7 @@ export class Replicator implements MutationSink {
       // A classic listener copies to us; we have nothing to copy back (repcached's connector).
     }
     if (pending.length > 0) link.inbound.onData(Buffer.from(pending, "latin1"));
+    if (this.options.serve_during_copy) this.markReady();
     this.kick();
   }
 
@@ -510,6 +520,19 @@ export class Replicator implements MutationSink {
 
   private encodeJournalEntry(link: Link): void {
     const journal = this.journal;
+    if (journal.popped_type === Entry.FETCHED) {
+      this.send_tail = putText(this.send, this.send_tail, `rcb1_fetched ${journal.flush_exptime >>> 0}\r\n`);
+      return;
+    }
+    if (journal.popped_type === Entry.FETCH_KEY) {
+      const store = this.server.ctx.store;
+      const n = store.get(journal.key, 0, journal.key_len, this.scratch, 0, this.scratch.length, GetMode.PEEK, 0);
+      if (n < 0) return;
+      this.readFields(link, store.io);
+      this.send_tail = encodeRep(this.send, this.send_tail, journal.key, 0, journal.key_len, this.scratch, 0, n, this.fields, false);
+      this.figures.sent_items++;
+      return;
+    }
     if (journal.popped_type === Entry.FLUSH) {
       const exptime = journal.flush_exptime;
       const time = exptime === 0 || link.mode === "ours" ? exptime : this.absoluteTime(exptime);
@@ -588,6 +611,69 @@ export class Replicator implements MutationSink {
     this.pump();
   }
 
+  // ---- read-through while the peer's copy arrives (--serve-during-copy) ----
+
+  active(): boolean {
+    const link = this.link;
+    return this.options.serve_during_copy && link !== null && link.running && link.mode === "ours" && !link.peer_copy_done;
+  }
+
+  fetchMissing(buf: Uint8Array, cmd: Command, done: () => void): boolean {
+    const link = this.link!;
+    if (this.fetches.size >= fetches_max || this.pending() >= send_window_bytes) return false;
+    const id = this.next_fetch_id;
+    let line = `rcb1_fetch ${id}`;
+    const store = this.server.ctx.store;
+    let missing = 0;
+    let from = cmd.keys_off;
+    while (nextKey(buf, from, cmd.line_end)) {
+      const { off, len } = key_cursor;
+      from = off + len;
+      if (len > 250) return false;
+      if (store.get(buf, off, len, this.scratch, 0, this.scratch.length, GetMode.PEEK, 0) !== Status.NOT_FOUND) continue;
+      line += " " + Buffer.from(buf.buffer, buf.byteOffset + off, len).toString("latin1");
+      missing++;
+      if (line.length > fetch_line_bytes_max) return false;
+    }
+    if (missing === 0) return false;
+    this.next_fetch_id = (id % 0x7fffffff) + 1;
+    this.compact();
+    this.send_tail = putText(this.send, this.send_tail, line + "\r\n");
+    this.write(link);
+    this.figures.read_through_fetches++;
+    const timer = setTimeout(() => {
+      this.figures.read_through_timeouts++;
+      this.finishFetch(id);
+    }, fetch_timeout_ms);
+    this.fetches.set(id, { done, timer });
+    return true;
+  }
+
+  private finishFetch(id: number): void {
+    const fetch = this.fetches.get(id);
+    if (fetch === undefined) return;
+    this.fetches.delete(id);
+    clearTimeout(fetch.timer);
+    // Not from inside the peer stream's processing: the client's replies must not mix with it.
+    setImmediate(fetch.done);
+  }
+
+  /** The peer reads through to us: queue the keys' states, then the end marker, in order. */
+  private onFetch(id: number, buf: Uint8Array, keys_off: number, line_end: number): void {
+    let from = keys_off;
+    while (nextKey(buf, from, line_end)) {
+      const { off, len } = key_cursor;
+      from = off + len;
+      if (len <= 250 && !this.journal.fetchKey(buf, off, len)) return this.overflow();
+    }
+    if (!this.journal.fetched(id)) return this.overflow();
+    this.kick();
+  }
+
+  private failFetches(): void {
+    for (const id of [...this.fetches.keys()]) this.finishFetch(id);
+  }
+
   // ---- closing ----
 
   private drop(link: Link, reason: string): void {
@@ -606,6 +692,7 @@ export class Replicator implements MutationSink {
     if (this.link !== link) return;
     this.link = null;
     link.inbound?.onClose();
+    this.failFetches();
     this.journal.clear();
     this.send_head = this.send_tail = 0;
     if (link.running) this.log(1, "replication: close");
@@ -691,9 +778,16 @@ export class Replicator implements MutationSink {
       ["queue_overflows", f.queue_overflows],
       ["auth_failures", f.auth_failures],
       ["self_connects", this.self_connects],
+      ["read_through_fetches", f.read_through_fetches],
+      ["read_through_timeouts", f.read_through_timeouts],
       ["last_error", f.last_error],
     ];
   }
+}
+
+function putText(buf: Uint8Array, at: number, text: string): number {
+  for (let i = 0; i < text.length; i++) buf[at++] = text.charCodeAt(i);
+  return at;
 }
 
 /** Loopback, localhost, or one of this machine's interface addresses. */

@@ -13,7 +13,7 @@
 import { ClientError, Cmd, Command, Parse, parseCommand } from "../protocol/parser.ts";
 import {
   executeDelete, executeDelta, executeFlush, executeGet, executeStoreInline, executeTouch,
-  isStorage, itemTooLarge, reply, replyCommandError, storeFailedTooLarge, storeOpOf, storeReply,
+  isGet, isStorage, itemTooLarge, reply, replyCommandError, storeFailedTooLarge, storeOpOf, storeReply,
   type Context,
 } from "../protocol/execute.ts";
 import { Reply } from "../protocol/replies.ts";
@@ -51,6 +51,10 @@ export interface PeerHooks {
   onMarugotoEnd(): void;
   /** Counts what the peer sent us. */
   onApplied(kind: number): void;
+  /** `rcb1_fetch <id> <key>...`: the peer reads through to us for these keys. */
+  onFetch(id: number, buf: Uint8Array, keys_off: number, line_end: number): void;
+  /** `rcb1_fetched <id>`: what we asked for has been sent. */
+  onFetched(id: number): void;
 }
 
 /** The socket operations a connection uses (a Bun socket, or a replication link's). */
@@ -80,6 +84,10 @@ export class Connection {
   private pending_head_off = 0;
   pending_bytes = 0;
   private blocked = false;
+  /** A get waits for replication's read-through; its line stays in the stash until then. */
+  private waiting_fetch = false;
+  private skip_read_through = false;
+  private readonly fetchDone: () => void;
   private close_after_write = false;
   // Value streaming / swallowing.
   private slot = -1;
@@ -103,6 +111,7 @@ export class Connection {
     this.peer = peer;
     this.last_cmd_s = Math.floor(Date.now() / 1000);
     this.flushOut = peer === null ? () => this.flushOutput() : () => this.discardOutput();
+    this.fetchDone = () => this.onFetchDone();
   }
 
   onData(chunk: Uint8Array): void {
@@ -117,9 +126,9 @@ export class Connection {
   }
 
   private consume(chunk: Uint8Array): void {
-    if (this.stash_len > 0 || this.blocked) {
+    if (this.stash_len > 0 || this.blocked || this.waiting_fetch) {
       if (!this.stashAppend(chunk, 0, chunk.length)) return this.abort();
-      if (!this.blocked) this.runStash();
+      if (!this.blocked && !this.waiting_fetch) this.runStash();
     } else {
       const used = this.run(chunk, 0, chunk.length);
       if (used < chunk.length && !this.stashAppend(chunk, used, chunk.length)) return this.abort();
@@ -154,6 +163,7 @@ export class Connection {
     if (!this.blocked) return;
     this.blocked = false;
     this.socket.resume();
+    if (this.waiting_fetch) return;
     const out = this.host.ctx.out;
     out.flush = this.flushOut;
     this.runStash();
@@ -167,6 +177,15 @@ export class Connection {
     this.pending = [];
     this.pending_bytes = 0;
     this.stash = null;
+  }
+
+  private onFetchDone(): void {
+    this.waiting_fetch = false;
+    this.skip_read_through = true;
+    if (this.state === State.CLOSED || this.blocked || this.stash === null) return;
+    this.host.ctx.out.flush = this.flushOut;
+    this.runStash();
+    this.flushOutput();
   }
 
   private runStash(): void {
@@ -197,7 +216,7 @@ export class Connection {
   /** Executes what buf[start, end) holds; returns how far it got. */
   private run(buf: Uint8Array, start: number, end: number): number {
     let at = start;
-    while (at < end && !this.blocked && this.state !== State.CLOSED) {
+    while (at < end && !this.blocked && !this.waiting_fetch && this.state !== State.CLOSED) {
       if (this.state === State.VALUE) at = this.readValue(buf, at, end);
       else if (this.state === State.SWALLOW) at = this.swallow(at, end);
       else {
@@ -220,6 +239,7 @@ export class Connection {
       return end;
     }
     if (!isStorage(cmd.kind) && !(cmd.kind === Cmd.REP && this.peer !== null)) {
+      if (this.readThrough(cmd, buf)) return -1;
       this.execute(cmd, buf);
       return cmd.next;
     }
@@ -232,6 +252,20 @@ export class Connection {
     if (cmd.next - at + total <= value_inline_bytes_max) return -1;
     this.beginValue(cmd, buf);
     return cmd.next;
+  }
+
+  /** A get that misses during the peer's full copy asks the peer first (--serve-during-copy). */
+  private readThrough(cmd: Command, buf: Uint8Array): boolean {
+    if (this.peer !== null || !isGet(cmd.kind)) return false;
+    if (this.skip_read_through) {
+      this.skip_read_through = false;
+      return false;
+    }
+    const read_through = this.host.ctx.read_through;
+    if (read_through === null || !read_through.active()) return false;
+    if (!read_through.fetchMissing(buf, cmd, this.fetchDone)) return false;
+    this.waiting_fetch = true;
+    return true;
   }
 
   private repOp(): number {
@@ -277,6 +311,14 @@ export class Connection {
     const peer = this.peer!;
     if (cmd.kind === Cmd.MARUGOTO_END) {
       peer.onMarugotoEnd();
+      return true;
+    }
+    if (cmd.kind === Cmd.FETCH) {
+      peer.onFetch(cmd.num_lo, buf, cmd.keys_off, cmd.line_end);
+      return true;
+    }
+    if (cmd.kind === Cmd.FETCHED) {
+      peer.onFetched(cmd.num_lo);
       return true;
     }
     if (cmd.kind === Cmd.CLIENT_ERROR && cmd.error === ClientError.DELETE_USAGE && cmd.ntokens === 4) {

@@ -94,6 +94,7 @@ export class Server implements ConnectionHost {
       out: new Output(settings.item_size_max + output_headroom_bytes),
       counters: newCounters(),
       mutations,
+      read_through: null,
       detail: new PrefixStats(settings.stats_detail_enabled, settings.stats_prefix_delimiter),
       item_size_max: settings.item_size_max,
       item_overhead_bytes,

@@ -31,7 +31,8 @@ export class CacheClient {
       const line_end = reply.indexOf("\r\n", at);
       const line = reply.slice(at, line_end);
       if (line === "END" || line_end < 0) break;
-      const [, key, flags, bytes, cas] = line.split(" ");
+      const [tag, key, flags, bytes, cas] = line.split(" ");
+      if (tag !== "VALUE" || !/^\d+$/.test(bytes ?? "")) throw new Error(`unexpected reply line ${JSON.stringify(line)} in ${JSON.stringify(reply.slice(0, 300))}`);
       const value = reply.slice(line_end + 2, line_end + 2 + Number(bytes));
       items.set(key!, { flags: Number(flags), value, cas: cas! });
       at = line_end + 2 + Number(bytes) + 2;

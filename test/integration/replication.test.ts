@@ -265,6 +265,37 @@ describe("two nodes", () => {
   }, 30_000);
 });
 
+describe("serving during the copy", () => {
+  test("--serve-during-copy: a joining node serves at once and reads misses through to its peer", async () => {
+    const rport = await freePort();
+    const a = await node(["-X", String(rport), "-m", "256"]);
+    const ca = await CacheClient.connect(a.port);
+    const total = 200_000;
+    let batch = "";
+    for (let i = 0; i < total; i++) {
+      batch += `set rt${i} ${i % 7} 0 ${String(i).length} noreply\r\n${i}\r\n`;
+      if (batch.length > 60_000 || i === total - 1) {
+        ca.raw.send(batch);
+        batch = "";
+      }
+    }
+    expect(await ca.command("mn\r\n")).toBe("MN");
+    const b = await node(["-x", "127.0.0.1", "-X", String(rport), "-m", "256", "--serve-during-copy"]);
+    const cb = await CacheClient.connect(b.port);
+    const keys = Array.from({ length: 20 }, (_, j) => `rt${total - 1 - j * 997}`);
+    const got = await cb.gets(keys);
+    const missing = keys.filter((key) => got.get(key)?.value !== key.slice(2));
+    if (missing.length > 0) console.log("missing", missing, Object.fromEntries(await cb.stats("replication")));
+    for (const key of keys) expect(got.get(key)?.value).toBe(key.slice(2));
+    const stats = await cb.stats("replication");
+    expect(Number(stats.get("read_through_fetches"))).toBeGreaterThan(0);
+    expect(await synced(a.port, b.port)).toBe(true);
+    expect((await cb.stats()).get("curr_items")).toBe(String(total));
+    ca.close();
+    cb.close();
+  }, 60_000);
+});
+
 describe("three nodes and secrets", () => {
   test("a third node cannot break an established pair", async () => {
     const { a, b, rport } = await pair();

@@ -11,7 +11,7 @@ import { rssCells, type RssResult } from "../../bench/lib/rss.ts";
 import { memcachedArgv, oursArgv, type ServerEnv } from "../../bench/lib/servers.ts";
 import { rotate, schedule } from "../../bench/lib/schedule.ts";
 import { median, ratiosByRound, spread } from "../../bench/lib/stats.ts";
-import { saturationNote, summarize, type Sample } from "../../bench/lib/summary.ts";
+import { noiseNote, saturationNote, summarize, type Sample } from "../../bench/lib/summary.ts";
 import { compactNumber, escapeXml, niceTicks, renderChart } from "../../bench/lib/svg.ts";
 import { fmtSpread, oneLine, renderMarkdown, renderText, rowCells } from "../../bench/lib/table.ts";
 import { parts, server_ids, workloads } from "../../bench/lib/workloads.ts";
@@ -236,6 +236,14 @@ describe("summary", () => {
     expect(saturationNote(rows[2]!, "m")).toBeNull();
   });
 
+  test("noise note names the disturbed runs, and is null when all were quiet", () => {
+    expect(noiseNote(samples, (s) => s)).toBeNull();
+    const noisy = [...samples, sample(2, "mc4", 10, { background_cores: 0.8 })];
+    const note = noiseNote(noisy, (s) => s)!;
+    expect(note).toContain("1 of 7 runs");
+    expect(note).toContain("round 3 mc4 0.80");
+  });
+
   test("table cells: baseline, ratio with range, failure reason; text and markdown renderings", () => {
     const cells = rowCells(rows, (id) => (id === "mc1" ? "memcached -t 1" : id), "mc1", 60);
     expect(cells.headers.length).toBe(cells.rows[0]!.length);
@@ -288,7 +296,7 @@ describe("svg", () => {
     const svg = renderChart({
       title: "t <1>", subtitle: ["s"], y_label: "ops/s", series: ["memcached -t 1", "ours"],
       panels: [
-        { title: "a", bars: [{ series: 0, value: 100, label: "1×" }, { series: 1, value: 80, label: "0.80×" }] },
+        { title: "a", bars: [{ series: 0, value: 100, label: "1×" }, { series: 1, value: 80, label: "0.80×", range: { min: 70, max: 120 } }] },
         { title: "b", bars: [{ series: 0, value: 50, label: "1×" }, { series: 1, value: null, label: "" }] },
       ],
     });
@@ -299,6 +307,10 @@ describe("svg", () => {
     expect(svg.match(/<rect [^>]*fill="#[0-9a-f]{6}"><title>/g)?.length).toBe(3);
     expect(svg.match(/stroke-dasharray/g)?.length).toBe(1);
     expect(svg).toContain(">n/a<");
+    // One whisker (the other bars have no range), and the axis grows to hold its top (120 > 100).
+    expect(svg.match(/<path d="M/g)?.length).toBe(1);
+    expect(svg).toContain(">150<");
+    expect(svg).toContain("80 ops/s (70–120)");
     // Heights follow values on a shared panel axis: 80 ops is 80% of the 100 bar.
     const heights = [...svg.matchAll(/height="([\d.]+)" fill="#[0-9a-f]{6}"><title>/g)].map((m) => Number(m[1]));
     expect(heights[1]! / heights[0]!).toBeCloseTo(0.8, 2);

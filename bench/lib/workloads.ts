@@ -1,0 +1,76 @@
+// The load comparison's workloads and servers, as data. Pure.
+//
+// Sizes: 100k keys × 100 B is ~20 MB of items; workload b's 10k keys × 5.5 KB (mean of 1–10 KB)
+// is ~56 MB. Both fit any server's -m 1024 many times over, so nothing is evicted and every get
+// hits: the runs measure request handling, not the cache's miss path.
+import type { LoadSpec } from "./loadgen.ts";
+
+export type ServerId = "mc1" | "mc4" | "ours" | "ours_peer";
+
+export const server_ids: readonly ServerId[] = ["mc1", "mc4", "ours", "ours_peer"];
+
+export const server_labels: Record<ServerId, string> = {
+  mc1: "memcached -t 1",
+  mc4: "memcached -t 4",
+  ours: "ours",
+  ours_peer: "ours + peer",
+};
+
+/** Ratios are ours ÷ this server, round by round. */
+export const baseline_server: ServerId = "mc1";
+
+export type WorkloadId = "a" | "b" | "c" | "d";
+
+export interface Workload extends LoadSpec {
+  id: WorkloadId;
+  title: string;
+  /** A few words for the chart. */
+  short: string;
+  servers: readonly ServerId[];
+}
+
+const keys_default = 100_000;
+
+export const workloads: readonly Workload[] = [
+  {
+    id: "a",
+    short: "90% get, 100 B",
+    title: "90% get / 10% set, 100 B values, 200 connections, 100k keys preloaded",
+    conns: 200, keys: keys_default, value_min_bytes: 100, value_max_bytes: 100,
+    get_ratio: 0.9, multiget: 1, pipeline: 1, preload: true,
+    servers: server_ids,
+  },
+  {
+    id: "b",
+    short: "1–10 KB, 50% get",
+    title: "mcperf case: 50% get / 50% set, values uniform 1–10 KB, 100 connections, 10k keys preloaded",
+    conns: 100, keys: 10_000, value_min_bytes: 1024, value_max_bytes: 10_240,
+    get_ratio: 0.5, multiget: 1, pipeline: 1, preload: true,
+    servers: server_ids,
+  },
+  {
+    id: "c",
+    short: "multi-get 10 × 8",
+    title: "pipelined multi-get: 10 keys per get, 8 in flight per connection, 50 connections, 100 B values, 100k keys preloaded",
+    conns: 50, keys: keys_default, value_min_bytes: 100, value_max_bytes: 100,
+    get_ratio: 1, multiget: 10, pipeline: 8, preload: true,
+    servers: server_ids,
+  },
+  {
+    id: "d",
+    short: "set-only",
+    title: "set-only, 100 B values, 200 connections, 100k keys (replication peer attached to ours + peer)",
+    conns: 200, keys: keys_default, value_min_bytes: 100, value_max_bytes: 100,
+    get_ratio: 0, multiget: 1, pipeline: 1, preload: false,
+    servers: server_ids,
+  },
+];
+
+/** The RSS comparison: this many items of this size, loaded into fresh servers. */
+export const rss_items = 1_000_000;
+export const rss_value_bytes = 100;
+export const rss_servers: readonly ServerId[] = ["mc1", "ours"];
+
+/** Every part `--only` can name. */
+export const parts = ["a", "b", "c", "d", "rss", "micro"] as const;
+export type Part = (typeof parts)[number];

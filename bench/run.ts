@@ -1,0 +1,522 @@
+// `bun bench`: repcached-bun against stock memcached on this machine.
+//
+// Parts (choose with --only): the load comparison (workloads a–d: memcached -t 1, memcached -t 4,
+// ours, ours + a live replication peer, side by side on 127.0.0.1, each driven by mcload in
+// interleaved rounds so drift cancels), the memory comparison (rss: 1M items of 100 B), and the
+// mitata micro-benchmarks (micro: bench/micro.bench.ts in a subprocess).
+// Output: progress lines and tables on stdout; <date>.md, <date>.svg and <date>.json in the
+// results directory (bench/results for a full run). Usage: bench/lib/cli.ts.
+//
+// A server that cannot start is a failed row with its reason, never a crash. Every process this
+// harness starts is stopped by PID, on success, on error and on SIGINT/SIGTERM; every wait is bounded.
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { cpus, release, tmpdir } from "node:os";
+import { join, relative } from "node:path";
+import { nativeLibraryPath, project_root } from "../src/native/build.ts";
+import { killChildren, track } from "./lib/children.ts";
+import { isoDate, parseCli, usage, type Options } from "./lib/cli.ts";
+import {
+  buildLoadgen, haveLoadgen, loadgen_path, loadgenArgs, runLoadgen, type LoadgenOptions, type LoadgenRun,
+} from "./lib/loadgen.ts";
+import { renderReport, type ReportDoc, type WorkloadSection } from "./lib/markdown.ts";
+import { CpuSampler, growthOver, readRssBytes, sample_interval_ms, totalGrowth, type Reading } from "./lib/proc.ts";
+import { measureRss, rssCells, type RssResult } from "./lib/rss.ts";
+import { schedule } from "./lib/schedule.ts";
+import { startServer, type RunningServer, type ServerEnv, type StartResult } from "./lib/servers.ts";
+import { noiseNote, noisy_background_cores, saturationNote, summarize, type Row, type Sample } from "./lib/summary.ts";
+import { renderChart, type ChartSpec } from "./lib/svg.ts";
+import { fmtFixed, fmtInt, fmtMiB, fmtPercent, oneLine, renderMarkdown, renderText, rowCells } from "./lib/table.ts";
+import {
+  baseline_server, rss_items, rss_servers, rss_value_bytes, server_ids, server_labels, workloads,
+  type ServerId, type Workload,
+} from "./lib/workloads.ts";
+
+const memcached_path = "/usr/bin/memcached";
+const server_cpu = 0;
+const loadgen_cpu = 1;
+const preload_timeout_s = 60;
+/** mcload's own limit is preload + warmup + duration; this is the harness's backstop. */
+const loadgen_slack_s = 30;
+const micro_timeout_ms = 10 * 60 * 1000;
+const apt_timeout_ms = 5 * 60 * 1000;
+const reason_chars_max = 140;
+/** Other processes busier than this during a run are called out: the machine was not quiet. */
+const busy_background_cores = 0.1;
+
+const started_ms = performance.now();
+const label = (id: string) => server_labels[id as ServerId] ?? id;
+const say = (line: string) => console.log(line);
+
+/** Servers of the load comparison, stopped gracefully at the end or on a signal. */
+const live_servers = new Set<RunningServer>();
+let interrupted = false;
+
+async function stopAll(): Promise<void> {
+  await Promise.all([...live_servers].map((s) => s.stop()));
+  live_servers.clear();
+}
+
+/** On SIGINT/SIGTERM: stop the servers, then SIGKILL anything else we spawned (mcload, micro). */
+function onSignal(signal: NodeJS.Signals): void {
+  process.on(signal, () => {
+    if (interrupted) return;
+    interrupted = true;
+    say(`\n${signal}: stopping every process this run started`);
+    void stopAll()
+      .then(killChildren)
+      .finally(() => process.exit(130));
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Set-up: environment, pinning, memcached, mcload, the native library.
+
+function commandOutput(argv: string[]): string | null {
+  try {
+    const result = Bun.spawnSync(argv, { cwd: project_root, stdout: "pipe", stderr: "pipe", timeout: 10_000 });
+    return result.exitCode === 0 ? result.stdout.toString().trim() : null;
+  } catch {
+    return null;
+  }
+}
+
+function environmentLines(): string[] {
+  const cpu_model = cpus()[0]?.model ?? "unknown CPU";
+  const commit = commandOutput(["git", "rev-parse", "--short", "HEAD"]) ?? "unknown";
+  const dirty = (commandOutput(["git", "status", "--porcelain"]) ?? "").length > 0 ? " (with uncommitted changes)" : "";
+  return [
+    `${cpus().length} CPUs: ${cpu_model}; Linux ${release()}`,
+    `bun ${Bun.version} (${process.execPath})`,
+    `memcached: ${existsSync(memcached_path) ? (commandOutput([memcached_path, "-V"]) ?? memcached_path) : "not installed"}`,
+    `repcached-bun commit ${commit}${dirty}`,
+  ];
+}
+
+/** Installs Debian's memcached if it is missing; null when it is there, else why it is not. */
+function ensureMemcached(): string | null {
+  if (existsSync(memcached_path)) return null;
+  const can_install = process.getuid?.() === 0 && Bun.which("apt-get") !== null;
+  if (!can_install) {
+    return `${memcached_path} is missing and cannot be installed here (needs root and apt-get): run \`apt-get install -y memcached\``;
+  }
+  say("memcached is missing: apt-get install -y memcached …");
+  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+  const run = (argv: string[]) => Bun.spawnSync(argv, { env, stdout: "pipe", stderr: "pipe", timeout: apt_timeout_ms });
+  const update = run(["apt-get", "update", "-qq"]);
+  const install = update.exitCode === 0 ? run(["apt-get", "install", "-y", "-qq", "memcached"]) : update;
+  if (install.exitCode === 0 && existsSync(memcached_path)) return null;
+  return `apt-get install -y memcached failed: ${oneLine(install.stderr.toString(), 300)}`;
+}
+
+interface Pinning {
+  server_cpu: number | null;
+  loadgen_cpu: number | null;
+  note: string;
+}
+
+function pinning(options: Options): Pinning {
+  const off = (why: string): Pinning => ({ server_cpu: null, loadgen_cpu: null, note: why });
+  if (!options.pin) return off("not pinned (--no-pin)");
+  if (Bun.which("taskset") === null) return off("not pinned: taskset (util-linux) not found");
+  if (cpus().length < 2) return off(`not pinned: ${cpus().length} CPU (need 2: one for the server, one for mcload)`);
+  return {
+    server_cpu,
+    loadgen_cpu,
+    note: `taskset (util-linux) found: each loaded server pinned to core ${server_cpu} (taskset -c ${server_cpu}), mcload to core ${loadgen_cpu} (--cpu ${loadgen_cpu}); the replication peer B is not pinned (it stands for another machine)`,
+  };
+}
+
+/** Builds mcload; returns null when a binary is there to use, else why not. */
+function prepareLoadgen(problems: string[]): string | null {
+  say("building mcload: zig build loadgen -Doptimize=ReleaseFast …");
+  const built = buildLoadgen();
+  if (built.ok) return null;
+  if (haveLoadgen()) {
+    problems.push(`mcload did not rebuild; the existing ${relative(project_root, loadgen_path)} was used: ${oneLine(built.message, 300)}`);
+    say(`warning: ${problems[problems.length - 1]}`);
+    return null;
+  }
+  return `mcload could not be built: ${oneLine(built.message, 400)}`;
+}
+
+function prepareNative(problems: string[]): void {
+  try {
+    nativeLibraryPath();
+  } catch (error) {
+    const message = `the native store did not build (our server will fail to start): ${oneLine(String(error), 300)}`;
+    problems.push(message);
+    say(`warning: ${message}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The load comparison.
+
+function loadgenOptionsOf(options: Options, pins: Pinning): LoadgenOptions {
+  return { duration_s: options.duration_s, warmup_s: options.warmup_s, cpu: pins.loadgen_cpu, seed: 1, preload_timeout_s };
+}
+
+interface Comparison {
+  servers: Map<ServerId, StartResult>;
+  samples: Map<Workload, Sample[]>;
+}
+
+function failedSample(round: number, server: string, error: string): Sample {
+  return {
+    round, server, error, ops_per_s: 0, keys_per_s: 0, p50_us: 0, p99_us: 0, p999_us: 0, errors: 0, hit_ratio: null,
+    client_cpu_share: 0, server_cpu_s: null, server_cores: null, background_cores: null,
+    server_rss_bytes: null, peer_cpu_s: null,
+  };
+}
+
+/** Cores of the counter's growth over the measured window, which ends when mcload exits. */
+function windowCores(readings: readonly Reading[], run: LoadgenRun, duration_s: number): number | null {
+  const growth = growthOver(readings, run.ended_ms - duration_s * 1000, run.ended_ms);
+  return growth === null ? null : growth / duration_s;
+}
+
+async function measure(round: number, workload: Workload, started: StartResult, options: LoadgenOptions): Promise<Sample> {
+  if (!started.ok) return failedSample(round, "", started.error);
+  const server = started.server;
+  const dead = server.deadNote();
+  if (dead !== null) return failedSample(round, server.id, `server is down: ${dead}`);
+  const sampler = new CpuSampler(server.main.pid, server.peer?.pid ?? null);
+  const timeout_ms = (preload_timeout_s + options.warmup_s + options.duration_s + loadgen_slack_s) * 1000;
+  sampler.start();
+  const run = await runLoadgen(loadgenArgs(workload, server.port, options), timeout_ms);
+  sampler.stop();
+  const died = server.deadNote();
+  const error = run.error ?? (died !== null ? `server died: ${died}` : null);
+  if (run.report === null || error !== null) return failedSample(round, server.id, error ?? "no report");
+  const r = run.report;
+  const server_cores = windowCores(sampler.server, run, r.duration_s);
+  const peer_cores = windowCores(sampler.peer, run, r.duration_s) ?? 0;
+  const machine_cores = windowCores(sampler.machine, run, r.duration_s);
+  const client_cores = r.duration_s > 0 ? r.client_cpu_s / r.duration_s : 0;
+  const background_cores = machine_cores === null || server_cores === null
+    ? null
+    : Math.max(0, machine_cores - server_cores - peer_cores - client_cores);
+  const main_pid = server.main.pid;
+  return {
+    round, server: server.id, error: null, ops_per_s: r.ops_per_s, keys_per_s: r.keys_per_s,
+    p50_us: r.p50_us, p99_us: r.p99_us, p999_us: r.p999_us, errors: r.errors, client_cpu_share: client_cores,
+    hit_ratio: r.hits + r.misses > 0 ? r.hits / (r.hits + r.misses) : null,
+    server_cpu_s: totalGrowth(sampler.server), server_cores, background_cores,
+    server_rss_bytes: main_pid === null ? null : readRssBytes(main_pid),
+    peer_cpu_s: server.peer === null ? null : totalGrowth(sampler.peer),
+  };
+}
+
+function progressLine(step: number, steps: number, rounds: number, round: number, workload: Workload, s: Sample): string {
+  const head = `[${String(step).padStart(String(steps).length)}/${steps}] round ${round + 1}/${rounds}  ${workload.id}  ${label(s.server).padEnd(15)}`;
+  if (s.error !== null) return `${head} failed: ${oneLine(s.error, reason_chars_max)}`;
+  const cores = fmtFixed(s.server_cores, 2);
+  const background = s.background_cores !== null && s.background_cores >= busy_background_cores ? `  (other load ${s.background_cores.toFixed(2)} cores)` : "";
+  return `${head} ${fmtInt(s.ops_per_s).padStart(9)} ops/s  p99 ${fmtInt(s.p99_us)} µs  server ${cores} cores, ${fmtMiB(s.server_rss_bytes)} MiB  mcload ${fmtPercent(s.client_cpu_share)}${background}`;
+}
+
+async function startServers(ids: readonly ServerId[], env: ServerEnv): Promise<Map<ServerId, StartResult>> {
+  const started = new Map<ServerId, StartResult>();
+  for (const id of ids) {
+    say(`starting ${label(id)} …`);
+    const result = await startServer(id, env);
+    started.set(id, result);
+    if (result.ok) {
+      live_servers.add(result.server);
+      say(`  up on port ${result.server.port}: ${result.server.commands.join("  +  ")}`);
+    } else {
+      say(`  FAILED to start: ${oneLine(result.error, 300)}`);
+    }
+  }
+  return started;
+}
+
+async function runComparison(selected: Workload[], options: Options, env: ServerEnv, pins: Pinning, memcached_error: string | null): Promise<Comparison> {
+  const ids = server_ids.filter((id) => selected.some((w) => w.servers.includes(id)));
+  const servers = await startServers(ids.filter((id) => memcached_error === null || !id.startsWith("mc")), env);
+  if (memcached_error !== null) {
+    for (const id of ids) if (id.startsWith("mc")) servers.set(id, { ok: false, error: memcached_error, commands: [] });
+  }
+  const loadgen_options = loadgenOptionsOf(options, pins);
+  const steps = schedule(options.rounds, selected, (w) => w.servers);
+  const samples = new Map<Workload, Sample[]>(selected.map((w) => [w, []]));
+  say(`\nload comparison: ${steps.length} runs (${options.rounds} rounds × ${selected.length} workloads × servers), ${options.warmup_s} s warmup + ${options.duration_s} s each`);
+  try {
+    for (const [i, step] of steps.entries()) {
+      if (interrupted) break;
+      const sample = await measure(step.round, step.workload, servers.get(step.server)!, loadgen_options);
+      sample.server = step.server;
+      samples.get(step.workload)!.push(sample);
+      say(progressLine(i + 1, steps.length, options.rounds, step.round, step.workload, sample));
+    }
+  } finally {
+    await stopAll();
+  }
+  return { servers, samples };
+}
+
+function workloadSection(workload: Workload, rows: Row[], samples: readonly Sample[], options: LoadgenOptions): WorkloadSection {
+  const notes: string[] = [];
+  const noise = noiseNote(samples, label);
+  if (noise !== null) notes.push(noise);
+  for (const row of rows) {
+    if (!row.server.startsWith("mc")) continue;
+    const note = saturationNote(row, label(row.server));
+    if (note !== null) notes.push(note);
+  }
+  const cells = rowCells(rows, label, baseline_server, 400);
+  return {
+    id: workload.id,
+    title: workload.title,
+    mcload_command: `${relative(project_root, loadgen_path)} ${loadgenArgs(workload, "PORT", options).join(" ")}`,
+    table_md: renderMarkdown(cells),
+    notes,
+  };
+}
+
+function chartOf(results: Results, options: Options, pins: Pinning): ChartSpec {
+  const sections = results.sections;
+  const samples = [...results.samples.values()].flat();
+  const noisy = samples.filter((s) => s.background_cores !== null && s.background_cores >= noisy_background_cores).length;
+  const noise_line = noisy === 0
+    ? []
+    : [`warning: ${noisy} of ${samples.filter((s) => s.error === null).length} runs were disturbed by other processes (≥ ${noisy_background_cores} cores): figures are noisy, see the notes`];
+  return {
+    title: "repcached-bun vs memcached: median ops/s",
+    subtitle: [
+      `${options.rounds} round(s) × ${options.duration_s} s per workload and server, 127.0.0.1, ${cpus().length} CPUs (${pins.server_cpu === null ? "not pinned" : "server and mcload pinned to one core each"})`,
+      `bar: median ops/s, whisker: range over rounds; above it: ops/s ÷ ${label(baseline_server)} (median of the per-round ratios); n/a: no figures`,
+      ...noise_line,
+    ],
+    y_label: "ops/s",
+    series: server_ids.map(label),
+    panels: sections.map(({ workload, rows }) => ({
+      title: `${workload.id}: ${workload.short}`,
+      bars: rows.map((row) => ({
+        series: server_ids.indexOf(row.server as ServerId),
+        value: row.ops_per_s?.median ?? null,
+        ...(row.ops_per_s === null ? {} : { range: { min: row.ops_per_s.min, max: row.ops_per_s.max } }),
+        label: row.server === baseline_server ? (row.rounds_ok > 0 ? "1×" : "") : row.ratio === null ? "" : `${row.ratio.median.toFixed(2)}×`,
+      })),
+    })),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Memory and micro-benchmarks.
+
+async function runRss(env: ServerEnv, pins: Pinning, memcached_error: string | null): Promise<RssResult[]> {
+  say(`\nmemory: ${fmtInt(rss_items)} items of ${rss_value_bytes} B into fresh servers (-m ${env.memory_mb})`);
+  const results: RssResult[] = [];
+  for (const id of rss_servers) {
+    say(`  loading ${label(id)} …`);
+    const result = id.startsWith("mc") && memcached_error !== null
+      ? { server: id, commands: [], mcload_command: "", error: memcached_error, items: null, rss_idle_bytes: null, rss_loaded_bytes: null, preload_s: null }
+      : await measureRss(id, env, rss_items, rss_value_bytes, pins.loadgen_cpu, relative(project_root, loadgen_path));
+    results.push(result);
+    say(result.error === null
+      ? `  ${label(id)}: ${fmtInt(result.items)} items, RSS ${fmtMiB(result.rss_idle_bytes)} → ${fmtMiB(result.rss_loaded_bytes)} MiB`
+      : `  ${label(id)}: failed: ${oneLine(result.error, reason_chars_max)}`);
+  }
+  return results;
+}
+
+const stripAnsi = (text: string) => text.replace(/\x1b\[[0-9;]*m/g, "");
+
+async function runMicro(): Promise<string> {
+  say("\nmicro-benchmarks: bun bench/micro.bench.ts");
+  const proc = track(Bun.spawn([process.execPath, join(project_root, "bench", "micro.bench.ts")], {
+    cwd: project_root, stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" },
+  }));
+  const timer = setTimeout(() => proc.kill("SIGKILL"), micro_timeout_ms);
+  let text = "";
+  const decoder = new TextDecoder();
+  const stderr = new Response(proc.stderr).text();
+  for await (const chunk of proc.stdout) {
+    const part = decoder.decode(chunk);
+    text += part;
+    process.stdout.write(part);
+  }
+  const code = await proc.exited;
+  clearTimeout(timer);
+  const err = (await stderr).trim();
+  if (code !== 0) text += `\n(micro.bench.ts exited with code ${code})${err ? `\n${err}` : ""}`;
+  return stripAnsi(text);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function resultsDir(options: Options): string {
+  if (options.out_dir !== null) return options.out_dir;
+  if (options.full) return join(project_root, "bench", "results");
+  return join(tmpdir(), "repcached-bench");
+}
+
+function estimateMinutes(options: Options, selected: Workload[]): number {
+  const runs = options.rounds * selected.reduce((n, w) => n + w.servers.length, 0);
+  const per_run_s = options.warmup_s + options.duration_s + 1.5;
+  const rss_s = options.parts.has("rss") ? 60 : 0;
+  const micro_s = options.parts.has("micro") ? 90 : 0;
+  return (runs * per_run_s + rss_s + micro_s + 30) / 60;
+}
+
+interface Prepared {
+  /** Why stock memcached is not available, or null. */
+  memcached_error: string | null;
+  /** Why mcload is not available, or null. */
+  loadgen_error: string | null;
+}
+
+/** memcached (installed if missing), mcload (built), the native store (built): what failed goes to problems. */
+function prepare(needs_servers: boolean, problems: string[]): Prepared {
+  if (!needs_servers) return { memcached_error: null, loadgen_error: null };
+  const memcached_error = ensureMemcached();
+  if (memcached_error !== null) {
+    problems.push(memcached_error);
+    say(`warning: ${memcached_error}`);
+  }
+  const loadgen_error = prepareLoadgen(problems);
+  if (loadgen_error !== null) {
+    problems.push(`${loadgen_error}; the load and memory comparisons were skipped`);
+    say(`error: ${loadgen_error}`);
+  }
+  prepareNative(problems);
+  return { memcached_error, loadgen_error };
+}
+
+interface Results {
+  sections: Array<{ workload: Workload; rows: Row[] }>;
+  server_commands: string[];
+  samples: Map<Workload, Sample[]>;
+  rss: RssResult[] | null;
+  micro: string | null;
+}
+
+function printResults(results: Results, loadgen_options: LoadgenOptions): void {
+  for (const { workload, rows } of results.sections) {
+    say(`\n${workload.id}: ${workload.title}`);
+    say(renderText(rowCells(rows, label, baseline_server, reason_chars_max)));
+    const samples = results.samples.get(workload) ?? [];
+    for (const note of workloadSection(workload, rows, samples, loadgen_options).notes) say(`  ${note}`);
+  }
+  if (results.rss !== null) {
+    say(`\nmemory: ${fmtInt(rss_items)} items of ${rss_value_bytes} B`);
+    say(renderText(rssCells(results.rss, label, baseline_server)));
+  }
+}
+
+function rssSection(rss: RssResult[]): ReportDoc["rss"] {
+  return {
+    title: `Memory: ${fmtInt(rss_items)} items of ${rss_value_bytes} B, memcached -t 1 vs ours (both -m 1024)`,
+    mcload_command: rss.map((r) => r.mcload_command).find((c) => c.length > 0) ?? "",
+    table_md: renderMarkdown(rssCells(rss, label, baseline_server)),
+    notes: [
+      "Each server is started fresh with the command of the load comparison; RSS is VmRSS of `/proc/<pid>/status` before and 0.5 s after the load.",
+      "items stored is curr_items from `stats` after the load.",
+      ...rss.flatMap((r) => r.commands.map((c) => `${label(r.server)}: \`${c}\``)),
+    ],
+  };
+}
+
+/** Writes <date>.md, <date>.svg (with a load comparison) and <date>.json (raw samples); returns their paths. */
+function writeResults(dir: string, date: string, results: Results, options: Options, pins: Pinning, environment: string[], problems: string[]): string[] {
+  const elapsed_min = (performance.now() - started_ms) / 60_000;
+  mkdirSync(dir, { recursive: true });
+  const written: string[] = [];
+  const chart_file = results.sections.length > 0 ? `${date}.svg` : null;
+  if (chart_file !== null) {
+    writeFileSync(join(dir, chart_file), renderChart(chartOf(results, options, pins)));
+    written.push(join(dir, chart_file));
+  }
+  const loadgen_options = loadgenOptionsOf(options, pins);
+  const doc: ReportDoc = {
+    date,
+    invocation: `bun bench ${process.argv.slice(2).join(" ")}`.trim(),
+    elapsed_min,
+    environment: [...environment, pins.note],
+    method: methodLines(options),
+    server_commands: results.server_commands,
+    workloads: results.sections.map(({ workload, rows }) =>
+      workloadSection(workload, rows, results.samples.get(workload) ?? [], loadgen_options)),
+    chart_file,
+    rss: results.rss === null ? null : rssSection(results.rss),
+    micro: results.micro,
+    problems,
+  };
+  writeFileSync(join(dir, `${date}.md`), renderReport(doc));
+  written.unshift(join(dir, `${date}.md`));
+  const samples = Object.fromEntries([...results.samples.entries()].map(([w, s]) => [w.id, s]));
+  const raw = { date, options: { ...options, parts: [...options.parts] }, environment, pinning: pins.note, samples, rss: results.rss, problems };
+  writeFileSync(join(dir, `${date}.json`), `${JSON.stringify(raw, null, 1)}\n`);
+  written.push(join(dir, `${date}.json`));
+  return written;
+}
+
+async function runParts(options: Options, pins: Pinning, prepared: Prepared): Promise<Results> {
+  const results: Results = { sections: [], server_commands: [], samples: new Map(), rss: null, micro: null };
+  const env: ServerEnv = {
+    pin_cpu: pins.server_cpu, memcached_path, bun_path: process.execPath, as_root: process.getuid?.() === 0,
+    memory_mb: 1024, connections_max: 4096,
+  };
+  const selected = workloads.filter((w) => options.parts.has(w.id));
+  if (selected.length > 0 && prepared.loadgen_error === null) {
+    const comparison = await runComparison(selected, options, env, pins, prepared.memcached_error);
+    results.samples = comparison.samples;
+    results.server_commands = [...comparison.servers.values()].flatMap((s) => (s.ok ? s.server.commands : s.commands));
+    for (const workload of selected) {
+      results.sections.push({ workload, rows: summarize(comparison.samples.get(workload)!, workload.servers, baseline_server) });
+    }
+  }
+  if (options.parts.has("rss") && prepared.loadgen_error === null && !interrupted) {
+    results.rss = await runRss(env, pins, prepared.memcached_error);
+  }
+  if (options.parts.has("micro") && !interrupted) results.micro = await runMicro();
+  return results;
+}
+
+async function main(): Promise<number> {
+  const cli = parseCli(process.argv.slice(2));
+  if (cli.kind === "help") return (console.log(usage), 0);
+  if (cli.kind === "error") return (console.error(`${cli.message}\n\n${usage}`), 64);
+  const options = cli.options;
+  onSignal("SIGINT");
+  onSignal("SIGTERM");
+  const selected = workloads.filter((w) => options.parts.has(w.id));
+  const date = isoDate(new Date());
+  const problems: string[] = [];
+  say(`repcached-bun bench: parts ${[...options.parts].join(",")}; ${options.rounds} round(s) × ${options.duration_s} s; about ${estimateMinutes(options, selected).toFixed(0)} min`);
+  const environment = environmentLines();
+  for (const line of environment) say(`  ${line}`);
+  const pins = pinning(options);
+  say(`  ${pins.note}`);
+  const prepared = prepare(selected.length > 0 || options.parts.has("rss"), problems);
+  const results = await runParts(options, pins, prepared);
+  printResults(results, loadgenOptionsOf(options, pins));
+  const written = writeResults(resultsDir(options), date, results, options, pins, environment, problems);
+  say(`\nwrote ${written.join(", ")} (${((performance.now() - started_ms) / 60_000).toFixed(1)} min)`);
+  return prepared.loadgen_error === null ? 0 : 1;
+}
+
+function methodLines(options: Options): string[] {
+  return [
+    `${options.rounds} round(s); in each, every workload runs against every server, in an order rotated each round (A B C D, B C D A, …) so slow drift falls on all servers alike.`,
+    `Each run: mcload connects, preloads the key space where the workload says so, warms up ${options.warmup_s} s, then measures ${options.duration_s} s. mcload is one thread over epoll, closed-loop (a connection sends its next request when a reply completes).`,
+    "Figures are medians over rounds. The ratio column is ops/s ÷ memcached -t 1's ops/s in the same round: median and (range) over rounds.",
+    "server CPU s: utime + stime of the loaded server process from `/proc/<pid>/stat` (CLK_TCK 100), before and after the whole run (connect, preload, warmup, measurement). server RSS: VmRSS of `/proc/<pid>/status` after the run.",
+    `server cores: the server's CPU seconds per second in the measured window (read every ${sample_interval_ms} ms, interpolated at the window's ends; 1.00 = one core busy throughout). other cores: the machine's busy time (\`/proc/stat\`) in that window less the server's, its peer's and mcload's — load from other processes; high values mean a noisy round.`,
+    "mcload CPU: mcload's own CPU time ÷ the measured seconds (under 100% means the generator had a core to spare).",
+    "get hits: keys found ÷ keys asked for; every workload with gets preloads its key space, so anything under 100% is a server losing items (or answering wrongly).",
+    "ours + peer: node A (loaded) with -X, node B with -x 127.0.0.1 -X; it counts only if B's port opens and a set on A reaches B.",
+  ];
+}
+
+let exit_code = 1;
+try {
+  exit_code = await main();
+} catch (error) {
+  console.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
+} finally {
+  await stopAll();
+  await killChildren();
+}
+process.exit(exit_code);

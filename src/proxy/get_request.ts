@@ -1,0 +1,364 @@
+// A read: get/gets/gat/gats of one or many keys.
+//
+// Contract:
+// - Keys are grouped by the server that answers them: the key's main server, or its backup when
+//   the main server is down (never another main server). One part per group; a group holding every
+//   key in request order is sent as the client wrote it, others as `<cmd> k1 k2 ...`.
+// - The reply lists hits in REQUEST KEY ORDER whatever order the servers answer in: each server
+//   answers its keys in the order asked, so one cursor per group merges them in one pass.
+// - A group whose server fails is asked again of the keys' backups (reads are safe to repeat).
+//   A key that no server can answer makes the whole request SERVER_ERROR (as twemproxy does).
+// - Backup fill (the fix of magent's flaw): a key its main server misses is looked up on the
+//   key's backup — `mg <key> v f t` where the backup speaks memcached 1.6's meta protocol (learnt on
+//   first use: a server answering ERROR does not), else `get` — and a hit is served and written
+//   back to the main server with `add` (never overwriting a newer value), keeping the flags and
+//   the remaining TTL from `mg` (exptime 0 when only `get` could tell; gat/gats use their exptime).
+// - gat/gats also send `touch <key> <exptime>` to the backup of every key.
+// - A reply whose server answered an error line (SERVER_ERROR ...) is that error, alone.
+
+import { Cmd, key_bytes_max, key_cursor, nextKey, type Command } from "../protocol/parser.ts";
+import { Part } from "./part.ts";
+import { ReplyKind, lineIs, meta_line, readMetaLine, readValueLine, value_line } from "./reply.ts";
+import { ProxyReply, Request, client_error_replies, type ReplyQueue } from "./request.ts";
+import { MetaSupport, type Backend } from "./backend.ts";
+import type { Router } from "./router.ts";
+import { exptime_relative_s_max } from "./limits.ts";
+
+/** Part tags at or above this are backup-fill lookups of key (tag - fill_tag_base). */
+const fill_tag_base = 1 << 20;
+const END_LEN = 5;
+
+class Group {
+  readonly backend: Backend;
+  readonly via_backup: boolean;
+  readonly keys: number[] = [];
+  reply: Uint8Array | null = null;
+  /** Its keys were asked again elsewhere (the server failed). */
+  moved = false;
+
+  constructor(backend: Backend, via_backup: boolean) {
+    this.backend = backend;
+    this.via_backup = via_backup;
+  }
+}
+
+function verb(kind: number): string {
+  switch (kind) {
+    case Cmd.GETS: return "gets";
+    case Cmd.GAT: return "gat";
+    case Cmd.GATS: return "gats";
+  }
+  return "get";
+}
+
+export class GetRequest extends Request {
+  private readonly kind: number;
+  private readonly exptime: number;
+  private readonly router: Router;
+  /** Key bytes: the client's line (during routing) or a copy of its keys (afterwards). */
+  private keys: Uint8Array = ProxyReply.END;
+  private readonly key_off: number[] = [];
+  private readonly key_len: number[] = [];
+  private readonly key_main: Backend[] = [];
+  private readonly key_backup: Array<Backend | null> = [];
+  private readonly key_group: number[] = [];
+  private readonly groups: Group[] = [];
+  private waiting = 0;
+  private fill_possible = false;
+  /** After the merge: where each key's VALUE block lies (group, offsets), or group -1 for a miss. */
+  private found_group: Int32Array | null = null;
+  private found_off: Int32Array | null = null;
+  private found_end: Int32Array | null = null;
+  private fill_blocks: Array<Uint8Array | null> | null = null;
+
+  constructor(client: ReplyQueue, router: Router, cmd: Command) {
+    super(client, false);
+    this.kind = cmd.kind;
+    this.exptime = cmd.exptime;
+    this.router = router;
+  }
+
+  private get prefix(): string {
+    const touching = this.kind === Cmd.GAT || this.kind === Cmd.GATS;
+    return touching ? `${verb(this.kind)} ${this.exptime} ` : `${verb(this.kind)} `;
+  }
+
+  route(cmd: Command, buf: Uint8Array): void {
+    if (!this.collectKeys(cmd, buf)) return;
+    const n = this.key_off.length;
+    if (n === 0) return this.finishWith(ProxyReply.END); // `gat 10` with no key, as memcached
+    if (!this.placeKeys()) return this.finishWith(ProxyReply.UNAVAILABLE);
+    if (this.groups.length === 1) this.sendWhole(cmd, buf);
+    else for (let g = 0; g < this.groups.length; g++) this.sendGroup(g);
+    if (this.kind === Cmd.GAT || this.kind === Cmd.GATS) this.touchBackups();
+  }
+
+  /** Finds the keys; copies them when they are needed after this event. False: answered already. */
+  private collectKeys(cmd: Command, buf: Uint8Array): boolean {
+    let from = cmd.keys_off;
+    while (nextKey(buf, from, cmd.line_end)) {
+      if (key_cursor.len > key_bytes_max) {
+        this.finishWith(client_error_replies[0]!); // memcached: the error alone
+        return false;
+      }
+      this.key_off.push(key_cursor.off);
+      this.key_len.push(key_cursor.len);
+      from = key_cursor.off + key_cursor.len;
+    }
+    this.keys = buf;
+    // Needed later to merge several servers' replies, ask a backup, or fill a miss.
+    const keep = this.router.backups.length > 0 || (this.router.mains.length > 1 && this.key_off.length > 1);
+    if (keep && this.key_off.length > 0) {
+      this.keys = buf.slice(cmd.keys_off, cmd.line_end);
+      for (let i = 0; i < this.key_off.length; i++) this.key_off[i]! -= cmd.keys_off;
+    }
+    return true;
+  }
+
+  private placeKeys(): boolean {
+    const router = this.router;
+    for (let i = 0; i < this.key_off.length; i++) {
+      const p = router.place(this.keys, this.key_off[i]!, this.key_len[i]!);
+      this.key_main.push(p.main);
+      this.key_backup.push(p.backup);
+      let target: Backend | null = p.main;
+      if (!p.main.usable()) target = p.backup !== null && p.backup.usable() ? p.backup : null;
+      if (target === null) return false;
+      this.key_group.push(this.groupFor(target, target !== p.main));
+      if (target === p.main && p.backup !== null && router.backup_fill) this.fill_possible = true;
+    }
+    return true;
+  }
+
+  private groupFor(backend: Backend, via_backup: boolean): number {
+    for (let g = 0; g < this.groups.length; g++) {
+      const group = this.groups[g]!;
+      if (group.backend === backend && group.via_backup === via_backup && !group.moved) return g;
+    }
+    const group = new Group(backend, via_backup);
+    if (via_backup) backend.counters.failover_parts++;
+    this.groups.push(group);
+    return this.groups.length - 1;
+  }
+
+  /** One server answers every key: the client's line goes as it is. */
+  private sendWhole(cmd: Command, buf: Uint8Array): void {
+    const group = this.groups[0]!;
+    for (let i = 0; i < this.key_off.length; i++) group.keys.push(i);
+    const upstream = group.backend.send(new Part(this, ReplyKind.VALUES, 0, group.backend), this.client);
+    upstream.put(buf, cmd.line_start, cmd.next - cmd.line_start);
+    this.waiting++;
+  }
+
+  private sendGroup(g: number): void {
+    const group = this.groups[g]!;
+    if (group.keys.length === 0) for (let i = 0; i < this.key_group.length; i++) if (this.key_group[i] === g) group.keys.push(i);
+    const upstream = group.backend.send(new Part(this, ReplyKind.VALUES, g, group.backend), this.client);
+    upstream.putText(this.prefix.trimEnd());
+    for (const i of group.keys) {
+      upstream.putText(" ");
+      upstream.put(this.keys, this.key_off[i]!, this.key_len[i]!);
+    }
+    upstream.putText("\r\n");
+    this.waiting++;
+  }
+
+  private touchBackups(): void {
+    for (let i = 0; i < this.key_off.length; i++) {
+      const backup = this.key_backup[i];
+      if (backup === null || backup === undefined || !backup.usable()) continue;
+      if (this.groups[this.key_group[i]!]!.via_backup) continue;
+      backup.counters.mirrored++;
+      const upstream = backup.send(new Part(null, ReplyKind.LINE, 0, backup), this.client);
+      upstream.putText("touch ");
+      upstream.put(this.keys, this.key_off[i]!, this.key_len[i]!);
+      upstream.putText(` ${this.exptime}\r\n`);
+    }
+  }
+
+  partDone(part: Part, buf: Uint8Array, off: number, len: number): void {
+    if (this.finished) return;
+    if (part.tag >= fill_tag_base) return this.fillDone(part, buf, off, len);
+    const group = this.groups[part.tag]!;
+    if (this.groups.length === 1 && (!this.fill_possible || this.allHits(buf, off, off + len))) {
+      return this.finish(buf, off, len);
+    }
+    group.reply = buf.slice(off, off + len);
+    if (--this.waiting === 0) this.merge();
+  }
+
+  private allHits(buf: Uint8Array, off: number, end: number): boolean {
+    let at = off;
+    let hits = 0;
+    while (readValueLine(buf, at, end)) {
+      hits++;
+      at = value_line.block_end;
+    }
+    return hits === this.key_off.length && lineIs(buf, at, end, "END\r\n");
+  }
+
+  partFailed(part: Part, _sent: boolean): void {
+    if (this.finished) return;
+    if (part.tag >= fill_tag_base) {
+      if (--this.waiting === 0) this.emit();
+      return;
+    }
+    const group = this.groups[part.tag]!;
+    if (group.via_backup) return this.finishWith(ProxyReply.FAILED);
+    for (const i of group.keys) {
+      const backup = this.key_backup[i];
+      if (backup === null || backup === undefined || !backup.usable()) return this.finishWith(ProxyReply.FAILED);
+    }
+    group.moved = true;
+    this.waiting--;
+    const first_new = this.groups.length;
+    for (const i of group.keys) this.key_group[i] = this.groupFor(this.key_backup[i]!, true);
+    for (let g = first_new; g < this.groups.length; g++) this.sendGroup(g);
+  }
+
+  /** Every group answered: match blocks to keys, then fill misses or answer. */
+  private merge(): void {
+    for (const group of this.groups) {
+      if (group.moved) continue;
+      const reply = group.reply!;
+      if (!readValueLine(reply, 0, reply.length) && !lineIs(reply, 0, reply.length, "END\r\n")) {
+        return this.finishWith(reply);
+      }
+    }
+    const n = this.key_off.length;
+    this.found_group = new Int32Array(n).fill(-1);
+    this.found_off = new Int32Array(n);
+    this.found_end = new Int32Array(n);
+    const cursors = new Int32Array(this.groups.length);
+    for (let i = 0; i < n; i++) this.match(i, cursors);
+    if (this.fill_possible) this.startFills();
+    if (this.waiting === 0) this.emit();
+  }
+
+  private match(i: number, cursors: Int32Array): void {
+    const g = this.key_group[i]!;
+    const reply = this.groups[g]!.reply!;
+    if (!readValueLine(reply, cursors[g]!, reply.length)) return;
+    if (!this.keyEquals(i, reply, value_line.key_off, value_line.key_len)) return;
+    this.found_group![i] = g;
+    this.found_off![i] = cursors[g]!;
+    this.found_end![i] = value_line.block_end;
+    cursors[g] = value_line.block_end;
+  }
+
+  private keyEquals(i: number, buf: Uint8Array, off: number, len: number): boolean {
+    if (len !== this.key_len[i]) return false;
+    const keys = this.keys;
+    const key_off = this.key_off[i]!;
+    for (let j = 0; j < len; j++) if (keys[key_off + j] !== buf[off + j]) return false;
+    return true;
+  }
+
+  private startFills(): void {
+    for (let i = 0; i < this.key_off.length; i++) {
+      if (this.found_group![i] !== -1) continue;
+      if (this.groups[this.key_group[i]!]!.via_backup) continue;
+      const backup = this.key_backup[i];
+      if (backup === null || backup === undefined || !backup.usable()) continue;
+      if (this.fill_blocks === null) this.fill_blocks = new Array<Uint8Array | null>(this.key_off.length).fill(null);
+      this.sendFill(i, backup);
+    }
+  }
+
+  private sendFill(i: number, backup: Backend): void {
+    const by_meta = backup.meta !== MetaSupport.NO && (this.kind === Cmd.GET || this.kind === Cmd.GETS);
+    const part = new Part(this, by_meta ? ReplyKind.META : ReplyKind.VALUES, fill_tag_base + i, backup);
+    const upstream = backup.send(part, this.client);
+    upstream.putText(by_meta ? "mg " : this.prefix);
+    upstream.put(this.keys, this.key_off[i]!, this.key_len[i]!);
+    upstream.putText(by_meta ? (this.kind === Cmd.GETS ? " v f t c\r\n" : " v f t\r\n") : "\r\n");
+    this.waiting++;
+  }
+
+  private fillDone(part: Part, buf: Uint8Array, off: number, len: number): void {
+    const i = part.tag - fill_tag_base;
+    const backup = part.backend;
+    if (part.kind === ReplyKind.META) {
+      if (!readMetaLine(buf, off, off + len)) {
+        if (backup.meta !== MetaSupport.YES) backup.meta = MetaSupport.NO;
+        if (backup.meta === MetaSupport.NO && backup.usable()) {
+          this.waiting--;
+          return this.sendFill(i, backup); // ask again with get
+        }
+      } else {
+        backup.meta = MetaSupport.YES;
+        if (meta_line.hit) this.metaHit(i, buf);
+      }
+    } else if (readValueLine(buf, off, off + len) && this.keyEquals(i, buf, value_line.key_off, value_line.key_len)) {
+      this.fill_blocks![i] = buf.slice(off, value_line.block_end);
+      const touching = this.kind === Cmd.GAT || this.kind === Cmd.GATS;
+      const flags = decodeLatin1(buf, value_line.flags_off, value_line.flags_len);
+      this.writeBack(i, flags, touching ? this.exptime : 0, buf, value_line.data_off, value_line.data_len);
+    }
+    if (--this.waiting === 0) this.emit();
+  }
+
+  /** A `VA` hit: the VALUE block the client expects, and the write-back with the remaining TTL. */
+  private metaHit(i: number, buf: Uint8Array): void {
+    const m = meta_line;
+    const cas = this.kind === Cmd.GETS ? ` ${m.cas_len > 0 ? decodeLatin1(buf, m.cas_off, m.cas_len) : "0"}` : "";
+    const header = `VALUE ${decodeLatin1(this.keys, this.key_off[i]!, this.key_len[i]!)} ${m.flags} ${m.data_len}${cas}\r\n`;
+    const block = new Uint8Array(header.length + m.data_len + 2);
+    for (let j = 0; j < header.length; j++) block[j] = header.charCodeAt(j);
+    block.set(buf.subarray(m.data_off, m.data_off + m.data_len + 2), header.length);
+    this.fill_blocks![i] = block;
+    this.writeBack(i, String(m.flags), exptimeOfTtl(m.ttl_s), buf, m.data_off, m.data_len);
+  }
+
+  private writeBack(i: number, flags: string, exptime: number, buf: Uint8Array, data_off: number, data_len: number): void {
+    const main = this.key_main[i]!;
+    main.counters.fills++;
+    if (!main.usable()) return;
+    main.counters.write_backs++;
+    const upstream = main.send(new Part(null, ReplyKind.LINE, 0, main), this.client);
+    upstream.putText("add ");
+    upstream.put(this.keys, this.key_off[i]!, this.key_len[i]!);
+    upstream.putText(` ${flags} ${exptime} ${data_len}\r\n`);
+    upstream.put(buf, data_off, data_len);
+    upstream.putText("\r\n");
+  }
+
+  /** The merged reply: every key's block in request order, then END. */
+  private emit(): void {
+    const n = this.key_off.length;
+    let total = END_LEN;
+    for (let i = 0; i < n; i++) {
+      if (this.found_group![i] !== -1) total += this.found_end![i]! - this.found_off![i]!;
+      else if (this.fill_blocks !== null && this.fill_blocks[i] !== null) total += this.fill_blocks[i]!.length;
+    }
+    const out = new Uint8Array(total);
+    let at = 0;
+    for (let i = 0; i < n; i++) {
+      const g = this.found_group![i]!;
+      if (g !== -1) {
+        const reply = this.groups[g]!.reply!;
+        out.set(reply.subarray(this.found_off![i]!, this.found_end![i]!), at);
+        at += this.found_end![i]! - this.found_off![i]!;
+      } else if (this.fill_blocks !== null && this.fill_blocks[i] !== null) {
+        out.set(this.fill_blocks[i]!, at);
+        at += this.fill_blocks[i]!.length;
+      }
+    }
+    out.set(ProxyReply.END, at);
+    this.finishWith(out);
+  }
+}
+
+/** The exptime that keeps an item's remaining TTL (meta `t`: -1 = never expires). */
+export function exptimeOfTtl(ttl_s: number): number {
+  if (ttl_s < 0) return 0;
+  if (ttl_s === 0) return 1; // expiring this very second: keep it one more, not forever
+  if (ttl_s > exptime_relative_s_max) return Math.floor(Date.now() / 1000) + ttl_s;
+  return ttl_s;
+}
+
+function decodeLatin1(buf: Uint8Array, off: number, len: number): string {
+  let text = "";
+  for (let i = off; i < off + len; i++) text += String.fromCharCode(buf[i]!);
+  return text;
+}

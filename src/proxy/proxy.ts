@@ -1,0 +1,241 @@
+// The proxy: listeners, client connections, the backends, the clock, and the end-of-event flush.
+//
+// Contract: `new Proxy(settings)` builds the backends and the ketama rings (nothing connects yet:
+// upstream connections open on first use); `start()` binds the TCP listener (-l/-p) and the unix
+// socket (-f) and starts the clock; `stop()` closes everything. Clients beyond -n are answered
+// `ERROR Too many open connections` and closed, as memcached does.
+// Every socket event ends with `eventDone()`: the upstream connections and clients that the event
+// gave bytes to are written, each with one socket.write (bounded rounds: a flush can route more).
+
+import type { Socket, TCPSocketListener, UnixSocketListener } from "bun";
+import { Cmd, type Command } from "../protocol/parser.ts";
+import { Backend, type BackendHost, type BackendSettings } from "./backend.ts";
+import { Client, type ClientHost } from "./client.ts";
+import { Router } from "./router.ts";
+import type { Upstream } from "./upstream.ts";
+import { agent_line, type ProxySettings } from "./config.ts";
+import { ProxyReply, encode } from "./request.ts";
+import { statsText, type ProxyFigures } from "./stats.ts";
+import { client_output_bytes, client_output_buffers_free_max, tick_ms } from "./limits.ts";
+
+/** Flush rounds per event; what is still dirty after them is flushed on the next turn. */
+const flush_rounds_max = 64;
+
+type ClientSocket = Socket<Client>;
+
+export class Proxy implements ClientHost, BackendHost {
+  readonly settings: ProxySettings;
+  readonly mains: Backend[];
+  readonly backups: Backend[];
+  readonly router: Router;
+  readonly version_reply = encode(`VERSION ${agent_line}\r\n`);
+  now_ms = Date.now();
+  private readonly started_s = Math.floor(Date.now() / 1000);
+  readonly clients = new Set<Client>();
+  private listeners: Array<TCPSocketListener<Client> | UnixSocketListener<Client>> = [];
+  private timer: ReturnType<typeof setInterval> | null = null;
+  private next_id = 1;
+  private dirty_upstreams: Upstream[] = [];
+  private dirty_clients: Client[] = [];
+  private flushing = false;
+  private flush_later = false;
+  private readonly free_outputs: Uint8Array[] = [];
+  private figures = {
+    total_connections: 0, rejected_connections: 0, bytes_read: 0, bytes_written: 0,
+    cmd_get: 0, cmd_set: 0, cmd_touch: 0, cmd_flush: 0, cmd_other: 0,
+  };
+
+  constructor(settings: ProxySettings, backend_overrides: Partial<BackendSettings> = {}) {
+    this.settings = settings;
+    const backend_settings: BackendSettings = {
+      pool_connections_max: settings.pool_connections_max,
+      connect_timeout_ms: settings.connect_timeout_ms,
+      request_timeout_ms: settings.request_timeout_ms,
+      retry_min_ms: settings.retry_min_ms,
+      retry_max_ms: settings.retry_max_ms,
+      ...backend_overrides,
+    };
+    const mains_count = settings.servers.length;
+    this.mains = settings.servers.map((address, i) => new Backend(this, i, address, backend_settings));
+    this.backups = settings.backups.map((address, i) => new Backend(this, mains_count + i, address, backend_settings));
+    this.router = new Router(this.mains, this.backups, settings.backup_fill);
+  }
+
+  start(): void {
+    const s = this.settings;
+    const handlers = this.socketHandlers();
+    if (s.tcp_port !== 0) {
+      this.listeners.push(Bun.listen<Client>({ hostname: s.listen_host, port: s.tcp_port, socket: handlers }));
+    }
+    if (s.unix_socket_path !== null) {
+      this.listeners.push(Bun.listen<Client>({ unix: s.unix_socket_path, socket: handlers }));
+    }
+    this.timer = setInterval(() => this.tick(), tick_ms);
+  }
+
+  stop(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+    for (const listener of this.listeners) listener.stop(true);
+    this.listeners = [];
+    for (const backend of [...this.mains, ...this.backups]) backend.close();
+  }
+
+  private tick(): void {
+    this.now_ms = Date.now();
+    for (const backend of this.mains) backend.tick(this.now_ms);
+    for (const backend of this.backups) backend.tick(this.now_ms);
+    this.eventDone();
+  }
+
+  private socketHandlers() {
+    return {
+      binaryType: "uint8array" as const,
+      open: (socket: ClientSocket) => this.accept(socket),
+      data: (socket: ClientSocket, chunk: Uint8Array) => {
+        socket.data?.onData(chunk);
+        this.eventDone();
+      },
+      drain: (socket: ClientSocket) => {
+        socket.data?.onDrain();
+        this.eventDone();
+      },
+      close: (socket: ClientSocket) => this.closed(socket),
+      error: (socket: ClientSocket) => this.closed(socket),
+    };
+  }
+
+  private accept(socket: ClientSocket): void {
+    this.figures.total_connections++;
+    if (this.clients.size >= this.settings.connections_max) {
+      this.figures.rejected_connections++;
+      socket.write(ProxyReply.TOO_MANY_CONNECTIONS);
+      socket.end();
+      return;
+    }
+    socket.setNoDelay?.(true);
+    const client = new Client(socket, this, this.next_id++);
+    socket.data = client;
+    this.clients.add(client);
+    this.log(2, `client ${client.id} connected`);
+  }
+
+  private closed(socket: ClientSocket): void {
+    const client = socket.data;
+    if (!client) return;
+    client.onClose();
+    if (this.clients.delete(client)) this.log(2, `client ${client.id} closed`);
+    this.eventDone();
+  }
+
+  dirtyUpstream(upstream: Upstream): void {
+    this.dirty_upstreams.push(upstream);
+  }
+
+  dirtyClient(client: Client): void {
+    this.dirty_clients.push(client);
+  }
+
+  /** Writes what the event queued: requests to backends first, then replies to clients. */
+  eventDone(): void {
+    if (process.env.MAGENT_DEFER === "1") return this.flushSoon();
+    this.flushNow();
+  }
+
+  private flushNow(): void {
+    if (this.flushing) return;
+    this.flushing = true;
+    try {
+      for (let round = 0; round < flush_rounds_max; round++) {
+        if (this.dirty_upstreams.length === 0 && this.dirty_clients.length === 0) return;
+        const upstreams = this.dirty_upstreams;
+        this.dirty_upstreams = [];
+        for (const upstream of upstreams) upstream.flush();
+        const clients = this.dirty_clients;
+        this.dirty_clients = [];
+        for (const client of clients) client.flush();
+      }
+      this.flushSoon();
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  private flushSoon(): void {
+    if (this.flush_later) return;
+    this.flush_later = true;
+    setImmediate(() => {
+      this.flush_later = false;
+      this.flushNow();
+    });
+  }
+
+  takeOutput(): Uint8Array {
+    return this.free_outputs.pop() ?? new Uint8Array(client_output_bytes);
+  }
+
+  releaseOutput(buf: Uint8Array): void {
+    if (this.free_outputs.length < client_output_buffers_free_max) this.free_outputs.push(buf);
+  }
+
+  bytesRead(n: number): void {
+    this.figures.bytes_read += n;
+  }
+
+  bytesWritten(n: number): void {
+    this.figures.bytes_written += n;
+  }
+
+  counted(kind: number): void {
+    const f = this.figures;
+    if (kind === Cmd.GET || kind === Cmd.GETS) f.cmd_get++;
+    else if (kind === Cmd.GAT || kind === Cmd.GATS || kind === Cmd.TOUCH) f.cmd_touch++;
+    else if (kind >= Cmd.SET && kind <= Cmd.CAS) f.cmd_set++;
+    else if (kind === Cmd.FLUSH_ALL) f.cmd_flush++;
+    else f.cmd_other++;
+  }
+
+  log(level: number, text: string): void {
+    if (this.settings.verbosity >= level) console.error(`magent: ${text}`);
+  }
+
+  statsReply(cmd: Command, buf: Uint8Array): Uint8Array | null {
+    if (cmd.ntokens === 2) return encode(statsText(this.figuresNow(), this.mains, this.backups));
+    if (cmd.ntokens === 3 && tokenIs(buf, cmd, 1, "reset")) {
+      const f = this.figures;
+      f.total_connections = f.rejected_connections = f.bytes_read = f.bytes_written = 0;
+      f.cmd_get = f.cmd_set = f.cmd_touch = f.cmd_flush = f.cmd_other = 0;
+      return encode("RESET\r\n");
+    }
+    return null;
+  }
+
+  private figuresNow(): ProxyFigures {
+    const now_s = Math.floor(Date.now() / 1000);
+    const f = this.figures;
+    return {
+      pid: process.pid,
+      uptime: now_s - this.started_s,
+      time: now_s,
+      version: agent_line,
+      curr_connections: this.clients.size,
+      total_connections: f.total_connections,
+      rejected_connections: f.rejected_connections,
+      connections_max: this.settings.connections_max,
+      cmd_get: f.cmd_get,
+      cmd_set: f.cmd_set,
+      cmd_touch: f.cmd_touch,
+      cmd_flush: f.cmd_flush,
+      cmd_other: f.cmd_other,
+      bytes_read: f.bytes_read,
+      bytes_written: f.bytes_written,
+    };
+  }
+}
+
+function tokenIs(buf: Uint8Array, cmd: Command, index: number, text: string): boolean {
+  if (cmd.token_len[index] !== text.length) return false;
+  const off = cmd.token_off[index]!;
+  for (let i = 0; i < text.length; i++) if (buf[off + i] !== text.charCodeAt(i)) return false;
+  return true;
+}

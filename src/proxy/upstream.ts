@@ -1,0 +1,319 @@
+// One pipelined TCP connection from the proxy to a backend server.
+//
+// Contract:
+// - `enqueue(part)` then `put*()` the part's request bytes; parts are answered in the order they
+//   were enqueued (memcached answers a connection's requests in order). Request bytes of one event
+//   are coalesced in `out` and written with one socket.write when the proxy flushes (`flush()`);
+//   whatever the socket does not take is copied, in order, to `pending` and written on drain.
+// - Replies are framed on the chunk Bun hands us (reply.ts); only a split tail is copied to the
+//   stash, bounded by upstream_reply_bytes_max.
+// - Failure is never reported from inside put/enqueue (the caller is mid-routing): a write error
+//   or an overfull backlog marks the connection `broken`, and the next `flush()` fails it. A failed
+//   connection is closed and every queued part gets `failed(sent)` — sent is false while the
+//   connection never opened (the bytes never left).
+
+import type { Socket } from "bun";
+import { BAD, NEED_MORE, replyEnd, scan } from "./reply.ts";
+import type { Part } from "./part.ts";
+import {
+  upstream_input_bytes_initial, upstream_output_bytes, upstream_pending_bytes_max, upstream_reply_bytes_max,
+} from "./limits.ts";
+
+export const UpstreamState = { CONNECTING: 0, OPEN: 1, CLOSED: 2 } as const;
+
+export interface UpstreamHost {
+  readonly now_ms: number;
+  /** The upstream has request bytes to write at the end of this event. */
+  dirty(upstream: Upstream): void;
+  opened(upstream: Upstream): void;
+  /** The connection is gone. reason: null when the server closed an idle connection. */
+  lost(upstream: Upstream, reason: string | null): void;
+  /** A socket event was handled: write what it queued. */
+  eventDone(): void;
+}
+
+type UpstreamSocket = Socket<Upstream>;
+
+// Every event ends with host.eventDone(): the proxy writes what the event queued.
+const handlers = {
+  binaryType: "uint8array" as const,
+  open(socket: UpstreamSocket): void {
+    const upstream = socket.data;
+    try {
+      upstream.onOpen(socket);
+    } finally {
+      upstream.host.eventDone();
+    }
+  },
+  data(socket: UpstreamSocket, chunk: Uint8Array): void {
+    const upstream = socket.data;
+    try {
+      upstream.onData(chunk);
+    } finally {
+      upstream.host.eventDone();
+    }
+  },
+  drain(socket: UpstreamSocket): void {
+    const upstream = socket.data;
+    try {
+      upstream.onDrain();
+    } finally {
+      upstream.host.eventDone();
+    }
+  },
+  close: (socket: UpstreamSocket) => closed(socket.data, null),
+  error: (socket: UpstreamSocket) => closed(socket.data, null),
+  end: (socket: UpstreamSocket) => closed(socket.data, null),
+  connectError: (socket: UpstreamSocket) => closed(socket.data, "connect failed"),
+};
+
+function closed(upstream: Upstream, reason: string | null): void {
+  try {
+    if (reason !== null) upstream.fail(reason);
+    else upstream.onSocketClose();
+  } finally {
+    upstream.host.eventDone();
+  }
+}
+
+const encoder = new TextEncoder();
+
+export class Upstream {
+  readonly host: UpstreamHost;
+  state: number = UpstreamState.CONNECTING;
+  readonly started_ms: number;
+  private socket: UpstreamSocket | null = null;
+  /** The connection opened at least once: queued bytes may have reached the server. */
+  private opened = false;
+  /** Parts awaiting replies, oldest at `head`. */
+  private parts: Array<Part | undefined> = [];
+  private head = 0;
+  private readonly out = new Uint8Array(upstream_output_bytes);
+  private out_len = 0;
+  private pending: Uint8Array[] = [];
+  private pending_head_off = 0;
+  private pending_bytes = 0;
+  private stash: Uint8Array | null = null;
+  private stash_len = 0;
+  /** Where scanning of the unfinished reply resumes, relative to the reply's start. */
+  private resume_rel = 0;
+  /** Set when writing failed inside put(); the next flush() fails the connection. */
+  private broken: string | null = null;
+  is_dirty = false;
+
+  constructor(host: UpstreamHost, hostname: string, port: number) {
+    this.host = host;
+    this.started_ms = host.now_ms;
+    Bun.connect<Upstream>({ hostname, port, data: this, socket: handlers }).catch(() => closed(this, "connect failed"));
+  }
+
+  /** Parts queued on this connection (sent or waiting to be). */
+  get inflight(): number {
+    return this.parts.length - this.head;
+  }
+
+  /** When the oldest queued part was queued, or -1 if none is. */
+  oldestQueuedMs(): number {
+    return this.head < this.parts.length ? this.parts[this.head]!.queued_ms : -1;
+  }
+
+  usable(): boolean {
+    return this.state !== UpstreamState.CLOSED && this.broken === null;
+  }
+
+  enqueue(part: Part): void {
+    if (!this.usable()) throw new Error("enqueue on an unusable upstream");
+    part.queued_ms = this.host.now_ms;
+    this.parts.push(part);
+    this.markDirty();
+  }
+
+  put(buf: Uint8Array, off: number, len: number): void {
+    if (len > this.out.length - this.out_len) {
+      this.flushOut();
+      if (len > this.out.length) return this.writeRaw(buf, off, len);
+    }
+    this.out.set(buf.subarray(off, off + len), this.out_len);
+    this.out_len += len;
+  }
+
+  /** ASCII text (request lines the proxy composes). */
+  putText(text: string): void {
+    if (text.length > this.out.length - this.out_len) {
+      const bytes = encoder.encode(text);
+      return this.put(bytes, 0, bytes.length);
+    }
+    const out = this.out;
+    let at = this.out_len;
+    for (let i = 0; i < text.length; i++) out[at++] = text.charCodeAt(i);
+    this.out_len = at;
+  }
+
+  private markDirty(): void {
+    if (this.is_dirty) return;
+    this.is_dirty = true;
+    this.host.dirty(this);
+  }
+
+  /** Writes what this event queued (the proxy calls it at the end of the event). */
+  flush(): void {
+    this.is_dirty = false;
+    if (this.broken !== null) return this.fail(this.broken);
+    this.flushOut();
+    if (this.broken !== null) this.fail(this.broken);
+  }
+
+  private flushOut(): void {
+    if (this.out_len === 0) return;
+    const n = this.out_len;
+    this.out_len = 0;
+    this.writeRaw(this.out, 0, n);
+  }
+
+  private writeRaw(buf: Uint8Array, off: number, len: number): void {
+    if (this.state === UpstreamState.CLOSED) return;
+    let written = 0;
+    if (this.state === UpstreamState.OPEN && this.pending_bytes === 0) {
+      written = this.socket!.write(buf, off, len);
+      if (written < 0) {
+        this.broken = "write failed";
+        return this.markDirty();
+      }
+    }
+    if (written === len) return;
+    this.pending.push(buf.slice(off + written, off + len));
+    this.pending_bytes += len - written;
+    if (this.pending_bytes > upstream_pending_bytes_max) {
+      this.broken = "request backlog over its limit";
+      this.markDirty();
+    }
+  }
+
+  private writePending(): void {
+    while (this.pending.length > 0 && this.state === UpstreamState.OPEN) {
+      const head = this.pending[0]!;
+      const left = head.length - this.pending_head_off;
+      const written = this.socket!.write(head, this.pending_head_off, left);
+      if (written < 0) return this.fail("write failed");
+      this.pending_bytes -= written;
+      if (written < left) {
+        this.pending_head_off += written;
+        return;
+      }
+      this.pending.shift();
+      this.pending_head_off = 0;
+    }
+  }
+
+  onOpen(socket: UpstreamSocket): void {
+    if (this.state === UpstreamState.CLOSED) {
+      socket.terminate();
+      return;
+    }
+    this.socket = socket;
+    socket.setNoDelay(true);
+    this.state = UpstreamState.OPEN;
+    this.opened = true;
+    this.host.opened(this);
+    this.writePending();
+  }
+
+  onDrain(): void {
+    this.writePending();
+  }
+
+  onData(chunk: Uint8Array): void {
+    if (this.state === UpstreamState.CLOSED) return;
+    if (this.stash_len === 0) {
+      const used = this.consume(chunk, 0, chunk.length);
+      if (used < chunk.length && this.state !== UpstreamState.CLOSED) this.stashAppend(chunk, used, chunk.length);
+      return;
+    }
+    if (!this.stashAppend(chunk, 0, chunk.length)) return;
+    const stash = this.stash!;
+    const used = this.consume(stash, 0, this.stash_len);
+    if (this.state === UpstreamState.CLOSED) return;
+    stash.copyWithin(0, used, this.stash_len);
+    this.stash_len -= used;
+    if (this.stash_len === 0 && stash.length > upstream_input_bytes_initial) this.stash = null;
+  }
+
+  private stashAppend(buf: Uint8Array, from: number, to: number): boolean {
+    const need = this.stash_len + (to - from);
+    if (need > upstream_reply_bytes_max + upstream_input_bytes_initial) {
+      this.fail("reply over its size limit");
+      return false;
+    }
+    if (this.stash === null || this.stash.length < need) {
+      let size = this.stash === null ? upstream_input_bytes_initial : this.stash.length;
+      while (size < need) size *= 2;
+      const grown = new Uint8Array(size);
+      if (this.stash !== null) grown.set(this.stash.subarray(0, this.stash_len));
+      this.stash = grown;
+    }
+    this.stash.set(buf.subarray(from, to), this.stash_len);
+    this.stash_len = need;
+    return true;
+  }
+
+  /** Frames and delivers the replies in buf[start, end); returns how far it got. */
+  private consume(buf: Uint8Array, start: number, end: number): number {
+    let at = start;
+    while (at < end) {
+      const part = this.parts[this.head];
+      if (part === undefined) {
+        this.fail("reply nobody asked for");
+        return end;
+      }
+      const reply_end = replyEnd(part.kind, buf, at, at + this.resume_rel, end);
+      if (reply_end === NEED_MORE) {
+        this.resume_rel = scan.resume - at;
+        return at;
+      }
+      if (reply_end === BAD) {
+        this.fail("malformed reply");
+        return end;
+      }
+      this.resume_rel = 0;
+      this.parts[this.head++] = undefined;
+      if (this.head === this.parts.length) {
+        this.parts.length = 0;
+        this.head = 0;
+      }
+      part.done(buf, at, reply_end - at);
+      at = reply_end;
+      if (this.state === UpstreamState.CLOSED) return end;
+    }
+    return at;
+  }
+
+  onSocketClose(): void {
+    if (this.state === UpstreamState.CLOSED) return;
+    this.fail(this.inflight > 0 ? "connection closed" : null);
+  }
+
+  /** Closes the connection and fails every queued part. reason null: an idle close. */
+  fail(reason: string | null): void {
+    if (this.state === UpstreamState.CLOSED) return;
+    this.state = UpstreamState.CLOSED;
+    const socket = this.socket;
+    this.socket = null;
+    if (socket !== null) socket.terminate();
+    const parts = this.parts;
+    const head = this.head;
+    this.parts = [];
+    this.head = 0;
+    this.pending = [];
+    this.pending_bytes = 0;
+    this.out_len = 0;
+    this.stash = null;
+    this.stash_len = 0;
+    this.host.lost(this, parts.length > head ? (reason ?? "connection closed") : reason);
+    for (let i = head; i < parts.length; i++) parts[i]!.failed(this.opened);
+  }
+
+  /** Closes an idle connection on purpose (shutdown, pool trim). */
+  close(): void {
+    this.fail(null);
+  }
+}

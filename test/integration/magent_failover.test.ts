@@ -1,0 +1,243 @@
+// The magent proxy when servers die, hang and come back — with real backends on 127.0.0.1.
+// - kill -9 a main server: its reads hit the backup, its writes go to the backup only;
+// - restart it empty: reads still hit (magent 0.5 served misses here) and the server fills back up,
+//   keeping the remaining TTL when the backup speaks memcached 1.6's meta protocol;
+// - no backup: a dead server's keys get SERVER_ERROR promptly, other servers' keys are untouched;
+// - SIGSTOP (a hung server): requests time out, fail over, and other clients never wait.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import {
+  RawClient, bun_path, freePort, project_root, startMemcached, startOurs, waitForPort, type Spawned,
+} from "../helpers/procs.ts";
+import { eventually } from "../helpers/cache_client.ts";
+import { Continuum } from "../../src/proxy/ketama.ts";
+
+interface Proc {
+  port: number;
+  output(): string;
+  stop(): Promise<void>;
+}
+
+const timeouts = ["--connect-timeout", "500", "--request-timeout", "500", "--retry-min", "100", "--retry-max", "400"];
+
+async function startMagent(args: string[]): Promise<Proc> {
+  const port = await freePort();
+  const cmd = [bun_path, join(project_root, "src", "magent.ts"), "-D", "-v", "-l", "127.0.0.1", "-p", String(port), ...timeouts, ...args];
+  const proc = Bun.spawn(cmd, { stdin: "ignore", stdout: "pipe", stderr: "pipe", cwd: project_root });
+  let text = "";
+  const decoder = new TextDecoder();
+  void (async () => {
+    for await (const chunk of proc.stderr) text += decoder.decode(chunk);
+  })();
+  const stop = async () => {
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGTERM");
+    const timer = setTimeout(() => proc.kill("SIGKILL"), 5_000);
+    await proc.exited;
+    clearTimeout(timer);
+  };
+  try {
+    await waitForPort(port);
+  } catch (error) {
+    await stop();
+    throw new Error(`magent did not start: ${String(error)}\n${text}`);
+  }
+  return { port, output: () => text, stop };
+}
+
+async function rawOn(port: number, request: string, suffix = "\r\n"): Promise<string> {
+  const c = await RawClient.connect(port);
+  const reply = await c.call(request, suffix);
+  c.close();
+  return reply;
+}
+
+async function serverState(proxy: Proc, role: string, n: number): Promise<string> {
+  const stats = await rawOn(proxy.port, "stats\r\n", "END\r\n");
+  return stats.match(new RegExp(`STAT ${role}:${n}:state (\\w+)`))?.[1] ?? "none";
+}
+
+function expectedGet(keys: string[]): string {
+  return keys.map((key) => `VALUE ${key} 5 ${key.length}\r\n${key}\r\n`).join("") + "END\r\n";
+}
+
+type Starter = (args?: string[], opts?: { port?: number }) => Promise<Spawned>;
+const backups: Array<[string, Starter, boolean]> = [
+  ["stock memcached (meta get: TTL kept)", (args = [], opts = {}) => startMemcached(args, opts), true],
+  ["our server (no meta get: exptime 0)", (args = [], opts = {}) => startOurs(args, opts), false],
+];
+
+for (const [backup_flavor, startBackup, has_meta] of backups) {
+  describe(`kill and restart a main server; backup: ${backup_flavor}`, () => {
+    let mains: Spawned[] = [];
+    let backup: Spawned;
+    let proxy: Proc;
+    let ring: Continuum;
+    let keys: string[] = [];
+    let victim_keys: string[] = [];
+
+    beforeAll(async () => {
+      mains = [await startMemcached(), await startMemcached()];
+      backup = await startBackup();
+      const args = mains.flatMap((m) => ["-s", `127.0.0.1:${m.port}`]);
+      proxy = await startMagent([...args, "-b", `127.0.0.1:${backup.port}`]);
+      ring = new Continuum(mains.map((m) => ({ host: "127.0.0.1", port: m.port })));
+      keys = Array.from({ length: 200 }, (_, i) => `fo:${i}`);
+      victim_keys = keys.filter((key) => ring.serverOfKey(key) === 0);
+      const c = await RawClient.connect(proxy.port);
+      let request = "";
+      for (const key of keys) request += `set ${key} 5 1000 ${key.length}\r\n${key}\r\n`;
+      c.send(request);
+      await c.readUntil((b) => b.length >= keys.length * 8, 10_000);
+      c.close();
+    });
+
+    afterAll(async () => {
+      await proxy?.stop();
+      for (const m of mains) await m.stop();
+      await backup?.stop();
+    });
+
+    test("kill -9 a main server: its keys are read from the backup, writes go to the backup", async () => {
+      expect(victim_keys.length).toBeGreaterThan(50);
+      await mains[0]!.stop("SIGKILL");
+      const c = await RawClient.connect(proxy.port);
+      const started = Date.now();
+      expect(await c.call(`get ${keys.join(" ")}\r\n`, "END\r\n")).toBe(expectedGet(keys));
+      for (const key of victim_keys.slice(0, 20)) expect(await c.call(`get ${key}\r\n`, "END\r\n")).toBe(expectedGet([key]));
+      expect(Date.now() - started).toBeLessThan(2_000);
+      expect(await serverState(proxy, "matrix", 1)).toBe("down");
+      const written = victim_keys[0]!;
+      expect(await c.call(`set ${written} 5 1000 3\r\nnew\r\n`)).toBe("STORED\r\n");
+      expect(await rawOn(backup.port, `get ${written}\r\n`, "END\r\n")).toBe(`VALUE ${written} 5 3\r\nnew\r\nEND\r\n`);
+      expect(await c.call(`set ${written} 5 1000 ${written.length}\r\n${written}\r\n`)).toBe("STORED\r\n");
+      c.close();
+    });
+
+    test("restart it empty: reads still hit, and the restarted server fills back up", async () => {
+      mains[0] = await startMemcached([], { port: mains[0]!.port });
+      expect(await eventually(async () => (await serverState(proxy, "matrix", 1)) === "up", 5_000)).toBe(true);
+      expect(await rawOn(mains[0]!.port, `get ${victim_keys[0]}\r\n`, "END\r\n")).toBe("END\r\n"); // empty
+      const c = await RawClient.connect(proxy.port);
+      // magent 0.5 answers END here although the backup holds every key.
+      for (const key of victim_keys.slice(0, 10)) expect(await c.call(`get ${key}\r\n`, "END\r\n")).toBe(expectedGet([key]));
+      expect(await c.call(`get ${keys.join(" ")}\r\n`, "END\r\n")).toBe(expectedGet(keys));
+      const gets = await c.call(`gets ${victim_keys[11]} ${victim_keys[12]}\r\n`, "END\r\n");
+      expect(gets).toMatch(new RegExp(`^VALUE ${victim_keys[11]} 5 \\d+ \\d+\\r\\n`));
+      c.close();
+      const refilled = await eventually(async () => {
+        const direct = await rawOn(mains[0]!.port, `get ${victim_keys.join(" ")}\r\n`, "END\r\n");
+        return direct === expectedGet(victim_keys);
+      }, 5_000);
+      expect(refilled).toBe(true);
+      const meta = await rawOn(mains[0]!.port, `mg ${victim_keys[0]} t f\r\n`);
+      if (has_meta) {
+        const ttl = Number(meta.match(/ t(-?\d+)/)![1]);
+        expect(ttl).toBeGreaterThan(900);
+        expect(ttl).toBeLessThanOrEqual(1000);
+      } else {
+        expect(meta).toMatch(/ t-1/); // without `mg` the backup cannot tell the TTL: written back forever
+      }
+      expect(meta).toMatch(/ f5/);
+      const stats = await rawOn(proxy.port, "stats\r\n", "END\r\n");
+      expect(Number(stats.match(/STAT matrix:1:backup_fills (\d+)/)![1])).toBeGreaterThanOrEqual(victim_keys.length);
+      expect(stats).toContain(`STAT backup:1:meta_get ${has_meta ? "yes" : "no"}\r\n`);
+    });
+
+    test("a key deleted through the proxy is not brought back from the backup", async () => {
+      const c = await RawClient.connect(proxy.port);
+      const key = victim_keys[1]!;
+      expect(await c.call(`delete ${key}\r\n`)).toBe("DELETED\r\n");
+      expect(await c.call(`get ${key}\r\n`, "END\r\n")).toBe("END\r\n");
+      c.close();
+    });
+  });
+}
+
+describe("no backup: a dead server answers SERVER_ERROR promptly", () => {
+  let alive: Spawned;
+  let dead_port: number;
+  let proxy: Proc;
+  let ring: Continuum;
+
+  beforeAll(async () => {
+    alive = await startMemcached();
+    dead_port = await freePort(); // nothing listens there
+    proxy = await startMagent(["-s", `127.0.0.1:${alive.port}`, "-s", `127.0.0.1:${dead_port}`]);
+    ring = new Continuum([{ host: "127.0.0.1", port: alive.port }, { host: "127.0.0.1", port: dead_port }]);
+  });
+
+  afterAll(async () => {
+    await proxy?.stop();
+    await alive?.stop();
+  });
+
+  test("keys of the dead server fail fast; keys of the live one are served", async () => {
+    const keys = Array.from({ length: 40 }, (_, i) => `nb:${i}`);
+    const dead_key = keys.find((key) => ring.serverOfKey(key) === 1)!;
+    const live_key = keys.find((key) => ring.serverOfKey(key) === 0)!;
+    const c = await RawClient.connect(proxy.port);
+    const started = Date.now();
+    expect(await c.call(`set ${dead_key} 0 0 1\r\nx\r\n`)).toMatch(/^SERVER_ERROR /);
+    expect(await c.call(`get ${dead_key}\r\n`)).toMatch(/^SERVER_ERROR /);
+    expect(await c.call(`get ${live_key} ${dead_key}\r\n`)).toMatch(/^SERVER_ERROR /);
+    expect(Date.now() - started).toBeLessThan(1_500);
+    expect(await c.call(`set ${live_key} 0 0 1\r\ny\r\n`)).toBe("STORED\r\n");
+    expect(await c.call(`get ${live_key}\r\n`, "END\r\n")).toBe(`VALUE ${live_key} 0 1\r\ny\r\nEND\r\n`);
+    expect(await c.call(`flush_all\r\n`)).toBe("SERVER_ERROR 1 of 2 servers unavailable\r\n");
+    c.close();
+  });
+});
+
+describe("a hung server (SIGSTOP)", () => {
+  let mains: Spawned[] = [];
+  let backup: Spawned;
+  let proxy: Proc;
+  let ring: Continuum;
+
+  beforeAll(async () => {
+    mains = [await startMemcached(), await startMemcached()];
+    backup = await startMemcached();
+    const args = mains.flatMap((m) => ["-s", `127.0.0.1:${m.port}`]);
+    proxy = await startMagent([...args, "-b", `127.0.0.1:${backup.port}`]);
+    ring = new Continuum(mains.map((m) => ({ host: "127.0.0.1", port: m.port })));
+  });
+
+  afterAll(async () => {
+    mains[0]?.proc.kill("SIGCONT");
+    await proxy?.stop();
+    for (const m of mains) await m.stop();
+    await backup?.stop();
+  });
+
+  test("its reads fail over after the request timeout; other clients never wait", async () => {
+    const keys = Array.from({ length: 40 }, (_, i) => `hang:${i}`);
+    const hung_key = keys.find((key) => ring.serverOfKey(key) === 0)!;
+    const other_key = keys.find((key) => ring.serverOfKey(key) === 1)!;
+    const a = await RawClient.connect(proxy.port);
+    for (const key of [hung_key, other_key]) expect(await a.call(`set ${key} 0 0 2\r\nok\r\n`)).toBe("STORED\r\n");
+    mains[0]!.proc.kill("SIGSTOP");
+    const b = await RawClient.connect(proxy.port);
+    const started = Date.now();
+    a.send(`get ${hung_key}\r\n`);
+    // Meanwhile another client, on the other server, is answered at once.
+    for (let i = 0; i < 5; i++) {
+      const t0 = Date.now();
+      expect(await b.call(`get ${other_key}\r\n`, "END\r\n")).toBe(`VALUE ${other_key} 0 2\r\nok\r\nEND\r\n`);
+      expect(Date.now() - t0).toBeLessThan(200);
+    }
+    expect(await a.readText("END\r\n", 3_000)).toBe(`VALUE ${hung_key} 0 2\r\nok\r\nEND\r\n`);
+    const waited = Date.now() - started;
+    expect(waited).toBeGreaterThanOrEqual(400);
+    expect(waited).toBeLessThan(1_500);
+    expect(await serverState(proxy, "matrix", 1)).not.toBe("up"); // probes are not answered either
+    // While it is down, its keys go to the backup at once.
+    const t1 = Date.now();
+    expect(await a.call(`get ${hung_key}\r\n`, "END\r\n")).toBe(`VALUE ${hung_key} 0 2\r\nok\r\nEND\r\n`);
+    expect(Date.now() - t1).toBeLessThan(200);
+    mains[0]!.proc.kill("SIGCONT");
+    expect(await eventually(async () => (await serverState(proxy, "matrix", 1)) === "up", 5_000)).toBe(true);
+    expect(await a.call(`get ${hung_key}\r\n`, "END\r\n")).toBe(`VALUE ${hung_key} 0 2\r\nok\r\nEND\r\n`);
+    a.close();
+    b.close();
+  }, 15_000);
+});
