@@ -742,7 +742,7 @@ test "cache: stats reset zeroes counters, not gauges" {
     try testing.expectEqual(@as(u64, 1), h.stat(.cmd_set));
     try testing.expectEqual(@as(u64, 1 << 20), h.stat(.total_malloced));
     try testing.expectEqual(@as(u64, 4 << 20), h.stat(.limit_maxbytes));
-    try testing.expectEqual(@as(u64, 16), h.stat(.hash_power_level)); // 4 MiB / 96 -> 2^16
+    try testing.expectEqual(@as(u64, 14), h.stat(.hash_power_level)); // 4 MiB / 96 / 2 -> 2^14
     try testing.expectEqual(@as(u64, 1), h.stat(.active_slabs));
     h.store.statsReset();
     try testing.expectEqual(@as(u64, 0), h.stat(.total_items));

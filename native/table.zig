@@ -1,7 +1,8 @@
 //! table: the hash table, a fixed array of bucket heads chained through the item headers.
 //!
-//! Sized once at create: the next power of two >= memory_bytes_max / smallest chunk size (so a
-//! store full of the smallest items averages about one item per bucket), at least
+//! Sized once at create: the power of two at or below memory_bytes_max / smallest chunk size /
+//! `items_per_bucket_max` (a store full of the smallest items averages at most ~2.7 items per
+//! bucket; real, larger items far fewer), at least
 //! `buckets_min` and at most `buckets_max`. It never resizes. Keys hash with Wyhash and a fixed
 //! seed. The bucket array is an mmap of zero pages (ref_none = 0), touched as it fills.
 //!
@@ -23,11 +24,18 @@ pub fn hash(key: []const u8) u64 {
     return std.hash.Wyhash.hash(hash_seed, key);
 }
 
+/// Chains average at most this many items when the whole arena holds items of the smallest
+/// class (real items are larger, so chains are shorter). memcached grows its table at 1.5 items
+/// per bucket; a fixed table that must fit the worst case would cost RSS for every bucket it
+/// touches (4 bytes each), so we accept chains up to 2 and round the bucket count down.
+pub const items_per_bucket_max = 2;
+
 pub fn bucketsFor(memory_bytes_max: u64, chunk_bytes_min: u32) u32 {
     assert(chunk_bytes_min > 0);
-    const wanted = @max(memory_bytes_max / chunk_bytes_min, buckets_min);
+    const items_max = memory_bytes_max / chunk_bytes_min;
+    const wanted = @max(items_max / items_per_bucket_max, buckets_min);
     if (wanted >= buckets_max) return buckets_max;
-    return std.math.ceilPowerOfTwoAssert(u32, @intCast(wanted));
+    return std.math.floorPowerOfTwo(u32, @intCast(wanted));
 }
 
 pub const Table = struct {
@@ -86,7 +94,8 @@ pub const Table = struct {
 const testing = std.testing;
 
 test "table: sizing" {
-    try testing.expectEqual(@as(u32, 1 << 20), bucketsFor(64 << 20, 96)); // 699050 -> 2^20
+    try testing.expectEqual(@as(u32, 1 << 18), bucketsFor(64 << 20, 96)); // 699050 / 2 -> 2^18
+    try testing.expectEqual(@as(u32, 1 << 22), bucketsFor(1024 << 20, 96)); // 11184810 / 2 -> 2^22
     try testing.expectEqual(buckets_min, bucketsFor(1 << 16, 96));
     try testing.expectEqual(buckets_max, bucketsFor(32 << 30, 96));
 }
