@@ -36,10 +36,14 @@ export interface ConnectionHost {
   bytesWritten(n: number): void;
   /** Unix seconds, refreshed by the server's clock tick (no Date.now per request). */
   readonly now_s: number;
+  /** -v count (the `verbosity` command changes it): at 2 and above commands are logged. */
+  readonly verbosity: number;
   /** Set by a replication link: lets `rep` / `marugoto_end` through and silences replies. */
 }
 
 const command = new Command();
+/** -vv logs at most this much of a command line. */
+const log_line_bytes_max = 256;
 
 /**
  * What makes a connection a replication peer's inbound stream: `rep` and `marugoto_end` are
@@ -238,6 +242,7 @@ export class Connection {
       this.close();
       return end;
     }
+    if (this.host.verbosity >= 2 && this.peer === null) this.logCommand(buf, cmd);
     if (!isStorage(cmd.kind) && !(cmd.kind === Cmd.REP && this.peer !== null)) {
       if (this.readThrough(cmd, buf)) return -1;
       this.execute(cmd, buf);
@@ -252,6 +257,13 @@ export class Connection {
     if (cmd.next - at + total <= value_inline_bytes_max) return -1;
     this.beginValue(cmd, buf);
     return cmd.next;
+  }
+
+  /** -vv: memcached's `<fd command` lines (the line only, never value bytes). */
+  private logCommand(buf: Uint8Array, cmd: Command): void {
+    const length = Math.min(cmd.line_end - cmd.line_start, log_line_bytes_max);
+    const line = Buffer.from(buf.buffer, buf.byteOffset + cmd.line_start, length).toString("latin1");
+    console.error(`<${this.id} ${line}`);
   }
 
   /** A get that misses during the peer's full copy asks the peer first (--serve-during-copy). */

@@ -169,13 +169,19 @@ export class Server implements ConnectionHost {
     const conn = new Connection(socket, this, this.next_id++);
     socket.data = conn;
     this.connections.add(conn);
+    if (this.settings.verbosity >= 2) console.error(`<${conn.id} new auto-negotiating client connection`);
   }
 
   private closed(socket: ClientSocket): void {
     const conn = socket.data;
-    if (!conn) return;
+    if (!conn || !this.connections.has(conn)) return;
     conn.onClose();
     this.connections.delete(conn);
+    if (this.settings.verbosity >= 2) console.error(`<${conn.id} connection closed.`);
+  }
+
+  get verbosity(): number {
+    return this.settings.verbosity;
   }
 
   bytesRead(n: number): void {

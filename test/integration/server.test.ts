@@ -171,6 +171,27 @@ describe("default server", () => {
   });
 });
 
+describe("verbosity", () => {
+  test("-vv logs connections and command lines like memcached; `verbosity` changes it at run time", async () => {
+    const server = await startOurs(["-vv"]);
+    try {
+      const c = await RawClient.connect(server.port);
+      expect(await c.call("set vv 0 0 5\r\nhello\r\n")).toBe("STORED\r\n");
+      expect(await c.call("verbosity 0\r\n")).toBe("OK\r\n");
+      expect(await c.call("get quiet\r\n", "END\r\n")).toBe("END\r\n");
+      c.close();
+      await Bun.sleep(200);
+      const log = server.output();
+      expect(log).toMatch(/<\d+ new auto-negotiating client connection/);
+      expect(log).toMatch(/<\d+ set vv 0 0 5\n/);
+      expect(log).not.toContain("hello");
+      expect(log).not.toContain("get quiet");
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
 describe("limits", () => {
   test("-c: connections beyond the limit are refused cleanly", async () => {
     const server = await startOurs(["-c", "3"]);
