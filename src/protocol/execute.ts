@@ -216,6 +216,33 @@ export function executeTouch(ctx: Context, cmd: Command, buf: Uint8Array): void 
   reply(ctx.out, Reply.NOT_FOUND, cmd.noreply);
 }
 
+/**
+ * The commands every transport executes the same way: incr/decr, delete, touch, flush_all and
+ * the line's own errors. Returns false for anything else (the transport's to handle).
+ */
+export function executeKeyCommand(ctx: Context, cmd: Command, buf: Uint8Array): boolean {
+  switch (cmd.kind) {
+    case Cmd.INCR:
+    case Cmd.DECR:
+      executeDelta(ctx, cmd, buf);
+      return true;
+    case Cmd.DELETE:
+      executeDelete(ctx, cmd, buf);
+      return true;
+    case Cmd.TOUCH:
+      executeTouch(ctx, cmd, buf);
+      return true;
+    case Cmd.FLUSH_ALL:
+      executeFlush(ctx, cmd);
+      return true;
+    case Cmd.ERROR:
+    case Cmd.CLIENT_ERROR:
+      replyCommandError(ctx.out, cmd);
+      return true;
+  }
+  return false;
+}
+
 export function executeFlush(ctx: Context, cmd: Command): void {
   ctx.counters.cmd_flush++;
   const exptime = cmd.exptime > 0 ? cmd.exptime : 0;

@@ -29,7 +29,6 @@ const state_names = ["up", "down", "probing"];
 export interface BackendHost {
   readonly now_ms: number;
   dirtyUpstream(upstream: Upstream): void;
-  eventDone(): void;
   log(level: number, text: string): void;
 }
 
@@ -147,9 +146,6 @@ export class Backend implements UpstreamHost, PartOwner {
     this.host.dirtyUpstream(upstream);
   }
 
-  eventDone(): void {
-    this.host.eventDone();
-  }
 
   opened(_upstream: Upstream): void {}
 

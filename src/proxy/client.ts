@@ -21,6 +21,7 @@ import { BroadcastRequest } from "./broadcast_request.ts";
 import { LocalRequest, ProxyReply, Request, client_error_replies, type ReplyQueue } from "./request.ts";
 import { Part } from "./part.ts";
 import { ReplyKind } from "./reply.ts";
+import { copyBytes } from "./wire.ts";
 import type { Router } from "./router.ts";
 import type { Upstream } from "./upstream.ts";
 import {
@@ -288,7 +289,7 @@ export class Client implements ReplyQueue {
       this.writeOut();
       if (len > this.out.length) return this.writeRaw(buf, off, len);
     }
-    this.out.set(buf.subarray(off, off + len), this.out_len);
+    copyBytes(buf, off, this.out, this.out_len, len);
     this.out_len += len;
   }
 

@@ -82,7 +82,7 @@ export function md5(buf: Uint8Array, off: number, len: number): Uint32Array {
   }
   const rest = off + len - whole_end;
   tail.fill(0);
-  tail.set(buf.subarray(whole_end, whole_end + rest), 0);
+  for (let i = 0; i < rest; i++) tail[i] = buf[whole_end + i]!;
   tail[rest] = 0x80;
   const tail_bytes = rest < 56 ? block_bytes : 2 * block_bytes;
   const bits_lo = (len * 8) >>> 0;

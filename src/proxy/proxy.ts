@@ -4,8 +4,9 @@
 // upstream connections open on first use); `start()` binds the TCP listener (-l/-p) and the unix
 // socket (-f) and starts the clock; `stop()` closes everything. Clients beyond -n are answered
 // `ERROR Too many open connections` and closed, as memcached does.
-// Every socket event ends with `eventDone()`: the upstream connections and clients that the event
-// gave bytes to are written, each with one socket.write (bounded rounds: a flush can route more).
+// Writes are batched per event-loop turn: at the end of the turn the upstream connections and
+// clients that the turn gave bytes to are written, each with one socket.write (bounded rounds: a
+// flush can route more, e.g. a paused client that resumes).
 
 import type { Socket, TCPSocketListener, UnixSocketListener } from "bun";
 import { Cmd, type Command } from "../protocol/parser.ts";
@@ -37,8 +38,9 @@ export class Proxy implements ClientHost, BackendHost {
   private next_id = 1;
   private dirty_upstreams: Upstream[] = [];
   private dirty_clients: Client[] = [];
-  private flushing = false;
-  private flush_later = false;
+  private spare_upstreams: Upstream[] = [];
+  private spare_clients: Client[] = [];
+  private flush_scheduled = false;
   private readonly free_outputs: Uint8Array[] = [];
   private figures = {
     total_connections: 0, rejected_connections: 0, bytes_read: 0, bytes_written: 0,
@@ -85,21 +87,14 @@ export class Proxy implements ClientHost, BackendHost {
     this.now_ms = Date.now();
     for (const backend of this.mains) backend.tick(this.now_ms);
     for (const backend of this.backups) backend.tick(this.now_ms);
-    this.eventDone();
   }
 
   private socketHandlers() {
     return {
       binaryType: "uint8array" as const,
       open: (socket: ClientSocket) => this.accept(socket),
-      data: (socket: ClientSocket, chunk: Uint8Array) => {
-        socket.data?.onData(chunk);
-        this.eventDone();
-      },
-      drain: (socket: ClientSocket) => {
-        socket.data?.onDrain();
-        this.eventDone();
-      },
+      data: (socket: ClientSocket, chunk: Uint8Array) => socket.data?.onData(chunk),
+      drain: (socket: ClientSocket) => socket.data?.onDrain(),
       close: (socket: ClientSocket) => this.closed(socket),
       error: (socket: ClientSocket) => this.closed(socket),
     };
@@ -125,49 +120,50 @@ export class Proxy implements ClientHost, BackendHost {
     if (!client) return;
     client.onClose();
     if (this.clients.delete(client)) this.log(2, `client ${client.id} closed`);
-    this.eventDone();
   }
 
   dirtyUpstream(upstream: Upstream): void {
     this.dirty_upstreams.push(upstream);
+    this.flushSoon();
   }
 
   dirtyClient(client: Client): void {
     this.dirty_clients.push(client);
+    this.flushSoon();
   }
 
-  /** Writes what the event queued: requests to backends first, then replies to clients. */
-  eventDone(): void {
-    if (process.env.MAGENT_DEFER === "1") return this.flushSoon();
-    this.flushNow();
-  }
-
-  private flushNow(): void {
-    if (this.flushing) return;
-    this.flushing = true;
-    try {
-      for (let round = 0; round < flush_rounds_max; round++) {
-        if (this.dirty_upstreams.length === 0 && this.dirty_clients.length === 0) return;
-        const upstreams = this.dirty_upstreams;
-        this.dirty_upstreams = [];
-        for (const upstream of upstreams) upstream.flush();
-        const clients = this.dirty_clients;
-        this.dirty_clients = [];
-        for (const client of clients) client.flush();
-      }
-      this.flushSoon();
-    } finally {
-      this.flushing = false;
-    }
-  }
-
+  /**
+   * Schedules the write of what this event-loop turn queued, after every callback of the turn
+   * (setImmediate): requests of many clients to one server then leave in one write, and replies
+   * from many reads reach each client in one write.
+   */
   private flushSoon(): void {
-    if (this.flush_later) return;
-    this.flush_later = true;
-    setImmediate(() => {
-      this.flush_later = false;
-      this.flushNow();
-    });
+    if (this.flush_scheduled) return;
+    this.flush_scheduled = true;
+    setImmediate(this.flush_callback);
+  }
+
+  private readonly flush_callback = (): void => {
+    this.flush_scheduled = false;
+    this.flush();
+  };
+
+  /** Writes what the turn queued: requests to backends first, then replies to clients. */
+  private flush(): void {
+    for (let round = 0; round < flush_rounds_max; round++) {
+      if (this.dirty_upstreams.length === 0 && this.dirty_clients.length === 0) return;
+      const upstreams = this.dirty_upstreams;
+      this.dirty_upstreams = this.spare_upstreams;
+      for (const upstream of upstreams) upstream.flush();
+      upstreams.length = 0;
+      this.spare_upstreams = upstreams;
+      const clients = this.dirty_clients;
+      this.dirty_clients = this.spare_clients;
+      for (const client of clients) client.flush();
+      clients.length = 0;
+      this.spare_clients = clients;
+    }
+    if (this.dirty_upstreams.length > 0 || this.dirty_clients.length > 0) this.flushSoon();
   }
 
   takeOutput(): Uint8Array {

@@ -15,6 +15,7 @@
 import type { Socket } from "bun";
 import { BAD, NEED_MORE, replyEnd, scan } from "./reply.ts";
 import type { Part } from "./part.ts";
+import { copyBytes } from "./wire.ts";
 import {
   upstream_input_bytes_initial, upstream_output_bytes, upstream_pending_bytes_max, upstream_reply_bytes_max,
 } from "./limits.ts";
@@ -28,53 +29,20 @@ export interface UpstreamHost {
   opened(upstream: Upstream): void;
   /** The connection is gone. reason: null when the server closed an idle connection. */
   lost(upstream: Upstream, reason: string | null): void;
-  /** A socket event was handled: write what it queued. */
-  eventDone(): void;
 }
 
 type UpstreamSocket = Socket<Upstream>;
 
-// Every event ends with host.eventDone(): the proxy writes what the event queued.
 const handlers = {
   binaryType: "uint8array" as const,
-  open(socket: UpstreamSocket): void {
-    const upstream = socket.data;
-    try {
-      upstream.onOpen(socket);
-    } finally {
-      upstream.host.eventDone();
-    }
-  },
-  data(socket: UpstreamSocket, chunk: Uint8Array): void {
-    const upstream = socket.data;
-    try {
-      upstream.onData(chunk);
-    } finally {
-      upstream.host.eventDone();
-    }
-  },
-  drain(socket: UpstreamSocket): void {
-    const upstream = socket.data;
-    try {
-      upstream.onDrain();
-    } finally {
-      upstream.host.eventDone();
-    }
-  },
-  close: (socket: UpstreamSocket) => closed(socket.data, null),
-  error: (socket: UpstreamSocket) => closed(socket.data, null),
-  end: (socket: UpstreamSocket) => closed(socket.data, null),
-  connectError: (socket: UpstreamSocket) => closed(socket.data, "connect failed"),
+  open: (socket: UpstreamSocket) => socket.data.onOpen(socket),
+  data: (socket: UpstreamSocket, chunk: Uint8Array) => socket.data.onData(chunk),
+  drain: (socket: UpstreamSocket) => socket.data.onDrain(),
+  close: (socket: UpstreamSocket) => socket.data.onSocketClose(),
+  error: (socket: UpstreamSocket) => socket.data.onSocketClose(),
+  end: (socket: UpstreamSocket) => socket.data.onSocketClose(),
+  connectError: (socket: UpstreamSocket) => socket.data.fail("connect failed"),
 };
-
-function closed(upstream: Upstream, reason: string | null): void {
-  try {
-    if (reason !== null) upstream.fail(reason);
-    else upstream.onSocketClose();
-  } finally {
-    upstream.host.eventDone();
-  }
-}
 
 const encoder = new TextEncoder();
 
@@ -104,7 +72,7 @@ export class Upstream {
   constructor(host: UpstreamHost, hostname: string, port: number) {
     this.host = host;
     this.started_ms = host.now_ms;
-    Bun.connect<Upstream>({ hostname, port, data: this, socket: handlers }).catch(() => closed(this, "connect failed"));
+    Bun.connect<Upstream>({ hostname, port, data: this, socket: handlers }).catch(() => this.fail("connect failed"));
   }
 
   /** Parts queued on this connection (sent or waiting to be). */
@@ -133,7 +101,7 @@ export class Upstream {
       this.flushOut();
       if (len > this.out.length) return this.writeRaw(buf, off, len);
     }
-    this.out.set(buf.subarray(off, off + len), this.out_len);
+    copyBytes(buf, off, this.out, this.out_len, len);
     this.out_len += len;
   }
 

@@ -44,3 +44,15 @@ export function copyCommand(buf: Uint8Array, cmd: Command, end: number): Uint8Ar
 export function putBytes(upstream: Upstream, bytes: Uint8Array): void {
   upstream.put(bytes, 0, bytes.length);
 }
+
+/** Below this many bytes a copy loop beats TypedArray.set (which needs a subarray object). */
+const copy_loop_bytes_max = 64;
+
+/** Copies src[src_off, +len) to dst at dst_off. */
+export function copyBytes(src: Uint8Array, src_off: number, dst: Uint8Array, dst_off: number, len: number): void {
+  if (len <= copy_loop_bytes_max) {
+    for (let i = 0; i < len; i++) dst[dst_off + i] = src[src_off + i]!;
+    return;
+  }
+  dst.set(src.subarray(src_off, src_off + len), dst_off);
+}

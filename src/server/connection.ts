@@ -12,9 +12,7 @@
 
 import { ClientError, Cmd, Command, Parse, parseCommand } from "../protocol/parser.ts";
 import {
-  executeDelete, executeDelta, executeFlush, executeGet, executeStoreInline, executeTouch,
-  isGet, isStorage, itemTooLarge, reply, replyCommandError, storeFailedTooLarge, storeOpOf, storeReply,
-  type Context,
+  executeGet, executeStoreInline, isGet, isStorage, itemTooLarge, reply, storeFailedTooLarge, storeOpOf, storeReply, type Context, executeKeyCommand,
 } from "../protocol/execute.ts";
 import { Reply } from "../protocol/replies.ts";
 import { Status, StoreOp } from "../native/store.ts";
@@ -293,15 +291,6 @@ export class Connection {
       case Cmd.GAT:
       case Cmd.GATS:
         return executeGet(ctx, cmd, buf);
-      case Cmd.INCR:
-      case Cmd.DECR:
-        return executeDelta(ctx, cmd, buf);
-      case Cmd.DELETE:
-        return executeDelete(ctx, cmd, buf);
-      case Cmd.TOUCH:
-        return executeTouch(ctx, cmd, buf);
-      case Cmd.FLUSH_ALL:
-        return executeFlush(ctx, cmd);
       case Cmd.MN:
         return ctx.out.put(Reply.MN);
       case Cmd.QUIT:
@@ -311,11 +300,8 @@ export class Connection {
       case Cmd.CLOSE:
         this.close();
         return;
-      case Cmd.ERROR:
-      case Cmd.CLIENT_ERROR:
-        return replyCommandError(ctx.out, cmd);
     }
-    this.host.executeAdmin(this, cmd, buf);
+    if (!executeKeyCommand(ctx, cmd, buf)) this.host.executeAdmin(this, cmd, buf);
   }
 
   /** What only a replication peer may send: marugoto_end, and repcached's deferred delete. */

@@ -28,8 +28,7 @@
 import type { udp } from "bun";
 import { Cmd, Command, Parse, key_bytes_max, key_cursor, nextKey, parseCommand } from "../protocol/parser.ts";
 import {
-  executeDelete, executeDelta, executeFlush, executeGet, executeStoreInline, executeTouch, isStorage,
-  replyCommandError, type Context,
+  executeGet, executeStoreInline, isStorage, type Context, executeKeyCommand,
 } from "../protocol/execute.ts";
 import { Reply } from "../protocol/replies.ts";
 import { listenAddressSplit } from "../config.ts";
@@ -241,22 +240,7 @@ export class UdpTransport implements Closable {
   }
 
   private executeOther(cmd: Command, buf: Uint8Array): void {
-    const ctx = this.host.ctx;
-    switch (cmd.kind) {
-      case Cmd.INCR:
-      case Cmd.DECR:
-        return executeDelta(ctx, cmd, buf);
-      case Cmd.DELETE:
-        return executeDelete(ctx, cmd, buf);
-      case Cmd.TOUCH:
-        return executeTouch(ctx, cmd, buf);
-      case Cmd.FLUSH_ALL:
-        return executeFlush(ctx, cmd);
-      case Cmd.ERROR:
-      case Cmd.CLIENT_ERROR:
-        return replyCommandError(ctx.out, cmd);
-    }
-    this.host.executeAdmin(this, cmd, buf);
+    if (!executeKeyCommand(this.host.ctx, cmd, buf)) this.host.executeAdmin(this, cmd, buf);
   }
 
   /**
