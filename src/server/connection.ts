@@ -12,7 +12,8 @@
 
 import { ClientError, Cmd, Command, Parse, parseCommand } from "../protocol/parser.ts";
 import {
-  executeGet, executeStoreInline, isGet, isStorage, itemTooLarge, reply, storeFailedTooLarge, storeOpOf, storeReply, type Context, executeKeyCommand,
+  executeGet, executeKeyCommand, executeStoreInline, isGet, isStorage, itemTooLarge, reply, storeFailedTooLarge,
+  storeOpOf, storeReply, type Context,
 } from "../protocol/execute.ts";
 import { Reply } from "../protocol/replies.ts";
 import { Status, StoreOp } from "../native/store.ts";

@@ -27,9 +27,7 @@
 
 import type { udp } from "bun";
 import { Cmd, Command, Parse, key_bytes_max, key_cursor, nextKey, parseCommand } from "../protocol/parser.ts";
-import {
-  executeGet, executeStoreInline, isStorage, type Context, executeKeyCommand,
-} from "../protocol/execute.ts";
+import { executeGet, executeKeyCommand, executeStoreInline, isStorage, type Context } from "../protocol/execute.ts";
 import { Reply } from "../protocol/replies.ts";
 import { listenAddressSplit } from "../config.ts";
 import type { Closable } from "./connection.ts";
