@@ -1,8 +1,34 @@
 // `bun run magent [flags]`: a memcached proxy compatible with magent 0.5 (see src/proxy/).
 //
+//   bun run magent -u root -n 51200 -l 127.0.0.1 -p 12000 -s 127.0.0.1:11211 -s 127.0.0.1:11212 -b 127.0.0.1:11213
+//
 // Like magent, it goes to the background unless -D is given: Bun cannot fork, so the foreground
 // process starts a detached copy of itself, waits (bounded) until that copy listens, and exits 0 —
 // or prints the copy's error and exits 1. Supervisors (systemd, containers, tests) pass -D.
+//
+// What it does, and where it differs from magent 0.5 (decisions, each also at its code):
+// - Placement is ketama, compatible with libmemcached's weighted ketama (pylibmc behavior
+//   "ketama_weighted"), always: -k is accepted and changes nothing (magent's default was modulo).
+//   A down server's keys go to their backup (ketama over the -b list), never to another server.
+// - Every text command our server speaks is routed: get/gets/gat/gats split by server and answered
+//   in request key order; writes to the key's server plus a copy to its backup (add/replace/cas
+//   reach the backup as `set` once the main server stored them); flush_all and verbosity to every
+//   server; version and stats answered here (stats: magent's lines, then STAT counters, END).
+// - magent's flaw fixed: a main server's miss is looked up on the key's backup, ALWAYS (a restart
+//   between two health checks would escape a "newly back" window); a hit is served and written back
+//   with `add` keeping flags and the remaining TTL (`mg <key> v f t` where the backup speaks
+//   memcached 1.6's meta protocol; exptime 0 where it does not, e.g. our own server).
+//   --no-backup-fill restores magent's behaviour. Cost: one backup round trip per main-server miss.
+//   Limits: a value the backup holds but the main server lost since a write the backup missed
+//   (backup down at the time) can come back stale; a `gets` answered from the backup carries the
+//   backup's cas (a later cas on the main server answers EXISTS: safe).
+// - Upstream connections are pipelined and pooled (-i: at most that many per server); a client's
+//   requests to one server travel one connection, so they are applied in the order sent.
+// - A dead server (connect error/timeout, request timeout, connection lost mid-request) is marked
+//   down; it is retried with a backoff and a `version` probe. A write whose fate is unknown is
+//   answered SERVER_ERROR; one that never left the proxy gets the backup's answer instead.
+// - Bad input is answered like memcached (ERROR, CLIENT_ERROR ...), never magent's "UNSUPPORTED
+//   COMMAND"; `version` answers `VERSION memcached agent v0.5` as magent does.
 
 import { parseArgs, type ProxySettings } from "./proxy/config.ts";
 import { Proxy } from "./proxy/proxy.ts";

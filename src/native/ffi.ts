@@ -56,3 +56,4 @@ export function nativeU32(pointer: Pointer, byte_length: number): Uint32Array {
 export function nativeU64(pointer: Pointer, byte_length: number): BigUint64Array {
   return new BigUint64Array(toArrayBuffer(pointer, 0, byte_length));
 }
+export type { Pointer };

@@ -8,6 +8,7 @@
 // outside its array returns Status.INVALID. `stats()`/`classStats()` build plain objects named
 // as memcached prints them (not hot). After `close()` every method returns INVALID; views of
 // `io` taken before `close()` must not be used after it.
+import type { Pointer } from "./ffi.ts";
 import { native, nativeU32, nativeU64, type StoreHandle } from "./ffi.ts";
 
 export const Status = {
@@ -269,13 +270,13 @@ export class Store {
   }
 
   constructor(options: StoreOptions) {
-    const handle = native.rc_create(paramsOf(options));
+    const handle = native.rc_create(paramsOf(options)) as StoreHandle | null;
     if (handle === null) {
       throw new Error(
         `rc_create failed for ${JSON.stringify(options)}: the arena could not be mapped or exceeds 32 GiB`,
       );
     }
-    const io = native.rc_io(handle);
+    const io = native.rc_io(handle) as Pointer | null;
     if (io === null) throw new Error("rc_io returned null");
     this.handle = handle;
     this.io = nativeU32(io, IO_BYTES);

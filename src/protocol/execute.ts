@@ -34,10 +34,15 @@ export interface Counters {
   cmd_flush: number;
   cmd_touch: number;
   get_keys_too_long: number;
+  /** memcached's store_too_large / store_no_memory: storage commands refused for size / memory. */
+  store_too_large: number;
+  store_no_memory: number;
 }
 
 export function newCounters(): Counters {
-  return { cmd_get: 0, cmd_set: 0, cmd_flush: 0, cmd_touch: 0, get_keys_too_long: 0 };
+  return {
+    cmd_get: 0, cmd_set: 0, cmd_flush: 0, cmd_touch: 0, get_keys_too_long: 0, store_too_large: 0, store_no_memory: 0,
+  };
 }
 
 export interface Context {
@@ -81,6 +86,11 @@ export function storeOpOf(kind: number): number {
  * The reply for a store status (STORED, NOT_STORED, EXISTS, NOT_FOUND, errors). memcached answers
  * NOT_STORED when an append/prepend would grow the item past the item size limit.
  */
+export function countRefusal(counters: Counters, status: number): void {
+  if (status === Status.TOO_LARGE) counters.store_too_large++;
+  else if (status === Status.NO_MEMORY) counters.store_no_memory++;
+}
+
 export function storeReply(status: number, kind: number): Uint8Array {
   if (status === Status.TOO_LARGE && (kind === Cmd.APPEND || kind === Cmd.PREPEND)) return Reply.NOT_STORED;
   switch (status) {
@@ -124,11 +134,13 @@ export function executeStoreInline(
     op, buf, cmd.key_off, cmd.key_len, buf, data_off, cmd.data_len, cmd.flags, cmd.exptime,
   );
   if (status === Status.OK && ctx.mutations !== null) ctx.mutations.stored(buf, cmd.key_off, cmd.key_len);
+  countRefusal(ctx.counters, status);
   reply(ctx.out, storeReply(status, cmd.kind), cmd.noreply);
 }
 
 /** memcached: a SET that cannot be stored also drops the old value ("avoid stale data"). */
 export function storeFailedTooLarge(ctx: Context, cmd: Command, buf: Uint8Array): void {
+  ctx.counters.store_too_large++;
   if (cmd.kind === Cmd.SET && ctx.store.delete(buf, cmd.key_off, cmd.key_len) === Status.OK) {
     if (ctx.mutations !== null) ctx.mutations.deleted(buf, cmd.key_off, cmd.key_len);
   }

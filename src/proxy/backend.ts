@@ -1,9 +1,10 @@
 // One backend memcached server: its pool of pipelined connections, its up/down state, its counters.
 //
 // Contract:
-// - `usable()` says whether requests may be routed here now; `send(part)` queues a part on one of
-//   the pool's connections (opening one, up to -i, when every open one is busy) and returns it so
-//   the caller can put the request bytes.
+// - `usable()` says whether requests may be routed here now; `send(part, client)` queues a part on
+//   the client's pooled connection to this server (see send: one per client, so its requests stay
+//   in order) and returns it so the caller can put the request bytes. The pool holds at most -i
+//   pipelined connections; a new one opens only when the open ones are busy.
 // - A server is down after a connect error, a connect timeout, a request timeout, or a connection
 //   lost with requests in flight. Down, it gets no requests (the router fails over to the backup
 //   without rehashing) and every connection it had is failed. After a backoff (retry_min_ms,
@@ -121,11 +122,9 @@ export class Backend implements UpstreamHost, PartOwner {
     for (const conn of this.conns) {
       if (conn.usable() && (best === null || conn.inflight < best.inflight)) best = conn;
     }
+    // A full pool of broken connections (failed at the next flush) still gets a fresh one.
     const busy = best === null || best.inflight >= upstream_busy_parts_min;
-    if (!busy || this.conns.length >= this.settings.pool_connections_max) {
-      if (best === null) throw new Error(`no usable connection to ${this.name}`);
-      return best;
-    }
+    if (best !== null && (!busy || this.conns.length >= this.settings.pool_connections_max)) return best;
     const conn = new Upstream(this, this.address.host, this.address.port);
     this.conns.push(conn);
     return conn;

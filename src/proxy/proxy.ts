@@ -9,6 +9,7 @@
 // flush can route more, e.g. a paused client that resumes).
 
 import type { Socket, TCPSocketListener, UnixSocketListener } from "bun";
+import { lstatSync, unlinkSync } from "node:fs";
 import { Cmd, type Command } from "../protocol/parser.ts";
 import { Backend, type BackendHost, type BackendSettings } from "./backend.ts";
 import { Client, type ClientHost } from "./client.ts";
@@ -70,6 +71,7 @@ export class Proxy implements ClientHost, BackendHost {
       this.listeners.push(Bun.listen<Client>({ hostname: s.listen_host, port: s.tcp_port, socket: handlers }));
     }
     if (s.unix_socket_path !== null) {
+      removeStaleSocket(s.unix_socket_path);
       this.listeners.push(Bun.listen<Client>({ unix: s.unix_socket_path, socket: handlers }));
     }
     this.timer = setInterval(() => this.tick(), tick_ms);
@@ -80,6 +82,7 @@ export class Proxy implements ClientHost, BackendHost {
     this.timer = null;
     for (const listener of this.listeners) listener.stop(true);
     this.listeners = [];
+    if (this.settings.unix_socket_path !== null) removeStaleSocket(this.settings.unix_socket_path);
     for (const backend of [...this.mains, ...this.backups]) backend.close();
   }
 
@@ -226,6 +229,15 @@ export class Proxy implements ClientHost, BackendHost {
       bytes_read: f.bytes_read,
       bytes_written: f.bytes_written,
     };
+  }
+}
+
+/** As memcached: a socket file left by an earlier run is removed (anything else is left alone). */
+function removeStaleSocket(path: string): void {
+  try {
+    if (lstatSync(path).isSocket()) unlinkSync(path);
+  } catch {
+    // absent: nothing to remove
   }
 }
 

@@ -12,7 +12,7 @@
 
 import { ClientError, Cmd, Command, Parse, parseCommand } from "../protocol/parser.ts";
 import {
-  executeGet, executeKeyCommand, executeStoreInline, isGet, isStorage, itemTooLarge, reply, storeFailedTooLarge,
+  countRefusal, executeGet, executeKeyCommand, executeStoreInline, isGet, isStorage, itemTooLarge, reply, storeFailedTooLarge,
   storeOpOf, storeReply, type Context,
 } from "../protocol/execute.ts";
 import { Reply } from "../protocol/replies.ts";
@@ -348,6 +348,7 @@ export class Connection {
       op, buf, cmd.key_off, cmd.key_len, cmd.flags, cmd.exptime, cmd.data_len,
     );
     if (slot < 0) {
+      countRefusal(ctx.counters, slot);
       reply(ctx.out, storeReply(slot, cmd.kind), cmd.noreply);
       return this.beginSwallow(cmd.data_len + 2);
     }

@@ -269,7 +269,7 @@ export class Server implements ConnectionHost {
 
   private resetCounters(): void {
     const c = this.ctx.counters;
-    c.cmd_get = c.cmd_set = c.cmd_flush = c.cmd_touch = 0;
+    c.cmd_get = c.cmd_set = c.cmd_flush = c.cmd_touch = c.store_too_large = c.store_no_memory = 0;
     this.figures.total_connections = this.figures.rejected_connections = 0;
     this.figures.bytes_read = this.figures.bytes_written = 0;
   }
@@ -320,8 +320,8 @@ export class Server implements ConnectionHost {
       bytes_read: this.figures.bytes_read,
       bytes_written: this.figures.bytes_written,
       threads: this.settings.threads,
-      store_too_large: store.store_too_large ?? 0,
-      store_no_memory: store.store_no_memory ?? 0,
+      store_too_large: c.store_too_large,
+      store_no_memory: c.store_no_memory,
     };
   }
 }

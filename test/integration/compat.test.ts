@@ -146,7 +146,7 @@ async function sendPackets(client: RawClient, step: Step, side: Side): Promise<v
   const gap = step.gapMs ?? 20;
   for (let i = 0; i < packets.length; i++) {
     const last = i === packets.length - 1;
-    client.send(last ? packets[i] + sentinel : packets[i]);
+    client.send(last ? packets[i]! + sentinel : packets[i]!);
     if (!last) await tick(gap);
   }
   if (packets.length === 0) client.send(sentinel);
@@ -204,7 +204,7 @@ function valueHeaders(raw: string): ValueHeader[] {
     const m = /^VALUE (\S+) (\d+) (\d+)(?: (\S+))?$/.exec(line);
     if (m) {
       const bytes = Number(m[3]);
-      out.push({ start: pos, end: eol, key: m[1], flags: m[2], bytes, cas: m[4] });
+      out.push({ start: pos, end: eol, key: m[1]!, flags: m[2]!, bytes, cas: m[4]! });
       pos = eol + 2 + bytes + 2;
     } else {
       pos = eol + 2;
@@ -285,7 +285,7 @@ function splitStatsBlock(raw: string): { prefix: string; lines: string[] } | nul
   const lines = body.split("\r\n");
   lines.pop(); // after the last CRLF (or the whole body when it is empty)
   let first = lines.length;
-  while (first > 0 && lines[first - 1].startsWith("STAT ")) first--;
+  while (first > 0 && lines[first - 1]!.startsWith("STAT ")) first--;
   const prefix = lines.slice(0, first).map((line) => line + "\r\n").join("");
   return { prefix, lines: lines.slice(first) };
 }
@@ -298,7 +298,8 @@ function normalizeStats(raw: string, norm: Extract<Norm, { kind: "stats" }>, por
   for (const line of block.lines) {
     const m = /^STAT (\S+) (.*)$/.exec(line);
     if (!m) return { canon: raw };
-    const [, name, value] = m;
+    const name = m[1]!;
+    const value = m[2]!;
     names.push(name);
     if (!matches(name, norm.promised)) continue;
     if (norm.ownPort?.includes(name)) canon += `STAT ${name} ${value === String(port) ? "<own port>" : value}\r\n`;
@@ -315,7 +316,7 @@ function normalizeStatNames(raw: string): string {
   for (const line of block.lines) {
     const m = /^STAT \d+:(\S+) \S.*$/.exec(line);
     if (!m) return raw;
-    names.add(m[1]);
+    names.add(m[1]!);
   }
   return `${block.prefix}STAT names: ${[...names].sort().join(",")}\r\nEND\r\n`;
 }
@@ -417,7 +418,7 @@ async function connLimitSide(server: Spawned): Promise<{ canon: string; accepted
     notes.push(`rejections: ${[...rest].map((v) => JSON.stringify(v)).join(" | ")}`);
     // accepted sockets still work
     if (nAccepted >= 2) {
-      const reply = await clients[1].call("version\r\nmn\r\n", "MN\r\n", 3_000);
+      const reply = await clients[1]!.call("version\r\nmn\r\n", "MN\r\n", 3_000);
       notes.push(/^VERSION \S+\r\nMN\r\n$/.test(reply) ? "accepted socket answers" : `accepted socket answered ${JSON.stringify(reply)}`);
     }
     // a slot frees up when a client leaves
