@@ -31,7 +31,7 @@
 //   COMMAND"; `version` answers `VERSION memcached agent v0.5` as magent does.
 
 import { parseArgs, type ProxySettings } from "./proxy/config.ts";
-import { Proxy } from "./proxy/proxy.ts";
+import { ProxyServer } from "./proxy/proxy.ts";
 
 const daemon_child_env = "MAGENT_BUN_DAEMON_CHILD";
 const daemon_ready_line = "ready";
@@ -89,7 +89,7 @@ async function main(argv: string[]): Promise<void> {
   }
   const settings = parsed.settings;
   if (!settings.foreground && !process.env[daemon_child_env]) await daemonize();
-  const proxy = new Proxy(settings);
+  const proxy = new ProxyServer(settings);
   try {
     proxy.start();
   } catch (error) {

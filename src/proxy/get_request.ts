@@ -24,6 +24,15 @@ import { MetaSupport, type Backend } from "./backend.ts";
 import type { Router } from "./router.ts";
 import { exptime_relative_s_max } from "./limits.ts";
 
+/** The per-key table's fields (see GetRequest.table). */
+const OFF = 0;
+const LEN = 1;
+const MAIN = 2;
+const BACKUP = 3;
+const GROUP = 4;
+const key_fields = 5;
+const no_keys = new Int32Array(0);
+
 /** Part tags at or above this are backup-fill lookups of key (tag - fill_tag_base). */
 const fill_tag_base = 1 << 20;
 const END_LEN = 5;
@@ -31,7 +40,6 @@ const END_LEN = 5;
 class Group {
   readonly backend: Backend;
   readonly via_backup: boolean;
-  readonly keys: number[] = [];
   reply: Uint8Array | null = null;
   /** Its keys were asked again elsewhere (the server failed). */
   moved = false;
@@ -57,11 +65,10 @@ export class GetRequest extends Request {
   private readonly router: Router;
   /** Key bytes: the client's line (during routing) or a copy of its keys (afterwards). */
   private keys: Uint8Array = ProxyReply.END;
-  private readonly key_off: number[] = [];
-  private readonly key_len: number[] = [];
-  private readonly key_main: Backend[] = [];
-  private readonly key_backup: Array<Backend | null> = [];
-  private readonly key_group: number[] = [];
+  private count = 0;
+  /** Per key, `key_fields` numbers: offset and length in `keys`, main and backup server (indexes
+   *  into router.mains / router.backups, -1: none) and the group that asks for it. One allocation. */
+  private table: Int32Array = no_keys;
   private readonly groups: Group[] = [];
   private waiting = 0;
   private fill_possible = false;
@@ -83,10 +90,30 @@ export class GetRequest extends Request {
     return touching ? `${verb(this.kind)} ${this.exptime} ` : `${verb(this.kind)} `;
   }
 
+  private keyOff(i: number): number {
+    return this.table[i * key_fields + OFF]!;
+  }
+
+  private keyLen(i: number): number {
+    return this.table[i * key_fields + LEN]!;
+  }
+
+  private groupOf(i: number): number {
+    return this.table[i * key_fields + GROUP]!;
+  }
+
+  private mainOf(i: number): Backend {
+    return this.router.mains[this.table[i * key_fields + MAIN]!]!;
+  }
+
+  private backupOf(i: number): Backend | null {
+    const index = this.table[i * key_fields + BACKUP]!;
+    return index < 0 ? null : this.router.backups[index]!;
+  }
+
   route(cmd: Command, buf: Uint8Array): void {
     if (!this.collectKeys(cmd, buf)) return;
-    const n = this.key_off.length;
-    if (n === 0) return this.finishWith(ProxyReply.END); // `gat 10` with no key, as memcached
+    if (this.count === 0) return this.finishWith(ProxyReply.END); // `gat 10` with no key, as memcached
     if (!this.placeKeys()) return this.finishWith(ProxyReply.UNAVAILABLE);
     if (this.groups.length === 1) this.sendWhole(cmd, buf);
     else for (let g = 0; g < this.groups.length; g++) this.sendGroup(g);
@@ -95,36 +122,43 @@ export class GetRequest extends Request {
 
   /** Finds the keys; copies them when they are needed after this event. False: answered already. */
   private collectKeys(cmd: Command, buf: Uint8Array): boolean {
-    let from = cmd.keys_off;
-    while (nextKey(buf, from, cmd.line_end)) {
+    let n = 0;
+    for (let from = cmd.keys_off; nextKey(buf, from, cmd.line_end); from = key_cursor.off + key_cursor.len) {
       if (key_cursor.len > key_bytes_max) {
         this.finishWith(client_error_replies[0]!); // memcached: the error alone
         return false;
       }
-      this.key_off.push(key_cursor.off);
-      this.key_len.push(key_cursor.len);
-      from = key_cursor.off + key_cursor.len;
+      n++;
     }
-    this.keys = buf;
-    // Needed later to merge several servers' replies, ask a backup, or fill a miss.
-    const keep = this.router.backups.length > 0 || (this.router.mains.length > 1 && this.key_off.length > 1);
-    if (keep && this.key_off.length > 0) {
-      this.keys = buf.slice(cmd.keys_off, cmd.line_end);
-      for (let i = 0; i < this.key_off.length; i++) this.key_off[i]! -= cmd.keys_off;
+    if (n === 0) return true;
+    // Key bytes are needed after this event to merge several servers' replies, ask a backup, or
+    // fill a miss: then they are copied once.
+    const keep = this.router.backups.length > 0 || (this.router.mains.length > 1 && n > 1);
+    const base = keep ? cmd.keys_off : 0;
+    this.keys = keep ? buf.slice(cmd.keys_off, cmd.line_end) : buf;
+    this.count = n;
+    this.table = new Int32Array(n * key_fields);
+    let i = 0;
+    for (let from = cmd.keys_off; nextKey(buf, from, cmd.line_end); from = key_cursor.off + key_cursor.len) {
+      this.table[i * key_fields + OFF] = key_cursor.off - base;
+      this.table[i * key_fields + LEN] = key_cursor.len;
+      i++;
     }
     return true;
   }
 
   private placeKeys(): boolean {
     const router = this.router;
-    for (let i = 0; i < this.key_off.length; i++) {
-      const p = router.place(this.keys, this.key_off[i]!, this.key_len[i]!);
-      this.key_main.push(p.main);
-      this.key_backup.push(p.backup);
+    const table = this.table;
+    for (let i = 0; i < this.count; i++) {
+      const row = i * key_fields;
+      const p = router.place(this.keys, table[row + OFF]!, table[row + LEN]!);
+      table[row + MAIN] = p.main_index;
+      table[row + BACKUP] = p.backup_index;
       let target: Backend | null = p.main;
       if (!p.main.usable()) target = p.backup !== null && p.backup.usable() ? p.backup : null;
       if (target === null) return false;
-      this.key_group.push(this.groupFor(target, target !== p.main));
+      table[row + GROUP] = this.groupFor(target, target !== p.main);
       if (target === p.main && p.backup !== null && router.backup_fill) this.fill_possible = true;
     }
     return true;
@@ -144,7 +178,6 @@ export class GetRequest extends Request {
   /** One server answers every key: the client's line goes as it is. */
   private sendWhole(cmd: Command, buf: Uint8Array): void {
     const group = this.groups[0]!;
-    for (let i = 0; i < this.key_off.length; i++) group.keys.push(i);
     const upstream = group.backend.send(new Part(this, ReplyKind.VALUES, 0, group.backend), this.client);
     upstream.put(buf, cmd.line_start, cmd.next - cmd.line_start);
     this.waiting++;
@@ -152,26 +185,26 @@ export class GetRequest extends Request {
 
   private sendGroup(g: number): void {
     const group = this.groups[g]!;
-    if (group.keys.length === 0) for (let i = 0; i < this.key_group.length; i++) if (this.key_group[i] === g) group.keys.push(i);
     const upstream = group.backend.send(new Part(this, ReplyKind.VALUES, g, group.backend), this.client);
     upstream.putText(this.prefix.trimEnd());
-    for (const i of group.keys) {
+    for (let i = 0; i < this.count; i++) {
+      if (this.groupOf(i) !== g) continue;
       upstream.putText(" ");
-      upstream.put(this.keys, this.key_off[i]!, this.key_len[i]!);
+      upstream.put(this.keys, this.keyOff(i), this.keyLen(i));
     }
     upstream.putText("\r\n");
     this.waiting++;
   }
 
   private touchBackups(): void {
-    for (let i = 0; i < this.key_off.length; i++) {
-      const backup = this.key_backup[i];
-      if (backup === null || backup === undefined || !backup.usable()) continue;
-      if (this.groups[this.key_group[i]!]!.via_backup) continue;
+    for (let i = 0; i < this.count; i++) {
+      const backup = this.backupOf(i);
+      if (backup === null || !backup.usable()) continue;
+      if (this.groups[this.groupOf(i)]!.via_backup) continue;
       backup.counters.mirrored++;
       const upstream = backup.send(new Part(null, ReplyKind.LINE, 0, backup), this.client);
       upstream.putText("touch ");
-      upstream.put(this.keys, this.key_off[i]!, this.key_len[i]!);
+      upstream.put(this.keys, this.keyOff(i), this.keyLen(i));
       upstream.putText(` ${this.exptime}\r\n`);
     }
   }
@@ -194,7 +227,7 @@ export class GetRequest extends Request {
       hits++;
       at = value_line.block_end;
     }
-    return hits === this.key_off.length && lineIs(buf, at, end, "END\r\n");
+    return hits === this.count && lineIs(buf, at, end, "END\r\n");
   }
 
   partFailed(part: Part, _sent: boolean): void {
@@ -203,17 +236,20 @@ export class GetRequest extends Request {
       if (--this.waiting === 0) this.emit();
       return;
     }
-    const group = this.groups[part.tag]!;
-    if (group.via_backup) return this.finishWith(ProxyReply.FAILED);
-    for (const i of group.keys) {
-      const backup = this.key_backup[i];
-      if (backup === null || backup === undefined || !backup.usable()) return this.finishWith(ProxyReply.FAILED);
+    const g = part.tag;
+    if (this.groups[g]!.via_backup) return this.finishWith(ProxyReply.FAILED);
+    for (let i = 0; i < this.count; i++) {
+      if (this.groupOf(i) !== g) continue;
+      const backup = this.backupOf(i);
+      if (backup === null || !backup.usable()) return this.finishWith(ProxyReply.FAILED);
     }
-    group.moved = true;
+    this.groups[g]!.moved = true;
     this.waiting--;
     const first_new = this.groups.length;
-    for (const i of group.keys) this.key_group[i] = this.groupFor(this.key_backup[i]!, true);
-    for (let g = first_new; g < this.groups.length; g++) this.sendGroup(g);
+    for (let i = 0; i < this.count; i++) {
+      if (this.groupOf(i) === g) this.table[i * key_fields + GROUP] = this.groupFor(this.backupOf(i)!, true);
+    }
+    for (let next = first_new; next < this.groups.length; next++) this.sendGroup(next);
   }
 
   /** Every group answered: match blocks to keys, then fill misses or answer. */
@@ -225,7 +261,7 @@ export class GetRequest extends Request {
         return this.finishWith(reply);
       }
     }
-    const n = this.key_off.length;
+    const n = this.count;
     this.found_group = new Int32Array(n).fill(-1);
     this.found_off = new Int32Array(n);
     this.found_end = new Int32Array(n);
@@ -236,7 +272,7 @@ export class GetRequest extends Request {
   }
 
   private match(i: number, cursors: Int32Array): void {
-    const g = this.key_group[i]!;
+    const g = this.groupOf(i);
     const reply = this.groups[g]!.reply!;
     if (!readValueLine(reply, cursors[g]!, reply.length)) return;
     if (!this.keyEquals(i, reply, value_line.key_off, value_line.key_len)) return;
@@ -247,20 +283,20 @@ export class GetRequest extends Request {
   }
 
   private keyEquals(i: number, buf: Uint8Array, off: number, len: number): boolean {
-    if (len !== this.key_len[i]) return false;
+    if (len !== this.keyLen(i)) return false;
     const keys = this.keys;
-    const key_off = this.key_off[i]!;
+    const key_off = this.keyOff(i);
     for (let j = 0; j < len; j++) if (keys[key_off + j] !== buf[off + j]) return false;
     return true;
   }
 
   private startFills(): void {
-    for (let i = 0; i < this.key_off.length; i++) {
+    for (let i = 0; i < this.count; i++) {
       if (this.found_group![i] !== -1) continue;
-      if (this.groups[this.key_group[i]!]!.via_backup) continue;
-      const backup = this.key_backup[i];
-      if (backup === null || backup === undefined || !backup.usable()) continue;
-      if (this.fill_blocks === null) this.fill_blocks = new Array<Uint8Array | null>(this.key_off.length).fill(null);
+      if (this.groups[this.groupOf(i)]!.via_backup) continue;
+      const backup = this.backupOf(i);
+      if (backup === null || !backup.usable()) continue;
+      if (this.fill_blocks === null) this.fill_blocks = new Array<Uint8Array | null>(this.count).fill(null);
       this.sendFill(i, backup);
     }
   }
@@ -270,7 +306,7 @@ export class GetRequest extends Request {
     const part = new Part(this, by_meta ? ReplyKind.META : ReplyKind.VALUES, fill_tag_base + i, backup);
     const upstream = backup.send(part, this.client);
     upstream.putText(by_meta ? "mg " : this.prefix);
-    upstream.put(this.keys, this.key_off[i]!, this.key_len[i]!);
+    upstream.put(this.keys, this.keyOff(i), this.keyLen(i));
     upstream.putText(by_meta ? (this.kind === Cmd.GETS ? " v f t c\r\n" : " v f t\r\n") : "\r\n");
     this.waiting++;
   }
@@ -302,7 +338,7 @@ export class GetRequest extends Request {
   private metaHit(i: number, buf: Uint8Array): void {
     const m = meta_line;
     const cas = this.kind === Cmd.GETS ? ` ${m.cas_len > 0 ? decodeLatin1(buf, m.cas_off, m.cas_len) : "0"}` : "";
-    const header = `VALUE ${decodeLatin1(this.keys, this.key_off[i]!, this.key_len[i]!)} ${m.flags} ${m.data_len}${cas}\r\n`;
+    const header = `VALUE ${decodeLatin1(this.keys, this.keyOff(i), this.keyLen(i))} ${m.flags} ${m.data_len}${cas}\r\n`;
     const block = new Uint8Array(header.length + m.data_len + 2);
     for (let j = 0; j < header.length; j++) block[j] = header.charCodeAt(j);
     block.set(buf.subarray(m.data_off, m.data_off + m.data_len + 2), header.length);
@@ -311,13 +347,13 @@ export class GetRequest extends Request {
   }
 
   private writeBack(i: number, flags: string, exptime: number, buf: Uint8Array, data_off: number, data_len: number): void {
-    const main = this.key_main[i]!;
+    const main = this.mainOf(i);
     main.counters.fills++;
     if (!main.usable()) return;
     main.counters.write_backs++;
     const upstream = main.send(new Part(null, ReplyKind.LINE, 0, main), this.client);
     upstream.putText("add ");
-    upstream.put(this.keys, this.key_off[i]!, this.key_len[i]!);
+    upstream.put(this.keys, this.keyOff(i), this.keyLen(i));
     upstream.putText(` ${flags} ${exptime} ${data_len}\r\n`);
     upstream.put(buf, data_off, data_len);
     upstream.putText("\r\n");
@@ -325,7 +361,7 @@ export class GetRequest extends Request {
 
   /** The merged reply: every key's block in request order, then END. */
   private emit(): void {
-    const n = this.key_off.length;
+    const n = this.count;
     let total = END_LEN;
     for (let i = 0; i < n; i++) {
       if (this.found_group![i] !== -1) total += this.found_end![i]! - this.found_off![i]!;

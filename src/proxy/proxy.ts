@@ -1,6 +1,6 @@
-// The proxy: listeners, client connections, the backends, the clock, and the end-of-event flush.
+// The proxy server: listeners, client connections, the backends, the clock, and the batched flush.
 //
-// Contract: `new Proxy(settings)` builds the backends and the ketama rings (nothing connects yet:
+// Contract: `new ProxyServer(settings)` builds the backends and the ketama rings (nothing connects yet:
 // upstream connections open on first use); `start()` binds the TCP listener (-l/-p) and the unix
 // socket (-f) and starts the clock; `stop()` closes everything. Clients beyond -n are answered
 // `ERROR Too many open connections` and closed, as memcached does.
@@ -25,7 +25,7 @@ const flush_rounds_max = 64;
 
 type ClientSocket = Socket<Client>;
 
-export class Proxy implements ClientHost, BackendHost {
+export class ProxyServer implements ClientHost, BackendHost {
   readonly settings: ProxySettings;
   readonly mains: Backend[];
   readonly backups: Backend[];
@@ -48,7 +48,7 @@ export class Proxy implements ClientHost, BackendHost {
     cmd_get: 0, cmd_set: 0, cmd_touch: 0, cmd_flush: 0, cmd_other: 0,
   };
 
-  constructor(settings: ProxySettings, backend_overrides: Partial<BackendSettings> = {}) {
+  constructor(settings: ProxySettings) {
     this.settings = settings;
     const backend_settings: BackendSettings = {
       pool_connections_max: settings.pool_connections_max,
@@ -56,7 +56,6 @@ export class Proxy implements ClientHost, BackendHost {
       request_timeout_ms: settings.request_timeout_ms,
       retry_min_ms: settings.retry_min_ms,
       retry_max_ms: settings.retry_max_ms,
-      ...backend_overrides,
     };
     const mains_count = settings.servers.length;
     this.mains = settings.servers.map((address, i) => new Backend(this, i, address, backend_settings));

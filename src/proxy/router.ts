@@ -12,6 +12,9 @@ import type { Backend } from "./backend.ts";
 export interface Placement {
   main: Backend;
   backup: Backend | null;
+  /** Indexes into mains / backups (-1: no backup). */
+  main_index: number;
+  backup_index: number;
 }
 
 export class Router {
@@ -30,17 +33,23 @@ export class Router {
     this.main_ring = new Continuum(mains.map((b) => b.address));
     this.backup_ring = backups.length > 0 ? new Continuum(backups.map((b) => b.address)) : null;
     this.backup_fill = backup_fill;
-    this.placement = { main: mains[0]!, backup: null };
+    this.placement = { main: mains[0]!, backup: null, main_index: 0, backup_index: -1 };
   }
 
   place(buf: Uint8Array, off: number, len: number): Placement {
     const hash = md5Word0(buf, off, len);
     const p = this.placement;
-    p.main = this.mains[this.main_ring.lookup(hash)]!;
+    p.main_index = this.main_ring.lookup(hash);
+    p.main = this.mains[p.main_index]!;
     p.backup = null;
+    p.backup_index = -1;
     if (this.backup_ring !== null) {
-      const backup = this.backups[this.backup_ring.lookup(hash)]!;
-      if (backup.name !== p.main.name) p.backup = backup;
+      const backup_index = this.backup_ring.lookup(hash);
+      const backup = this.backups[backup_index]!;
+      if (backup.name !== p.main.name) {
+        p.backup = backup;
+        p.backup_index = backup_index;
+      }
     }
     return p;
   }

@@ -45,6 +45,8 @@ const handlers = {
 };
 
 const encoder = new TextEncoder();
+/** Answered parts at the head of the queue before it is compacted (on a connection never idle). */
+const parts_compact_min = 4096;
 
 export class Upstream {
   readonly host: UpstreamHost;
@@ -246,6 +248,9 @@ export class Upstream {
       this.parts[this.head++] = undefined;
       if (this.head === this.parts.length) {
         this.parts.length = 0;
+        this.head = 0;
+      } else if (this.head >= parts_compact_min) {
+        this.parts.splice(0, this.head); // a connection that is never idle: drop the answered head
         this.head = 0;
       }
       part.done(buf, at, reply_end - at);

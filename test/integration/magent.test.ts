@@ -241,6 +241,24 @@ for (const [flavor, start] of flavors) {
       c.close();
     });
 
+    test("pooled upstream connections stay within -i, however many clients", async () => {
+      const clients = await Promise.all(Array.from({ length: 30 }, () => RawClient.connect(proxy.port)));
+      await Promise.all(clients.map(async (c, i) => {
+        let request = "";
+        for (let j = 0; j < 50; j++) request += `set pool:${i}:${j} 0 0 1\r\n${j % 10}\r\nget pool:${i}:${j}\r\n`;
+        c.send(request);
+        await c.readUntil((b) => b.toString("latin1").split("END\r\n").length > 50, 10_000);
+      }));
+      for (const c of clients) c.close();
+      const stats = await rawOn(proxy.port, "stats\r\n", "END\r\n");
+      const sizes = [...stats.matchAll(/, pool size (\d+)\r\n/g)].map((m) => Number(m[1]));
+      expect(sizes.length).toBe(4);
+      for (const size of sizes) {
+        expect(size).toBeGreaterThanOrEqual(1);
+        expect(size).toBeLessThanOrEqual(4);
+      }
+    });
+
     test("quit closes after the replies before it", async () => {
       const c = await RawClient.connect(proxy.port);
       c.send("set q 0 0 1\r\n1\r\nget q\r\nquit\r\nget q\r\n");
