@@ -14,6 +14,7 @@
 //   replies drain. Errors in a command line are answered like memcached and the connection lives on.
 
 import type { Socket } from "bun";
+import { InputStash } from "../server/stash.ts";
 import { Cmd, Command, Parse, parseCommand } from "../protocol/parser.ts";
 import { GetRequest } from "./get_request.ts";
 import { WriteRequest } from "./write_request.ts";
@@ -58,8 +59,7 @@ export class Client implements ReplyQueue {
   /** This client's connection on each server (Backend.send keeps it; ordering depends on it). */
   readonly bound: Array<Upstream | null | undefined> = [];
   state: number = ClientState.OPEN;
-  private stash: Uint8Array | null = null;
-  private stash_len = 0;
+  private readonly stash = new InputStash(client_input_bytes_initial, client_input_bytes_max);
   private swallow_left = 0;
   private queue: Request[] = [];
   private head = 0;
@@ -84,40 +84,23 @@ export class Client implements ReplyQueue {
   onData(chunk: Uint8Array): void {
     if (this.state !== ClientState.OPEN) return;
     this.host.bytesRead(chunk.length);
-    if (this.stash_len > 0 || this.paused) {
-      if (!this.stashAppend(chunk, 0, chunk.length)) return this.abort();
+    if (this.stash.len > 0 || this.paused) {
+      if (!this.stash.append(chunk, 0, chunk.length)) return this.abort();
       if (!this.paused) this.runStash();
       return;
     }
     const used = this.run(chunk, 0, chunk.length);
-    if (used < chunk.length && this.state === ClientState.OPEN && !this.stashAppend(chunk, used, chunk.length)) {
+    if (used < chunk.length && this.state === ClientState.OPEN && !this.stash.append(chunk, used, chunk.length)) {
       this.abort();
     }
   }
 
   private runStash(): void {
     const stash = this.stash;
-    if (stash === null) return;
-    const used = this.run(stash, 0, this.stash_len);
-    if (this.state === ClientState.CLOSED || this.stash === null) return;
-    stash.copyWithin(0, used, this.stash_len);
-    this.stash_len -= used;
-    if (this.stash_len === 0 && stash.length > client_input_bytes_initial) this.stash = null;
-  }
-
-  private stashAppend(buf: Uint8Array, from: number, to: number): boolean {
-    const need = this.stash_len + (to - from);
-    if (need > client_input_bytes_max) return false;
-    if (this.stash === null || this.stash.length < need) {
-      let size = this.stash === null ? client_input_bytes_initial : this.stash.length;
-      while (size < need) size *= 2;
-      const grown = new Uint8Array(Math.min(size, client_input_bytes_max));
-      if (this.stash !== null) grown.set(this.stash.subarray(0, this.stash_len));
-      this.stash = grown;
-    }
-    this.stash.set(buf.subarray(from, to), this.stash_len);
-    this.stash_len = need;
-    return true;
+    if (stash.bytes === null) return;
+    const used = this.run(stash.bytes, 0, stash.len);
+    if (this.state === ClientState.CLOSED) return;
+    stash.consumed(used);
   }
 
   /** Routes what buf[start, end) holds; returns how far it got. */
@@ -384,8 +367,7 @@ export class Client implements ReplyQueue {
     this.head = 0;
     this.pending = [];
     this.pending_bytes = 0;
-    this.stash = null;
-    this.stash_len = 0;
+    this.stash.clear();
     if (this.out !== null && !this.is_dirty) {
       this.host.releaseOutput(this.out);
       this.out = null;

@@ -13,6 +13,7 @@
 //   connection never opened (the bytes never left).
 
 import type { Socket } from "bun";
+import { InputStash } from "../server/stash.ts";
 import { BAD, NEED_MORE, replyEnd, scan } from "./reply.ts";
 import type { Part } from "./part.ts";
 import { copyBytes } from "./wire.ts";
@@ -63,8 +64,8 @@ export class Upstream {
   private pending: Uint8Array[] = [];
   private pending_head_off = 0;
   private pending_bytes = 0;
-  private stash: Uint8Array | null = null;
-  private stash_len = 0;
+  /** A reply split across reads, bounded by upstream_reply_bytes_max plus one read. */
+  private readonly stash = new InputStash(upstream_input_bytes_initial, upstream_reply_bytes_max + upstream_input_bytes_initial);
   /** Where scanning of the unfinished reply resumes, relative to the reply's start. */
   private resume_rel = 0;
   /** Set when writing failed inside put(); the next flush() fails the connection. */
@@ -194,36 +195,22 @@ export class Upstream {
 
   onData(chunk: Uint8Array): void {
     if (this.state === UpstreamState.CLOSED) return;
-    if (this.stash_len === 0) {
+    const stash = this.stash;
+    if (stash.len === 0) {
       const used = this.consume(chunk, 0, chunk.length);
-      if (used < chunk.length && this.state !== UpstreamState.CLOSED) this.stashAppend(chunk, used, chunk.length);
+      if (used < chunk.length && this.state !== UpstreamState.CLOSED) this.stashOrFail(chunk, used);
       return;
     }
-    if (!this.stashAppend(chunk, 0, chunk.length)) return;
-    const stash = this.stash!;
-    const used = this.consume(stash, 0, this.stash_len);
+    if (!this.stashOrFail(chunk, 0)) return;
+    const used = this.consume(stash.bytes!, 0, stash.len);
     if (this.state === UpstreamState.CLOSED) return;
-    stash.copyWithin(0, used, this.stash_len);
-    this.stash_len -= used;
-    if (this.stash_len === 0 && stash.length > upstream_input_bytes_initial) this.stash = null;
+    stash.consumed(used);
   }
 
-  private stashAppend(buf: Uint8Array, from: number, to: number): boolean {
-    const need = this.stash_len + (to - from);
-    if (need > upstream_reply_bytes_max + upstream_input_bytes_initial) {
-      this.fail("reply over its size limit");
-      return false;
-    }
-    if (this.stash === null || this.stash.length < need) {
-      let size = this.stash === null ? upstream_input_bytes_initial : this.stash.length;
-      while (size < need) size *= 2;
-      const grown = new Uint8Array(size);
-      if (this.stash !== null) grown.set(this.stash.subarray(0, this.stash_len));
-      this.stash = grown;
-    }
-    this.stash.set(buf.subarray(from, to), this.stash_len);
-    this.stash_len = need;
-    return true;
+  private stashOrFail(chunk: Uint8Array, from: number): boolean {
+    if (this.stash.append(chunk, from, chunk.length)) return true;
+    this.fail("reply over its size limit");
+    return false;
   }
 
   /** Frames and delivers the replies in buf[start, end); returns how far it got. */
@@ -279,8 +266,7 @@ export class Upstream {
     this.pending = [];
     this.pending_bytes = 0;
     this.out_len = 0;
-    this.stash = null;
-    this.stash_len = 0;
+    this.stash.clear();
     this.host.lost(this, parts.length > head ? (reason ?? "connection closed") : reason);
     for (let i = head; i < parts.length; i++) parts[i]!.failed(this.opened);
   }

@@ -17,6 +17,7 @@ import {
 } from "../protocol/execute.ts";
 import { Reply } from "../protocol/replies.ts";
 import { Status, StoreOp } from "../native/store.ts";
+import { InputStash } from "./stash.ts";
 import { input_bytes_initial, input_bytes_max, output_pending_bytes_max, value_inline_bytes_max } from "./limits.ts";
 
 export const State = { COMMANDS: 0, VALUE: 1, SWALLOW: 2, CLOSED: 3 } as const;
@@ -80,8 +81,7 @@ export class Connection {
   readonly id: number;
   state: number = State.COMMANDS;
   /** Unprocessed input (a split command, or input held back while output is blocked). */
-  private stash: Uint8Array | null = null;
-  private stash_len = 0;
+  private readonly stash = new InputStash(input_bytes_initial, input_bytes_max);
   /** Replies the socket has not taken yet, oldest first; pending_head_off bytes of [0] are sent. */
   private pending: Uint8Array[] = [];
   private pending_head_off = 0;
@@ -129,12 +129,12 @@ export class Connection {
   }
 
   private consume(chunk: Uint8Array): void {
-    if (this.stash_len > 0 || this.blocked || this.waiting_fetch) {
-      if (!this.stashAppend(chunk, 0, chunk.length)) return this.abort();
+    if (this.stash.len > 0 || this.blocked || this.waiting_fetch) {
+      if (!this.stash.append(chunk, 0, chunk.length)) return this.abort();
       if (!this.blocked && !this.waiting_fetch) this.runStash();
     } else {
       const used = this.run(chunk, 0, chunk.length);
-      if (used < chunk.length && !this.stashAppend(chunk, used, chunk.length)) return this.abort();
+      if (used < chunk.length && !this.stash.append(chunk, used, chunk.length)) return this.abort();
     }
   }
 
@@ -179,41 +179,24 @@ export class Connection {
     this.state = State.CLOSED;
     this.pending = [];
     this.pending_bytes = 0;
-    this.stash = null;
+    this.stash.clear();
   }
 
   private onFetchDone(): void {
     this.waiting_fetch = false;
     this.skip_read_through = true;
-    if (this.state === State.CLOSED || this.blocked || this.stash === null) return;
+    if (this.state === State.CLOSED || this.blocked || this.stash.bytes === null) return;
     this.host.ctx.out.flush = this.flushOut;
     this.runStash();
     this.flushOutput();
   }
 
   private runStash(): void {
-    const stash = this.stash!;
-    const used = this.run(stash, 0, this.stash_len);
+    const stash = this.stash;
+    if (stash.bytes === null) return;
+    const used = this.run(stash.bytes, 0, stash.len);
     if (this.state === State.CLOSED) return;
-    stash.copyWithin(0, used, this.stash_len);
-    this.stash_len -= used;
-    if (this.stash_len === 0 && stash.length > input_bytes_initial) this.stash = null;
-  }
-
-  private stashAppend(buf: Uint8Array, from: number, to: number): boolean {
-    const n = to - from;
-    const need = this.stash_len + n;
-    if (need > input_bytes_max) return false;
-    if (this.stash === null || this.stash.length < need) {
-      let size = this.stash === null ? input_bytes_initial : this.stash.length;
-      while (size < need) size *= 2;
-      const grown = new Uint8Array(Math.min(size, input_bytes_max));
-      if (this.stash !== null) grown.set(this.stash.subarray(0, this.stash_len));
-      this.stash = grown;
-    }
-    this.stash.set(buf.subarray(from, to), this.stash_len);
-    this.stash_len = need;
-    return true;
+    stash.consumed(used);
   }
 
   /** Executes what buf[start, end) holds; returns how far it got. */
