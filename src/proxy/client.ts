@@ -15,6 +15,7 @@
 
 import type { Socket } from "bun";
 import { InputStash } from "../server/stash.ts";
+import { SendQueue } from "../server/send_queue.ts";
 import { Cmd, Command, Parse, parseCommand } from "../protocol/parser.ts";
 import { GetRequest } from "./get_request.ts";
 import { WriteRequest } from "./write_request.ts";
@@ -65,9 +66,7 @@ export class Client implements ReplyQueue {
   private head = 0;
   private out: Uint8Array | null = null;
   private out_len = 0;
-  private pending: Uint8Array[] = [];
-  private pending_head_off = 0;
-  pending_bytes = 0;
+  private readonly pending = new SendQueue();
   private paused = false;
   is_dirty = false;
 
@@ -116,7 +115,7 @@ export class Client implements ReplyQueue {
       const next = this.runCommand(buf, at, end);
       if (next < 0) break;
       at = next;
-      if (this.inflight >= client_requests_max || this.pending_bytes > client_output_pending_bytes_max) this.pause();
+      if (this.inflight >= client_requests_max || this.pending.bytes > client_output_pending_bytes_max) this.pause();
     }
     return at;
   }
@@ -290,8 +289,8 @@ export class Client implements ReplyQueue {
       this.host.releaseOutput(this.out);
       this.out = null;
     }
-    if (this.state === ClientState.QUITTING && this.inflight === 0 && this.pending_bytes === 0) return this.close();
-    if (this.paused && this.inflight < client_requests_max && this.pending_bytes <= client_output_pending_bytes_max) {
+    if (this.state === ClientState.QUITTING && this.inflight === 0 && this.pending.bytes === 0) return this.close();
+    if (this.paused && this.inflight < client_requests_max && this.pending.bytes <= client_output_pending_bytes_max) {
       this.paused = false;
       this.socket.resume();
       this.runStash();
@@ -306,33 +305,17 @@ export class Client implements ReplyQueue {
 
   private writeRaw(buf: Uint8Array, off: number, len: number): void {
     if (this.state === ClientState.CLOSED) return;
-    let written = 0;
-    if (this.pending_bytes === 0) {
-      written = this.socket.write(buf, off, len);
-      if (written < 0) return this.onClose();
-      this.host.bytesWritten(written);
-    }
-    if (written === len) return;
-    this.pending.push(buf.slice(off + written, off + len));
-    this.pending_bytes += len - written;
-    if (this.pending_bytes > client_output_pending_bytes_max) this.pause();
+    const written = this.pending.send(this.socket, buf, off, len);
+    if (written < 0) return this.onClose();
+    this.host.bytesWritten(written);
+    if (this.pending.bytes > client_output_pending_bytes_max) this.pause();
   }
 
   onDrain(): void {
-    while (this.pending.length > 0 && this.state !== ClientState.CLOSED) {
-      const head = this.pending[0]!;
-      const left = head.length - this.pending_head_off;
-      const written = this.socket.write(head, this.pending_head_off, left);
-      if (written < 0) return this.onClose();
-      this.host.bytesWritten(written);
-      this.pending_bytes -= written;
-      if (written < left) {
-        this.pending_head_off += written;
-        return;
-      }
-      this.pending.shift();
-      this.pending_head_off = 0;
-    }
+    if (this.state === ClientState.CLOSED) return;
+    const written = this.pending.flush(this.socket);
+    if (written < 0) return this.onClose();
+    this.host.bytesWritten(written);
     if (this.paused || this.state === ClientState.QUITTING) this.markDirty();
   }
 
@@ -365,8 +348,7 @@ export class Client implements ReplyQueue {
   private release(): void {
     this.queue = [];
     this.head = 0;
-    this.pending = [];
-    this.pending_bytes = 0;
+    this.pending.clear();
     this.stash.clear();
     if (this.out !== null && !this.is_dirty) {
       this.host.releaseOutput(this.out);

@@ -14,6 +14,7 @@
 
 import type { Socket } from "bun";
 import { InputStash } from "../server/stash.ts";
+import { SendQueue } from "../server/send_queue.ts";
 import { BAD, NEED_MORE, replyEnd, scan } from "./reply.ts";
 import type { Part } from "./part.ts";
 import { copyBytes } from "./wire.ts";
@@ -61,9 +62,7 @@ export class Upstream {
   private head = 0;
   private readonly out = new Uint8Array(upstream_output_bytes);
   private out_len = 0;
-  private pending: Uint8Array[] = [];
-  private pending_head_off = 0;
-  private pending_bytes = 0;
+  private readonly pending = new SendQueue();
   /** A reply split across reads, bounded by upstream_reply_bytes_max plus one read. */
   private readonly stash = new InputStash(upstream_input_bytes_initial, upstream_reply_bytes_max + upstream_input_bytes_initial);
   /** Where scanning of the unfinished reply resumes, relative to the reply's start. */
@@ -143,37 +142,20 @@ export class Upstream {
 
   private writeRaw(buf: Uint8Array, off: number, len: number): void {
     if (this.state === UpstreamState.CLOSED) return;
-    let written = 0;
-    if (this.state === UpstreamState.OPEN && this.pending_bytes === 0) {
-      written = this.socket!.write(buf, off, len);
-      if (written < 0) {
-        this.broken = "write failed";
-        return this.markDirty();
-      }
+    const socket = this.state === UpstreamState.OPEN ? this.socket : null;
+    if (this.pending.send(socket, buf, off, len) < 0) {
+      this.broken = "write failed";
+      return this.markDirty();
     }
-    if (written === len) return;
-    this.pending.push(buf.slice(off + written, off + len));
-    this.pending_bytes += len - written;
-    if (this.pending_bytes > upstream_pending_bytes_max) {
+    if (this.pending.bytes > upstream_pending_bytes_max) {
       this.broken = "request backlog over its limit";
       this.markDirty();
     }
   }
 
   private writePending(): void {
-    while (this.pending.length > 0 && this.state === UpstreamState.OPEN) {
-      const head = this.pending[0]!;
-      const left = head.length - this.pending_head_off;
-      const written = this.socket!.write(head, this.pending_head_off, left);
-      if (written < 0) return this.fail("write failed");
-      this.pending_bytes -= written;
-      if (written < left) {
-        this.pending_head_off += written;
-        return;
-      }
-      this.pending.shift();
-      this.pending_head_off = 0;
-    }
+    if (this.state !== UpstreamState.OPEN) return;
+    if (this.pending.flush(this.socket!) < 0) this.fail("write failed");
   }
 
   onOpen(socket: UpstreamSocket): void {
@@ -263,8 +245,7 @@ export class Upstream {
     const head = this.head;
     this.parts = [];
     this.head = 0;
-    this.pending = [];
-    this.pending_bytes = 0;
+    this.pending.clear();
     this.out_len = 0;
     this.stash.clear();
     this.host.lost(this, parts.length > head ? (reason ?? "connection closed") : reason);

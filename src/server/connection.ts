@@ -18,6 +18,7 @@ import {
 import { Reply } from "../protocol/replies.ts";
 import { Status, StoreOp } from "../native/store.ts";
 import { InputStash } from "./stash.ts";
+import { SendQueue } from "./send_queue.ts";
 import { input_bytes_initial, input_bytes_max, output_pending_bytes_max, value_inline_bytes_max } from "./limits.ts";
 
 export const State = { COMMANDS: 0, VALUE: 1, SWALLOW: 2, CLOSED: 3 } as const;
@@ -82,10 +83,8 @@ export class Connection {
   state: number = State.COMMANDS;
   /** Unprocessed input (a split command, or input held back while output is blocked). */
   private readonly stash = new InputStash(input_bytes_initial, input_bytes_max);
-  /** Replies the socket has not taken yet, oldest first; pending_head_off bytes of [0] are sent. */
-  private pending: Uint8Array[] = [];
-  private pending_head_off = 0;
-  pending_bytes = 0;
+  /** Replies the socket has not taken yet, oldest first. */
+  private readonly pending = new SendQueue();
   private blocked = false;
   /** A get waits for replication's read-through; its line stays in the stash until then. */
   private waiting_fetch = false;
@@ -161,7 +160,7 @@ export class Connection {
   onDrain(): void {
     if (this.state === State.CLOSED) return;
     this.writePending();
-    if (this.pending_bytes > 0) return;
+    if (this.pending.bytes > 0) return;
     if (this.close_after_write) return this.close();
     if (!this.blocked) return;
     this.blocked = false;
@@ -177,8 +176,7 @@ export class Connection {
     if (this.slot >= 0) this.host.ctx.store.abort(this.slot);
     this.slot = -1;
     this.state = State.CLOSED;
-    this.pending = [];
-    this.pending_bytes = 0;
+    this.pending.clear();
     this.stash.clear();
   }
 
@@ -210,7 +208,7 @@ export class Connection {
         if (next < 0) break;
         at = next;
       }
-      if (this.pending_bytes > output_pending_bytes_max) this.block();
+      if (this.pending.bytes > output_pending_bytes_max) this.block();
     }
     return at;
   }
@@ -398,37 +396,19 @@ export class Connection {
     out.len = 0;
     if (this.state === State.CLOSED && !this.close_after_write) return;
     if (n > 0) this.write(out.buf, n);
-    if (this.close_after_write && this.pending_bytes === 0) this.close();
+    if (this.close_after_write && this.pending.bytes === 0) this.close();
   }
 
   private write(buf: Uint8Array, n: number): void {
-    let written = 0;
-    if (this.pending_bytes === 0) {
-      written = this.socket.write(buf, 0, n);
-      if (written < 0) return this.onClose();
-      this.host.bytesWritten(written);
-    }
-    if (written < n) {
-      this.pending.push(buf.slice(written, n));
-      this.pending_bytes += n - written;
-    }
+    const written = this.pending.send(this.socket, buf, 0, n);
+    if (written < 0) return this.onClose();
+    this.host.bytesWritten(written);
   }
 
   private writePending(): void {
-    while (this.pending.length > 0) {
-      const head = this.pending[0]!;
-      const left = head.length - this.pending_head_off;
-      const written = this.socket.write(head, this.pending_head_off, left);
-      if (written < 0) return this.onClose();
-      this.host.bytesWritten(written);
-      this.pending_bytes -= written;
-      if (written < left) {
-        this.pending_head_off += written;
-        return;
-      }
-      this.pending.shift();
-      this.pending_head_off = 0;
-    }
+    const written = this.pending.flush(this.socket);
+    if (written < 0) return this.onClose();
+    this.host.bytesWritten(written);
   }
 
   private block(): void {
