@@ -323,9 +323,10 @@ async function runRss(env: ServerEnv, pins: Pinning, memcached_error: string | n
 
 const stripAnsi = (text: string) => text.replace(/\x1b\[[0-9;]*m/g, "");
 
-async function runMicro(): Promise<string> {
-  say("\nmicro-benchmarks: bun bench/micro.bench.ts");
-  const proc = track(Bun.spawn([process.execPath, join(project_root, "bench", "micro.bench.ts")], {
+/** Runs a bench script in a subprocess, echoing and returning its output. */
+async function runScript(title: string, script: string, args: string[] = []): Promise<string> {
+  say(`\n${title}: bun ${["bench/" + script, ...args].join(" ")}`);
+  const proc = track(Bun.spawn([process.execPath, join(project_root, "bench", script), ...args], {
     cwd: project_root, stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" },
   }));
   const timer = setTimeout(() => proc.kill("SIGKILL"), micro_timeout_ms);
@@ -340,8 +341,16 @@ async function runMicro(): Promise<string> {
   const code = await proc.exited;
   clearTimeout(timer);
   const err = (await stderr).trim();
-  if (code !== 0) text += `\n(micro.bench.ts exited with code ${code})${err ? `\n${err}` : ""}`;
+  if (code !== 0) text += `\n(${script} exited with code ${code})${err ? `\n${err}` : ""}`;
   return stripAnsi(text);
+}
+
+async function runMicro(): Promise<string> {
+  return await runScript("micro-benchmarks", "micro.bench.ts");
+}
+
+async function runProxy(options: Options): Promise<string> {
+  return await runScript("proxy: our magent vs nutcracker", "proxy.ts", ["--rounds", String(options.rounds)]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -357,7 +366,8 @@ function estimateMinutes(options: Options, selected: Workload[]): number {
   const per_run_s = options.warmup_s + options.duration_s + 1.5;
   const rss_s = options.parts.has("rss") ? 60 : 0;
   const micro_s = options.parts.has("micro") ? 90 : 0;
-  return (runs * per_run_s + rss_s + micro_s + 30) / 60;
+  const proxy_s = options.parts.has("proxy") ? options.rounds * 2 * 8 + 20 : 0;
+  return (runs * per_run_s + rss_s + micro_s + proxy_s + 30) / 60;
 }
 
 interface Prepared {
@@ -390,6 +400,7 @@ interface Results {
   samples: Map<Workload, Sample[]>;
   rss: RssResult[] | null;
   micro: string | null;
+  proxy: string | null;
 }
 
 function printResults(results: Results, loadgen_options: LoadgenOptions): void {
@@ -441,6 +452,7 @@ function writeResults(dir: string, date: string, results: Results, options: Opti
     chart_file,
     rss: results.rss === null ? null : rssSection(results.rss),
     micro: results.micro,
+    proxy: results.proxy,
     problems,
   };
   writeFileSync(join(dir, `${date}.md`), renderReport(doc));
@@ -453,7 +465,7 @@ function writeResults(dir: string, date: string, results: Results, options: Opti
 }
 
 async function runParts(options: Options, pins: Pinning, prepared: Prepared): Promise<Results> {
-  const results: Results = { sections: [], server_commands: [], samples: new Map(), rss: null, micro: null };
+  const results: Results = { sections: [], server_commands: [], samples: new Map(), rss: null, micro: null, proxy: null };
   const env: ServerEnv = {
     pin_cpu: pins.server_cpu, memcached_path, bun_path: process.execPath, as_root: process.getuid?.() === 0,
     memory_mb: 1024, connections_max: 4096,
@@ -470,6 +482,7 @@ async function runParts(options: Options, pins: Pinning, prepared: Prepared): Pr
   if (options.parts.has("rss") && prepared.loadgen_error === null && !interrupted) {
     results.rss = await runRss(env, pins, prepared.memcached_error);
   }
+  if (options.parts.has("proxy") && !interrupted) results.proxy = await runProxy(options);
   if (options.parts.has("micro") && !interrupted) results.micro = await runMicro();
   return results;
 }

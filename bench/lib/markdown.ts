@@ -22,6 +22,8 @@ export interface ReportDoc {
   chart_file: string | null;
   rss: { title: string; mcload_command: string; table_md: string; notes: string[] } | null;
   micro: string | null;
+  /** bench/proxy.ts's output: our magent vs nutcracker in front of the same backends. */
+  proxy: string | null;
   problems: string[];
 }
 
@@ -45,6 +47,9 @@ export function renderReport(doc: ReportDoc): string {
   if (doc.rss !== null) {
     out.push(`## ${doc.rss.title}`, "", code(doc.rss.mcload_command, "sh"), "", doc.rss.table_md, "");
     if (doc.rss.notes.length > 0) out.push(bullet(doc.rss.notes), "");
+  }
+  if (doc.proxy !== null) {
+    out.push("## Proxy: `bun run magent` vs nutcracker (twemproxy), same backends", "", "`bun bench/proxy.ts`", "", code(doc.proxy), "");
   }
   if (doc.micro !== null) out.push("## Micro-benchmarks (mitata)", "", code(doc.micro), "");
   return `${out.join("\n").trimEnd()}\n`;

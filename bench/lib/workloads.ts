@@ -72,5 +72,5 @@ export const rss_value_bytes = 100;
 export const rss_servers: readonly ServerId[] = ["mc1", "ours"];
 
 /** Every part `--only` can name. */
-export const parts = ["a", "b", "c", "d", "rss", "micro"] as const;
+export const parts = ["a", "b", "c", "d", "rss", "proxy", "micro"] as const;
 export type Part = (typeof parts)[number];

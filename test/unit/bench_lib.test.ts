@@ -397,6 +397,7 @@ describe("workloads and report", () => {
       chart_file: "2026-01-05.svg",
       rss: { title: "Memory", mcload_command: "mcload --preload", table_md: "| r |", notes: [] },
       micro: "parser 40 ns",
+      proxy: "ours 60,000 ops/s vs nutcracker 75,000 ops/s",
       problems: ["ours failed"],
     };
     const md = renderReport(doc);
@@ -408,6 +409,8 @@ describe("workloads and report", () => {
     expect(md).toContain("- saturated");
     expect(md).toContain("## Problems in this run\n\n- ours failed");
     expect(md).toContain("## Micro-benchmarks (mitata)\n\n```\nparser 40 ns\n```");
+    expect(md).toContain("## Proxy: `bun run magent` vs nutcracker (twemproxy), same backends");
+    expect(md).toContain("```\nours 60,000 ops/s vs nutcracker 75,000 ops/s\n```");
     expect(md.endsWith("```\n")).toBe(true);
   });
 });
