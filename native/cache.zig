@@ -61,7 +61,15 @@ pub const get_mode_text: u32 = 1; // write "VALUE <key> <flags> <bytes>[ <cas>]\
 pub const get_mode_cas: u32 = 2; // include the cas in that line (gets)
 pub const get_mode_touch: u32 = 4; // set a new exptime (gat/gats)
 pub const get_mode_peek: u32 = 8; // replication reads state: no counters, no LRU bump, no touch
-const get_modes_all = get_mode_text | get_mode_cas | get_mode_touch | get_mode_peek;
+/// With peek: write repcached's `rep <key> <flags> <exptime> <bytes> <cas>\r\n<data>\r\n` line,
+/// the exptime as an absolute unix time (0 = never), or with `rep_relative` as seconds left when
+/// that is at most 30 days (-1 once due), and with `rep_signed_flags` flags as a signed int (a
+/// classic repcached prints them with %d).
+pub const get_mode_rep: u32 = 16;
+pub const get_mode_rep_relative: u32 = 32;
+pub const get_mode_rep_signed_flags: u32 = 64;
+const get_modes_all = get_mode_text | get_mode_cas | get_mode_touch | get_mode_peek | get_mode_rep |
+    get_mode_rep_relative | get_mode_rep_signed_flags;
 
 /// Buckets one rc_cursor_next call may scan before answering CURSOR_AGAIN.
 pub const cursor_buckets_per_call_max = 4096;
@@ -485,8 +493,12 @@ pub const Store = struct {
             return Status.not_found;
         }
         const h = self.arena.header(found.ref);
-        const need = replyBytes(h, mode);
         self.fillIo(h);
+        if (mode & get_mode_rep != 0) {
+            if (!peek) return Status.invalid;
+            return writeRepLine(self, h, out, mode);
+        }
+        const need = replyBytes(h, mode);
         if (need > out.len) {
             self.io.need = @intCast(need);
             return Status.buffer_small;
@@ -750,13 +762,16 @@ pub const Store = struct {
     }
 
     /// The next live item not yet returned by this walk: key bytes then value bytes into `out`.
-    pub fn cursorNext(self: *Store, out: []u8) i32 {
+    /// `mode`: 0 writes key bytes then value bytes; get_mode_rep (+ rep_relative/rep_signed_flags)
+    /// writes the item's `rep` line instead (the full copy to a replication peer).
+    pub fn cursorNext(self: *Store, out: []u8, mode: u32) i32 {
+        if (mode & ~(get_mode_rep | get_mode_rep_relative | get_mode_rep_signed_flags) != 0) return Status.invalid;
         if (!self.walk.active) return Status.cursor_done;
         const bucket_count: u32 = self.table.mask + 1;
         var budget: u32 = cursor_buckets_per_call_max;
         while (budget > 0 and self.walk.bucket < bucket_count) : (budget -= 1) {
             const ref = self.unwalkedIn(self.walk.bucket);
-            if (ref != ref_none) return self.emitWalked(ref, out);
+            if (ref != ref_none) return self.emitWalked(ref, out, mode);
             self.walk.bucket += 1;
         }
         if (self.walk.bucket < bucket_count) return Status.cursor_again;
@@ -779,10 +794,15 @@ pub const Store = struct {
         return ref_none;
     }
 
-    fn emitWalked(self: *Store, ref: Ref, out: []u8) i32 {
+    fn emitWalked(self: *Store, ref: Ref, out: []u8, mode: u32) i32 {
         const h = self.arena.header(ref);
         const need = @as(usize, h.key_len) + h.value_len;
         self.fillIo(h);
+        if (mode & get_mode_rep != 0) {
+            const written = writeRepLine(self, h, out, mode);
+            if (written >= 0) h.walk_generation = self.walk.generation;
+            return written;
+        }
         if (need > out.len) {
             self.io.need = @intCast(need);
             return Status.buffer_small;
@@ -931,6 +951,53 @@ fn writeReply(h: *Header, out: []u8, mode: u32) usize {
     at += put(out[at..], items.crlf);
     at += put(out[at..], items.valueCrlfOf(h));
     return at;
+}
+
+/// A replication `rep` line for the item (see get_mode_rep), or BUFFER_SMALL with io.need.
+fn writeRepLine(self: *Store, h: *Header, out: []u8, mode: u32) i32 {
+    const exptime = wireExptime(self, h, mode & get_mode_rep_relative != 0);
+    const flags: i64 = if (mode & get_mode_rep_signed_flags != 0) @as(i32, @bitCast(h.flags)) else h.flags;
+    var need: usize = "rep ".len + h.key_len + 1 + signedDigits(flags) + 1 + signedDigits(exptime) + 1;
+    need += number.digitCount(h.value_len) + 1 + number.digitCount(h.cas);
+    need += items.crlf.len + h.value_len + items.crlf.len;
+    if (need > out.len) {
+        self.io.need = @intCast(need);
+        return Status.buffer_small;
+    }
+    var at: usize = 0;
+    at += put(out[at..], "rep ");
+    at += put(out[at..], items.keyOf(h));
+    at += put(out[at..], " ");
+    at += writeSigned(flags, out[at..]);
+    at += put(out[at..], " ");
+    at += writeSigned(exptime, out[at..]);
+    at += put(out[at..], " ");
+    at += number.write(h.value_len, out[at..]);
+    at += put(out[at..], " ");
+    at += number.write(h.cas, out[at..]);
+    at += put(out[at..], items.crlf);
+    at += put(out[at..], items.valueCrlfOf(h));
+    assert(at == need);
+    return @intCast(at);
+}
+
+fn wireExptime(self: *const Store, h: *const Header, relative: bool) i64 {
+    if (h.exptime_s == 0) return 0;
+    const absolute: i64 = self.clock.absolute(h.exptime_s);
+    if (!relative) return absolute;
+    const left = absolute - (self.clock.process_started + self.clock.current_time_s);
+    if (left <= 0) return -1;
+    return if (left <= clock_zig.realtime_delta_max_s) left else absolute;
+}
+
+fn signedDigits(value: i64) usize {
+    return if (value < 0) 1 + number.digitCount(@intCast(-value)) else number.digitCount(@intCast(value));
+}
+
+fn writeSigned(value: i64, out: []u8) usize {
+    if (value >= 0) return number.write(@intCast(value), out);
+    out[0] = '-';
+    return 1 + number.write(@intCast(-value), out[1..]);
 }
 
 fn put(out: []u8, bytes: []const u8) usize {

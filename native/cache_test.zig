@@ -590,7 +590,7 @@ const Seen = std.StringHashMap(u32);
 
 fn walkStep(h: *Harness, seen: *Seen, out: []u8) !bool {
     while (true) {
-        const n = h.store.cursorNext(out);
+        const n = h.store.cursorNext(out, 0);
         if (n == Status.cursor_done) return false;
         if (n == Status.cursor_again) continue;
         try testing.expect(n >= 0);
@@ -650,15 +650,15 @@ test "cache: cursor returns every stable item once while others change" {
     var it = seen.iterator();
     while (it.next()) |entry| try testing.expectEqual(@as(u32, 1), entry.value_ptr.*);
     try testing.expect(step >= count);
-    try testing.expectEqual(Status.cursor_done, h.store.cursorNext(&out));
+    try testing.expectEqual(Status.cursor_done, h.store.cursorNext(&out, 0));
     // BUFFER_SMALL leaves the item for the next call.
     h.store.cursorStart();
     var small: [4]u8 = undefined;
-    var status = h.store.cursorNext(&small);
-    while (status == Status.cursor_again) status = h.store.cursorNext(&small);
+    var status = h.store.cursorNext(&small, 0);
+    while (status == Status.cursor_again) status = h.store.cursorNext(&small, 0);
     try testing.expectEqual(Status.buffer_small, status);
     const need = h.store.io.need;
-    status = h.store.cursorNext(&out);
+    status = h.store.cursorNext(&out, 0);
     try testing.expectEqual(@as(i32, @intCast(need)), status);
 }
 
@@ -806,4 +806,26 @@ test "flush_all now hides what was linked before it, even in its own second; a r
     try std.testing.expectEqual(cache.Status.ok, h.store.flush(0));
     try std.testing.expect(h.get("late_rep") == null);
     try std.testing.expect(h.get("after") == null);
+}
+
+test "get rep mode: repcached's rep line straight from the item (absolute/relative exptime, signed flags)" {
+    var h = try Harness.init(.{});
+    defer h.deinit();
+    try std.testing.expectEqual(cache.Status.ok, h.op(op_set, "rk", "val", 4294967295, 100));
+    const cas = h.cas();
+    var out: [128]u8 = undefined;
+    var expected_buf: [128]u8 = undefined;
+    const rep = cache.get_mode_peek | cache.get_mode_rep;
+    const unix_expiry = h.now_s + 100;
+    var n = h.store.get("rk", &out, rep | cache.get_mode_rep_signed_flags, 0);
+    var expected = try std.fmt.bufPrint(&expected_buf, "rep rk -1 {d} 3 {d}\r\nval\r\n", .{ unix_expiry, cas });
+    try std.testing.expectEqualStrings(expected, out[0..@intCast(n)]);
+    n = h.store.get("rk", &out, rep | cache.get_mode_rep_relative, 0);
+    expected = try std.fmt.bufPrint(&expected_buf, "rep rk 4294967295 100 3 {d}\r\nval\r\n", .{cas});
+    try std.testing.expectEqualStrings(expected, out[0..@intCast(n)]);
+    try std.testing.expectEqual(cache.Status.buffer_small, h.store.get("rk", out[0..10], rep, 0));
+    try std.testing.expectEqual(cache.Status.invalid, h.store.get("rk", &out, cache.get_mode_rep, 0));
+    try std.testing.expectEqual(cache.Status.ok, h.set("never", "x"));
+    n = h.store.get("never", &out, rep | cache.get_mode_rep_relative, 0);
+    try std.testing.expect(std.mem.startsWith(u8, out[0..@intCast(n)], "rep never 0 0 1 "));
 }

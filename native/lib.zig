@@ -203,10 +203,10 @@ export fn rc_cursor_start(store: ?*Store) i32 {
     return Status.ok;
 }
 
-export fn rc_cursor_next(store: ?*Store, out: ?[*]u8, out_off: u32, out_cap: u32) i32 {
+export fn rc_cursor_next(store: ?*Store, out: ?[*]u8, out_off: u32, out_cap: u32, mode: u32) i32 {
     const s = store orelse return Status.invalid;
     const dest = bytesOut(out, out_off, out_cap) orelse return Status.invalid;
-    return s.cursorNext(dest);
+    return s.cursorNext(dest, mode);
 }
 
 export fn rc_evictions_take(store: ?*Store, out: ?[*]u8, out_off: u32, out_cap: u32) i32 {

@@ -46,6 +46,9 @@ export const GetMode = {
   CAS: 2, // include the cas in that line (gets / gats)
   TOUCH: 4, // set a new exptime (gat / gats)
   PEEK: 8, // replication reads current state: no counters, no LRU bump
+  REP: 16, // with PEEK: write repcached's `rep <key> <flags> <exptime> <bytes> <cas>` line + data
+  REP_RELATIVE: 32, // REP's exptime as seconds left (<= 30 days), else absolute
+  REP_SIGNED_FLAGS: 64, // REP's flags as a signed int, as repcached 1.2.8 prints them
 } as const;
 
 /** Word indices of `Store.io` (native/cache.zig `Io`, checked against native/lib.zig). */
@@ -407,10 +410,13 @@ export class Store {
     return rc_cursor_start(this.handle);
   }
 
-  /** Next item: key bytes then value bytes into out (io KEY_LEN, VALUE_LEN, FLAGS, CAS, EXPTIME_ABS). */
-  cursorNext(out: Uint8Array, out_off: number, out_cap: number): number {
+  /**
+   * Next item: key bytes then value bytes into out (io KEY_LEN, VALUE_LEN, FLAGS, CAS, EXPTIME_ABS),
+   * or with `mode` = GetMode.REP (+ REP_RELATIVE / REP_SIGNED_FLAGS) its replication `rep` line.
+   */
+  cursorNext(out: Uint8Array, out_off: number, out_cap: number, mode = 0): number {
     if (!inside(out, out_off, out_cap)) return Status.INVALID;
-    return rc_cursor_next(this.handle, out, out_off, out_cap);
+    return rc_cursor_next(this.handle, out, out_off, out_cap, mode);
   }
 
   /** Moves evicted keys into out as [u8 len][key]...; returns the bytes written. */

@@ -9,6 +9,40 @@
 
 export const parsed = { lo: 0, hi: 0, negative: false, value: 0 };
 
+// ---- formatting: decimal digits written into a caller's buffer; each returns the offset after ----
+
+/** Decimal digits of a non-negative integer below 2^53. */
+export function putUint(buf: Uint8Array, at: number, value: number): number {
+  if (value < 10) {
+    buf[at] = 48 + value;
+    return at + 1;
+  }
+  let digits = 0;
+  for (let v = value; v >= 1; v = Math.floor(v / 10)) digits++;
+  let v = value;
+  for (let i = digits - 1; i >= 0; i--) {
+    buf[at + i] = 48 + (v % 10);
+    v = Math.floor(v / 10);
+  }
+  return at + digits;
+}
+
+/** Decimal digits of the 64-bit value hi·2^32 + lo, exactly (no BigInt). */
+export function putU64(buf: Uint8Array, at: number, lo: number, hi: number): number {
+  if (hi < 0x200000) return putUint(buf, at, hi * 4294967296 + lo); // below 2^53: exact as a double
+  const digits = new Uint8Array(20);
+  let n = 0;
+  while (hi !== 0 || lo !== 0) {
+    const hi_rem = hi % 10;
+    hi = Math.floor(hi / 10);
+    const cur = hi_rem * 4294967296 + lo; // < 10 * 2^32: exact
+    lo = Math.floor(cur / 10);
+    digits[n++] = 48 + (cur % 10);
+  }
+  for (let i = n - 1; i >= 0; i--) buf[at++] = digits[i]!;
+  return at;
+}
+
 const two_32 = 4294967296;
 
 function isSpace(byte: number): boolean {

@@ -45,6 +45,7 @@ export const Cmd = {
   SLABS: 26,
   FETCH: 27, // repcached-bun peers: `rcb1_fetch <id> <key>...` (read-through during a full copy)
   FETCHED: 28, // repcached-bun peers: `rcb1_fetched <id>` (the fetched keys were sent)
+  MG: 29, // memcached 1.6's meta get, the subset with flags v f t c k s
 } as const;
 
 /** Client errors a command line can carry; the reply text is `ClientError[n]`. */
@@ -53,8 +54,10 @@ export const ClientErrorText = [
   "CLIENT_ERROR invalid numeric delta argument",
   "CLIENT_ERROR invalid exptime argument",
   "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]",
+  "CLIENT_ERROR invalid flag",
+  "CLIENT_ERROR duplicate flag",
 ] as const;
-export const ClientError = { FORMAT: 0, DELTA: 1, EXPTIME: 2, DELETE_USAGE: 3 } as const;
+export const ClientError = { FORMAT: 0, DELTA: 1, EXPTIME: 2, DELETE_USAGE: 3, INVALID_FLAG: 4, DUPLICATE_FLAG: 5 } as const;
 
 export const key_bytes_max = 250;
 /** memcached 1.6: a line without '\n' beyond this many bytes closes the connection (except get/gets). */
@@ -224,6 +227,7 @@ function dispatch(buf: Uint8Array, cmd: Command): void {
     case 109 /* m */:
       if (cmd.token_len[0] === 2) {
         if (nameIs(buf, cmd, "mn")) cmd.kind = Cmd.MN;
+        else if (nameIs(buf, cmd, "mg")) metaGet(cmd);
         return;
       }
       if (nameIs(buf, cmd, "marugoto_end")) cmd.kind = Cmd.MARUGOTO_END;
@@ -294,6 +298,14 @@ function parseFlags(buf: Uint8Array, off: number, len: number, signed_allowed: b
   if (!signed_allowed || !parseI32(buf, off, len)) return false;
   parsed.value = parsed.value >>> 0;
   return true;
+}
+
+/** `mg <key> <flag>*`: the key in key_off/len, the flags from keys_off to line_end. */
+function metaGet(cmd: Command): void {
+  if (cmd.ntokens < 3) return; // `mg` alone: ERROR
+  if (!setKey(cmd, 1)) return fail(cmd, ClientError.FORMAT);
+  cmd.keys_off = cmd.ntokens > 3 ? cmd.token_off[2]! : cmd.line_end;
+  cmd.kind = Cmd.MG;
 }
 
 /** `rcb1_fetch <id> <key>...` / `rcb1_fetched <id>`: the id in num_lo, keys from keys_off. */

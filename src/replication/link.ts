@@ -21,11 +21,10 @@ import { Connection, type PeerHooks } from "../server/connection.ts";
 import type { Server } from "../server/server.ts";
 import type { MutationSink, ReadThrough } from "../protocol/execute.ts";
 import { key_cursor, nextKey, type Command } from "../protocol/parser.ts";
-import { GetMode, IoIndex, Status, StoreOp } from "../native/store.ts";
+import { GetMode, Status, StoreOp } from "../native/store.ts";
 import { Entry, Journal } from "./journal.ts";
 import {
-  delete_bytes_max, encodeDelete, encodeFlush, encodeMarugotoEnd, encodeRep, flush_bytes_max,
-  rep_header_bytes_max, type RepFields,
+  encodeDelete, encodeFlush, encodeMarugotoEnd, rep_header_bytes_max,
 } from "./codec.ts";
 import {
   encodeAuth, encodeHello, encodeHelloReply, helloReplyLength, newToken, parseAuth, parseHello,
@@ -63,6 +62,8 @@ const send_window_bytes = 256 * 1024;
 const pump_messages_per_turn_max = 4096;
 const handshake_bytes_max = 1024;
 const thirty_days_s = 2_592_000;
+/** Evicted keys taken per pump step ([u8 len][key] entries), and existence probes (no value copy). */
+const scratch_bytes = 64 * 1024;
 /** Read-through (--serve-during-copy): outstanding fetches, and how long a get waits for one. */
 const fetches_max = 256;
 const fetch_timeout_ms = 250;
@@ -109,7 +110,6 @@ export class Replicator implements MutationSink, ReadThrough {
   private send_head = 0;
   private send_tail = 0;
   private readonly scratch: Uint8Array;
-  private readonly fields: RepFields = { flags: 0, exptime: 0, cas_lo: 0, cas_hi: 0 };
   private listeners: Array<TCPSocketListener<Link>> = [];
   private link: Link | null = null;
   private outgoing: Link | null = null;
@@ -138,7 +138,7 @@ export class Replicator implements MutationSink, ReadThrough {
     const item_size_max = server.settings.item_size_max;
     this.journal = new Journal(options.queue_items_max, Math.min(options.queue_bytes_max, options.queue_items_max * 258));
     this.send = new Uint8Array(2 * (item_size_max + rep_header_bytes_max) + send_window_bytes);
-    this.scratch = new Uint8Array(item_size_max + 256);
+    this.scratch = new Uint8Array(scratch_bytes);
     // cas values stay memcached-like (a counter) until a repcached-bun peer pairs: a classic peer
     // keeps only the low 32 bits of a cas it sends back, so wall-clock cas would change on the
     // round trip. Pairing with our own kind switches to wall-clock cas for last-writer-wins.
@@ -525,12 +525,7 @@ export class Replicator implements MutationSink, ReadThrough {
       return;
     }
     if (journal.popped_type === Entry.FETCH_KEY) {
-      const store = this.server.ctx.store;
-      const n = store.get(journal.key, 0, journal.key_len, this.scratch, 0, this.scratch.length, GetMode.PEEK, 0);
-      if (n < 0) return;
-      this.readFields(link, store.io);
-      this.send_tail = encodeRep(this.send, this.send_tail, journal.key, 0, journal.key_len, this.scratch, 0, n, this.fields, false);
-      this.figures.sent_items++;
+      if (this.encodeRepOf(link, journal.key, 0, journal.key_len) > 0) this.figures.sent_items++;
       return;
     }
     if (journal.popped_type === Entry.FLUSH) {
@@ -545,20 +540,24 @@ export class Replicator implements MutationSink, ReadThrough {
 
   /** Sends `rep` with the key's current state, or `delete` when it no longer exists. */
   private encodeKeyState(link: Link, key: Uint8Array, key_off: number, key_len: number): void {
-    const store = this.server.ctx.store;
-    const n = store.get(key, key_off, key_len, this.scratch, 0, this.scratch.length, GetMode.PEEK, 0);
-    if (n < 0) {
-      this.send_tail = encodeDelete(this.send, this.send_tail, key, key_off, key_len);
-    } else {
-      this.readFields(link, store.io);
-      this.send_tail = encodeRep(this.send, this.send_tail, key, key_off, key_len, this.scratch, 0, n, this.fields, link.mode === "classic");
-    }
+    const n = this.encodeRepOf(link, key, key_off, key_len);
+    if (n < 0) this.send_tail = encodeDelete(this.send, this.send_tail, key, key_off, key_len);
     this.figures.sent_items++;
+  }
+
+  /** The store writes the key's `rep` line straight into the send buffer: bytes, or NOT_FOUND. */
+  private encodeRepOf(link: Link, key: Uint8Array, key_off: number, key_len: number): number {
+    const mode = GetMode.PEEK | repMode(link);
+    const room = this.send.length - this.send_tail;
+    const n = this.server.ctx.store.get(key, key_off, key_len, this.send, this.send_tail, room, mode, 0);
+    if (n > 0) this.send_tail += n;
+    return n;
   }
 
   private encodeCopyStep(link: Link): void {
     const store = this.server.ctx.store;
-    const n = store.cursorNext(this.scratch, 0, this.scratch.length);
+    const room = this.send.length - this.send_tail;
+    const n = store.cursorNext(this.send, this.send_tail, room, repMode(link));
     if (n === Status.CURSOR_AGAIN) return;
     if (n < 0) {
       this.finishCopy(link);
@@ -567,27 +566,8 @@ export class Replicator implements MutationSink, ReadThrough {
     }
     if (link.copy_items === 0) this.log(1, "replication: marugoto start");
     link.copy_items++;
-    const io = store.io;
-    const key_len = io[IoIndex.KEY_LEN]!;
-    this.readFields(link, io);
-    this.send_tail = encodeRep(this.send, this.send_tail, this.scratch, 0, key_len, this.scratch, key_len, io[IoIndex.VALUE_LEN]!, this.fields, link.mode === "classic");
+    this.send_tail += n;
     this.figures.sent_items++;
-  }
-
-  private readFields(link: Link, io: Uint32Array): void {
-    const f = this.fields;
-    f.flags = io[IoIndex.FLAGS]!;
-    f.cas_lo = io[IoIndex.CAS_LO]!;
-    f.cas_hi = io[IoIndex.CAS_HI]!;
-    const absolute = io[IoIndex.EXPTIME_ABS]!;
-    f.exptime = absolute === 0 || link.mode === "classic" ? absolute : this.relativeOrAbsolute(absolute);
-  }
-
-  /** Ours on the wire: seconds left when under 30 days (immune to clock skew), else absolute. */
-  private relativeOrAbsolute(absolute: number): number {
-    const left = absolute - Math.floor(Date.now() / 1000);
-    if (left <= 0) return -1;
-    return left <= thirty_days_s ? left : absolute;
   }
 
   /** repcached sends a delayed flush as an absolute time. */
@@ -630,7 +610,8 @@ export class Replicator implements MutationSink, ReadThrough {
       const { off, len } = key_cursor;
       from = off + len;
       if (len > 250) return false;
-      if (store.get(buf, off, len, this.scratch, 0, this.scratch.length, GetMode.PEEK, 0) !== Status.NOT_FOUND) continue;
+      // A 0-byte destination: a hit answers BUFFER_SMALL (or 0 for an empty value), never copying.
+      if (store.get(buf, off, len, this.scratch, 0, 0, GetMode.PEEK, 0) !== Status.NOT_FOUND) continue;
       line += " " + Buffer.from(buf.buffer, buf.byteOffset + off, len).toString("latin1");
       missing++;
       if (line.length > fetch_line_bytes_max) return false;
@@ -783,6 +764,11 @@ export class Replicator implements MutationSink, ReadThrough {
       ["last_error", f.last_error],
     ];
   }
+}
+
+/** repcached's rep lines for a classic peer (signed flags, absolute expiry); ours: relative expiry. */
+function repMode(link: Link): number {
+  return GetMode.REP | (link.mode === "classic" ? GetMode.REP_SIGNED_FLAGS : GetMode.REP_RELATIVE);
 }
 
 function putText(buf: Uint8Array, at: number, text: string): number {

@@ -12,7 +12,7 @@
 
 import { ClientError, Cmd, Command, Parse, parseCommand } from "../protocol/parser.ts";
 import {
-  countRefusal, executeGet, executeKeyCommand, executeStoreInline, isGet, isStorage, itemTooLarge, reply, storeFailedTooLarge,
+  countRefusal, executeGet, executeKeyCommand, executeMetaGet, executeStoreInline, isGet, isStorage, itemTooLarge, reply, storeFailedTooLarge,
   storeOpOf, storeReply, type Context,
 } from "../protocol/execute.ts";
 import { Reply } from "../protocol/replies.ts";
@@ -275,6 +275,8 @@ export class Connection {
         return executeGet(ctx, cmd, buf);
       case Cmd.MN:
         return ctx.out.put(Reply.MN);
+      case Cmd.MG:
+        return executeMetaGet(ctx, cmd, buf, this.host.now_s);
       case Cmd.QUIT:
         this.close_after_write = true;
         this.state = State.CLOSED;

@@ -149,6 +149,14 @@ export const cases: Case[] = [
     steps: [closes("mn\r\nmn extra tokens\r\nquit\r\n")],
   },
   {
+    name: "mg (meta get): flags v f t k s, miss, errors",
+    steps: [
+      s(set("mg_a", "abc", 5) + set("mg_b", "xy")),
+      s("mg mg_a v\r\nmg mg_a v f\r\nmg mg_a f s k\r\nmg mg_b t v\r\nmg mg_missing v\r\nmg mg_a\r\n"),
+      s("mg\r\nmg mg_a z\r\nmg mg_a v v\r\nmg " + "k".repeat(251) + " v\r\n"),
+    ],
+  },
+  {
     name: "get/bget: one key, many keys, missing keys, duplicates",
     steps: [
       s(set("get_a", "alpha") + set("get_b", "beta", 3) + set("get_e", "")),

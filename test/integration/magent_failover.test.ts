@@ -63,7 +63,7 @@ function expectedGet(keys: string[]): string {
 type Starter = (args?: string[], opts?: { port?: number }) => Promise<Spawned>;
 const backups: Array<[string, Starter, boolean]> = [
   ["stock memcached (meta get: TTL kept)", (args = [], opts = {}) => startMemcached(args, opts), true],
-  ["our server (no meta get: exptime 0)", (args = [], opts = {}) => startOurs(args, opts), false],
+  ["our server (meta get: TTL kept)", (args = [], opts = {}) => startOurs(args, opts), true],
 ];
 
 for (const [backup_flavor, startBackup, has_meta] of backups) {

@@ -163,6 +163,20 @@ describe("default server", () => {
     again.close();
   });
 
+  test("mg reports the seconds left (t) and a 1 MiB value (v)", async () => {
+    const c = await RawClient.connect(server.port);
+    expect(await c.call("set mgt 3 100 2\r\nhi\r\n")).toBe("STORED\r\n");
+    expect(await c.call("mg mgt t f\r\n")).toMatch(/^HD t(99|100) f3\r\n$/);
+    const size = 1000 * 1000;
+    c.send(Buffer.concat([Buffer.from(`set mgbig 0 0 ${size}\r\n`), Buffer.alloc(size, 65), Buffer.from("\r\n")]));
+    expect(await c.readText()).toBe("STORED\r\n");
+    c.send("mg mgbig s v\r\n");
+    const reply = await c.readUntil((b) => b.length >= size + 20, 10_000);
+    expect(reply.subarray(0, 17).toString()).toBe(`VA ${size} s${size}\r\n`.slice(0, 17));
+    expect(reply.length).toBe(`VA ${size} s${size}\r\n`.length + size + 2);
+    c.close();
+  });
+
   test("quit flushes earlier replies, then closes", async () => {
     const c = await RawClient.connect(server.port);
     c.send("set q 0 0 1\r\nq\r\nquit\r\n");
