@@ -51,6 +51,9 @@ function isSpace(byte: number): boolean {
 }
 
 /** Parses an unsigned magnitude into parsed.lo/hi; false on syntax error or > 2^64-1. */
+/** Digits that always fit a double exactly (10^15 < 2^53): the common case needs no carries. */
+const exact_digits_max = 15;
+
 function parseMagnitude(buf: Uint8Array, off: number, len: number): boolean {
   let i = off;
   const end = off + len;
@@ -60,9 +63,18 @@ function parseMagnitude(buf: Uint8Array, off: number, len: number): boolean {
     parsed.negative = buf[i] === 45;
     i++;
   }
-  let lo = 0;
-  let hi = 0;
   const digits_start = i;
+  let value = 0;
+  const fast_end = Math.min(end, i + exact_digits_max);
+  while (i < fast_end) {
+    const d = buf[i]! - 48;
+    if (d < 0 || d > 9) break;
+    value = value * 10 + d;
+    i++;
+  }
+  const hi_fast = Math.floor(value / two_32);
+  let lo = value - hi_fast * two_32;
+  let hi = hi_fast;
   while (i < end) {
     const d = buf[i]! - 48;
     if (d < 0 || d > 9) break;

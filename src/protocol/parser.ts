@@ -189,10 +189,31 @@ function nameIs(buf: Uint8Array, cmd: Command, text: string): boolean {
   return tokenIs(buf, cmd, 0, text);
 }
 
+/** get, gets and set by their bytes, before the general name comparisons (the hot path). */
+function hotCommand(buf: Uint8Array, cmd: Command): boolean {
+  const o = cmd.token_off[0]!;
+  const len = cmd.token_len[0]!;
+  if (len < 3 || len > 4 || buf[o + 1] !== 101 /* e */ || buf[o + 2] !== 116 /* t */) return false;
+  const first = buf[o];
+  if (len === 4) {
+    if (first !== 103 /* g */ || buf[o + 3] !== 115 /* s */) return false;
+    if (cmd.ntokens >= 3) getLike(buf, cmd, Cmd.GETS);
+    return true;
+  }
+  if (first === 103 /* g */) {
+    if (cmd.ntokens >= 3) getLike(buf, cmd, Cmd.GET);
+    return true;
+  }
+  if (first !== 115 /* s */) return false;
+  storage(buf, cmd, Cmd.SET);
+  return true;
+}
+
 function dispatch(buf: Uint8Array, cmd: Command): void {
   const n = cmd.ntokens;
   cmd.kind = Cmd.ERROR;
   if (n < 2 || cmd.token_len[0]! < 2) return;
+  if (hotCommand(buf, cmd)) return;
   switch (buf[cmd.token_off[0]!]) {
     case 103 /* g */:
       if (n < 3) return;

@@ -259,6 +259,24 @@ describe("numbers (memcached's safe_strto*)", () => {
     expect(u("12\t")).toBe(true);
     expect(u("+7")).toBe(true);
   });
+  test("u64 agrees with BigInt on random digit strings of every length (fast and carry paths)", () => {
+    let seed = 12345;
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+    for (let n = 0; n < 3000; n++) {
+      const length = 1 + Math.floor(random() * 21);
+      let text = "";
+      for (let i = 0; i < length; i++) text += String(Math.floor(random() * 10));
+      const expected = BigInt(text);
+      const ok = u(text);
+      if (expected >= 2n ** 64n) {
+        expect(ok).toBe(false);
+        continue;
+      }
+      expect(ok).toBe(true);
+      expect(BigInt(parsed.hi) * 2n ** 32n + BigInt(parsed.lo)).toBe(expected);
+    }
+  });
+
   test("int32 fields: strtol's 64-bit range, then the low 32 bits (memcached 1.6.18)", () => {
     const i = (text: string) => parseI32(bytes(text), 0, text.length);
     expect(i("2147483647") && parsed.value === 2147483647).toBe(true);
