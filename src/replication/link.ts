@@ -466,11 +466,14 @@ export class Replicator implements MutationSink, ReadThrough {
   private kick(): void {
     if (this.pump_scheduled) return;
     this.pump_scheduled = true;
-    setImmediate(() => {
-      this.pump_scheduled = false;
-      this.pump();
-    });
+    setImmediate(this.scheduled_pump);
   }
+
+  /** Bound once: kicking the pump allocates nothing on the request path. */
+  private readonly scheduled_pump = (): void => {
+    this.pump_scheduled = false;
+    this.pump();
+  };
 
   // ---- sending ----
 
