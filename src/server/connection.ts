@@ -43,6 +43,8 @@ export interface ConnectionHost {
 }
 
 const command = new Command();
+/** For looking at a stashed command without disturbing `command`. */
+const probe = new Command();
 /** -vv logs at most this much of a command line. */
 const log_line_bytes_max = 256;
 
@@ -127,14 +129,41 @@ export class Connection {
     this.flushOutput();
   }
 
+  /**
+   * Executes a chunk. A command split across reads is completed in the stash with only the bytes
+   * it still needs; the rest of the chunk is then parsed in place, not copied.
+   */
   private consume(chunk: Uint8Array): void {
-    if (this.stash.len > 0 || this.blocked || this.waiting_fetch) {
-      if (!this.stash.append(chunk, 0, chunk.length)) return this.abort();
-      if (!this.blocked && !this.waiting_fetch) this.runStash();
-    } else {
-      const used = this.run(chunk, 0, chunk.length);
-      if (used < chunk.length && !this.stash.append(chunk, used, chunk.length)) return this.abort();
+    let from = 0;
+    while (this.stash.len > 0 && from < chunk.length && !this.blocked && !this.waiting_fetch) {
+      const need = this.stashNeed(chunk, from);
+      if (!this.stash.append(chunk, from, from + need)) return this.abort();
+      from += need;
+      this.runStash();
+      if (this.state === State.CLOSED) return;
     }
+    if (from === chunk.length) return;
+    if (this.stash.len > 0 || this.blocked || this.waiting_fetch) {
+      if (!this.stash.append(chunk, from, chunk.length)) this.abort();
+      return;
+    }
+    const used = this.run(chunk, from, chunk.length);
+    if (used < chunk.length && !this.stash.append(chunk, used, chunk.length)) this.abort();
+  }
+
+  /** How many bytes of chunk[from..] complete the command waiting in the stash (at least 1). */
+  private stashNeed(chunk: Uint8Array, from: number): number {
+    const left = chunk.length - from;
+    const stash = this.stash;
+    if (this.state !== State.COMMANDS) return left;
+    const parse = parseCommand(stash.bytes!, 0, stash.len, probe);
+    if (parse === Parse.NEED_MORE) {
+      const nl = chunk.indexOf(10, from);
+      return nl < 0 ? left : nl - from + 1;
+    }
+    if (parse !== Parse.LINE || !(isStorage(probe.kind) || probe.kind === Cmd.REP)) return left;
+    const need = probe.next + probe.data_len + 2 - stash.len;
+    return need > 0 && need < left ? need : left;
   }
 
   /** A replication stream: applied without replies and without journaling it back (no echo). */
