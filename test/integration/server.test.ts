@@ -42,6 +42,28 @@ describe("default server", () => {
     c.close();
   });
 
+  test("a pipeline cut into reads of odd sizes (commands and values split anywhere) answers in order", async () => {
+    const c = await RawClient.connect(server.port);
+    let request = "";
+    let expected = "";
+    for (let i = 0; i < 300; i++) {
+      const value = `v${i}-`.repeat(1 + (i % 40));
+      request += `set odd${i} ${i} 0 ${value.length}\r\n${value}\r\nget odd${i}\r\n`;
+      expected += `STORED\r\nVALUE odd${i} ${i} ${value.length}\r\n${value}\r\nEND\r\n`;
+    }
+    const bytes = Buffer.from(request, "latin1");
+    const sizes = [7, 13, 101, 4099, 1, 2, 333, 65_537];
+    for (let at = 0, k = 0; at < bytes.length; k++) {
+      const n = Math.min(sizes[k % sizes.length]!, bytes.length - at);
+      c.send(bytes.subarray(at, at + n));
+      at += n;
+      if (k % 5 === 0) await Bun.sleep(1);
+    }
+    const reply = await c.readUntil((b) => b.length >= expected.length, 10_000);
+    expect(reply.toString("latin1")).toBe(expected);
+    c.close();
+  });
+
   test("a command split over many packets (byte by byte) works", async () => {
     const c = await RawClient.connect(server.port);
     const request = "set split 7 0 10\r\n0123456789\r\nget split\r\n";
