@@ -83,6 +83,13 @@ export async function startOurs(args: string[] = [], opts: { port?: number; wait
   return await spawnOn(cmd, port, opts.wait ?? true);
 }
 
+/** Starts our proxy (`bun src/magent.ts -D`, in the foreground) on 127.0.0.1; waits for the port. */
+export async function startMagent(args: string[] = [], opts: { port?: number } = {}): Promise<Spawned> {
+  const port = opts.port ?? (await freePort());
+  const cmd = [bun_path, join(project_root, "src", "magent.ts"), "-D", "-l", "127.0.0.1", "-p", String(port), ...args];
+  return await spawnOn(cmd, port);
+}
+
 export const memcached_path = "/usr/bin/memcached";
 export function haveMemcached(): boolean {
   return existsSync(memcached_path);

@@ -4,40 +4,9 @@
 // against a real libmemcached client: magent_ketama.test.ts.)
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import {
-  RawClient, bun_path, freePort, project_root, startMemcached, startOurs, waitForPort, type Spawned,
-} from "../helpers/procs.ts";
+import { RawClient, type Spawned, startMagent, startMemcached, startOurs } from "../helpers/procs.ts";
 import { Continuum } from "../../src/proxy/ketama.ts";
 
-interface Proc {
-  port: number;
-  output(): string;
-  stop(): Promise<void>;
-}
-
-async function startMagent(args: string[]): Promise<Proc> {
-  const port = await freePort();
-  const cmd = [bun_path, join(project_root, "src", "magent.ts"), "-D", "-l", "127.0.0.1", "-p", String(port), ...args];
-  const proc = Bun.spawn(cmd, { stdin: "ignore", stdout: "pipe", stderr: "pipe", cwd: project_root });
-  let text = "";
-  const decoder = new TextDecoder();
-  void (async () => {
-    for await (const chunk of proc.stderr) text += decoder.decode(chunk);
-  })();
-  const stop = async () => {
-    if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGTERM");
-    const timer = setTimeout(() => proc.kill("SIGKILL"), 5_000);
-    await proc.exited;
-    clearTimeout(timer);
-  };
-  try {
-    await waitForPort(port);
-  } catch (error) {
-    await stop();
-    throw new Error(`magent did not start: ${String(error)}\n${text}`);
-  }
-  return { port, output: () => text, stop };
-}
 
 /** Which of `keys` the server on `port` holds (asked directly, in batches). */
 async function keysOn(port: number, keys: string[]): Promise<Set<string>> {
@@ -68,7 +37,7 @@ for (const [flavor, start] of flavors) {
   describe(`magent in front of ${flavor}`, () => {
     let mains: Spawned[] = [];
     let backup: Spawned;
-    let proxy: Proc;
+    let proxy: Spawned;
     let ring: Continuum;
 
     beforeAll(async () => {
@@ -270,7 +239,7 @@ for (const [flavor, start] of flavors) {
 
 describe("magent limits", () => {
   let main: Spawned;
-  let proxy: Proc;
+  let proxy: Spawned;
 
   beforeAll(async () => {
     main = await startMemcached();

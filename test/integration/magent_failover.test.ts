@@ -6,42 +6,14 @@
 // - SIGSTOP (a hung server): requests time out, fail over, and other clients never wait.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import {
-  RawClient, bun_path, freePort, project_root, startMemcached, startOurs, waitForPort, type Spawned,
-} from "../helpers/procs.ts";
+import { freePort, RawClient, type Spawned, startMagent, startMemcached, startOurs } from "../helpers/procs.ts";
 import { eventually } from "../helpers/cache_client.ts";
 import { Continuum } from "../../src/proxy/ketama.ts";
 
-interface Proc {
-  port: number;
-  output(): string;
-  stop(): Promise<void>;
-}
-
 const timeouts = ["--connect-timeout", "500", "--request-timeout", "500", "--retry-min", "100", "--retry-max", "400"];
 
-async function startMagent(args: string[]): Promise<Proc> {
-  const port = await freePort();
-  const cmd = [bun_path, join(project_root, "src", "magent.ts"), "-D", "-v", "-l", "127.0.0.1", "-p", String(port), ...timeouts, ...args];
-  const proc = Bun.spawn(cmd, { stdin: "ignore", stdout: "pipe", stderr: "pipe", cwd: project_root });
-  let text = "";
-  const decoder = new TextDecoder();
-  void (async () => {
-    for await (const chunk of proc.stderr) text += decoder.decode(chunk);
-  })();
-  const stop = async () => {
-    if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGTERM");
-    const timer = setTimeout(() => proc.kill("SIGKILL"), 5_000);
-    await proc.exited;
-    clearTimeout(timer);
-  };
-  try {
-    await waitForPort(port);
-  } catch (error) {
-    await stop();
-    throw new Error(`magent did not start: ${String(error)}\n${text}`);
-  }
-  return { port, output: () => text, stop };
+async function startMagentQuick(args: string[]): Promise<Spawned> {
+  return await startMagent(["-v", ...timeouts, ...args]);
 }
 
 async function rawOn(port: number, request: string, suffix = "\r\n"): Promise<string> {
@@ -51,7 +23,7 @@ async function rawOn(port: number, request: string, suffix = "\r\n"): Promise<st
   return reply;
 }
 
-async function serverState(proxy: Proc, role: string, n: number): Promise<string> {
+async function serverState(proxy: Spawned, role: string, n: number): Promise<string> {
   const stats = await rawOn(proxy.port, "stats\r\n", "END\r\n");
   return stats.match(new RegExp(`STAT ${role}:${n}:state (\\w+)`))?.[1] ?? "none";
 }
@@ -70,7 +42,7 @@ for (const [backup_flavor, startBackup, has_meta] of backups) {
   describe(`kill and restart a main server; backup: ${backup_flavor}`, () => {
     let mains: Spawned[] = [];
     let backup: Spawned;
-    let proxy: Proc;
+    let proxy: Spawned;
     let ring: Continuum;
     let keys: string[] = [];
     let victim_keys: string[] = [];
@@ -79,7 +51,7 @@ for (const [backup_flavor, startBackup, has_meta] of backups) {
       mains = [await startMemcached(), await startMemcached()];
       backup = await startBackup();
       const args = mains.flatMap((m) => ["-s", `127.0.0.1:${m.port}`]);
-      proxy = await startMagent([...args, "-b", `127.0.0.1:${backup.port}`]);
+      proxy = await startMagentQuick([...args, "-b", `127.0.0.1:${backup.port}`]);
       ring = new Continuum(mains.map((m) => ({ host: "127.0.0.1", port: m.port })));
       keys = Array.from({ length: 200 }, (_, i) => `fo:${i}`);
       victim_keys = keys.filter((key) => ring.serverOfKey(key) === 0);
@@ -156,13 +128,13 @@ for (const [backup_flavor, startBackup, has_meta] of backups) {
 describe("no backup: a dead server answers SERVER_ERROR promptly", () => {
   let alive: Spawned;
   let dead_port: number;
-  let proxy: Proc;
+  let proxy: Spawned;
   let ring: Continuum;
 
   beforeAll(async () => {
     alive = await startMemcached();
     dead_port = await freePort(); // nothing listens there
-    proxy = await startMagent(["-s", `127.0.0.1:${alive.port}`, "-s", `127.0.0.1:${dead_port}`]);
+    proxy = await startMagentQuick(["-s", `127.0.0.1:${alive.port}`, "-s", `127.0.0.1:${dead_port}`]);
     ring = new Continuum([{ host: "127.0.0.1", port: alive.port }, { host: "127.0.0.1", port: dead_port }]);
   });
 
@@ -191,14 +163,14 @@ describe("no backup: a dead server answers SERVER_ERROR promptly", () => {
 describe("a hung server (SIGSTOP)", () => {
   let mains: Spawned[] = [];
   let backup: Spawned;
-  let proxy: Proc;
+  let proxy: Spawned;
   let ring: Continuum;
 
   beforeAll(async () => {
     mains = [await startMemcached(), await startMemcached()];
     backup = await startMemcached();
     const args = mains.flatMap((m) => ["-s", `127.0.0.1:${m.port}`]);
-    proxy = await startMagent([...args, "-b", `127.0.0.1:${backup.port}`]);
+    proxy = await startMagentQuick([...args, "-b", `127.0.0.1:${backup.port}`]);
     ring = new Continuum(mains.map((m) => ({ host: "127.0.0.1", port: m.port })));
   });
 

@@ -10,7 +10,7 @@
 // "ketama_hash": "md5") still uses 100 points: neither matches libketama.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { RawClient, bun_path, freePort, project_root, startMemcached, waitForPort, type Spawned } from "../helpers/procs.ts";
+import { RawClient, type Spawned, startMagent, startMemcached } from "../helpers/procs.ts";
 import { Continuum } from "../../src/proxy/ketama.ts";
 
 const python = "/usr/bin/python3"; // Debian's, where python3-pylibmc is installed (not a pyenv one)
@@ -67,24 +67,6 @@ function agreement(ring: Continuum, ports: number[], placed: Record<string, numb
   return same;
 }
 
-async function startMagent(args: string[]): Promise<{ port: number; stop(): Promise<void> }> {
-  const port = await freePort();
-  const cmd = [bun_path, join(project_root, "src", "magent.ts"), "-D", "-l", "127.0.0.1", "-p", String(port), ...args];
-  const proc = Bun.spawn(cmd, { stdin: "ignore", stdout: "ignore", stderr: "ignore", cwd: project_root });
-  const stop = async () => {
-    if (proc.exitCode === null) proc.kill("SIGTERM");
-    const timer = setTimeout(() => proc.kill("SIGKILL"), 5_000);
-    await proc.exited;
-    clearTimeout(timer);
-  };
-  try {
-    await waitForPort(port);
-  } catch (error) {
-    await stop();
-    throw error;
-  }
-  return { port, stop };
-}
 
 describe("ketama vs libmemcached (pylibmc), 3 servers", () => {
   let servers: Spawned[] = [];
