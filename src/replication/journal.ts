@@ -7,7 +7,7 @@
 // fixed at start-up. `sync`/`flush` return false when full: the caller drops the link (a fresh full
 // copy follows the re-pair), as an unbounded queue would be worse.
 
-export const Entry = { NONE: 0, SYNC: 1, FLUSH: 2, FETCH_KEY: 3, FETCHED: 4 } as const;
+export const Entry = { NONE: 0, SYNC: 1, FLUSH: 2, FETCH_KEY: 3, FETCHED: 4, DELETE: 5 } as const;
 
 /** Per entry: type byte + key length byte (or 4 bytes of flush time) + the key. */
 const entry_header_bytes = 2;
@@ -52,6 +52,11 @@ export class Journal {
   /** The key changed: send its state (a `rep`, or `delete` when it is gone). */
   sync(buf: Uint8Array, off: number, len: number): boolean {
     return this.keyEntry(Entry.SYNC, buf, off, len);
+  }
+
+  /** The key was deleted: send its state (`delete`, or a `rep` if it was stored again since). */
+  deleted(buf: Uint8Array, off: number, len: number): boolean {
+    return this.keyEntry(Entry.DELETE, buf, off, len);
   }
 
   /** The peer asked for the key (read-through): send its state if it exists, nothing otherwise. */

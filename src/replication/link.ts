@@ -449,7 +449,9 @@ export class Replicator implements MutationSink, ReadThrough {
   }
 
   deleted(key_buf: Uint8Array, key_off: number, key_len: number): void {
-    this.stored(key_buf, key_off, key_len);
+    if (this.link === null || !this.link.running) return;
+    if (!this.journal.deleted(key_buf, key_off, key_len)) return this.overflow();
+    this.kick();
   }
 
   flushed(exptime: number): void {
@@ -538,13 +540,18 @@ export class Replicator implements MutationSink, ReadThrough {
       this.figures.sent_items++;
       return;
     }
-    this.encodeKeyState(link, journal.key, 0, journal.key_len);
+    // A stored key that is gone by now was evicted or expired: say so only if evictions propagate.
+    const delete_if_gone = journal.popped_type === Entry.DELETE || this.options.propagate_evictions;
+    this.encodeKeyState(link, journal.key, 0, journal.key_len, delete_if_gone);
   }
 
-  /** Sends `rep` with the key's current state, or `delete` when it no longer exists. */
-  private encodeKeyState(link: Link, key: Uint8Array, key_off: number, key_len: number): void {
+  /** Sends `rep` with the key's current state, or (if asked) `delete` when it no longer exists. */
+  private encodeKeyState(link: Link, key: Uint8Array, key_off: number, key_len: number, delete_if_gone: boolean): void {
     const n = this.encodeRepOf(link, key, key_off, key_len);
-    if (n < 0) this.send_tail = encodeDelete(this.send, this.send_tail, key, key_off, key_len);
+    if (n < 0) {
+      if (!delete_if_gone) return;
+      this.send_tail = encodeDelete(this.send, this.send_tail, key, key_off, key_len);
+    }
     this.figures.sent_items++;
   }
 

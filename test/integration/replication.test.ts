@@ -265,6 +265,50 @@ describe("two nodes", () => {
   }, 30_000);
 });
 
+describe("evictions", () => {
+  async function fillAndCount(extra_a: string[], expected_on_b: number | null): Promise<{ on_a: number; on_b: number; target: number }> {
+    const rport = await freePort();
+    const a = await node(["-X", String(rport), "-m", "2", ...extra_a]);
+    const b = await node(["-x", "127.0.0.1", "-X", String(rport), "-m", "64"]);
+    expect(await synced(a.port, b.port)).toBe(true);
+    const ca = await CacheClient.connect(a.port);
+    const value = "e".repeat(1000);
+    let batch = "";
+    for (let i = 0; i < 6000; i++) batch += `set ev${i} 0 0 ${value.length} noreply\r\n${value}\r\n`;
+    ca.raw.send(batch);
+    expect(await ca.command("mn\r\n")).toBe("MN");
+    const cb = await CacheClient.connect(b.port);
+    const count = async (c: CacheClient) => Number((await c.stats()).get("curr_items"));
+    // A burst this size can overflow the journal (-q 8192: 6000 sets plus their evictions): the
+    // link drops and the re-pair's full copy repairs B. Wait for A synced and B's count to settle.
+    const target = expected_on_b ?? (await count(ca));
+    let last = -1;
+    await eventually(async () => {
+      if ((await state(a.port)) !== "synced") return false;
+      const now = await count(cb);
+      if (expected_on_b === null && now === (await count(ca))) return true;
+      const settled = now === last && (await ca.stats("replication")).get("queue_items") === "0";
+      last = now;
+      return settled;
+    }, 20_000, 300);
+    const result = { on_a: await count(ca), on_b: await count(cb), target };
+    ca.close();
+    cb.close();
+    return result;
+  }
+
+  test("evictions reach the peer as deletes (repcached's behaviour), or not with --replication-no-evictions", async () => {
+    const propagated = await fillAndCount(["-q", "50000"], null);
+    expect(propagated.on_a).toBeLessThan(6000);
+    expect(propagated.on_b).toBe(propagated.on_a);
+    // Without propagation B keeps what A evicted after sending it (what A evicted before the pump
+    // reached it was never sent: replication sends state, not operations).
+    const kept = await fillAndCount(["-q", "50000", "--replication-no-evictions"], null);
+    expect(kept.on_a).toBeLessThan(6000);
+    expect(kept.on_b).toBeGreaterThan(kept.on_a);
+  }, 60_000);
+});
+
 describe("serving during the copy", () => {
   test("--serve-during-copy: a joining node serves at once and reads misses through to its peer", async () => {
     const rport = await freePort();
