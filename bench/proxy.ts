@@ -17,7 +17,8 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
-import { createServer, Socket } from "node:net";
+import { Socket } from "node:net";
+import { freePort } from "./lib/servers.ts";
 
 const project_root = join(import.meta.dir, "..");
 const mcload_path = join(project_root, "zig-out", "bin", "mcload");
@@ -78,18 +79,6 @@ interface Child {
 }
 
 const children = new Set<Child>();
-
-async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 async function waitForPort(port: number): Promise<boolean> {
   const deadline = Date.now() + port_wait_ms_max;

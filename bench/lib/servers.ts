@@ -126,7 +126,7 @@ export async function freePorts(n: number): Promise<number[]> {
   return ports;
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return (await freePorts(1))[0]!;
 }
 

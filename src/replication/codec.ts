@@ -8,7 +8,7 @@
 //   marugoto_end\r\n                                            end of a full copy
 //
 // Contract: every `encode*` writes at `at` and returns the offset after what it wrote; the caller
-// guarantees room (`rep_header_bytes_max`, `flush_bytes_max`, `delete_bytes_max`).
+// guarantees room (link.ts sizes its send buffer from `rep_header_bytes_max` and the item size).
 
 import { putUint } from "../protocol/numbers.ts";
 
@@ -56,5 +56,3 @@ export function encodeMarugotoEnd(buf: Uint8Array, at: number): number {
   return putAscii(buf, at, "marugoto_end\r\n");
 }
 
-export const flush_bytes_max = "flush_all -2147483648\r\n".length;
-export const delete_bytes_max = "delete \r\n".length + 250;
