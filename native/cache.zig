@@ -153,14 +153,16 @@ const Flush = struct {
     /// (another flush epoch) are flushed too: what existed at the flush in its own second. This
     /// plays memcached's oldest_cas, but by link order, not cas (replicated items carry the
     /// peer's cas). `epoch_active` is false once a delayed flush took over `time_s`.
-    epoch: u32 = 0,
+    epoch: u8 = 0,
     epoch_active: bool = false,
     /// A delayed flush's `time_s`, applied when the clock reaches it (0: none).
     pending_s: u32 = 0,
 };
 
 const Walk = struct {
-    generation: u32 = 0,
+    /// Items this walk returned carry it in walk_mark (a byte; 0 = none). When it would wrap,
+    /// cursorStart clears every mark first.
+    generation: u8 = 0,
     bucket: u32 = 0,
     active: bool = false,
 };
@@ -207,7 +209,8 @@ pub const Store = struct {
             .chunk_size_min = p.chunk_size_min,
             .growth_factor = p.growth_factor,
         };
-        const slabs = slabs_zig.Slabs.init(config, p.memory_bytes_max);
+        var slabs = try slabs_zig.Slabs.init(config, p.memory_bytes_max);
+        errdefer slabs.deinit();
         var arena = try arena_zig.Arena.map(slabs.arenaBytes());
         errdefer arena.unmap();
         const buckets = table_zig.bucketsFor(p.memory_bytes_max, slabs.classes[1].chunk_size);
@@ -244,6 +247,7 @@ pub const Store = struct {
         self.pending.deinit();
         self.table.deinit();
         self.arena.unmap();
+        self.slabs.deinit();
         std.heap.page_allocator.destroy(self);
     }
 
@@ -300,7 +304,11 @@ pub const Store = struct {
             return Status.ok;
         }
         self.flush_state.time_s = @max(self.flush_state.time_s, @max(moment, now - 1));
-        self.flush_state.epoch +%= 1;
+        const epoch_next = self.flush_state.epoch +% 1;
+        // The epoch is a byte: before it comes back to a value items may still carry, remove
+        // every linked item (this flush hides them all anyway). Once in 256 immediate flushes.
+        if (epoch_next == 0) self.removeAll();
+        self.flush_state.epoch = epoch_next;
         self.flush_state.epoch_active = true;
         self.flush_state.pending_s = 0;
         return Status.ok;
@@ -343,9 +351,10 @@ pub const Store = struct {
         h.time_s = self.clock.current_time_s;
         h.flush_epoch = self.flush_state.epoch;
         h.item_flags |= items.flag_linked;
+        const class_id = self.slabs.classOf(ref);
         self.table.insert(&self.arena, bucket, ref);
-        self.lru.link(&self.arena, ref);
-        self.mem_requested[h.class_id] += items.sizeOf(h);
+        self.lru.link(&self.arena, ref, class_id);
+        self.mem_requested[class_id] += items.sizeOf(h);
         self.global_counters.add(.total_items, 1);
     }
 
@@ -353,10 +362,11 @@ pub const Store = struct {
         const h = self.arena.header(ref);
         assert(h.item_flags & items.flag_linked != 0);
         assert(h.item_flags & items.flag_pinned == 0);
+        const class_id = self.slabs.classOf(ref);
         self.table.remove(&self.arena, bucket, ref);
-        self.lru.unlink(&self.arena, ref);
+        self.lru.unlink(&self.arena, ref, class_id);
         h.item_flags &= ~items.flag_linked;
-        self.mem_requested[h.class_id] -= items.sizeOf(h);
+        self.mem_requested[class_id] -= items.sizeOf(h);
     }
 
     fn removeItem(self: *Store, bucket: u32, ref: Ref) void {
@@ -371,11 +381,11 @@ pub const Store = struct {
         const h = self.arena.header(new);
         h.cas = cas;
         if (old != ref_none) {
-            h.walk_generation = self.arena.header(old).walk_generation;
+            h.walk_mark = self.arena.header(old).walk_mark;
             self.removeItem(bucket, old);
         } else {
             const passed = self.walk.active and bucket <= self.walk.bucket;
-            h.walk_generation = if (passed) self.walk.generation else 0;
+            h.walk_mark = if (passed) self.walk.generation else 0;
         }
         self.linkItem(bucket, new);
     }
@@ -384,7 +394,11 @@ pub const Store = struct {
         const h = self.arena.header(ref);
         if (h.item_flags & items.flag_fetched != 0) h.item_flags |= items.flag_active;
         h.item_flags |= items.flag_fetched;
-        self.lru.bump(&self.arena, ref, self.clock.current_time_s);
+        self.bump(ref);
+    }
+
+    fn bump(self: *Store, ref: Ref) void {
+        self.lru.bump(&self.arena, ref, self.slabs.classOf(ref), self.clock.current_time_s);
     }
 
     // ---- allocation, eviction ----
@@ -430,7 +444,7 @@ pub const Store = struct {
 
     fn evict(self: *Store, ref: Ref) void {
         const h = self.arena.header(ref);
-        const counters = &self.class_counters[h.class_id];
+        const counters = &self.class_counters[self.slabs.classOf(ref)];
         counters.add(.evicted, 1);
         if (h.exptime_s != 0) counters.add(.evicted_nonzero, 1);
         counters.set(.evicted_time, self.clock.current_time_s -| h.time_s);
@@ -444,7 +458,7 @@ pub const Store = struct {
     /// A new item (not linked) for `key` with room for `value_len` value bytes. Like memcached
     /// 1.6, a SET (or REP) that cannot get one removes the old item with the key.
     fn allocItem(self: *Store, op: Op, key: []const u8, value_len: u32, flags: u32, exptime: i32) Error!Ref {
-        const class_id = self.slabs.classFor(items.totalBytes(key.len, value_len));
+        const class_id = self.slabs.classFor(items.totalBytes(key.len, value_len, flags));
         if (class_id == 0) {
             self.removeOnFailedSet(op, key);
             return error.TooLarge;
@@ -454,7 +468,7 @@ pub const Store = struct {
             self.removeOnFailedSet(op, key);
             return error.NoMemory;
         }
-        items.init(self.arena.header(ref), class_id, key, value_len, flags, self.clock.realtime(exptime));
+        items.init(self.arena.header(ref), key, value_len, flags, self.clock.realtime(exptime));
         self.class_counters[class_id].add(.cmd_set, 1);
         return ref;
     }
@@ -475,7 +489,6 @@ pub const Store = struct {
         const ref = self.allocChunk(class_id);
         h.item_flags &= ~items.flag_pinned;
         if (ref == ref_none) return error.NoMemory;
-        self.arena.header(ref).class_id = class_id;
         return ref;
     }
 
@@ -507,11 +520,11 @@ pub const Store = struct {
         self.global_counters.add(.cmd_get, 1);
         if (touching) {
             self.global_counters.add(.cmd_touch, 1);
-            self.class_counters[h.class_id].add(.touch_hits, 1);
+            self.class_counters[self.slabs.classOf(found.ref)].add(.touch_hits, 1);
             h.exptime_s = self.clock.realtime(exptime);
             self.io.exptime_abs = self.clock.absolute(h.exptime_s);
         } else {
-            self.class_counters[h.class_id].add(.get_hits, 1);
+            self.class_counters[self.slabs.classOf(found.ref)].add(.get_hits, 1);
         }
         self.markFetched(found.ref);
         const written = writeReply(h, out, mode);
@@ -535,7 +548,7 @@ pub const Store = struct {
     }
 
     fn fillIo(self: *Store, h: *const Header) void {
-        self.io.flags = h.flags;
+        self.io.flags = items.flagsOf(h);
         self.io.value_len = h.value_len;
         self.io.key_len = h.key_len;
         self.io.setCas(h.cas);
@@ -551,7 +564,7 @@ pub const Store = struct {
             return Status.not_found;
         }
         const h = self.arena.header(found.ref);
-        self.class_counters[h.class_id].add(.touch_hits, 1);
+        self.class_counters[self.slabs.classOf(found.ref)].add(.touch_hits, 1);
         self.markFetched(found.ref);
         h.exptime_s = self.clock.realtime(exptime);
         self.fillIo(h);
@@ -566,7 +579,7 @@ pub const Store = struct {
             self.global_counters.add(.delete_misses, 1);
             return Status.not_found;
         }
-        self.class_counters[self.arena.header(found.ref).class_id].add(.delete_hits, 1);
+        self.class_counters[self.slabs.classOf(found.ref)].add(.delete_hits, 1);
         self.removeItem(bucket, found.ref);
         return Status.ok;
     }
@@ -586,7 +599,7 @@ pub const Store = struct {
     /// do_store_item). Frees `ref` unless it ends up linked. On success io.cas = the new cas.
     fn commitItem(self: *Store, op: Op, ref: Ref) i32 {
         const h = self.arena.header(ref);
-        assert(h.item_flags == 0);
+        assert(h.item_flags & ~items.flag_client_flags == 0);
         const key = items.keyOf(h);
         const bucket = self.bucketOfKey(key);
         const old = self.lookup(bucket, key).ref;
@@ -602,7 +615,7 @@ pub const Store = struct {
             .set => self.linkOrReplace(bucket, old, new, self.nextCas()),
             .add => {
                 if (old != ref_none) {
-                    self.lru.bump(&self.arena, old, self.clock.current_time_s);
+                    self.bump(old);
                     return error.NotStored;
                 }
                 self.linkOrReplace(bucket, ref_none, new, self.nextCas());
@@ -630,10 +643,10 @@ pub const Store = struct {
         const expected = self.io.cas();
         const old_h = self.arena.header(old);
         if (expected == 0 or expected != old_h.cas) {
-            self.class_counters[old_h.class_id].add(.cas_badval, 1);
+            self.class_counters[self.slabs.classOf(old)].add(.cas_badval, 1);
             return error.Exists;
         }
-        self.class_counters[old_h.class_id].add(.cas_hits, 1);
+        self.class_counters[self.slabs.classOf(old)].add(.cas_hits, 1);
         self.linkOrReplace(bucket, old, new, self.nextCas());
     }
 
@@ -644,10 +657,11 @@ pub const Store = struct {
         const old_h = self.arena.header(old);
         const data_h = self.arena.header(data);
         const value_len = @as(u64, old_h.value_len) + data_h.value_len;
-        const total = items.totalBytes(old_h.key_len, value_len);
+        const flags = items.flagsOf(old_h);
+        const total = items.totalBytes(old_h.key_len, value_len, flags);
         const ref = try self.allocBeside(old, total);
         const h = self.arena.header(ref);
-        items.init(h, h.class_id, items.keyOf(old_h), @intCast(value_len), old_h.flags, old_h.exptime_s);
+        items.init(h, items.keyOf(old_h), @intCast(value_len), flags, old_h.exptime_s);
         const first = if (op == .append) old_h else data_h;
         const second = if (op == .append) data_h else old_h;
         @memcpy(items.valueOf(h)[0..first.value_len], items.valueOf(first));
@@ -663,7 +677,7 @@ pub const Store = struct {
         if (!keyValid(key)) return Status.bad_key;
         if (self.pending.free_count == 0) return Status.no_memory;
         const ref = self.allocItem(op, key, value_len, flags, exptime) catch |err| return statusOf(err);
-        self.arena.header(ref).item_flags = items.flag_pending;
+        self.arena.header(ref).item_flags |= items.flag_pending;
         const slot = self.pending.acquire(ref, @intFromEnum(op)).?;
         return @intCast(slot);
     }
@@ -723,7 +737,7 @@ pub const Store = struct {
             self.io.need = @intCast(digits.len);
             return Status.buffer_small;
         }
-        const counters = &self.class_counters[h.class_id];
+        const counters = &self.class_counters[self.slabs.classOf(found.ref)];
         if (incr) counters.add(.incr_hits, 1) else counters.add(.decr_hits, 1);
         const ref = self.deltaStore(bucket, found.ref, digits) catch |err| return statusOf(err);
         @memcpy(out[0..digits.len], digits);
@@ -741,12 +755,13 @@ pub const Store = struct {
             @memcpy(value[0..digits.len], digits);
             @memset(value[digits.len..], ' ');
             old_h.cas = self.nextCas();
-            self.lru.bump(&self.arena, old, self.clock.current_time_s);
+            self.bump(old);
             return old;
         }
-        const ref = try self.allocBeside(old, items.totalBytes(old_h.key_len, digits.len));
+        const flags = items.flagsOf(old_h);
+        const ref = try self.allocBeside(old, items.totalBytes(old_h.key_len, digits.len, flags));
         const h = self.arena.header(ref);
-        items.init(h, h.class_id, items.keyOf(old_h), @intCast(digits.len), old_h.flags, old_h.exptime_s);
+        items.init(h, items.keyOf(old_h), @intCast(digits.len), flags, old_h.exptime_s);
         @memcpy(items.valueOf(h), digits);
         self.linkOrReplace(bucket, old, ref, self.nextCas());
         return ref;
@@ -756,9 +771,34 @@ pub const Store = struct {
 
     pub fn cursorStart(self: *Store) void {
         self.walk.generation +%= 1;
-        if (self.walk.generation == 0) self.walk.generation = 1;
+        if (self.walk.generation == 0) {
+            self.clearWalkMarks();
+            self.walk.generation = 1;
+        }
         self.walk.bucket = 0;
         self.walk.active = true;
+    }
+
+    /// Sets every linked item's walk mark to 0 (none): once in 255 walks, before the
+    /// generation byte wraps. Costs one pass over the table.
+    fn clearWalkMarks(self: *Store) void {
+        for (self.table.buckets) |head| {
+            var ref = head;
+            while (ref != ref_none) {
+                const h = self.arena.header(ref);
+                h.walk_mark = 0;
+                ref = h.chain_next;
+            }
+        }
+    }
+
+    /// Removes every linked item (see `flush`). Costs one pass over the table.
+    fn removeAll(self: *Store) void {
+        for (self.table.buckets, 0..) |_, bucket| {
+            while (self.table.buckets[bucket] != ref_none) {
+                self.removeItem(@intCast(bucket), self.table.buckets[bucket]);
+            }
+        }
     }
 
     /// The next live item not yet returned by this walk: key bytes then value bytes into `out`.
@@ -786,7 +826,7 @@ pub const Store = struct {
             const next = h.chain_next;
             if (self.isDead(h) != null) {
                 self.removeItem(bucket, ref);
-            } else if (h.walk_generation != self.walk.generation) {
+            } else if (h.walk_mark != self.walk.generation) {
                 return ref;
             }
             ref = next;
@@ -800,7 +840,7 @@ pub const Store = struct {
         self.fillIo(h);
         if (mode & get_mode_rep != 0) {
             const written = writeRepLine(self, h, out, mode);
-            if (written >= 0) h.walk_generation = self.walk.generation;
+            if (written >= 0) h.walk_mark = self.walk.generation;
             return written;
         }
         if (need > out.len) {
@@ -809,7 +849,7 @@ pub const Store = struct {
         }
         @memcpy(out[0..h.key_len], items.keyOf(h));
         @memcpy(out[h.key_len..need], items.valueOf(h));
-        h.walk_generation = self.walk.generation;
+        h.walk_mark = self.walk.generation;
         return @intCast(need);
     }
 
@@ -828,7 +868,7 @@ pub const Store = struct {
                 const h = self.arena.header(ref);
                 const next = h.chain_next;
                 if (self.isDead(h)) |miss| {
-                    const counters = &self.class_counters[h.class_id];
+                    const counters = &self.class_counters[self.slabs.classOf(ref)];
                     counters.add(.crawler_reclaimed, 1);
                     if (miss == .expired and h.item_flags & items.flag_fetched == 0) counters.add(.expired_unfetched, 1);
                     self.removeItem(bucket, ref);
@@ -926,7 +966,7 @@ fn opOf(raw: u32) ?Op {
 /// Bytes `get` writes for `mode`: the raw value, or the whole text reply.
 fn replyBytes(h: *Header, mode: u32) usize {
     if (mode & get_mode_text == 0) return h.value_len;
-    var need: usize = "VALUE ".len + h.key_len + 1 + number.digitCount(h.flags) + 1;
+    var need: usize = "VALUE ".len + h.key_len + 1 + number.digitCount(items.flagsOf(h)) + 1;
     need += number.digitCount(h.value_len);
     if (mode & get_mode_cas != 0) need += 1 + number.digitCount(h.cas);
     return need + items.crlf.len + h.value_len + items.crlf.len;
@@ -941,7 +981,7 @@ fn writeReply(h: *Header, out: []u8, mode: u32) usize {
     at += put(out[at..], "VALUE ");
     at += put(out[at..], items.keyOf(h));
     at += put(out[at..], " ");
-    at += number.write(h.flags, out[at..]);
+    at += number.write(items.flagsOf(h), out[at..]);
     at += put(out[at..], " ");
     at += number.write(h.value_len, out[at..]);
     if (mode & get_mode_cas != 0) {
@@ -956,7 +996,8 @@ fn writeReply(h: *Header, out: []u8, mode: u32) usize {
 /// A replication `rep` line for the item (see get_mode_rep), or BUFFER_SMALL with io.need.
 fn writeRepLine(self: *Store, h: *Header, out: []u8, mode: u32) i32 {
     const exptime = wireExptime(self, h, mode & get_mode_rep_relative != 0);
-    const flags: i64 = if (mode & get_mode_rep_signed_flags != 0) @as(i32, @bitCast(h.flags)) else h.flags;
+    const flags_raw = items.flagsOf(h);
+    const flags: i64 = if (mode & get_mode_rep_signed_flags != 0) @as(i32, @bitCast(flags_raw)) else flags_raw;
     var need: usize = "rep ".len + h.key_len + 1 + signedDigits(flags) + 1 + signedDigits(exptime) + 1;
     need += number.digitCount(h.value_len) + 1 + number.digitCount(h.cas);
     need += items.crlf.len + h.value_len + items.crlf.len;

@@ -154,7 +154,7 @@ test "cache: set, get, text replies, buffer too small" {
     try testing.expectEqual(@as(u64, 3), h.stat(.get_hits)); // BUFFER_SMALL counts nothing
     try testing.expectEqual(@as(u64, 1), h.stat(.get_misses));
     try testing.expectEqual(@as(u64, 2), h.stat(.curr_items));
-    try testing.expectEqual(items.totalBytes(3, 5) + items.totalBytes(250, 1), h.stat(.bytes));
+    try testing.expectEqual(items.totalBytes(3, 5, 42) + items.totalBytes(250, 1, 0), h.stat(.bytes));
 }
 
 test "cache: add, replace, append, prepend, delete" {
@@ -192,8 +192,8 @@ test "cache: append grows into a bigger class and keeps exptime" {
     try testing.expectEqual(@as(u64, 1), h.classStat(1, .number));
     try testing.expectEqual(Status.ok, h.op(op_append, "grow", "b" ** 100, 0, 0));
     try testing.expectEqual(@as(u64, 0), h.classStat(1, .number));
-    try testing.expectEqual(@as(u64, 1), h.classStat(5, .number)); // 48+4+140+2 = 194 -> 240
-    try testing.expectEqual(@as(u64, 240), h.classStat(5, .chunk_size));
+    try testing.expectEqual(@as(u64, 1), h.classStat(4, .number)); // 36+4+4+140+2 = 186 -> 192
+    try testing.expectEqual(@as(u64, 192), h.classStat(4, .chunk_size));
     const value = h.get("grow").?;
     try testing.expectEqual(@as(usize, 140), value.len);
     try testing.expectEqualStrings("a" ** 40 ++ "b" ** 100, value);
@@ -201,7 +201,8 @@ test "cache: append grows into a bigger class and keeps exptime" {
     try testing.expectEqual(@as(u32, 5), h.store.io.flags);
     // The data chunk and the old chunk went back to their free lists.
     try testing.expectEqual(@as(u64, 0), h.classStat(1, .used_chunks));
-    try testing.expectEqual(@as(u64, 0), h.classStat(4, .used_chunks)); // the 154-byte data item
+    try testing.expectEqual(@as(u64, 0), h.classStat(3, .used_chunks)); // the 142-byte data item
+    try testing.expectEqual(@as(u64, 1), h.classStat(4, .used_chunks));
 }
 
 test "cache: cas is unique and compare-and-swap works" {
@@ -487,7 +488,7 @@ test "cache: -M returns NO_MEMORY, still reclaims expired, and a failed SET drop
 test "cache: item size limit is the page size" {
     var h = try Harness.init(.{ .item_size_max = 1024, .memory_bytes_max = 1 << 20 });
     defer h.deinit();
-    const value = "v" ** (1024 - 48 - 1 - 2);
+    const value = "v" ** (1024 - items.header_bytes - 1 - 2);
     try testing.expectEqual(Status.ok, h.set("k", value));
     try testing.expectEqual(Status.too_large, h.set("k2", value ++ "v"));
     try testing.expectEqual(Status.ok, h.set("a", "v" ** 900));
@@ -828,4 +829,77 @@ test "get rep mode: repcached's rep line straight from the item (absolute/relati
     try std.testing.expectEqual(cache.Status.ok, h.set("never", "x"));
     n = h.store.get("never", &out, rep | cache.get_mode_rep_relative, 0);
     try std.testing.expect(std.mem.startsWith(u8, out[0..@intCast(n)], "rep never 0 0 1 "));
+}
+
+test "flush epoch is a byte: 256 immediate flushes in one second still hide what came before" {
+    var h = try Harness.init(.{});
+    defer h.deinit();
+    h.advance(5);
+    try testing.expectEqual(Status.ok, h.set("first", "1"));
+    try testing.expectEqual(Status.ok, h.store.flush(0));
+    try testing.expect(h.get("first") == null);
+    // Linked at epoch 1, never read again: 255 more flushes bring the epoch byte back to 1
+    // (through 0, where every linked item is removed).
+    try testing.expectEqual(Status.ok, h.set("second", "2"));
+    for (0..255) |_| try testing.expectEqual(Status.ok, h.store.flush(0));
+    try testing.expectEqual(@as(u8, 0), h.store.flush_state.epoch);
+    try testing.expectEqual(@as(u64, 0), h.stat(.curr_items));
+    try testing.expectEqual(Status.ok, h.store.flush(0));
+    try testing.expectEqual(@as(u8, 1), h.store.flush_state.epoch);
+    try testing.expect(h.get("second") == null);
+    try testing.expectEqual(Status.ok, h.set("third", "3"));
+    try testing.expectEqualStrings("3", h.get("third").?);
+}
+
+test "walk mark is a byte: every complete walk returns every item once, across wraps" {
+    var h = try Harness.init(.{ .memory_bytes_max = 1 << 20 });
+    defer h.deinit();
+    var key: [16]u8 = undefined;
+    const count = 40;
+    for (0..count) |i| try testing.expectEqual(Status.ok, h.set(keyOf(&key, i), "v"));
+    var out: [512]u8 = undefined;
+    // Complete walks 255 apart, abandoned ones (one item each) between: the items the abandoned
+    // walks never reach keep the mark of the last complete walk, which the generation byte
+    // comes back to after 255 walks.
+    for (0..600) |walk| {
+        const complete = walk % 255 == 0;
+        h.store.cursorStart();
+        var returned: usize = 0;
+        while (true) {
+            const n = h.store.cursorNext(&out, 0);
+            if (n == Status.cursor_done) break;
+            if (n == Status.cursor_again) continue;
+            try testing.expect(n >= 0);
+            returned += 1;
+            if (!complete) break;
+        }
+        if (complete) try testing.expectEqual(@as(usize, count), returned);
+    }
+}
+
+test "client flags take 4 bytes only when not 0, and survive append, incr and replace" {
+    var h = try Harness.init(.{});
+    defer h.deinit();
+    // 36 + 14 + 100 + 2 = 152: class 3; with flags 156: class 4.
+    const value = "v" ** 100;
+    try testing.expectEqual(Status.ok, h.op(op_set, "mcl:0000000001", value, 0, 0));
+    try testing.expectEqual(@as(u64, 1), h.classStat(3, .number));
+    try testing.expectEqual(Status.ok, h.op(op_set, "mcl:0000000002", value, 7, 0));
+    try testing.expectEqual(@as(u64, 1), h.classStat(4, .number));
+    _ = h.get("mcl:0000000002").?;
+    try testing.expectEqual(@as(u32, 7), h.store.io.flags);
+    _ = h.get("mcl:0000000001").?;
+    try testing.expectEqual(@as(u32, 0), h.store.io.flags);
+    try testing.expectEqual(Status.ok, h.op(op_set, "n", "9", 0xffff_ffff, 0));
+    try testing.expect(h.delta("n", true, 1) >= 0);
+    try testing.expectEqualStrings("10", h.get("n").?);
+    try testing.expectEqual(@as(u32, 0xffff_ffff), h.store.io.flags);
+    try testing.expectEqual(Status.ok, h.op(op_append, "n", "0", 0, 0));
+    try testing.expectEqualStrings("100", h.get("n").?);
+    try testing.expectEqual(@as(u32, 0xffff_ffff), h.store.io.flags);
+    try testing.expectEqual(Status.ok, h.op(op_replace, "n", "x", 0, 0));
+    _ = h.get("n").?;
+    try testing.expectEqual(@as(u32, 0), h.store.io.flags);
+    const n = h.store.get("mcl:0000000002", &h.out, cache.get_mode_text, 0);
+    try testing.expectEqualStrings("VALUE mcl:0000000002 7 100\r\n" ++ value ++ "\r\n", h.out[0..@intCast(n)]);
 }

@@ -22,10 +22,9 @@ pub const Lru = struct {
     tails: [slabs.class_id_max + 1]Ref = [_]Ref{items.ref_none} ** (slabs.class_id_max + 1),
     counts: [slabs.class_id_max + 1]u32 = [_]u32{0} ** (slabs.class_id_max + 1),
 
-    /// Puts `ref` at the head of its class's list.
-    pub fn link(self: *Lru, arena: *const Arena, ref: Ref) void {
+    /// Puts `ref` at the head of its class `id`'s list.
+    pub fn link(self: *Lru, arena: *const Arena, ref: Ref, id: u8) void {
         const h = arena.header(ref);
-        const id = h.class_id;
         h.lru_prev = items.ref_none;
         h.lru_next = self.heads[id];
         if (self.heads[id] != items.ref_none) arena.header(self.heads[id]).lru_prev = ref;
@@ -34,9 +33,8 @@ pub const Lru = struct {
         self.counts[id] += 1;
     }
 
-    pub fn unlink(self: *Lru, arena: *const Arena, ref: Ref) void {
+    pub fn unlink(self: *Lru, arena: *const Arena, ref: Ref, id: u8) void {
         const h = arena.header(ref);
-        const id = h.class_id;
         assert(self.counts[id] > 0);
         if (h.lru_prev != items.ref_none) {
             arena.header(h.lru_prev).lru_next = h.lru_next;
@@ -57,11 +55,11 @@ pub const Lru = struct {
 
     /// Records a hit at `now_s`: moves the item to the head unless it moved within the interval
     /// (memcached: bump only when it->time < current_time - ITEM_UPDATE_INTERVAL).
-    pub fn bump(self: *Lru, arena: *const Arena, ref: Ref, now_s: u32) void {
+    pub fn bump(self: *Lru, arena: *const Arena, ref: Ref, id: u8, now_s: u32) void {
         const h = arena.header(ref);
         if (h.time_s +| bump_interval_s >= now_s) return;
-        self.unlink(arena, ref);
-        self.link(arena, ref);
+        self.unlink(arena, ref, id);
+        self.link(arena, ref, id);
         h.time_s = now_s;
     }
 
@@ -84,25 +82,24 @@ test "lru: link order, unlink, bump interval" {
     var refs: [3]Ref = undefined;
     for (&refs, 0..) |*r, i| {
         r.* = arena.refAt(i * 128);
-        arena.header(r.*).class_id = 1;
         arena.header(r.*).time_s = 2;
-        lru.link(&arena, r.*);
+        lru.link(&arena, r.*, 1);
     }
     // Tail is the first linked.
     try testing.expectEqual(refs[0], lru.tail(1));
     try testing.expectEqual(refs[1], Lru.towardsHead(&arena, refs[0]));
     // A hit within 60 s does not move; after more than 60 s it does.
-    lru.bump(&arena, refs[0], 62);
+    lru.bump(&arena, refs[0], 1, 62);
     try testing.expectEqual(refs[0], lru.tail(1));
-    lru.bump(&arena, refs[0], 63);
+    lru.bump(&arena, refs[0], 1, 63);
     try testing.expectEqual(refs[1], lru.tail(1));
     try testing.expectEqual(refs[0], lru.heads[1]);
     try testing.expectEqual(@as(u32, 63), arena.header(refs[0]).time_s);
-    lru.unlink(&arena, refs[2]);
-    lru.unlink(&arena, refs[1]);
+    lru.unlink(&arena, refs[2], 1);
+    lru.unlink(&arena, refs[1], 1);
     try testing.expectEqual(refs[0], lru.tail(1));
     try testing.expectEqual(refs[0], lru.heads[1]);
-    lru.unlink(&arena, refs[0]);
+    lru.unlink(&arena, refs[0], 1);
     try testing.expectEqual(items.ref_none, lru.tail(1));
     try testing.expectEqual(@as(u32, 0), lru.counts[1]);
 }

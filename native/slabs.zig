@@ -1,6 +1,7 @@
 //! slabs: slab classes, page grants and per-class free lists, as in memcached.
 //!
-//! Class sizes follow memcached's rule: size = item header (48) + chunk_size_min (-n); round up to
+//! Class sizes follow memcached's rule: size = memcached's item header (48, whatever ours is) +
+//! chunk_size_min (-n); round up to
 //! 8; next = size * factor (-f); go on while size <= page_size / factor; the last class is exactly
 //! page_size (-I). Unlike memcached 1.6, which caps classes at page_size / 2 and chains larger
 //! items over several chunks, we finish with one class of a whole page: an item is always one
@@ -12,13 +13,17 @@
 //! class always gets its first page even past the limit, so the arena holds
 //! pages_limit + class_count pages. A page goes to the class that first needs it and stays there;
 //! it is carved lazily (free_chunks_end counts the untouched chunks left in a class's newest page).
+//! `page_classes` records each granted page's class (one byte a page, mapped at init), so an item
+//! needs no class field: `classOf` finds it from the item's address.
 //!
 //! Contract: `alloc` returns ref_none when the class has no free chunk and no page can be
-//! granted (the caller then evicts, lru.zig); `classFor` returns 0 when no class is large enough.
+//! granted (the caller then evicts, lru.zig); `classFor` returns 0 when no class is large enough;
+//! `init` returns error.OutOfMemory when the page map cannot be mapped.
 const std = @import("std");
 const assert = std.debug.assert;
 const items = @import("items.zig");
-const Arena = @import("arena.zig").Arena;
+const arena_zig = @import("arena.zig");
+const Arena = arena_zig.Arena;
 const Ref = items.Ref;
 
 pub const class_id_max = 63;
@@ -49,7 +54,7 @@ pub fn classSizes(config: Config, sizes: *[class_id_max + 1]u32) u8 {
     const size_limit = @as(f64, @floatFromInt(config.page_size)) / config.growth_factor;
     // memcached keeps `size` an unsigned int: `size *= factor` truncates. Kept as f64 here so a
     // huge factor cannot overflow the conversion; it is converted only once below the limit.
-    var size_next: f64 = @floatFromInt(items.header_bytes + @as(u64, config.chunk_size_min));
+    var size_next: f64 = @floatFromInt(items.memcached_item_bytes + @as(u64, config.chunk_size_min));
     var id: u8 = 1;
     while (id < class_id_max) : (id += 1) {
         if (size_next > size_limit) break;
@@ -70,8 +75,13 @@ pub const Slabs = struct {
     pages_limit: u32, // pages within memory_bytes_max
     pages_capacity: u32, // pages the arena holds: pages_limit + class_count
     pages_used: u32,
+    /// The class of each page, by page index (0: not granted yet).
+    page_classes: []align(std.mem.page_size) u8,
+    /// log2(page_size) when it is a power of two (the default 1 MiB), for `classOf` without a
+    /// division.
+    page_shift: ?u6,
 
-    pub fn init(config: Config, memory_bytes_max: u64) Slabs {
+    pub fn init(config: Config, memory_bytes_max: u64) error{OutOfMemory}!Slabs {
         var sizes: [class_id_max + 1]u32 = undefined;
         const count = classSizes(config, &sizes);
         var self = Slabs{
@@ -81,13 +91,32 @@ pub const Slabs = struct {
             .pages_limit = @intCast(@min(memory_bytes_max / config.page_size, std.math.maxInt(u32) / 2)),
             .pages_capacity = 0,
             .pages_used = 0,
+            .page_classes = undefined,
+            .page_shift = if (std.math.isPowerOfTwo(config.page_size)) @intCast(std.math.log2_int(u32, config.page_size)) else null,
         };
         self.pages_capacity = self.pages_limit + count;
+        self.page_classes = try arena_zig.mapZeroed(self.pages_capacity);
         for (1..@as(usize, count) + 1) |id| {
             self.classes[id].chunk_size = sizes[id];
             self.classes[id].chunks_per_page = config.page_size / sizes[id];
         }
         return self;
+    }
+
+    pub fn deinit(self: *Slabs) void {
+        arena_zig.unmapZeroed(self.page_classes);
+        self.* = undefined;
+    }
+
+    /// The class of the chunk at `ref` (its page's).
+    pub fn classOf(self: *const Slabs, ref: Ref) u8 {
+        assert(ref != items.ref_none);
+        const offset = @as(u64, ref - 1) * arena_zig.ref_unit_bytes;
+        const page = if (self.page_shift) |shift| offset >> shift else offset / self.page_size;
+        assert(page < self.pages_used);
+        const id = self.page_classes[@intCast(page)];
+        assert(id >= 1 and id <= self.class_count);
+        return id;
     }
 
     pub fn arenaBytes(self: *const Slabs) u64 {
@@ -125,7 +154,7 @@ pub const Slabs = struct {
     pub fn free(self: *Slabs, arena: *const Arena, ref: Ref) void {
         const h = arena.header(ref);
         assert(h.item_flags & (items.flag_linked | items.flag_pinned) == 0);
-        const class = &self.classes[h.class_id];
+        const class = &self.classes[self.classOf(ref)];
         assert(class.used_count > 0);
         h.item_flags = 0;
         h.lru_next = class.free_head;
@@ -140,6 +169,7 @@ pub const Slabs = struct {
         if (self.pages_used >= self.pages_limit and class.pages > 0) return false;
         assert(self.pages_used < self.pages_capacity);
         class.end_offset = @as(u64, self.pages_used) * self.page_size;
+        self.page_classes[self.pages_used] = id;
         class.end_count = class.chunks_per_page;
         class.pages += 1;
         self.pages_used += 1;
@@ -193,7 +223,8 @@ test "slabs: class sizes for other -f -n -I" {
 
 test "slabs: first page per class past the limit, then no more" {
     const config = Config{ .page_size = 4096, .chunk_size_min = 48, .growth_factor = 1.5 };
-    var slabs = Slabs.init(config, 4096); // one page within the limit
+    var slabs = try Slabs.init(config, 4096); // one page within the limit
+    defer slabs.deinit();
     var arena = try Arena.map(slabs.arenaBytes());
     defer arena.unmap();
     try testing.expectEqual(@as(u32, 1), slabs.pages_limit);
@@ -212,10 +243,11 @@ test "slabs: first page per class past the limit, then no more" {
     try testing.expect(slabs.alloc(&arena, 2) != items.ref_none);
     try testing.expectEqual(@as(u32, 2), slabs.pages_used);
     // Freed chunks are reused, newest first.
-    arena.header(refs[7]).class_id = 1;
     arena.header(refs[7]).item_flags = 0;
     slabs.free(&arena, refs[7]);
     try testing.expectEqual(@as(u32, 1), slabs.classes[1].free_count);
     try testing.expectEqual(refs[7], slabs.alloc(&arena, 1));
+    try testing.expectEqual(@as(u8, 1), slabs.classOf(refs[41]));
+    try testing.expectEqual(@as(u8, 2), slabs.classOf(arena.refAt(4096)));
     try testing.expectEqual(@as(u32, 42), slabs.classes[1].used_count);
 }

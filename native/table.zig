@@ -110,7 +110,7 @@ test "table: insert, find, remove in one bucket" {
     var refs: [3]Ref = undefined;
     for (keys, &refs, 0..) |key, *r, i| {
         r.* = arena.refAt(i * 256);
-        items.init(arena.header(r.*), 1, key, 0, 0, 0);
+        items.init(arena.header(r.*), key, 0, 0, 0);
         table.insert(&arena, 7, r.*); // all in bucket 7 to exercise the chain
     }
     for (keys, refs) |key, r| try testing.expectEqual(r, table.find(&arena, 7, key));

@@ -189,6 +189,7 @@ const abi = {
   params_bytes: native.rc_abi(1),
   global_stats: native.rc_abi(2),
   class_stats: native.rc_abi(3),
+  item_header_bytes: native.rc_abi(4),
   pending_max_limit: native.rc_abi(6),
   eviction_log_max_limit: native.rc_abi(7),
 };
@@ -202,6 +203,9 @@ if (
 ) {
   throw new Error(`librepcache layout differs from src/native/store.ts: ${JSON.stringify(abi)}`);
 }
+
+/** Bytes of an item's header in the store (items.zig); client flags other than 0 add 4. */
+export const item_header_bytes = abi.item_header_bytes;
 
 function checkInteger(name: string, value: number, min: number, max: number): void {
   if (!Number.isInteger(value) || value < min || value > max) {

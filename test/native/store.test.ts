@@ -16,6 +16,7 @@ import {
   Store,
   StoreOp,
   type StoreOptions,
+  item_header_bytes as header,
 } from "../../src/native/store.ts";
 
 const unix_start = 1_700_000_000;
@@ -126,7 +127,7 @@ describe("get and set", () => {
     expect(stats.get_hits).toBe(4); // BUFFER_SMALL counted nothing
     expect(stats.get_misses).toBe(1);
     expect(stats.curr_items).toBe(2);
-    expect(stats.bytes).toBe(48 + 3 + 5 + 2 + (48 + 250 + 1 + 2));
+    expect(stats.bytes).toBe(header + 4 + 3 + 5 + 2 + (header + 250 + 1 + 2)); // flags 42 take 4 bytes
   });
 
   test("add, replace, append, prepend, delete", () => {
@@ -156,8 +157,8 @@ describe("get and set", () => {
     expect(h.op(StoreOp.APPEND, "grow", "b".repeat(100))).toBe(Status.OK);
     const classes = h.store.classStats();
     expect(classes[0]!.number).toBe(0);
-    expect(classes[4]!.number).toBe(1);
-    expect(classes[4]!.chunk_size).toBe(240);
+    expect(classes[3]!.number).toBe(1); // 36 + 4 (flags) + 4 + 140 + 2 = 186
+    expect(classes[3]!.chunk_size).toBe(192);
     expect(h.get("grow")).toBe("a".repeat(40) + "b".repeat(100));
     expect(h.store.io[IO_FLAGS]).toBe(5);
     expect(h.store.io[IO_EXPTIME_ABS]).toBe(unix_start + 1000);
@@ -165,8 +166,8 @@ describe("get and set", () => {
 
   test("item size limit is the page size", () => {
     const h = new Harness({ item_size_max: 1024, memory_bytes_max: 1 << 20 });
-    expect(h.set("k", "v".repeat(1024 - 48 - 1 - 2))).toBe(Status.OK);
-    expect(h.set("k2", "v".repeat(1024 - 48 - 2 - 1))).toBe(Status.TOO_LARGE);
+    expect(h.set("k", "v".repeat(1024 - header - 1 - 2))).toBe(Status.OK);
+    expect(h.set("k2", "v".repeat(1024 - header - 2 - 1))).toBe(Status.TOO_LARGE);
     expect(h.set("a", "v".repeat(900))).toBe(Status.OK);
     expect(h.op(StoreOp.APPEND, "a", "v".repeat(100))).toBe(Status.TOO_LARGE);
     expect(h.get("a")!.length).toBe(900);
