@@ -214,7 +214,7 @@ pub const Store = struct {
         var arena = try arena_zig.Arena.map(slabs.arenaBytes());
         errdefer arena.unmap();
         const buckets = table_zig.bucketsFor(p.memory_bytes_max, slabs.classes[1].chunk_size);
-        var table = try table_zig.Table.init(buckets);
+        var table = try table_zig.Table.init(buckets, std.crypto.random.int(u64));
         errdefer table.deinit();
         var pending = try pending_zig.Pending.init(p.pending_max);
         errdefer pending.deinit();
@@ -329,7 +329,7 @@ pub const Store = struct {
     // ---- linking ----
 
     fn bucketOfKey(self: *const Store, key: []const u8) u32 {
-        return self.table.bucketOf(table_zig.hash(key));
+        return self.table.bucketOf(key);
     }
 
     /// Finds the live item with `key`, reclaiming a dead one met on the way.

@@ -664,7 +664,7 @@ test "cache: cursor returns every stable item once while others change" {
 }
 
 fn bucketOf(h: *Harness, key: []const u8) u32 {
-    return h.store.table.bucketOf(@import("table.zig").hash(key));
+    return h.store.table.bucketOf(key);
 }
 
 test "cache: cursor marks inside the bucket being walked" {
@@ -902,4 +902,19 @@ test "client flags take 4 bytes only when not 0, and survive append, incr and re
     try testing.expectEqual(@as(u32, 0), h.store.io.flags);
     const n = h.store.get("mcl:0000000002", &h.out, cache.get_mode_text, 0);
     try testing.expectEqualStrings("VALUE mcl:0000000002 7 100\r\n" ++ value ++ "\r\n", h.out[0..@intCast(n)]);
+}
+
+test "each store draws its own hash seed" {
+    var a = try Harness.init(.{});
+    defer a.deinit();
+    var b = try Harness.init(.{});
+    defer b.deinit();
+    try testing.expect(a.store.table.seed != b.store.table.seed);
+    // Same keys, same table size, different buckets for most of them.
+    var key: [16]u8 = undefined;
+    var same: usize = 0;
+    for (0..64) |i| {
+        if (a.store.table.bucketOf(keyOf(&key, i)) == b.store.table.bucketOf(keyOf(&key, i))) same += 1;
+    }
+    try testing.expect(same < 16);
 }

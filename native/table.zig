@@ -3,8 +3,8 @@
 //! Sized once at create: the power of two at or below memory_bytes_max / smallest chunk size /
 //! `items_per_bucket_max` (a store full of the smallest items averages at most ~2.7 items per
 //! bucket; real, larger items far fewer), at least
-//! `buckets_min` and at most `buckets_max`. It never resizes. Keys hash with Wyhash and a fixed
-//! seed. The bucket array is an mmap of zero pages (ref_none = 0), touched as it fills.
+//! `buckets_min` and at most `buckets_max`. It never resizes. Keys hash with Wyhash and a seed
+//! the store draws at random when it is created. The bucket array is an mmap of zero pages (ref_none = 0), touched as it fills.
 //!
 //! Contract: `find` returns ref_none when no item in the bucket has the key; `remove` asserts
 //! that the item is in its bucket. `init` returns error.OutOfMemory when the mmap fails.
@@ -15,14 +15,10 @@ const arena_zig = @import("arena.zig");
 const Arena = arena_zig.Arena;
 const Ref = items.Ref;
 
-pub const hash_seed: u64 = 0x7265_7063_6163_6865; // "repcache"
 pub const buckets_min: u32 = 1 << 10;
 /// 2^26 buckets = 256 MiB of table: plenty for 64 Mi items at load factor 1.
 pub const buckets_max: u32 = 1 << 26;
 
-pub fn hash(key: []const u8) u64 {
-    return std.hash.Wyhash.hash(hash_seed, key);
-}
 
 /// Chains average at most this many items when the whole arena holds items of the smallest
 /// class (real items are larger, so chains are shorter). memcached grows its table at 1.5 items
@@ -42,13 +38,16 @@ pub const Table = struct {
     memory: []align(std.mem.page_size) u8,
     buckets: []Ref,
     mask: u32,
+    /// Wyhash seed, random per store (`init` takes it), so nobody can pick keys that all land
+    /// in one bucket and turn lookups into list walks.
+    seed: u64,
 
-    pub fn init(bucket_count: u32) error{OutOfMemory}!Table {
+    pub fn init(bucket_count: u32, seed: u64) error{OutOfMemory}!Table {
         assert(std.math.isPowerOfTwo(bucket_count));
         assert(bucket_count <= buckets_max);
         const memory = try arena_zig.mapZeroed(@as(usize, bucket_count) * @sizeOf(Ref));
         const buckets: [*]Ref = @ptrCast(memory.ptr);
-        return .{ .memory = memory, .buckets = buckets[0..bucket_count], .mask = bucket_count - 1 };
+        return .{ .memory = memory, .buckets = buckets[0..bucket_count], .mask = bucket_count - 1, .seed = seed };
     }
 
     pub fn deinit(self: *Table) void {
@@ -56,8 +55,8 @@ pub const Table = struct {
         self.* = undefined;
     }
 
-    pub fn bucketOf(self: *const Table, key_hash: u64) u32 {
-        return @as(u32, @truncate(key_hash)) & self.mask;
+    pub fn bucketOf(self: *const Table, key: []const u8) u32 {
+        return @as(u32, @truncate(std.hash.Wyhash.hash(self.seed, key))) & self.mask;
     }
 
     pub fn powerLevel(self: *const Table) u32 {
@@ -103,7 +102,7 @@ test "table: sizing" {
 test "table: insert, find, remove in one bucket" {
     var arena = try Arena.map(1 << 16);
     defer arena.unmap();
-    var table = try Table.init(buckets_min);
+    var table = try Table.init(buckets_min, 1);
     defer table.deinit();
     try testing.expectEqual(@as(u32, 10), table.powerLevel());
     const keys = [_][]const u8{ "alpha", "beta", "gamma" };
