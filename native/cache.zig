@@ -590,9 +590,19 @@ pub const Store = struct {
         const op = opOf(op_raw) orelse return Status.invalid;
         if (!keyValid(key)) return Status.bad_key;
         if (value.len > std.math.maxInt(u32)) return Status.too_large;
+        const bucket = self.bucketOfKey(key);
+        @prefetch(&self.table.buckets[bucket], .{});
         const ref = self.allocItem(op, key, @intCast(value.len), flags, exptime) catch |err| return statusOf(err);
+        self.prefetchChainHead(bucket);
         @memcpy(items.valueOf(self.arena.header(ref)), value);
         return self.commitItem(op, ref);
+    }
+
+    /// Starts loading the first item header of `bucket`'s chain: commitItem's lookup usually
+    /// finds the key there, and the miss then overlaps the value copy instead of stalling after it.
+    fn prefetchChainHead(self: *const Store, bucket: u32) void {
+        const head = self.table.buckets[bucket];
+        if (head != ref_none) @prefetch(self.arena.header(head), .{});
     }
 
     /// Links the complete, unlinked item `ref` with `op`'s semantics (memcached's
