@@ -189,6 +189,8 @@ pub const Store = struct {
     flush_state: Flush,
     walk: Walk,
     sweep_bucket: u32,
+    /// Items in the table (the sum of the LRU counts), for the table's growth.
+    linked_count: u64,
     mem_requested: [slabs_zig.class_id_max + 1]u64,
     class_counters: [slabs_zig.class_id_max + 1]stats.ClassCounters,
     global_counters: stats.GlobalCounters,
@@ -236,6 +238,7 @@ pub const Store = struct {
             .flush_state = .{},
             .walk = .{},
             .sweep_bucket = 0,
+            .linked_count = 0,
             .mem_requested = [_]u64{0} ** (slabs_zig.class_id_max + 1),
             .class_counters = [_]stats.ClassCounters{.{}} ** (slabs_zig.class_id_max + 1),
             .global_counters = .{},
@@ -356,6 +359,8 @@ pub const Store = struct {
         self.lru.link(&self.arena, ref, class_id);
         self.mem_requested[class_id] += items.sizeOf(h);
         self.global_counters.add(.total_items, 1);
+        self.linked_count += 1;
+        if (self.table.wantsGrow(self.linked_count)) self.table.grow(&self.arena);
     }
 
     fn unlinkItem(self: *Store, bucket: u32, ref: Ref) void {
@@ -367,6 +372,8 @@ pub const Store = struct {
         self.lru.unlink(&self.arena, ref, class_id);
         h.item_flags &= ~items.flag_linked;
         self.mem_requested[class_id] -= items.sizeOf(h);
+        assert(self.linked_count > 0);
+        self.linked_count -= 1;
     }
 
     fn removeItem(self: *Store, bucket: u32, ref: Ref) void {
@@ -792,7 +799,7 @@ pub const Store = struct {
     /// Sets every linked item's walk mark to 0 (none): once in 255 walks, before the
     /// generation byte wraps. Costs one pass over the table.
     fn clearWalkMarks(self: *Store) void {
-        for (self.table.buckets) |head| {
+        for (self.table.buckets[0..self.table.count()]) |head| {
             var ref = head;
             while (ref != ref_none) {
                 const h = self.arena.header(ref);
@@ -804,7 +811,7 @@ pub const Store = struct {
 
     /// Removes every linked item (see `flush`). Costs one pass over the table.
     fn removeAll(self: *Store) void {
-        for (self.table.buckets, 0..) |_, bucket| {
+        for (0..self.table.count()) |bucket| {
             while (self.table.buckets[bucket] != ref_none) {
                 self.removeItem(@intCast(bucket), self.table.buckets[bucket]);
             }
@@ -817,7 +824,7 @@ pub const Store = struct {
     pub fn cursorNext(self: *Store, out: []u8, mode: u32) i32 {
         if (mode & ~(get_mode_rep | get_mode_rep_relative | get_mode_rep_signed_flags) != 0) return Status.invalid;
         if (!self.walk.active) return Status.cursor_done;
-        const bucket_count: u32 = self.table.mask + 1;
+        const bucket_count: u32 = self.table.count();
         var budget: u32 = cursor_buckets_per_call_max;
         while (budget > 0 and self.walk.bucket < bucket_count) : (budget -= 1) {
             const ref = self.unwalkedIn(self.walk.bucket);
@@ -872,7 +879,7 @@ pub const Store = struct {
         var reclaimed: i32 = 0;
         while (spent < budget) : (spent += 1) {
             const bucket = self.sweep_bucket;
-            self.sweep_bucket = (bucket + 1) & self.table.mask;
+            self.sweep_bucket = if (bucket + 1 < self.table.count()) bucket + 1 else 0;
             var ref = self.table.buckets[bucket];
             while (ref != ref_none) : (spent +|= 1) {
                 const h = self.arena.header(ref);
@@ -945,7 +952,7 @@ pub const Store = struct {
             .{ .total_malloced, @as(u64, self.slabs.pages_used) * self.slabs.page_size },
             .{ .limit_maxbytes, self.memory_bytes_max },
             .{ .hash_power_level, self.table.powerLevel() },
-            .{ .hash_bytes, @as(u64, self.table.mask + 1) * @sizeOf(Ref) },
+            .{ .hash_bytes, @as(u64, self.table.count()) * @sizeOf(Ref) },
             .{ .active_slabs, active_slabs },
             .{ .pending_items, self.pending.usedCount() },
             .{ .evicted_log_pending, self.eviction_log.count },

@@ -743,7 +743,7 @@ test "cache: stats reset zeroes counters, not gauges" {
     try testing.expectEqual(@as(u64, 1), h.stat(.cmd_set));
     try testing.expectEqual(@as(u64, 1 << 20), h.stat(.total_malloced));
     try testing.expectEqual(@as(u64, 4 << 20), h.stat(.limit_maxbytes));
-    try testing.expectEqual(@as(u64, 14), h.stat(.hash_power_level)); // 4 MiB / 96 / 2 -> 2^14
+    try testing.expectEqual(@as(u64, 15), h.stat(.hash_power_level)); // 4 MiB / 96 / 1.5 -> 2^15
     try testing.expectEqual(@as(u64, 1), h.stat(.active_slabs));
     h.store.statsReset();
     try testing.expectEqual(@as(u64, 0), h.stat(.total_items));
@@ -917,4 +917,43 @@ test "each store draws its own hash seed" {
         if (a.store.table.bucketOf(keyOf(&key, i)) == b.store.table.bucketOf(keyOf(&key, i))) same += 1;
     }
     try testing.expect(same < 16);
+}
+
+test "the table grows with the items (not with -m), and a walk across the growth returns every stable item once" {
+    var h = try Harness.init(.{ .memory_bytes_max = 64 << 20 }); // room for 2^20 buckets
+    defer h.deinit();
+    try testing.expectEqual(@as(u64, 16), h.stat(.hash_power_level)); // memcached's start
+    try testing.expectEqual(@as(u64, 4 << 16), h.stat(.hash_bytes));
+    var key: [16]u8 = undefined;
+    const stable = 90_000;
+    for (0..stable) |i| try testing.expectEqual(Status.ok, h.set(keyOf(&key, i), "s"));
+    try testing.expectEqual(@as(u64, 16), h.stat(.hash_power_level)); // 90k < 1.5 * 2^16
+    var seen = Seen.init(testing.allocator);
+    defer {
+        var it = seen.keyIterator();
+        while (it.next()) |k| testing.allocator.free(k.*);
+        seen.deinit();
+    }
+    var out: [512]u8 = undefined;
+    h.store.cursorStart();
+    var added: usize = 0;
+    const added_max = 120_000;
+    while (try walkStep(&h, &seen, &out)) {
+        // 2 new keys per step: the table splits buckets ahead of and behind the cursor.
+        for (0..2) |_| {
+            if (added == added_max) break;
+            try testing.expectEqual(Status.ok, h.set(keyOf(&key, stable + added), "n"));
+            added += 1;
+        }
+    }
+    try testing.expectEqual(added_max, added);
+    try testing.expect(h.stat(.hash_power_level) >= 17);
+    const items_now = h.stat(.curr_items);
+    try testing.expectEqual(@as(u64, stable + added), items_now);
+    // Load at most 1.5 items per bucket in use.
+    try testing.expect(items_now * 2 <= h.stat(.hash_bytes) / 4 * 3 + 2);
+    for (0..stable) |i| try testing.expectEqual(@as(?u32, 1), seen.get(keyOf(&key, i)));
+    var it = seen.iterator();
+    while (it.next()) |entry| try testing.expectEqual(@as(u32, 1), entry.value_ptr.*);
+    for (0..stable + added) |i| try testing.expect(h.get(keyOf(&key, i)) != null);
 }

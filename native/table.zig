@@ -1,13 +1,19 @@
-//! table: the hash table, a fixed array of bucket heads chained through the item headers.
+//! table: the hash table, an array of bucket heads chained through the item headers.
 //!
-//! Sized once at create: the power of two at or below memory_bytes_max / smallest chunk size /
-//! `items_per_bucket_max` (a store full of the smallest items averages at most ~2.7 items per
-//! bucket; real, larger items far fewer), at least
-//! `buckets_min` and at most `buckets_max`. It never resizes. Keys hash with Wyhash and a seed
-//! the store draws at random when it is created. The bucket array is an mmap of zero pages (ref_none = 0), touched as it fills.
+//! Its largest size is fixed at create: the power of two at or above memory_bytes_max / smallest
+//! chunk size / `load_max` (what a store full of the smallest items needs), between
+//! `buckets_min` and `buckets_max`. That array is one mmap of zero pages (ref_none = 0) reserved
+//! then, but the table starts at `buckets_start` and grows as items come, like memcached's
+//! (which doubles at 1.5 items per bucket), so RSS follows the item count, not -m: `grow` splits
+//! one bucket at a time (linear hashing), moving the items whose hash has the next bit set to
+//! the bucket `low_count` further on. Buckets below `split` already use one more hash bit.
+//! Items only ever move to a higher bucket, so a walk in bucket order (cache.zig) still meets
+//! every item it has not passed. Keys hash with Wyhash and a seed the store draws at random when
+//! it is created, so nobody can pick keys that all land in one bucket.
 //!
 //! Contract: `find` returns ref_none when no item in the bucket has the key; `remove` asserts
-//! that the item is in its bucket. `init` returns error.OutOfMemory when the mmap fails.
+//! that the item is in its bucket; `grow` asserts `canGrow`. `init` returns
+//! error.OutOfMemory when the mmap fails.
 const std = @import("std");
 const assert = std.debug.assert;
 const items = @import("items.zig");
@@ -16,38 +22,45 @@ const Arena = arena_zig.Arena;
 const Ref = items.Ref;
 
 pub const buckets_min: u32 = 1 << 10;
-/// 2^26 buckets = 256 MiB of table: plenty for 64 Mi items at load factor 1.
+/// 2^26 buckets = 256 MiB of table at most: 100 Mi items at memcached's load.
 pub const buckets_max: u32 = 1 << 26;
-
-
-/// Chains average at most this many items when the whole arena holds items of the smallest
-/// class (real items are larger, so chains are shorter). memcached grows its table at 1.5 items
-/// per bucket; a fixed table that must fit the worst case would cost RSS for every bucket it
-/// touches (4 bytes each), so we accept chains up to 2 and round the bucket count down.
-pub const items_per_bucket_max = 2;
+/// memcached's first table: hashpower 16.
+pub const buckets_start_max: u32 = 1 << 16;
+/// The table grows while it holds more than `load_max_num / load_max_den` items per bucket
+/// (memcached: 1.5).
+pub const load_max_num = 3;
+pub const load_max_den = 2;
 
 pub fn bucketsFor(memory_bytes_max: u64, chunk_bytes_min: u32) u32 {
     assert(chunk_bytes_min > 0);
     const items_max = memory_bytes_max / chunk_bytes_min;
-    const wanted = @max(items_max / items_per_bucket_max, buckets_min);
+    const wanted = @max(items_max * load_max_den / load_max_num, buckets_min);
     if (wanted >= buckets_max) return buckets_max;
-    return std.math.floorPowerOfTwo(u32, @intCast(wanted));
+    return std.math.ceilPowerOfTwo(u32, @intCast(wanted)) catch unreachable;
 }
 
 pub const Table = struct {
     memory: []align(std.mem.page_size) u8,
+    /// Every bucket the table may grow to; those at or past `count()` are empty.
     buckets: []Ref,
-    mask: u32,
-    /// Wyhash seed, random per store (`init` takes it), so nobody can pick keys that all land
-    /// in one bucket and turn lookups into list walks.
+    /// The power of two the bucket index is taken modulo (below `split`: twice that).
+    low_count: u32,
+    /// Buckets below this one are split: they and their images at + low_count use one more bit.
+    split: u32,
     seed: u64,
 
-    pub fn init(bucket_count: u32, seed: u64) error{OutOfMemory}!Table {
-        assert(std.math.isPowerOfTwo(bucket_count));
-        assert(bucket_count <= buckets_max);
-        const memory = try arena_zig.mapZeroed(@as(usize, bucket_count) * @sizeOf(Ref));
+    pub fn init(capacity: u32, seed: u64) error{OutOfMemory}!Table {
+        assert(std.math.isPowerOfTwo(capacity));
+        assert(capacity <= buckets_max);
+        const memory = try arena_zig.mapZeroed(@as(usize, capacity) * @sizeOf(Ref));
         const buckets: [*]Ref = @ptrCast(memory.ptr);
-        return .{ .memory = memory, .buckets = buckets[0..bucket_count], .mask = bucket_count - 1, .seed = seed };
+        return .{
+            .memory = memory,
+            .buckets = buckets[0..capacity],
+            .low_count = @min(capacity, buckets_start_max),
+            .split = 0,
+            .seed = seed,
+        };
     }
 
     pub fn deinit(self: *Table) void {
@@ -55,12 +68,56 @@ pub const Table = struct {
         self.* = undefined;
     }
 
-    pub fn bucketOf(self: *const Table, key: []const u8) u32 {
-        return @as(u32, @truncate(std.hash.Wyhash.hash(self.seed, key))) & self.mask;
+    /// Buckets in use: a walk over [0, count()) meets every item.
+    pub fn count(self: *const Table) u32 {
+        return self.low_count + self.split;
     }
 
+    pub fn bucketOf(self: *const Table, key: []const u8) u32 {
+        return self.bucketOfHash(@truncate(std.hash.Wyhash.hash(self.seed, key)));
+    }
+
+    fn bucketOfHash(self: *const Table, key_hash: u32) u32 {
+        const low = key_hash & (self.low_count - 1);
+        if (low >= self.split) return low;
+        return key_hash & (2 * self.low_count - 1);
+    }
+
+    /// memcached's hash_power_level: log2 of the table size it has grown to.
     pub fn powerLevel(self: *const Table) u32 {
-        return std.math.log2_int(u32, self.mask + 1);
+        return std.math.log2_int(u32, self.low_count);
+    }
+
+    /// True when `item_count` items need another bucket and there is room for one.
+    pub fn wantsGrow(self: *const Table, item_count: u64) bool {
+        if (self.count() >= self.buckets.len) return false;
+        return item_count * load_max_den > @as(u64, self.count()) * load_max_num;
+    }
+
+    /// Splits bucket `split` into itself and bucket `split + low_count`.
+    pub fn grow(self: *Table, arena: *const Arena) void {
+        assert(self.count() < self.buckets.len);
+        const from = self.split;
+        const to = from + self.low_count;
+        assert(self.buckets[to] == items.ref_none);
+        var link: *Ref = &self.buckets[from];
+        while (link.* != items.ref_none) {
+            const ref = link.*;
+            const h = arena.header(ref);
+            const key_hash: u32 = @truncate(std.hash.Wyhash.hash(self.seed, items.keyOf(h)));
+            if (key_hash & self.low_count != 0) {
+                link.* = h.chain_next;
+                h.chain_next = self.buckets[to];
+                self.buckets[to] = ref;
+            } else {
+                link = &h.chain_next;
+            }
+        }
+        self.split += 1;
+        if (self.split == self.low_count) {
+            self.low_count *= 2;
+            self.split = 0;
+        }
     }
 
     pub fn find(self: *const Table, arena: *const Arena, bucket: u32, key: []const u8) Ref {
@@ -74,6 +131,7 @@ pub const Table = struct {
     }
 
     pub fn insert(self: *Table, arena: *const Arena, bucket: u32, ref: Ref) void {
+        assert(bucket < self.count());
         arena.header(ref).chain_next = self.buckets[bucket];
         self.buckets[bucket] = ref;
     }
@@ -93,8 +151,8 @@ pub const Table = struct {
 const testing = std.testing;
 
 test "table: sizing" {
-    try testing.expectEqual(@as(u32, 1 << 18), bucketsFor(64 << 20, 96)); // 699050 / 2 -> 2^18
-    try testing.expectEqual(@as(u32, 1 << 22), bucketsFor(1024 << 20, 96)); // 11184810 / 2 -> 2^22
+    try testing.expectEqual(@as(u32, 1 << 19), bucketsFor(64 << 20, 96)); // 699050 / 1.5 -> 2^19
+    try testing.expectEqual(@as(u32, 1 << 23), bucketsFor(1024 << 20, 96)); // 11184810 / 1.5 -> 2^23
     try testing.expectEqual(buckets_min, bucketsFor(1 << 16, 96));
     try testing.expectEqual(buckets_max, bucketsFor(32 << 30, 96));
 }
@@ -121,4 +179,34 @@ test "table: insert, find, remove in one bucket" {
     table.remove(&arena, 7, refs[2]);
     table.remove(&arena, 7, refs[0]);
     try testing.expectEqual(items.ref_none, table.buckets[7]);
+}
+
+test "table: grows one bucket at a time and every key stays findable" {
+    var arena = try Arena.map(4 << 20);
+    defer arena.unmap();
+    var table = try Table.init(1 << 12, 99);
+    defer table.deinit();
+    try testing.expectEqual(@as(u32, 1 << 12), table.count()); // capacity below the start size
+    table.low_count = 16; // start small to exercise several doublings
+    const n = 5000;
+    var key_buffer: [16]u8 = undefined;
+    for (0..n) |i| {
+        const key = try std.fmt.bufPrint(&key_buffer, "key{d}", .{i});
+        const ref = arena.refAt(i * 64);
+        items.init(arena.header(ref), key, 0, 0, 0);
+        table.insert(&arena, table.bucketOf(key), ref);
+        while (table.wantsGrow(i + 1)) table.grow(&arena);
+    }
+    // 5000 items at 1.5 per bucket: 3334 buckets in use, between 2^11 and 2^12.
+    try testing.expectEqual(@as(u32, 3334), table.count());
+    try testing.expectEqual(@as(u32, 11), table.powerLevel());
+    for (0..n) |i| {
+        const key = try std.fmt.bufPrint(&key_buffer, "key{d}", .{i});
+        try testing.expectEqual(arena.refAt(i * 64), table.find(&arena, table.bucketOf(key), key));
+    }
+    for (table.buckets[table.count()..]) |head| try testing.expectEqual(items.ref_none, head);
+    // Full: no more growth.
+    while (table.count() < table.buckets.len) table.grow(&arena);
+    try testing.expect(!table.wantsGrow(1 << 30));
+    try testing.expectEqual(@as(u32, 1 << 12), table.low_count);
 }
