@@ -510,7 +510,7 @@ describe("stats and lifecycle", () => {
     expect(stats.total_malloced).toBe(1 << 20);
     expect(stats.limit_maxbytes).toBe(4 << 20);
     expect(stats.hash_power_level).toBe(15); // 4 MiB / 96 / 1.5 -> 2^15
-    expect(stats.hash_bytes).toBe(4 << 14);
+    expect(stats.hash_bytes).toBe(4 << 15);
     expect(h.store.statsReset()).toBe(Status.OK);
     stats = h.store.stats();
     expect([stats.total_items, stats.get_hits, stats.get_misses, stats.cmd_set]).toEqual([0, 0, 0, 0]);
