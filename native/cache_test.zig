@@ -609,6 +609,20 @@ fn walkStep(h: *Harness, seen: *Seen, out: []u8) !bool {
     }
 }
 
+fn deinitSeen(seen: *Seen) void {
+    var it = seen.keyIterator();
+    while (it.next()) |k| testing.allocator.free(k.*);
+    seen.deinit();
+}
+
+/// Keys 0..stable_count were returned, and no key was returned twice.
+fn expectEachOnce(seen: *const Seen, stable_count: usize) !void {
+    var key: [16]u8 = undefined;
+    for (0..stable_count) |i| try testing.expectEqual(@as(?u32, 1), seen.get(keyOf(&key, i)));
+    var it = seen.iterator();
+    while (it.next()) |entry| try testing.expectEqual(@as(u32, 1), entry.value_ptr.*);
+}
+
 test "cache: cursor returns every stable item once while others change" {
     var h = try Harness.init(.{ .memory_bytes_max = 1 << 20 }); // 16384 buckets: some chains
     defer h.deinit();
@@ -616,11 +630,7 @@ test "cache: cursor returns every stable item once while others change" {
     var key: [16]u8 = undefined;
     for (0..count) |i| try testing.expectEqual(Status.ok, h.set(keyOf(&key, i), "stable"));
     var seen = Seen.init(testing.allocator);
-    defer {
-        var it = seen.keyIterator();
-        while (it.next()) |k| testing.allocator.free(k.*);
-        seen.deinit();
-    }
+    defer deinitSeen(&seen);
     var out: [512]u8 = undefined;
     h.store.cursorStart();
     var step: usize = 0;
@@ -647,9 +657,7 @@ test "cache: cursor returns every stable item once while others change" {
             _ = h.store.delete(doomed);
         };
     }
-    for (0..count) |i| try testing.expectEqual(@as(?u32, 1), seen.get(keyOf(&key, i)));
-    var it = seen.iterator();
-    while (it.next()) |entry| try testing.expectEqual(@as(u32, 1), entry.value_ptr.*);
+    try expectEachOnce(&seen, count);
     try testing.expect(step >= count);
     try testing.expectEqual(Status.cursor_done, h.store.cursorNext(&out, 0));
     // BUFFER_SMALL leaves the item for the next call.
@@ -685,11 +693,7 @@ test "cache: cursor marks inside the bucket being walked" {
     }
     for (keys) |k| try testing.expectEqual(Status.ok, h.set(k, "one"));
     var seen = Seen.init(testing.allocator);
-    defer {
-        var it = seen.keyIterator();
-        while (it.next()) |k| testing.allocator.free(k.*);
-        seen.deinit();
-    }
+    defer deinitSeen(&seen);
     var out: [64]u8 = undefined;
     h.store.cursorStart();
     try testing.expect(try walkStep(&h, &seen, &out));
@@ -721,11 +725,7 @@ test "cache: cursor skips expired and flushed items" {
     try testing.expectEqual(Status.ok, h.store.flush(0));
     try testing.expectEqual(Status.ok, h.set("live", "v"));
     var seen = Seen.init(testing.allocator);
-    defer {
-        var it = seen.keyIterator();
-        while (it.next()) |k| testing.allocator.free(k.*);
-        seen.deinit();
-    }
+    defer deinitSeen(&seen);
     var out: [64]u8 = undefined;
     h.store.cursorStart();
     while (try walkStep(&h, &seen, &out)) {}
@@ -929,11 +929,7 @@ test "the table grows with the items (not with -m), and a walk across the growth
     for (0..stable) |i| try testing.expectEqual(Status.ok, h.set(keyOf(&key, i), "s"));
     try testing.expectEqual(@as(u64, 16), h.stat(.hash_power_level)); // 90k < 1.5 * 2^16
     var seen = Seen.init(testing.allocator);
-    defer {
-        var it = seen.keyIterator();
-        while (it.next()) |k| testing.allocator.free(k.*);
-        seen.deinit();
-    }
+    defer deinitSeen(&seen);
     var out: [512]u8 = undefined;
     h.store.cursorStart();
     var added: usize = 0;
@@ -952,8 +948,6 @@ test "the table grows with the items (not with -m), and a walk across the growth
     try testing.expectEqual(@as(u64, stable + added), items_now);
     // Load at most 1.5 items per bucket in use.
     try testing.expect(items_now * 2 <= h.stat(.hash_bytes) / 4 * 3 + 2);
-    for (0..stable) |i| try testing.expectEqual(@as(?u32, 1), seen.get(keyOf(&key, i)));
-    var it = seen.iterator();
-    while (it.next()) |entry| try testing.expectEqual(@as(u32, 1), entry.value_ptr.*);
+    try expectEachOnce(&seen, stable);
     for (0..stable + added) |i| try testing.expect(h.get(keyOf(&key, i)) != null);
 }
