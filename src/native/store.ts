@@ -207,6 +207,8 @@ if (
 /** Bytes of an item's header in the store (items.zig); client flags other than 0 add 4. */
 export const item_header_bytes = abi.item_header_bytes;
 
+const no_bytes = new Uint8Array(0);
+
 function checkInteger(name: string, value: number, min: number, max: number): void {
   if (!Number.isInteger(value) || value < min || value > max) {
     throw new RangeError(`${name} must be an integer in [${min}, ${max}], got ${value}`);
@@ -379,6 +381,18 @@ export class Store {
   delete(key: Uint8Array, key_off: number, key_len: number): number {
     if (!inside(key, key_off, key_len)) return Status.INVALID;
     return rc_delete(this.handle, key, key_off, key_len);
+  }
+
+  /**
+   * Deletes the key if its cas is below (cas_hi, cas_lo) — a replication tombstone. OK when it
+   * deleted, NOT_FOUND when the key is absent or as new (its cas at or above the given one).
+   */
+  deleteOlder(key: Uint8Array, key_off: number, key_len: number, cas_lo: number, cas_hi: number): number {
+    const found = this.get(key, key_off, key_len, no_bytes, 0, 0, GetMode.PEEK, 0);
+    if (found < 0 && found !== Status.BUFFER_SMALL) return Status.NOT_FOUND; // absent (or a bad key)
+    const hi = this.io[IO_CAS_HI]!;
+    if (hi > cas_hi || (hi === cas_hi && this.io[IO_CAS_LO]! >= cas_lo)) return Status.NOT_FOUND;
+    return this.delete(key, key_off, key_len);
   }
 
   touch(key: Uint8Array, key_off: number, key_len: number, exptime: number): number {

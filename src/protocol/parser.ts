@@ -46,6 +46,7 @@ export const Cmd = {
   FETCH: 27, // repcached-bun peers: `rcb1_fetch <id> <key>...` (read-through during a full copy)
   FETCHED: 28, // repcached-bun peers: `rcb1_fetched <id>` (the fetched keys were sent)
   MG: 29, // memcached 1.6's meta get, the subset with flags v f t c k s
+  TOMB: 30, // repcached-bun peers: `rcb1_tomb <key> <cas>` (a delete made while unpaired)
 } as const;
 
 /** Client errors a command line can carry; the reply text is `ClientError[n]`. */
@@ -264,6 +265,7 @@ function dispatch(buf: Uint8Array, cmd: Command): void {
   if (nameIs(buf, cmd, "rep")) return storage(buf, cmd, Cmd.REP);
   if (nameIs(buf, cmd, "rcb1_fetch")) return fetchLine(buf, cmd, Cmd.FETCH, 4);
   if (nameIs(buf, cmd, "rcb1_fetched")) return fetchLine(buf, cmd, Cmd.FETCHED, 3);
+  if (nameIs(buf, cmd, "rcb1_tomb")) return tombLine(buf, cmd);
   if (tokenStartsWith(buf, cmd, n - 2, "HTTP/")) cmd.kind = Cmd.CLOSE;
 }
 
@@ -336,6 +338,16 @@ function fetchLine(buf: Uint8Array, cmd: Command, kind: number, tokens_min: numb
   cmd.num_lo = parsed.value;
   cmd.keys_off = kind === Cmd.FETCH ? cmd.token_off[2]! : cmd.line_end;
   cmd.kind = kind;
+}
+
+/** `rcb1_tomb <key> <cas>`: the key in key_off/key_len, the cas in num_lo/num_hi. */
+function tombLine(buf: Uint8Array, cmd: Command): void {
+  if (cmd.ntokens !== 4) return;
+  if (!setKey(cmd, 1)) return fail(cmd, ClientError.FORMAT);
+  if (!parseU64(buf, cmd.token_off[2]!, cmd.token_len[2]!)) return fail(cmd, ClientError.FORMAT);
+  cmd.num_lo = parsed.lo;
+  cmd.num_hi = parsed.hi;
+  cmd.kind = Cmd.TOMB;
 }
 
 function arithmetic(buf: Uint8Array, cmd: Command, kind: number): void {

@@ -6,11 +6,13 @@
 //   delete <key>\r\n                                            the key is gone
 //   flush_all \r\n   |   flush_all <time>\r\n                   flush now (note the space) / later
 //   marugoto_end\r\n                                            end of a full copy
+//   rcb1_tomb <key> <cas>\r\n                                   repcached-bun peers only: a
+//                                                               delete made while unpaired
 //
 // Contract: every `encode*` writes at `at` and returns the offset after what it wrote; the caller
 // guarantees room (link.ts sizes its send buffer from `rep_header_bytes_max` and the item size).
 
-import { putUint } from "../protocol/numbers.ts";
+import { putU64, putUint } from "../protocol/numbers.ts";
 
 const CR = 13;
 const LF = 10;
@@ -56,3 +58,16 @@ export function encodeMarugotoEnd(buf: Uint8Array, at: number): number {
   return putAscii(buf, at, "marugoto_end\r\n");
 }
 
+
+/** `rcb1_tomb <key> <cas>\r\n`: delete the key if its cas is below this one (tombstones.ts). */
+export function encodeTomb(
+  buf: Uint8Array, at: number, key: Uint8Array, key_off: number, key_len: number, cas_lo: number, cas_hi: number,
+): number {
+  at = putAscii(buf, at, "rcb1_tomb ");
+  at = putBytes(buf, at, key, key_off, key_len);
+  buf[at++] = 32;
+  at = putU64(buf, at, cas_lo, cas_hi);
+  buf[at++] = CR;
+  buf[at++] = LF;
+  return at;
+}

@@ -11,7 +11,8 @@
 //   connecting to peer:C with backoff while no link is up: a cut link re-pairs by itself.
 // - A classic repcached peer gets exactly repcached's bytes; two repcached-bun nodes handshake
 //   (handshake.ts), send each other full copies and keep the higher cas (wall-clock cas with node
-//   parity: last writer wins), so writes on either side of a cut survive the re-pair.
+//   parity: last writer wins), so writes on either side of a cut survive the re-pair, and so do
+//   deletes: those made out of sync are remembered and sent first (tombstones.ts).
 // - Bounds: journal items (-q) and bytes, a fixed send buffer; overflow drops the link (logged,
 //   counted) and the re-pair's full copy repairs the peer.
 
@@ -24,8 +25,9 @@ import { key_cursor, nextKey, type Command } from "../protocol/parser.ts";
 import { GetMode, Status, StoreOp } from "../native/store.ts";
 import { Entry, Journal } from "./journal.ts";
 import {
-  encodeDelete, encodeFlush, encodeMarugotoEnd, rep_header_bytes_max,
+  encodeDelete, encodeFlush, encodeMarugotoEnd, encodeTomb, rep_header_bytes_max,
 } from "./codec.ts";
+import { Tombstones } from "./tombstones.ts";
 import {
   encodeAuth, encodeHello, encodeHelloReply, helloReplyLength, newToken, parseAuth, parseHello,
   parseHelloReply, proofFor, proofValid,
@@ -125,10 +127,18 @@ export class Replicator implements MutationSink, ReadThrough {
   private connecting = false;
   private paired_as_connector = false;
   private listen_failures = 0;
+  /** Deletes made while not in sync with a repcached-bun peer (tombstones.ts). */
+  private readonly tombstones = new Tombstones();
+  /** Set once a repcached-bun peer paired: from then on cas values follow the wall clock. */
+  private paired_ours = false;
+  /** The tombstones this pairing sends: [tomb_next, tomb_end) are still to go. */
+  private tomb_next = 0;
+  private tomb_end = 0;
   readonly figures = {
     sent_bytes: 0, sent_items: 0, received_items: 0, full_copies_sent: 0, full_copies_received: 0,
     last_copy_items: 0, last_copy_ms: 0, link_drops: 0, queue_overflows: 0, pairings: 0, auth_failures: 0,
     read_through_fetches: 0, read_through_timeouts: 0,
+    tombstones_sent: 0, tombstones_received: 0, tombstones_applied: 0,
     last_error: "",
   };
 
@@ -376,11 +386,13 @@ export class Replicator implements MutationSink, ReadThrough {
   private beginClassic(link: Link, pending: string): void {
     if (this.options.secret !== null) return this.authFailed(link);
     link.mode = "classic";
+    this.tombstones.clear(); // a classic peer knows no tombstones (and mints its own cas)
     this.run(link, StoreOp.REP, link.role === "accepted", pending);
   }
 
   private beginOurs(link: Link, pending: string): void {
     link.mode = "ours";
+    this.paired_ours = true;
     this.server.ctx.store.setCasClock(true, this.node_id < link.peer_id ? 0 : 1);
     this.run(link, StoreOp.REP_IF_NEWER, true, pending);
   }
@@ -399,10 +411,13 @@ export class Replicator implements MutationSink, ReadThrough {
       onApplied: () => this.figures.received_items++,
       onFetch: (id, buf, keys_off, line_end) => this.onFetch(id, buf, keys_off, line_end),
       onFetched: (id) => this.finishFetch(id),
+      onTomb: (buf, key_off, key_len, cas_lo, cas_hi) => this.onTomb(buf, key_off, key_len, cas_lo, cas_hi),
     };
     link.inbound = new Connection(link.socket, this.server, 0, hooks);
     this.journal.clear();
     this.send_head = this.send_tail = 0;
+    this.tomb_next = 0;
+    this.tomb_end = link.mode === "ours" ? this.tombstones.count : 0;
     if (send_copy) this.beginCopy(link);
     if (link.role === "connected" && link.mode === "classic") {
       // A classic listener copies to us; we have nothing to copy back (repcached's connector).
@@ -417,7 +432,50 @@ export class Replicator implements MutationSink, ReadThrough {
     link.peer_copy_done = true;
     this.figures.full_copies_received++;
     this.log(1, "replication: start");
+    this.retireTombstones(link);
     this.markReady();
+  }
+
+  // ---- tombstones: deletes made while not in sync survive the re-pair ----
+
+  /** While a repcached-bun peer's copy has not fully arrived, or ours are not all sent. */
+  private recordingTombstones(): boolean {
+    if (!this.paired_ours) return false;
+    const link = this.link;
+    if (link === null || !link.running || link.mode !== "ours") return true;
+    return !link.peer_copy_done || this.tomb_next < this.tomb_end;
+  }
+
+  private encodeTombStep(): void {
+    const t = this.tombstones;
+    const i = this.tomb_next++;
+    this.send_tail = encodeTomb(this.send, this.send_tail, t.keys, t.key_off[i]!, t.key_len[i]!, t.cas_lo[i]!, t.cas_hi[i]!);
+    this.figures.tombstones_sent++;
+  }
+
+  /** The peer deleted a key while unpaired: drop our copy unless we wrote it after that. */
+  private onTomb(buf: Uint8Array, key_off: number, key_len: number, cas_lo: number, cas_hi: number): void {
+    this.figures.tombstones_received++;
+    if (this.server.ctx.store.deleteOlder(buf, key_off, key_len, cas_lo, cas_hi) === Status.OK) {
+      this.figures.tombstones_applied++;
+    }
+  }
+
+  /**
+   * Once the peer's copy is in and our tombstones are sent: delete again what the peer's copy
+   * brought back (older than our delete), then forget. The peer applied the same tombstones.
+   */
+  private retireTombstones(link: Link): void {
+    if (!link.peer_copy_done || this.tomb_next < this.tomb_end) return;
+    const t = this.tombstones;
+    const store = this.server.ctx.store;
+    for (let i = 0; i < t.count; i++) {
+      if (store.deleteOlder(t.keys, t.key_off[i]!, t.key_len[i]!, t.cas_lo[i]!, t.cas_hi[i]!) === Status.OK) {
+        this.figures.tombstones_applied++;
+      }
+    }
+    t.clear();
+    this.tomb_next = this.tomb_end = 0;
   }
 
   // ---- full copy ----
@@ -449,6 +507,7 @@ export class Replicator implements MutationSink, ReadThrough {
   }
 
   deleted(key_buf: Uint8Array, key_off: number, key_len: number): void {
+    if (this.recordingTombstones()) this.tombstones.add(key_buf, key_off, key_len, Date.now());
     if (this.link === null || !this.link.running) return;
     if (!this.journal.deleted(key_buf, key_off, key_len)) return this.overflow();
     this.kick();
@@ -491,12 +550,14 @@ export class Replicator implements MutationSink, ReadThrough {
       this.compact();
       if (this.takeEvictions()) continue;
       if (this.journal.pop()) this.encodeJournalEntry(link);
+      else if (this.tomb_next < this.tomb_end) this.encodeTombStep();
       else if (link.copying) this.encodeCopyStep(link);
       else break;
       messages++;
     }
+    if (this.tomb_end > 0 && this.tomb_next === this.tomb_end) this.retireTombstones(link);
     this.write(link);
-    const more = this.journal.count > 0 || link.copying;
+    const more = this.journal.count > 0 || link.copying || this.tomb_next < this.tomb_end;
     if (more && this.pending() < send_window_bytes) this.kick();
   }
 
@@ -771,6 +832,11 @@ export class Replicator implements MutationSink, ReadThrough {
       ["self_connects", this.self_connects],
       ["read_through_fetches", f.read_through_fetches],
       ["read_through_timeouts", f.read_through_timeouts],
+      ["tombstones", this.tombstones.count],
+      ["tombstones_dropped", this.tombstones.dropped],
+      ["tombstones_sent", f.tombstones_sent],
+      ["tombstones_received", f.tombstones_received],
+      ["tombstones_applied", f.tombstones_applied],
       ["last_error", f.last_error],
     ];
   }

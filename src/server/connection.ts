@@ -62,6 +62,8 @@ export interface PeerHooks {
   onFetch(id: number, buf: Uint8Array, keys_off: number, line_end: number): void;
   /** `rcb1_fetched <id>`: what we asked for has been sent. */
   onFetched(id: number): void;
+  /** `rcb1_tomb <key> <cas>`: the peer deleted the key while unpaired, at that cas. */
+  onTomb(buf: Uint8Array, key_off: number, key_len: number, cas_lo: number, cas_hi: number): void;
 }
 
 /** The socket operations a connection uses (a Bun socket, or a replication link's). */
@@ -330,6 +332,10 @@ export class Connection {
     }
     if (cmd.kind === Cmd.FETCHED) {
       peer.onFetched(cmd.num_lo);
+      return true;
+    }
+    if (cmd.kind === Cmd.TOMB) {
+      peer.onTomb(buf, cmd.key_off, cmd.key_len, cmd.num_lo, cmd.num_hi);
       return true;
     }
     if (cmd.kind === Cmd.CLIENT_ERROR && cmd.error === ClientError.DELETE_USAGE && cmd.ntokens === 4) {

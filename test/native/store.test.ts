@@ -200,6 +200,23 @@ describe("cas", () => {
     expect([stats.cas_hits, stats.cas_badval, stats.cas_misses]).toEqual([1, 3, 1]);
   });
 
+  test("deleteOlder deletes only an item whose cas is below the tombstone's (hi and lo words)", () => {
+    const h = new Harness();
+    const key = encoder.encode("t");
+    h.setCas((5n << 32n) + 7n);
+    expect(h.op(StoreOp.REP, "t", "")).toBe(Status.OK); // an empty value is found too
+    expect(h.store.deleteOlder(key, 0, 1, 7, 5)).toBe(Status.NOT_FOUND); // same cas: kept
+    expect(h.store.deleteOlder(key, 0, 1, 0xffffffff, 4)).toBe(Status.NOT_FOUND); // older tombstone
+    expect(h.get("t")).toBe("");
+    expect(h.store.deleteOlder(key, 0, 1, 0, 6)).toBe(Status.OK);
+    expect(h.get("t")).toBeNull();
+    expect(h.store.deleteOlder(key, 0, 1, 0, 6)).toBe(Status.NOT_FOUND);
+    h.setCas((5n << 32n) + 7n);
+    expect(h.op(StoreOp.REP, "t", "x".repeat(5000))).toBe(Status.OK);
+    expect(h.store.deleteOlder(key, 0, 1, 8, 5)).toBe(Status.OK);
+    expect(h.get("t")).toBeNull();
+  });
+
   test("REP keeps a 64-bit given cas and moves the counter past it; REP_IF_NEWER", () => {
     const h = new Harness();
     const big = (5n << 32n) + 7n;

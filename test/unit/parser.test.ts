@@ -145,6 +145,18 @@ describe("command lines", () => {
     expect(parseOne("set k -1 0 1\r\n").cmd.kind).toBe(Cmd.CLIENT_ERROR);
   });
 
+  test("rcb1_tomb (repcached-bun peers) carries a key and a 64-bit cas", () => {
+    const { cmd } = parseOne("rcb1_tomb some:key 18446744073709551615\r\n");
+    expect(cmd.kind).toBe(Cmd.TOMB);
+    expect(tokenText(bytes("rcb1_tomb some:key 18446744073709551615\r\n"), cmd.key_off, cmd.key_len)).toBe("some:key");
+    expect(cmd.num_lo).toBe(0xffffffff);
+    expect(cmd.num_hi).toBe(0xffffffff);
+    expect(parseOne("rcb1_tomb k 18446744073709551616\r\n").cmd.kind).toBe(Cmd.CLIENT_ERROR);
+    expect(parseOne(`rcb1_tomb ${"k".repeat(251)} 1\r\n`).cmd.kind).toBe(Cmd.CLIENT_ERROR);
+    expect(parseOne("rcb1_tomb k\r\n").cmd.kind).toBe(Cmd.ERROR);
+    expect(parseOne("rcb1_tomb k 1 2\r\n").cmd.kind).toBe(Cmd.ERROR);
+  });
+
   test("wrong token counts are ERROR", () => {
     for (const line of ["set k 0 0\r\n", "set k 0 0 1 noreply extra\r\n", "get\r\n", "incr k\r\n", "cas k 0 0 1\r\n",
       "touch k\r\n", "x\r\n", "\r\n", "\n", "verbosity\r\n", "flush_all 1 2 3\r\n", "gat\r\n"]) {
