@@ -42,6 +42,20 @@ async function pair(extra_a: string[] = [], extra_b: string[] = []) {
   return { a, b, rport };
 }
 
+/** A (listening) and B (connecting to A through a relay the test can cut), synced, with clients. */
+async function pairThroughRelay() {
+  const listen_a = await freePort();
+  const a = await node(["-X", String(listen_a)]);
+  const relay = await Relay.start(listen_a);
+  relays.push(relay);
+  const listen_b = await freePort();
+  const b = await node(["-x", "127.0.0.1", "-X", `${listen_b}:${relay.port}`]);
+  expect(await synced(a.port, b.port)).toBe(true);
+  const ca = await CacheClient.connect(a.port);
+  const cb = await CacheClient.connect(b.port);
+  return { a, b, relay, ca, cb };
+}
+
 /** Waits until `get key` on `port` shows `value` (undefined = absent). */
 async function converges(port: number, key: string, value: string | undefined, ms = 5_000): Promise<boolean> {
   const c = await CacheClient.connect(port);
@@ -175,15 +189,7 @@ describe("two nodes", () => {
   }, 40_000);
 
   test("a cut link re-pairs by itself; writes on both sides during the cut survive", async () => {
-    const listen_a = await freePort();
-    const a = await node(["-X", String(listen_a)]);
-    const relay = await Relay.start(listen_a);
-    relays.push(relay);
-    const listen_b = await freePort();
-    const b = await node(["-x", "127.0.0.1", "-X", `${listen_b}:${relay.port}`]);
-    expect(await synced(a.port, b.port)).toBe(true);
-    const ca = await CacheClient.connect(a.port);
-    const cb = await CacheClient.connect(b.port);
+    const { a, b, relay, ca, cb } = await pairThroughRelay();
     expect(await ca.set("before", "0")).toBe("STORED");
     expect(await converges(b.port, "before", "0")).toBe(true);
     relay.cut();
@@ -204,15 +210,7 @@ describe("two nodes", () => {
   }, 40_000);
 
   test("a delete during a cut stays deleted after the re-pair, unless the other side wrote the key later", async () => {
-    const listen_a = await freePort();
-    const a = await node(["-X", String(listen_a)]);
-    const relay = await Relay.start(listen_a);
-    relays.push(relay);
-    const listen_b = await freePort();
-    const b = await node(["-x", "127.0.0.1", "-X", `${listen_b}:${relay.port}`]);
-    expect(await synced(a.port, b.port)).toBe(true);
-    const ca = await CacheClient.connect(a.port);
-    const cb = await CacheClient.connect(b.port);
+    const { a, b, relay, ca, cb } = await pairThroughRelay();
     for (const key of ["del_on_a", "del_on_b", "del_then_set", "set_then_del", "kept"]) {
       expect(await ca.set(key, "old")).toBe("STORED");
     }
