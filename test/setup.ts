@@ -11,6 +11,7 @@ const debian_packages: Array<[path: string, pkg: string]> = [
   ["/usr/lib/python3/dist-packages/pymemcache", "python3-pymemcache"],
   ["/usr/share/perl5/Cache/Memcached.pm", "libcache-memcached-perl"],
   ["/usr/lib/python3/dist-packages/pylibmc", "python3-pylibmc"],
+  ["/usr/sbin/yrmcdsd", "yrmcds"],
 ];
 
 function installMissing(): void {

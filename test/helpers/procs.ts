@@ -1,8 +1,9 @@
-// Test helpers: free ports, spawned servers (ours or Debian's memcached) on 127.0.0.1, raw sockets.
+// Test helpers: free ports, spawned servers (ours, Debian's memcached or yrmcds) on 127.0.0.1, raw sockets.
 // Every wait is bounded (`wait_ms_max`), every process is stopped by PID in `stop()`.
 import { createServer, Socket } from "node:net";
 import { join } from "node:path";
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 
 export const project_root = join(import.meta.dir, "..", "..");
 export const bun_path = process.execPath;
@@ -102,6 +103,38 @@ export async function startMemcached(args: string[] = [], opts: { port?: number 
   const user = process.getuid?.() === 0 ? ["-u", "root"] : [];
   const cmd = [memcached_path, "-l", "127.0.0.1", "-p", String(port), "-U", "0", ...user, ...args];
   return await spawnOn(cmd, port);
+}
+
+export const yrmcds_path = "/usr/sbin/yrmcdsd";
+
+/**
+ * Starts Debian's yrmcds (a memcached-protocol server without memcached 1.6's meta commands) on
+ * 127.0.0.1, configured by a file in a fresh temporary directory (its ports: the client port,
+ * replication and counter ports next to it).
+ */
+export async function startYrmcds(opts: { port?: number } = {}): Promise<Spawned> {
+  if (!existsSync(yrmcds_path)) throw new Error(`${yrmcds_path} missing: the test preload should have installed it`);
+  const port = opts.port ?? (await freePort());
+  const dir = mkdtempSync(join(tmpdir(), "yrmcds-"));
+  const user = process.getuid?.() === 0 ? "root" : (process.env.USER ?? "nobody");
+  const config = [
+    `user = ${user}`, `group = ${user}`, "virtual_ip = 127.0.0.1", `port = ${port}`,
+    `repl_port = ${await freePort()}`, "max_connections = 1000", `temp_dir = "${dir}"`,
+    "log.threshold = warning", `log.file = "${join(dir, "yrmcds.log")}"`, "buckets = 100000",
+    "max_data_size = 1M", "heap_data_limit = 256K", "repl_buffer_size = 30", "secure_erase = false",
+    "lock_memory = false", "memory_limit = 64M", "workers = 2", "gc_interval = 10", "slave_timeout = 10",
+    "counter.enable = false", `counter.port = ${await freePort()}`, "counter.max_connections = 0",
+    "counter.buckets = 1000", "counter.stat_interval = 86400",
+  ].join("\n");
+  writeFileSync(join(dir, "yrmcds.conf"), config + "\n");
+  const spawned = await spawnOn([yrmcds_path, "-f", join(dir, "yrmcds.conf")], port);
+  const stopProcess = spawned.stop;
+  const stop = async (signal?: NodeJS.Signals | number) => {
+    const code = await stopProcess(signal);
+    rmSync(dir, { recursive: true, force: true });
+    return code;
+  };
+  return { ...spawned, stop };
 }
 
 /** A raw TCP client that collects every byte the server sends. */

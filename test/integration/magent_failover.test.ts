@@ -6,7 +6,7 @@
 // - SIGSTOP (a hung server): requests time out, fail over, and other clients never wait.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { freePort, RawClient, type Spawned, startMagent, startMemcached, startOurs } from "../helpers/procs.ts";
+import { freePort, RawClient, type Spawned, startMagent, startMemcached, startOurs, startYrmcds } from "../helpers/procs.ts";
 import { eventually } from "../helpers/cache_client.ts";
 import { Continuum } from "../../src/proxy/ketama.ts";
 
@@ -36,6 +36,7 @@ type Starter = (args?: string[], opts?: { port?: number }) => Promise<Spawned>;
 const backups: Array<[string, Starter, boolean]> = [
   ["stock memcached (meta get: TTL kept)", (args = [], opts = {}) => startMemcached(args, opts), true],
   ["our server (meta get: TTL kept)", (args = [], opts = {}) => startOurs(args, opts), true],
+  ["yrmcds (no meta get: written back without a TTL)", (_args = [], opts = {}) => startYrmcds(opts), false],
 ];
 
 for (const [backup_flavor, startBackup, has_meta] of backups) {
