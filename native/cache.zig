@@ -809,6 +809,27 @@ pub const Store = struct {
         }
     }
 
+    /// Removes every linked item whose cas is below io's cas: a replication peer's flush_all
+    /// made while the two were not paired, at the wall-clock cas of that moment. Costs one pass
+    /// over the table; returns how many items it removed.
+    pub fn removeBelowCas(self: *Store) i32 {
+        const floor = self.io.cas();
+        var removed: i32 = 0;
+        for (0..self.table.count()) |bucket| {
+            var ref = self.table.buckets[bucket];
+            while (ref != ref_none) {
+                const h = self.arena.header(ref);
+                const next = h.chain_next;
+                if (h.cas < floor) {
+                    self.removeItem(@intCast(bucket), ref);
+                    removed += 1;
+                }
+                ref = next;
+            }
+        }
+        return removed;
+    }
+
     /// Removes every linked item (see `flush`). Costs one pass over the table.
     fn removeAll(self: *Store) void {
         for (0..self.table.count()) |bucket| {

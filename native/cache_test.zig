@@ -951,3 +951,19 @@ test "the table grows with the items (not with -m), and a walk across the growth
     try expectEachOnce(&seen, stable);
     for (0..stable + added) |i| try testing.expect(h.get(keyOf(&key, i)) != null);
 }
+
+test "removeBelowCas removes exactly the items older than the given cas" {
+    var h = try Harness.init(.{});
+    defer h.deinit();
+    var key: [16]u8 = undefined;
+    for (0..100) |i| try testing.expectEqual(Status.ok, h.set(keyOf(&key, i), "v"));
+    const first_new_cas = h.cas() + 1; // the next set's
+    for (60..100) |i| try testing.expectEqual(Status.ok, h.set(keyOf(&key, i), "w"));
+    h.store.io.setCas(first_new_cas);
+    try testing.expectEqual(@as(i32, 60), h.store.removeBelowCas());
+    try testing.expectEqual(@as(u64, 40), h.stat(.curr_items));
+    try testing.expect(h.get(keyOf(&key, 59)) == null);
+    try testing.expectEqualStrings("w", h.get(keyOf(&key, 60)).?);
+    h.store.io.setCas(first_new_cas);
+    try testing.expectEqual(@as(i32, 0), h.store.removeBelowCas());
+}

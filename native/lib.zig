@@ -187,6 +187,13 @@ export fn rc_touch(store: ?*Store, key_buf: ?[*]const u8, key_off: u32, key_len:
     return s.touch(key, exptime);
 }
 
+/// Removes every item whose cas is below io's cas (a replication peer's flush_all made while
+/// unpaired); returns how many.
+export fn rc_remove_below_cas(store: ?*Store) i32 {
+    const s = store orelse return Status.invalid;
+    return s.removeBelowCas();
+}
+
 export fn rc_flush(store: ?*Store, exptime: i32) i32 {
     const s = store orelse return Status.invalid;
     return s.flush(exptime);

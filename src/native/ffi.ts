@@ -34,6 +34,7 @@ const library = dlopen(nativeLibraryPath(), {
   rc_delete: { args: [ptr, ptr, u32, u32], returns: i32 },
   rc_touch: { args: [ptr, ptr, u32, u32, i32], returns: i32 },
   rc_flush: { args: [ptr, i32], returns: i32 },
+  rc_remove_below_cas: { args: [ptr], returns: i32 },
   rc_sweep: { args: [ptr, u32], returns: i32 },
   rc_cursor_start: { args: [ptr], returns: i32 },
   // store, out, out_off, out_cap, mode (0 = key then value; GetMode.REP bits = a rep line)

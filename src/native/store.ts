@@ -257,6 +257,7 @@ const {
   rc_delete,
   rc_touch,
   rc_flush,
+  rc_remove_below_cas,
   rc_clock,
   rc_cas_clock,
   rc_sweep,
@@ -403,6 +404,15 @@ export class Store {
   /** flush_all [exptime]; 0 = now. */
   flush(exptime: number): number {
     return rc_flush(this.handle, exptime);
+  }
+
+  /**
+   * Replication: removes every item whose cas is below (cas_hi, cas_lo) — a peer's flush_all made
+   * while the two were not paired. One pass over the table; returns how many it removed.
+   */
+  removeBelowCas(cas_lo: number, cas_hi: number): number {
+    this.setCas(cas_lo, cas_hi);
+    return rc_remove_below_cas(this.handle);
   }
 
   /** Advances the store's clock (call every second). */

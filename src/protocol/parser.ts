@@ -47,6 +47,7 @@ export const Cmd = {
   FETCHED: 28, // repcached-bun peers: `rcb1_fetched <id>` (the fetched keys were sent)
   MG: 29, // memcached 1.6's meta get, the subset with flags v f t c k s
   TOMB: 30, // repcached-bun peers: `rcb1_tomb <key> <cas>` (a delete made while unpaired)
+  FLUSH_BEFORE: 31, // repcached-bun peers: `rcb1_flush_before <cas>` (a flush_all made while unpaired)
 } as const;
 
 /** Client errors a command line can carry; the reply text is `ClientError[n]`. */
@@ -266,6 +267,7 @@ function dispatch(buf: Uint8Array, cmd: Command): void {
   if (nameIs(buf, cmd, "rcb1_fetch")) return fetchLine(buf, cmd, Cmd.FETCH, 4);
   if (nameIs(buf, cmd, "rcb1_fetched")) return fetchLine(buf, cmd, Cmd.FETCHED, 3);
   if (nameIs(buf, cmd, "rcb1_tomb")) return tombLine(buf, cmd);
+  if (nameIs(buf, cmd, "rcb1_flush_before")) return flushBeforeLine(buf, cmd);
   if (tokenStartsWith(buf, cmd, n - 2, "HTTP/")) cmd.kind = Cmd.CLOSE;
 }
 
@@ -348,6 +350,15 @@ function tombLine(buf: Uint8Array, cmd: Command): void {
   cmd.num_lo = parsed.lo;
   cmd.num_hi = parsed.hi;
   cmd.kind = Cmd.TOMB;
+}
+
+/** `rcb1_flush_before <cas>`: the cas in num_lo/num_hi. */
+function flushBeforeLine(buf: Uint8Array, cmd: Command): void {
+  if (cmd.ntokens !== 3) return;
+  if (!parseU64(buf, cmd.token_off[1]!, cmd.token_len[1]!)) return fail(cmd, ClientError.FORMAT);
+  cmd.num_lo = parsed.lo;
+  cmd.num_hi = parsed.hi;
+  cmd.kind = Cmd.FLUSH_BEFORE;
 }
 
 function arithmetic(buf: Uint8Array, cmd: Command, kind: number): void {

@@ -8,6 +8,7 @@
 //   marugoto_end\r\n                                            end of a full copy
 //   rcb1_tomb <key> <cas>\r\n                                   repcached-bun peers only: a
 //                                                               delete made while unpaired
+//   rcb1_flush_before <cas>\r\n                                 ... and a flush_all
 //
 // Contract: every `encode*` writes at `at` and returns the offset after what it wrote; the caller
 // guarantees room (link.ts sizes its send buffer from `rep_header_bytes_max` and the item size).
@@ -66,6 +67,15 @@ export function encodeTomb(
   at = putAscii(buf, at, "rcb1_tomb ");
   at = putBytes(buf, at, key, key_off, key_len);
   buf[at++] = 32;
+  at = putU64(buf, at, cas_lo, cas_hi);
+  buf[at++] = CR;
+  buf[at++] = LF;
+  return at;
+}
+
+/** `rcb1_flush_before <cas>\r\n`: remove every item older than this cas (tombstones.ts). */
+export function encodeFlushBefore(buf: Uint8Array, at: number, cas_lo: number, cas_hi: number): number {
+  at = putAscii(buf, at, "rcb1_flush_before ");
   at = putU64(buf, at, cas_lo, cas_hi);
   buf[at++] = CR;
   buf[at++] = LF;

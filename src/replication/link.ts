@@ -25,7 +25,7 @@ import { key_cursor, nextKey, type Command } from "../protocol/parser.ts";
 import { GetMode, Status, StoreOp } from "../native/store.ts";
 import { Entry, Journal } from "./journal.ts";
 import {
-  encodeDelete, encodeFlush, encodeMarugotoEnd, encodeTomb, rep_header_bytes_max,
+  encodeDelete, encodeFlush, encodeFlushBefore, encodeMarugotoEnd, encodeTomb, rep_header_bytes_max,
 } from "./codec.ts";
 import { Tombstones } from "./tombstones.ts";
 import {
@@ -138,7 +138,7 @@ export class Replicator implements MutationSink, ReadThrough {
     sent_bytes: 0, sent_items: 0, received_items: 0, full_copies_sent: 0, full_copies_received: 0,
     last_copy_items: 0, last_copy_ms: 0, link_drops: 0, queue_overflows: 0, pairings: 0, auth_failures: 0,
     read_through_fetches: 0, read_through_timeouts: 0,
-    tombstones_sent: 0, tombstones_received: 0, tombstones_applied: 0,
+    tombstones_sent: 0, tombstones_received: 0, tombstones_applied: 0, flushes_sent: 0, flushes_received: 0,
     last_error: "",
   };
 
@@ -412,12 +412,14 @@ export class Replicator implements MutationSink, ReadThrough {
       onFetch: (id, buf, keys_off, line_end) => this.onFetch(id, buf, keys_off, line_end),
       onFetched: (id) => this.finishFetch(id),
       onTomb: (buf, key_off, key_len, cas_lo, cas_hi) => this.onTomb(buf, key_off, key_len, cas_lo, cas_hi),
+      onFlushBefore: (cas_lo, cas_hi) => this.onFlushBefore(cas_lo, cas_hi),
     };
     link.inbound = new Connection(link.socket, this.server, 0, hooks);
     this.journal.clear();
     this.send_head = this.send_tail = 0;
     this.tomb_next = 0;
     this.tomb_end = link.mode === "ours" ? this.tombstones.count : 0;
+    if (link.mode === "ours" && this.tombstones.has_flush) this.encodeFlushBefore();
     if (send_copy) this.beginCopy(link);
     if (link.role === "connected" && link.mode === "classic") {
       // A classic listener copies to us; we have nothing to copy back (repcached's connector).
@@ -453,6 +455,18 @@ export class Replicator implements MutationSink, ReadThrough {
     this.figures.tombstones_sent++;
   }
 
+  private encodeFlushBefore(): void {
+    const t = this.tombstones;
+    this.send_tail = encodeFlushBefore(this.send, this.send_tail, t.flush_cas_lo, t.flush_cas_hi);
+    this.figures.flushes_sent++;
+  }
+
+  /** The peer ran flush_all while unpaired: drop what we hold from before that moment. */
+  private onFlushBefore(cas_lo: number, cas_hi: number): void {
+    this.figures.flushes_received++;
+    this.figures.tombstones_applied += this.server.ctx.store.removeBelowCas(cas_lo, cas_hi);
+  }
+
   /** The peer deleted a key while unpaired: drop our copy unless we wrote it after that. */
   private onTomb(buf: Uint8Array, key_off: number, key_len: number, cas_lo: number, cas_hi: number): void {
     this.figures.tombstones_received++;
@@ -469,6 +483,7 @@ export class Replicator implements MutationSink, ReadThrough {
     if (!link.peer_copy_done || this.tomb_next < this.tomb_end) return;
     const t = this.tombstones;
     const store = this.server.ctx.store;
+    if (t.has_flush) this.figures.tombstones_applied += store.removeBelowCas(t.flush_cas_lo, t.flush_cas_hi);
     for (let i = 0; i < t.count; i++) {
       if (store.deleteOlder(t.keys, t.key_off[i]!, t.key_len[i]!, t.cas_lo[i]!, t.cas_hi[i]!) === Status.OK) {
         this.figures.tombstones_applied++;
@@ -514,6 +529,7 @@ export class Replicator implements MutationSink, ReadThrough {
   }
 
   flushed(exptime: number): void {
+    if (exptime <= 0 && this.recordingTombstones()) this.tombstones.addFlush(Date.now());
     if (this.link === null || !this.link.running) return;
     if (!this.journal.flush(exptime)) return this.overflow();
     this.kick();
@@ -837,6 +853,8 @@ export class Replicator implements MutationSink, ReadThrough {
       ["tombstones_sent", f.tombstones_sent],
       ["tombstones_received", f.tombstones_received],
       ["tombstones_applied", f.tombstones_applied],
+      ["flushes_sent", f.flushes_sent],
+      ["flushes_received", f.flushes_received],
       ["last_error", f.last_error],
     ];
   }

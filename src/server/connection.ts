@@ -64,6 +64,8 @@ export interface PeerHooks {
   onFetched(id: number): void;
   /** `rcb1_tomb <key> <cas>`: the peer deleted the key while unpaired, at that cas. */
   onTomb(buf: Uint8Array, key_off: number, key_len: number, cas_lo: number, cas_hi: number): void;
+  /** `rcb1_flush_before <cas>`: the peer ran flush_all while unpaired, at that cas. */
+  onFlushBefore(cas_lo: number, cas_hi: number): void;
 }
 
 /** The socket operations a connection uses (a Bun socket, or a replication link's). */
@@ -336,6 +338,10 @@ export class Connection {
     }
     if (cmd.kind === Cmd.TOMB) {
       peer.onTomb(buf, cmd.key_off, cmd.key_len, cmd.num_lo, cmd.num_hi);
+      return true;
+    }
+    if (cmd.kind === Cmd.FLUSH_BEFORE) {
+      peer.onFlushBefore(cmd.num_lo, cmd.num_hi);
       return true;
     }
     if (cmd.kind === Cmd.CLIENT_ERROR && cmd.error === ClientError.DELETE_USAGE && cmd.ntokens === 4) {

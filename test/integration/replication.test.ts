@@ -249,6 +249,35 @@ describe("two nodes", () => {
     cb.close();
   }, 40_000);
 
+  test("a flush_all during a cut empties both nodes at the re-pair, except what was written after it", async () => {
+    const { a, b, relay, ca, cb } = await pairThroughRelay();
+    for (let i = 0; i < 50; i++) expect(await ca.set(`old${i}`, "old")).toBe("STORED");
+    expect(await converges(b.port, "old49", "old")).toBe(true);
+    relay.cut();
+    expect(await eventually(async () => (await state(b.port)) !== "synced")).toBe(true);
+    expect(await eventually(async () => (await state(a.port)) !== "synced")).toBe(true);
+    expect(await cb.set("b_before_flush", "gone")).toBe("STORED");
+    await Bun.sleep(5);
+    expect(await ca.command("flush_all\r\n")).toBe("OK");
+    await Bun.sleep(5);
+    expect(await cb.set("b_after_flush", "kept")).toBe("STORED");
+    expect(await ca.set("a_after_flush", "kept")).toBe("STORED");
+    relay.heal();
+    expect(await synced(a.port, b.port)).toBe(true);
+    await Bun.sleep(200);
+    for (const c of [ca, cb]) {
+      expect(await c.get("old0")).toBeUndefined();
+      expect(await c.get("old49")).toBeUndefined();
+      expect(await c.get("b_before_flush")).toBeUndefined();
+      expect((await c.get("b_after_flush"))?.value).toBe("kept");
+      expect((await c.get("a_after_flush"))?.value).toBe("kept");
+    }
+    expect((await ca.stats("replication")).get("flushes_sent")).toBe("1");
+    expect((await cb.stats("replication")).get("flushes_received")).toBe("1");
+    ca.close();
+    cb.close();
+  }, 40_000);
+
   test("concurrent writes to the same keys on both nodes converge to one value", async () => {
     const { a, b } = await pair();
     const ca = await CacheClient.connect(a.port);

@@ -1,7 +1,7 @@
 // Replication tombstones without sockets: what is remembered, its cas, the bounds, the wire line.
 import { describe, expect, test } from "bun:test";
 import { Tombstones, tombstones_entries_max, tombstones_key_bytes_max } from "../../src/replication/tombstones.ts";
-import { encodeTomb } from "../../src/replication/codec.ts";
+import { encodeFlushBefore, encodeTomb } from "../../src/replication/codec.ts";
 import { Cmd, Command, parseCommand } from "../../src/protocol/parser.ts";
 
 const bytes = (text: string) => Buffer.from(text, "latin1");
@@ -49,5 +49,26 @@ describe("tombstones", () => {
     expect(cmd.kind).toBe(Cmd.TOMB);
     expect(cmd.num_lo).toBe(t.cas_lo[0]!);
     expect(cmd.num_hi).toBe(t.cas_hi[0]!);
+  });
+
+  test("a flush is one cas (the latest), sent as rcb1_flush_before, forgotten by clear", () => {
+    const t = new Tombstones();
+    expect(t.has_flush).toBe(false);
+    t.addFlush(1_000);
+    t.addFlush(2_000);
+    expect(t.flush_cas_hi * 2 ** 32 + t.flush_cas_lo).toBe(2_000 * 1024 + 1023);
+    const out = new Uint8Array(64);
+    const end = encodeFlushBefore(out, 0, t.flush_cas_lo, t.flush_cas_hi);
+    expect(Buffer.from(out.subarray(0, end)).toString("latin1")).toBe(`rcb1_flush_before ${2_000 * 1024 + 1023}\r\n`);
+    const cmd = new Command();
+    parseCommand(out, 0, end, cmd);
+    expect(cmd.kind).toBe(Cmd.FLUSH_BEFORE);
+    expect(cmd.num_lo).toBe(t.flush_cas_lo);
+    for (const line of ["rcb1_flush_before\r\n", "rcb1_flush_before 1 2\r\n"]) {
+      parseCommand(bytes(line), 0, line.length, cmd);
+      expect(cmd.kind).toBe(Cmd.ERROR);
+    }
+    t.clear();
+    expect(t.has_flush).toBe(false);
   });
 });
