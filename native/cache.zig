@@ -602,7 +602,7 @@ pub const Store = struct {
         const ref = self.allocItem(op, key, @intCast(value.len), flags, exptime) catch |err| return statusOf(err);
         self.prefetchChainHead(bucket);
         @memcpy(items.valueOf(self.arena.header(ref)), value);
-        return self.commitItem(op, ref);
+        return self.commitItem(op, ref, bucket); // nothing linked since: the table has not grown
     }
 
     /// Starts loading the first item header of `bucket`'s chain: commitItem's lookup usually
@@ -612,13 +612,14 @@ pub const Store = struct {
         if (head != ref_none) @prefetch(self.arena.header(head), .{});
     }
 
-    /// Links the complete, unlinked item `ref` with `op`'s semantics (memcached's
-    /// do_store_item). Frees `ref` unless it ends up linked. On success io.cas = the new cas.
-    fn commitItem(self: *Store, op: Op, ref: Ref) i32 {
+    /// Links the complete, unlinked item `ref` (its key in `bucket`) with `op`'s semantics
+    /// (memcached's do_store_item). Frees `ref` unless it ends up linked. On success io.cas = the
+    /// new cas.
+    fn commitItem(self: *Store, op: Op, ref: Ref, bucket: u32) i32 {
         const h = self.arena.header(ref);
         assert(h.item_flags & ~items.flag_client_flags == 0);
         const key = items.keyOf(h);
-        const bucket = self.bucketOfKey(key);
+        assert(bucket == self.bucketOfKey(key));
         const old = self.lookup(bucket, key).ref;
         const linked = self.commitOp(op, bucket, old, ref);
         if (h.item_flags & items.flag_linked == 0) self.slabs.free(&self.arena, ref);
@@ -721,7 +722,7 @@ pub const Store = struct {
             self.slabs.free(&self.arena, ref);
             return Status.invalid;
         }
-        return self.commitItem(op, ref);
+        return self.commitItem(op, ref, self.bucketOfKey(items.keyOf(h)));
     }
 
     pub fn abort(self: *Store, slot_index: i32) i32 {
