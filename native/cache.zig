@@ -959,17 +959,18 @@ pub const Store = struct {
 
     pub fn statsGlobal(self: *const Store, out: *[stats.global_count]u64) void {
         out.* = self.global_counters.values;
-        var curr_items: u64 = 0;
+        var lru_items: u64 = 0;
         var bytes: u64 = 0;
         var active_slabs: u64 = 0;
         for (1..@as(usize, self.slabs.class_count) + 1) |id| {
-            curr_items += self.lru.counts[id];
+            lru_items += self.lru.counts[id];
             bytes += self.mem_requested[id];
             if (self.slabs.classes[id].pages > 0) active_slabs += 1;
             inline for (stats.summed) |pair| out[@intFromEnum(pair[0])] += self.class_counters[id].get(pair[1]);
         }
+        assert(lru_items == self.linked_count);
         const gauges = [_]struct { stats.Global, u64 }{
-            .{ .curr_items, curr_items },
+            .{ .curr_items, self.linked_count },
             .{ .bytes, bytes },
             .{ .total_malloced, @as(u64, self.slabs.pages_used) * self.slabs.page_size },
             .{ .limit_maxbytes, self.memory_bytes_max },
