@@ -17,8 +17,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
-import { Socket } from "node:net";
-import { freePort } from "./lib/servers.ts";
+import { freePort, portOpen } from "./lib/servers.ts";
 
 const project_root = join(import.meta.dir, "..");
 const mcload_path = join(project_root, "zig-out", "bin", "mcload");
@@ -83,13 +82,7 @@ const children = new Set<Child>();
 async function waitForPort(port: number): Promise<boolean> {
   const deadline = Date.now() + port_wait_ms_max;
   while (Date.now() < deadline) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = new Socket();
-      socket.once("connect", () => { socket.destroy(); resolve(true); });
-      socket.once("error", () => { socket.destroy(); resolve(false); });
-      socket.connect(port, "127.0.0.1");
-    });
-    if (ok) return true;
+    if (await portOpen(port)) return true;
     await Bun.sleep(25);
   }
   return false;

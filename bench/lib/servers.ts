@@ -130,7 +130,8 @@ export async function freePort(): Promise<number> {
   return (await freePorts(1))[0]!;
 }
 
-async function portOpen(port: number): Promise<boolean> {
+/** True when something accepts a TCP connection on 127.0.0.1:port (within 1 s). */
+export async function portOpen(port: number): Promise<boolean> {
   return await new Promise((resolve) => {
     const socket = new Socket();
     const done = (open: boolean) => {
