@@ -7,6 +7,17 @@
 //! a new cas from `nextCas`; a replication store (REP, REP_IF_NEWER) keeps the cas it is given
 //! and raises the counter to it.
 //!
+//! Replication tombstones (enabled once a repcached-bun peer pairs): a delete leaves the key as
+//! a tombstone item (flag_tombstone, no value) carrying the delete's cas, and `tomb` applies a
+//! peer's delete the same way. Every key then holds one version ordered by cas — a value or a
+//! tombstone — so a REP_IF_NEWER of an older value never brings a deleted key back, whatever
+//! order the two nodes' messages arrive in. Tombstones are invisible to clients (a miss for
+//! get/touch/incr/delete/replace/cas; add and set store over them), not in curr_items, sent to
+//! the peer by the cursor and by REP-mode get as `rcb1_tomb <key> <cas>` lines, evicted like
+//! items (counted in tombstones_dropped), and expire `tombstone_grace_s` after the delete unless
+//! `tombstones_keep` is set (the node is not in sync with its peer). An immediate flush is
+//! ordered the same way by the flush floor: no REP_IF_NEWER or tomb below it is stored.
+//!
 //! Contract: public operations return an i32 status (`Status`: 0 or a byte count on success, a
 //! negative code otherwise) and fill the shared `Io` words; they never fail in another way.
 //! `create` returns null for invalid params or when a mapping fails.
@@ -127,6 +138,10 @@ pub const item_size_max_max: u32 = 1 << 30; // memcached ITEM_SIZE_MAX_UPPER_LIM
 /// ms << 10 stays below 2^53 until the year 2248, so cas values remain exact in a JS double too.
 pub const cas_clock_shift = 10;
 
+/// How long a tombstone outlives its delete while the node is in sync with its peer: far beyond
+/// the time a delete and a crossing write take to reach the other node.
+pub const tombstone_grace_s: u32 = 60;
+
 pub const unix_now_min_s: u64 = @intCast(clock_zig.realtime_delta_max_s);
 
 pub fn paramsValid(p: *const Params) bool {
@@ -186,6 +201,15 @@ pub const Store = struct {
     /// parity in bit 0, so two paired nodes never mint the same cas and both order versions alike.
     cas_clock_enabled: bool,
     cas_parity: u1,
+    /// Added to the wall clock for cas minting (a test-only skew; 0 in production).
+    cas_clock_offset_ms: i32,
+    /// Deletes leave tombstones (see the top of this file).
+    tombstones_enabled: bool,
+    /// No tombstone expires (the node is not in sync with its peer).
+    tombstones_keep: bool,
+    tombstone_count: u64,
+    /// No replicated version (REP_IF_NEWER, tomb) below this cas is stored: an immediate flush's.
+    flush_floor_cas: u64,
     flush_state: Flush,
     walk: Walk,
     sweep_bucket: u32,
@@ -235,6 +259,11 @@ pub const Store = struct {
             .cas_counter = 0,
             .cas_clock_enabled = false,
             .cas_parity = 0,
+            .cas_clock_offset_ms = 0,
+            .tombstones_enabled = false,
+            .tombstones_keep = false,
+            .tombstone_count = 0,
+            .flush_floor_cas = 0,
             .flush_state = .{},
             .walk = .{},
             .sweep_bucket = 0,
@@ -271,7 +300,7 @@ pub const Store = struct {
     pub fn nextCas(self: *Store) u64 {
         var next = self.cas_counter + 1;
         if (self.cas_clock_enabled) {
-            const now_ms: u64 = @intCast(@max(0, std.time.milliTimestamp()));
+            const now_ms: u64 = @intCast(@max(0, std.time.milliTimestamp() + self.cas_clock_offset_ms));
             next = @max(next, now_ms << cas_clock_shift);
             if (@as(u1, @truncate(next)) != self.cas_parity) next += 1;
         }
@@ -280,9 +309,30 @@ pub const Store = struct {
     }
 
     /// Switches cas minting to the replication clock (see `cas_clock_enabled`).
-    pub fn setCasClock(self: *Store, enabled: bool, parity: u1) void {
+    pub fn setCasClock(self: *Store, enabled: bool, parity: u1, offset_ms: i32) void {
         self.cas_clock_enabled = enabled;
         self.cas_parity = parity;
+        self.cas_clock_offset_ms = offset_ms;
+    }
+
+    /// A cas above every cas this store has minted or been given (a replication tombstone's
+    /// version: "deleted after everything this node has seen"); left in io.
+    pub fn mintCas(self: *Store) void {
+        self.io.setCas(self.nextCas());
+    }
+
+    pub fn setTombstones(self: *Store, enabled: bool, keep: bool) void {
+        self.tombstones_enabled = enabled;
+        self.tombstones_keep = keep;
+    }
+
+    /// Raises the flush floor to io's cas (and the cas counter with it); io's cas is then the
+    /// floor (0: there is none). With io's cas 0 it just reads the floor.
+    pub fn raiseFlushFloor(self: *Store) void {
+        const floor = @max(self.flush_floor_cas, self.io.cas());
+        self.flush_floor_cas = floor;
+        self.cas_counter = @max(self.cas_counter, floor);
+        self.io.setCas(floor);
     }
 
     /// The cas a replication store keeps: the one given in io (or a new one when 0).
@@ -306,6 +356,8 @@ pub const Store = struct {
             self.flush_state.pending_s = moment;
             return Status.ok;
         }
+        // Replicating: the flush is also a version, above every version this node has seen.
+        if (self.tombstones_enabled) self.flush_floor_cas = self.nextCas();
         self.flush_state.time_s = @max(self.flush_state.time_s, @max(moment, now - 1));
         const epoch_next = self.flush_state.epoch +% 1;
         // The epoch is a byte: before it comes back to a value items may still carry, remove
@@ -326,6 +378,9 @@ pub const Store = struct {
     fn isDead(self: *const Store, h: *const Header) ?Miss {
         if (self.isFlushed(h)) return .flushed;
         if (self.clock.isExpired(h.exptime_s)) return .expired;
+        if (h.item_flags & items.flag_tombstone != 0 and !self.tombstones_keep) {
+            if (self.clock.current_time_s -| h.time_s >= tombstone_grace_s) return .expired;
+        }
         return null;
     }
 
@@ -335,8 +390,15 @@ pub const Store = struct {
         return self.table.bucketOf(key);
     }
 
-    /// Finds the live item with `key`, reclaiming a dead one met on the way.
+    /// Finds the live item with `key` (a tombstone is a miss), reclaiming a dead one met.
     fn lookup(self: *Store, bucket: u32, key: []const u8) Found {
+        const found = self.lookupAny(bucket, key);
+        if (found.ref != ref_none and isTombstone(self.arena.header(found.ref))) return .{ .ref = ref_none, .miss = .none };
+        return found;
+    }
+
+    /// Finds the live item or tombstone with `key`, reclaiming a dead one met on the way.
+    fn lookupAny(self: *Store, bucket: u32, key: []const u8) Found {
         const ref = self.table.find(&self.arena, bucket, key);
         if (ref == ref_none) return .{ .ref = ref_none, .miss = .none };
         const h = self.arena.header(ref);
@@ -358,7 +420,7 @@ pub const Store = struct {
         self.table.insert(&self.arena, bucket, ref);
         self.lru.link(&self.arena, ref, class_id);
         self.mem_requested[class_id] += items.sizeOf(h);
-        self.global_counters.add(.total_items, 1);
+        if (isTombstone(h)) self.tombstone_count += 1 else self.global_counters.add(.total_items, 1);
         self.linked_count += 1;
         if (self.table.wantsGrow(self.linked_count)) self.table.grow(&self.arena);
     }
@@ -374,6 +436,10 @@ pub const Store = struct {
         self.mem_requested[class_id] -= items.sizeOf(h);
         assert(self.linked_count > 0);
         self.linked_count -= 1;
+        if (isTombstone(h)) {
+            assert(self.tombstone_count > 0);
+            self.tombstone_count -= 1;
+        }
     }
 
     fn removeItem(self: *Store, bucket: u32, ref: Ref) void {
@@ -451,6 +517,10 @@ pub const Store = struct {
 
     fn evict(self: *Store, ref: Ref) void {
         const h = self.arena.header(ref);
+        if (isTombstone(h)) {
+            self.global_counters.add(.tombstones_dropped, 1);
+            return self.removeItem(self.bucketOfKey(items.keyOf(h)), ref);
+        }
         const counters = &self.class_counters[self.slabs.classOf(ref)];
         counters.add(.evicted, 1);
         if (h.exptime_s != 0) counters.add(.evicted_nonzero, 1);
@@ -507,17 +577,17 @@ pub const Store = struct {
         const peek = mode & get_mode_peek != 0;
         if (peek and mode & get_mode_touch != 0) return Status.invalid;
         const touching = mode & get_mode_touch != 0;
-        const found = self.lookup(self.bucketOfKey(key), key);
+        const rep = mode & get_mode_rep != 0;
+        if (rep and !peek) return Status.invalid;
+        const bucket = self.bucketOfKey(key);
+        const found = if (rep) self.lookupAny(bucket, key) else self.lookup(bucket, key);
         if (found.ref == ref_none) {
             if (!peek) self.countGetMiss(found.miss, touching);
             return Status.not_found;
         }
         const h = self.arena.header(found.ref);
         self.fillIo(h);
-        if (mode & get_mode_rep != 0) {
-            if (!peek) return Status.invalid;
-            return writeRepLine(self, h, out, mode);
-        }
+        if (rep) return writeRepLine(self, h, out, mode);
         const need = replyBytes(h, mode);
         if (need > out.len) {
             self.io.need = @intCast(need);
@@ -578,6 +648,7 @@ pub const Store = struct {
         return Status.ok;
     }
 
+    /// Removes the key, or (tombstones enabled) makes it a tombstone at a new cas, left in io.
     pub fn delete(self: *Store, key: []const u8) i32 {
         if (!keyValid(key)) return Status.bad_key;
         const bucket = self.bucketOfKey(key);
@@ -587,8 +658,49 @@ pub const Store = struct {
             return Status.not_found;
         }
         self.class_counters[self.slabs.classOf(found.ref)].add(.delete_hits, 1);
-        self.removeItem(bucket, found.ref);
+        if (!self.tombstones_enabled) {
+            self.removeItem(bucket, found.ref);
+            return Status.ok;
+        }
+        const cas = self.nextCas();
+        self.entomb(bucket, found.ref, key, cas);
+        self.io.setCas(cas);
         return Status.ok;
+    }
+
+    /// A peer's delete at io's cas: the key (live, a tombstone or absent) becomes a tombstone
+    /// with that cas, unless its version is as new or the cas is below the flush floor.
+    pub fn tomb(self: *Store, key: []const u8) i32 {
+        if (!keyValid(key)) return Status.bad_key;
+        const cas = self.io.cas();
+        if (cas == 0) return Status.invalid;
+        if (cas < self.flush_floor_cas) return Status.not_stored;
+        const bucket = self.bucketOfKey(key);
+        const old = self.lookupAny(bucket, key).ref;
+        if (old != ref_none and self.arena.header(old).cas >= cas) return Status.not_stored;
+        self.cas_counter = @max(self.cas_counter, cas);
+        self.entomb(bucket, old, key, cas);
+        return Status.ok;
+    }
+
+    /// Links a tombstone for `key` with `cas` in place of `old` (if any). Without memory for
+    /// one (-M, or every tail item pinned) the old item is just removed: tombstones_dropped.
+    fn entomb(self: *Store, bucket: u32, old: Ref, key: []const u8, cas: u64) void {
+        const total = items.totalBytes(key.len, 0, 0);
+        const ref = if (old != ref_none) self.allocBeside(old, total) catch ref_none else blk: {
+            const class_id = self.slabs.classFor(total);
+            assert(class_id != 0);
+            break :blk self.allocChunk(class_id);
+        };
+        if (ref == ref_none) {
+            self.global_counters.add(.tombstones_dropped, 1);
+            if (old != ref_none) self.removeItem(bucket, old);
+            return;
+        }
+        const h = self.arena.header(ref);
+        items.init(h, key, 0, 0, 0);
+        h.item_flags |= items.flag_tombstone;
+        self.linkOrReplace(bucket, old, ref, cas);
     }
 
     // ---- store ----
@@ -620,7 +732,7 @@ pub const Store = struct {
         assert(h.item_flags & ~items.flag_client_flags == 0);
         const key = items.keyOf(h);
         assert(bucket == self.bucketOfKey(key));
-        const old = self.lookup(bucket, key).ref;
+        const old = self.lookupAny(bucket, key).ref;
         const linked = self.commitOp(op, bucket, old, ref);
         if (h.item_flags & items.flag_linked == 0) self.slabs.free(&self.arena, ref);
         const result = linked catch |err| return statusOf(err);
@@ -628,25 +740,30 @@ pub const Store = struct {
         return Status.ok;
     }
 
+    /// `old` is the key's item or tombstone (ref_none: neither). Clients' ops see a tombstone
+    /// as a miss and store over it; REP_IF_NEWER orders against it by cas.
     fn commitOp(self: *Store, op: Op, bucket: u32, old: Ref, new: Ref) Error!Ref {
+        const live = if (old != ref_none and !isTombstone(self.arena.header(old))) old else ref_none;
         switch (op) {
             .set => self.linkOrReplace(bucket, old, new, self.nextCas()),
             .add => {
-                if (old != ref_none) {
-                    self.bump(old);
+                if (live != ref_none) {
+                    self.bump(live);
                     return error.NotStored;
                 }
-                self.linkOrReplace(bucket, ref_none, new, self.nextCas());
-            },
-            .replace => {
-                if (old == ref_none) return error.NotStored;
                 self.linkOrReplace(bucket, old, new, self.nextCas());
             },
-            .append, .prepend => return self.commitConcat(op, bucket, old, new),
-            .cas => try self.commitCas(bucket, old, new),
+            .replace => {
+                if (live == ref_none) return error.NotStored;
+                self.linkOrReplace(bucket, live, new, self.nextCas());
+            },
+            .append, .prepend => return self.commitConcat(op, bucket, live, new),
+            .cas => try self.commitCas(bucket, live, new),
             .rep => self.linkOrReplace(bucket, old, new, self.givenCas()),
             .rep_if_newer => {
-                if (old != ref_none and self.arena.header(old).cas >= self.io.cas()) return error.NotStored;
+                const given = self.io.cas();
+                if (old != ref_none and self.arena.header(old).cas >= given) return error.NotStored;
+                if (given != 0 and given < self.flush_floor_cas) return error.NotStored;
                 self.linkOrReplace(bucket, old, new, self.givenCas());
             },
         }
@@ -810,11 +927,13 @@ pub const Store = struct {
         }
     }
 
-    /// Removes every linked item whose cas is below io's cas: a replication peer's flush_all
-    /// made while the two were not paired, at the wall-clock cas of that moment. Costs one pass
-    /// over the table; returns how many items it removed.
+    /// Removes every linked item (and tombstone) whose cas is below io's cas, and raises the
+    /// flush floor to it: a replication peer's immediate flush_all, at the cas of that moment.
+    /// Costs one pass over the table; returns how many items it removed.
     pub fn removeBelowCas(self: *Store) i32 {
         const floor = self.io.cas();
+        self.raiseFlushFloor();
+        assert(self.io.cas() >= floor);
         var removed: i32 = 0;
         for (0..self.table.count()) |bucket| {
             var ref = self.table.buckets[bucket];
@@ -873,8 +992,14 @@ pub const Store = struct {
         return ref_none;
     }
 
+    /// A tombstone goes only to a repcached-bun peer (rep_relative mode); otherwise it is passed
+    /// over (CURSOR_AGAIN: call again).
     fn emitWalked(self: *Store, ref: Ref, out: []u8, mode: u32) i32 {
         const h = self.arena.header(ref);
+        if (isTombstone(h) and mode & get_mode_rep_relative == 0) {
+            h.walk_mark = self.walk.generation;
+            return Status.cursor_again;
+        }
         const need = @as(usize, h.key_len) + h.value_len;
         self.fillIo(h);
         if (mode & get_mode_rep != 0) {
@@ -969,8 +1094,9 @@ pub const Store = struct {
             inline for (stats.summed) |pair| out[@intFromEnum(pair[0])] += self.class_counters[id].get(pair[1]);
         }
         assert(lru_items == self.linked_count);
+        assert(self.tombstone_count <= self.linked_count);
         const gauges = [_]struct { stats.Global, u64 }{
-            .{ .curr_items, self.linked_count },
+            .{ .curr_items, self.linked_count - self.tombstone_count },
             .{ .bytes, bytes },
             .{ .total_malloced, @as(u64, self.slabs.pages_used) * self.slabs.page_size },
             .{ .limit_maxbytes, self.memory_bytes_max },
@@ -980,6 +1106,7 @@ pub const Store = struct {
             .{ .pending_items, self.pending.usedCount() },
             .{ .evicted_log_pending, self.eviction_log.count },
             .{ .curr_time_rel, self.clock.current_time_s },
+            .{ .tombstones, self.tombstone_count },
         };
         comptime assert(gauges.len == @intFromEnum(stats.global_first_counter));
         for (gauges) |gauge| out[@intFromEnum(gauge[0])] = gauge[1];
@@ -1033,8 +1160,17 @@ fn writeReply(h: *Header, out: []u8, mode: u32) usize {
     return at;
 }
 
-/// A replication `rep` line for the item (see get_mode_rep), or BUFFER_SMALL with io.need.
+fn isTombstone(h: *const Header) bool {
+    return h.item_flags & items.flag_tombstone != 0;
+}
+
+/// A replication `rep` line for the item (see get_mode_rep), or BUFFER_SMALL with io.need. A
+/// tombstone is `rcb1_tomb <key> <cas>` for a repcached-bun peer (rep_relative), NOT_FOUND else.
 fn writeRepLine(self: *Store, h: *Header, out: []u8, mode: u32) i32 {
+    if (isTombstone(h)) {
+        if (mode & get_mode_rep_relative == 0) return Status.not_found;
+        return writeTombLine(self, h, out);
+    }
     const exptime = wireExptime(self, h, mode & get_mode_rep_relative != 0);
     const flags_raw = items.flagsOf(h);
     const flags: i64 = if (mode & get_mode_rep_signed_flags != 0) @as(i32, @bitCast(flags_raw)) else flags_raw;
@@ -1058,6 +1194,22 @@ fn writeRepLine(self: *Store, h: *Header, out: []u8, mode: u32) i32 {
     at += number.write(h.cas, out[at..]);
     at += put(out[at..], items.crlf);
     at += put(out[at..], items.valueCrlfOf(h));
+    assert(at == need);
+    return @intCast(at);
+}
+
+fn writeTombLine(self: *Store, h: *Header, out: []u8) i32 {
+    const need = "rcb1_tomb ".len + h.key_len + 1 + number.digitCount(h.cas) + items.crlf.len;
+    if (need > out.len) {
+        self.io.need = @intCast(need);
+        return Status.buffer_small;
+    }
+    var at: usize = 0;
+    at += put(out[at..], "rcb1_tomb ");
+    at += put(out[at..], items.keyOf(h));
+    at += put(out[at..], " ");
+    at += number.write(h.cas, out[at..]);
+    at += put(out[at..], items.crlf);
     assert(at == need);
     return @intCast(at);
 }

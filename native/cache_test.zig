@@ -760,7 +760,7 @@ test "cas clock: wall-clock cas with the node's parity, still unique and increas
     var h = try Harness.init(.{});
     defer h.deinit();
     const store = h.store;
-    store.setCasClock(true, 1);
+    store.setCasClock(true, 1, 0);
     var last: u64 = 0;
     var i: u32 = 0;
     while (i < 1000) : (i += 1) {
@@ -771,8 +771,16 @@ test "cas clock: wall-clock cas with the node's parity, still unique and increas
     }
     const now_ms: u64 = @intCast(std.time.milliTimestamp());
     try std.testing.expect(last >= (now_ms - 1000) << cache.cas_clock_shift);
-    store.setCasClock(true, 0);
+    store.setCasClock(true, 0, 0);
     try std.testing.expectEqual(@as(u64, 0), store.nextCas() & 1);
+    // A test-only skew moves the clock the cas follows; the counter still never goes back.
+    store.setCasClock(true, 0, 60_000);
+    const ahead = store.nextCas();
+    try std.testing.expect(ahead >= (now_ms + 59_000) << cache.cas_clock_shift);
+    store.setCasClock(true, 0, -60_000);
+    try std.testing.expect(store.nextCas() > ahead);
+    store.mintCas();
+    try std.testing.expect(store.io.cas() > ahead + 1);
 }
 
 test "get peek: reads state without counting or touching" {
@@ -966,4 +974,159 @@ test "removeBelowCas removes exactly the items older than the given cas" {
     try testing.expectEqualStrings("w", h.get(keyOf(&key, 60)).?);
     h.store.io.setCas(first_new_cas);
     try testing.expectEqual(@as(i32, 0), h.store.removeBelowCas());
+}
+
+const get_rep_ours: u32 = cache.get_mode_peek | cache.get_mode_rep | cache.get_mode_rep_relative;
+const get_rep_classic: u32 = cache.get_mode_peek | cache.get_mode_rep | cache.get_mode_rep_signed_flags;
+
+fn repIfNewer(h: *Harness, key: []const u8, value: []const u8, cas: u64) i32 {
+    h.store.io.setCas(cas);
+    return h.op(op_rep_if_newer, key, value, 0, 0);
+}
+
+fn tomb(h: *Harness, key: []const u8, cas: u64) i32 {
+    h.store.io.setCas(cas);
+    return h.store.tomb(key);
+}
+
+test "tombstones: a delete leaves a version clients never see; an older replicated value does not bring the key back" {
+    var h = try Harness.init(.{});
+    defer h.deinit();
+    h.store.setTombstones(true, true);
+    try testing.expectEqual(Status.ok, repIfNewer(&h, "k", "old", 100));
+    try testing.expectEqual(Status.ok, h.store.delete("k"));
+    const deleted_at = h.cas();
+    try testing.expect(deleted_at > 100);
+    // Clients: a miss everywhere, not counted as an item.
+    try testing.expectEqual(@as(?[]const u8, null), h.get("k"));
+    try testing.expectEqual(Status.not_found, h.store.delete("k"));
+    try testing.expectEqual(Status.not_found, h.store.touch("k", 0));
+    try testing.expectEqual(Status.not_found, h.delta("k", true, 1));
+    try testing.expectEqual(Status.not_stored, h.op(op_replace, "k", "r", 0, 0));
+    try testing.expectEqual(Status.not_stored, h.op(op_append, "k", "r", 0, 0));
+    h.store.io.setCas(deleted_at);
+    try testing.expectEqual(Status.not_found, h.op(op_cas, "k", "r", 0, 0));
+    try testing.expectEqual(@as(u64, 0), h.stat(.curr_items));
+    try testing.expectEqual(@as(u64, 1), h.stat(.tombstones));
+    // The peer's copy of the old value arrives after the delete: refused.
+    try testing.expectEqual(Status.not_stored, repIfNewer(&h, "k", "old", 100));
+    try testing.expectEqual(@as(?[]const u8, null), h.get("k"));
+    // A value written after the delete wins.
+    try testing.expectEqual(Status.ok, repIfNewer(&h, "k", "new", deleted_at + 1));
+    try testing.expectEqualStrings("new", h.get("k").?);
+    try testing.expectEqual(@as(u64, 0), h.stat(.tombstones));
+    try testing.expectEqual(@as(u64, 1), h.stat(.curr_items));
+    // add and set store over a tombstone.
+    try testing.expectEqual(Status.ok, h.store.delete("k"));
+    try testing.expectEqual(Status.ok, h.op(op_add, "k", "added", 0, 0));
+    try testing.expectEqualStrings("added", h.get("k").?);
+}
+
+test "tombstones: a peer's tomb deletes only older versions, and is kept for a missing key" {
+    var h = try Harness.init(.{});
+    defer h.deinit();
+    h.store.setTombstones(true, true);
+    try testing.expectEqual(Status.ok, repIfNewer(&h, "a", "va", 500));
+    try testing.expectEqual(Status.not_stored, tomb(&h, "a", 400)); // written after the delete
+    try testing.expectEqualStrings("va", h.get("a").?);
+    try testing.expectEqual(Status.ok, tomb(&h, "a", 600));
+    try testing.expectEqual(@as(?[]const u8, null), h.get("a"));
+    try testing.expectEqual(Status.ok, tomb(&h, "absent", 700)); // fences a copy still in flight
+    try testing.expectEqual(Status.not_stored, repIfNewer(&h, "absent", "stale", 650));
+    try testing.expectEqual(Status.not_stored, tomb(&h, "absent", 700));
+    try testing.expectEqual(Status.ok, tomb(&h, "absent", 800));
+    try testing.expectEqual(@as(u64, 2), h.stat(.tombstones));
+}
+
+test "tombstones: sent as rcb1_tomb lines to our own kind, never to a classic peer" {
+    var h = try Harness.init(.{});
+    defer h.deinit();
+    h.store.setTombstones(true, true);
+    try testing.expectEqual(Status.ok, repIfNewer(&h, "gone", "v", 7));
+    try testing.expectEqual(Status.ok, tomb(&h, "gone", 1234));
+    try testing.expectEqual(Status.ok, h.set("kept", "v"));
+    const n = h.store.get("gone", &h.out, get_rep_ours, 0);
+    try testing.expectEqualStrings("rcb1_tomb gone 1234\r\n", h.out[0..@intCast(n)]);
+    try testing.expectEqual(Status.not_found, h.store.get("gone", &h.out, get_rep_classic, 0));
+    try testing.expectEqual(Status.not_found, h.store.get("gone", &h.out, cache.get_mode_peek, 0));
+    // The full copy: our kind gets both, a classic peer only the value.
+    var lines: [2][]const u8 = undefined;
+    var copies: [2][64]u8 = undefined;
+    for ([_]u32{ get_rep_ours & ~cache.get_mode_peek, get_rep_classic & ~cache.get_mode_peek }, 0..) |mode, which| {
+        h.store.cursorStart();
+        var at: usize = 0;
+        var guard: u32 = 0;
+        while (guard < 100) : (guard += 1) {
+            const r = h.store.cursorNext(copies[which][at..], mode);
+            if (r == Status.cursor_done) break;
+            if (r == Status.cursor_again) continue;
+            try testing.expect(r > 0);
+            at += @intCast(r);
+        }
+        lines[which] = copies[which][0..at];
+    }
+    try testing.expect(std.mem.indexOf(u8, lines[0], "rcb1_tomb gone 1234\r\n") != null);
+    try testing.expect(std.mem.indexOf(u8, lines[0], "rep kept ") != null);
+    try testing.expect(std.mem.indexOf(u8, lines[1], "gone") == null);
+    try testing.expect(std.mem.indexOf(u8, lines[1], "rep kept ") != null);
+}
+
+test "tombstones: expire after the grace period only while not kept; evicted ones are counted" {
+    var h = try Harness.init(.{});
+    defer h.deinit();
+    h.store.setTombstones(true, true);
+    try testing.expectEqual(Status.ok, h.set("k", "v"));
+    try testing.expectEqual(Status.ok, h.store.delete("k"));
+    h.advance(cache.tombstone_grace_s + 5);
+    try testing.expectEqual(@as(i32, 0), h.store.sweep(200_000));
+    try testing.expectEqual(@as(u64, 1), h.stat(.tombstones));
+    h.store.setTombstones(true, false);
+    try testing.expectEqual(@as(i32, 1), h.store.sweep(200_000));
+    try testing.expectEqual(@as(u64, 0), h.stat(.tombstones));
+    // Without tombstones a delete removes the key outright.
+    h.store.setTombstones(false, false);
+    try testing.expectEqual(Status.ok, h.set("plain", "v"));
+    try testing.expectEqual(Status.ok, h.store.delete("plain"));
+    try testing.expectEqual(@as(u64, 0), h.stat(.tombstones));
+    try testing.expectEqual(Status.ok, repIfNewer(&h, "plain", "v", 1));
+}
+
+test "tombstones: eviction of a tombstone is counted as dropped, never logged as an eviction" {
+    var h = try Harness.init(.{ .memory_bytes_max = 1 << 20, .eviction_log_max = 64 });
+    defer h.deinit();
+    h.store.setTombstones(true, true);
+    var key_buf: [16]u8 = undefined;
+    var i: u32 = 0;
+    // Fill the smallest class with tombstones and then values of the same class.
+    while (i < 40_000) : (i += 1) {
+        const key = std.fmt.bufPrint(&key_buf, "t{d}", .{i}) catch unreachable;
+        try testing.expectEqual(Status.ok, tomb(&h, key, 1000 + i));
+    }
+    try testing.expect(h.stat(.tombstones_dropped) > 0);
+    try testing.expectEqual(@as(u64, 0), h.stat(.evictions));
+    var log: [256]u8 = undefined;
+    try testing.expectEqual(@as(i32, 0), h.store.evictionsTake(&log));
+}
+
+test "flush floor: after an immediate flush on a replicating store, no older replicated version is stored" {
+    var h = try Harness.init(.{});
+    defer h.deinit();
+    h.store.setTombstones(true, true);
+    try testing.expectEqual(Status.ok, repIfNewer(&h, "before", "v", 50));
+    try testing.expectEqual(Status.ok, h.store.flush(0));
+    h.store.io.setCas(0);
+    h.store.raiseFlushFloor();
+    const floor = h.cas();
+    try testing.expect(floor > 50);
+    try testing.expectEqual(@as(?[]const u8, null), h.get("before"));
+    try testing.expectEqual(Status.not_stored, repIfNewer(&h, "crossing", "v", floor - 1));
+    try testing.expectEqual(Status.not_stored, tomb(&h, "crossing", floor - 1));
+    try testing.expectEqual(Status.ok, repIfNewer(&h, "after", "v", floor + 1));
+    try testing.expectEqual(Status.ok, h.set("local", "v"));
+    try testing.expect(h.cas() > floor);
+    // A peer's flush_before raises it too.
+    h.store.io.setCas(floor + 100);
+    _ = h.store.removeBelowCas();
+    try testing.expectEqual(@as(?[]const u8, null), h.get("after"));
+    try testing.expectEqual(Status.not_stored, repIfNewer(&h, "late", "v", floor + 50));
 }

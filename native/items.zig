@@ -35,6 +35,9 @@ pub const flag_pending: u8 = 1 << 2; // reserved by rc_reserve, not linked, neve
 pub const flag_pinned: u8 = 1 << 3; // linked but must not be evicted right now (append, incr)
 pub const flag_active: u8 = 1 << 4; // fetched at least twice (for evicted_active)
 pub const flag_client_flags: u8 = 1 << 5; // client flags stored after the header (not 0)
+/// A replication tombstone: the key was deleted at this item's cas (no value). Invisible to
+/// clients; it lets a replicated store order a delete against the peer's writes (cache.zig).
+pub const flag_tombstone: u8 = 1 << 6;
 
 pub const Header = extern struct {
     lru_prev: Ref, // towards the head (more recently used)

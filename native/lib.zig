@@ -19,12 +19,13 @@
 //!
 //! rc_stats indices (u64; store.ts GlobalStat), from stats.zig `Global`:
 //!   0 curr_items 1 bytes 2 total_malloced 3 limit_maxbytes 4 hash_power_level 5 hash_bytes
-//!   6 active_slabs 7 pending_items 8 evicted_log_pending 9 curr_time_rel    (gauges)
-//!   10 total_items 11 evictions 12 evicted_unfetched 13 evicted_active 14 evicted_log_dropped
-//!   15 reclaimed 16 expired_unfetched 17 crawler_reclaimed 18 outofmemory 19 get_hits
-//!   20 get_misses 21 get_expired 22 get_flushed 23 delete_hits 24 delete_misses 25 incr_hits
-//!   26 incr_misses 27 decr_hits 28 decr_misses 29 cas_hits 30 cas_misses 31 cas_badval
-//!   32 touch_hits 33 touch_misses 34 cmd_get 35 cmd_set 36 cmd_touch 37 cmd_flush
+//!   6 active_slabs 7 pending_items 8 evicted_log_pending 9 curr_time_rel 10 tombstones (gauges)
+//!   11 total_items 12 evictions 13 evicted_unfetched 14 evicted_active 15 evicted_log_dropped
+//!   16 reclaimed 17 expired_unfetched 18 crawler_reclaimed 19 outofmemory 20 get_hits
+//!   21 get_misses 22 get_expired 23 get_flushed 24 delete_hits 25 delete_misses 26 incr_hits
+//!   27 incr_misses 28 decr_hits 29 decr_misses 30 cas_hits 31 cas_misses 32 cas_badval
+//!   33 touch_hits 34 touch_misses 35 cmd_get 36 cmd_set 37 cmd_touch 38 cmd_flush
+//!   39 tombstones_dropped
 //! rc_class_stats indices (u64; store.ts ClassStat), from stats.zig `Class`:
 //!   0 chunk_size 1 chunks_per_page 2 total_pages 3 total_chunks 4 used_chunks 5 free_chunks
 //!   6 free_chunks_end 7 mem_requested 8 number 9 age    (gauges)
@@ -58,9 +59,9 @@ comptime {
     std.debug.assert(@offsetOf(cache.Params, "pending_max") == 36);
     std.debug.assert(@offsetOf(cache.Params, "eviction_log_max") == 40);
     std.debug.assert(@sizeOf(items.Header) == items.header_bytes);
-    std.debug.assert(@intFromEnum(stats.Global.total_items) == 10);
-    std.debug.assert(@intFromEnum(stats.Global.cmd_flush) == 37);
-    std.debug.assert(stats.global_count == 38);
+    std.debug.assert(@intFromEnum(stats.Global.total_items) == 11);
+    std.debug.assert(@intFromEnum(stats.Global.cmd_flush) == 38);
+    std.debug.assert(stats.global_count == 40);
     std.debug.assert(@intFromEnum(stats.Class.evicted) == 10);
     std.debug.assert(@intFromEnum(stats.Class.touch_hits) == 26);
     std.debug.assert(stats.class_count == 27);
@@ -124,10 +125,42 @@ export fn rc_clock(store: ?*Store, unix_now_s: u32) void {
     s.advanceClock(unix_now_s);
 }
 
-export fn rc_cas_clock(store: ?*Store, enabled: u32, parity: u32) i32 {
+/// offset_ms: added to the wall clock the cas follows (test-only skew; 0 in production).
+export fn rc_cas_clock(store: ?*Store, enabled: u32, parity: u32, offset_ms: i32) i32 {
     const s = store orelse return Status.invalid;
     if (enabled > 1 or parity > 1) return Status.invalid;
-    s.setCasClock(enabled == 1, @intCast(parity));
+    s.setCasClock(enabled == 1, @intCast(parity), offset_ms);
+    return Status.ok;
+}
+
+/// Mints a cas above every cas the store has minted or been given, into io's cas.
+export fn rc_cas_mint(store: ?*Store) i32 {
+    const s = store orelse return Status.invalid;
+    s.mintCas();
+    return Status.ok;
+}
+
+/// Replication tombstones: enabled (0/1: a delete leaves one), keep (0/1: none expires).
+export fn rc_tombstones(store: ?*Store, enabled: u32, keep: u32) i32 {
+    const s = store orelse return Status.invalid;
+    if (enabled > 1 or keep > 1) return Status.invalid;
+    s.setTombstones(enabled == 1, keep == 1);
+    return Status.ok;
+}
+
+/// A peer's delete at io's cas: the key becomes a tombstone unless it holds a newer version.
+/// OK, or NOT_STORED when the key's version is as new (or older than the flush floor).
+export fn rc_tomb(store: ?*Store, key_buf: ?[*]const u8, key_off: u32, key_len: u32) i32 {
+    const s = store orelse return Status.invalid;
+    const key = bytesIn(key_buf, key_off, key_len) orelse return Status.invalid;
+    return s.tomb(key);
+}
+
+/// Raises the replication flush floor to io's cas (0: just read it): no replicated version
+/// older than the floor is stored again, and the store mints no cas below it. io's cas = the floor.
+export fn rc_flush_floor(store: ?*Store) i32 {
+    const s = store orelse return Status.invalid;
+    s.raiseFlushFloor();
     return Status.ok;
 }
 

@@ -21,6 +21,7 @@ pub const Global = enum(u32) {
     pending_items, // reserved, not yet committed
     evicted_log_pending, // keys in the eviction log
     curr_time_rel, // the store's relative clock (seconds since process_started)
+    tombstones, // replication tombstones linked (not in curr_items)
     total_items,
     evictions,
     evicted_unfetched,
@@ -49,6 +50,7 @@ pub const Global = enum(u32) {
     cmd_set,
     cmd_touch,
     cmd_flush,
+    tombstones_dropped, // tombstones evicted, or not made for want of memory
 };
 pub const global_count = @typeInfo(Global).@"enum".fields.len;
 /// Global indices below this one are gauges (never reset).

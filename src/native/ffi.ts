@@ -18,8 +18,14 @@ const library = dlopen(nativeLibraryPath(), {
   rc_destroy: { args: [ptr], returns: none },
   rc_io: { args: [ptr], returns: ptr },
   rc_clock: { args: [ptr, u32], returns: none },
-  // store, enabled (0/1), parity (0/1)
-  rc_cas_clock: { args: [ptr, u32, u32], returns: i32 },
+  // store, enabled (0/1), parity (0/1), clock offset in ms (test-only skew)
+  rc_cas_clock: { args: [ptr, u32, u32, i32], returns: i32 },
+  rc_cas_mint: { args: [ptr], returns: i32 },
+  // store, enabled (0/1), keep (0/1)
+  rc_tombstones: { args: [ptr, u32, u32], returns: i32 },
+  // store, key_buf, key_off, key_len (the cas in io)
+  rc_tomb: { args: [ptr, ptr, u32, u32], returns: i32 },
+  rc_flush_floor: { args: [ptr], returns: i32 },
   // store, key_buf, key_off, key_len, out, out_off, out_cap, mode, exptime
   rc_get: { args: [ptr, ptr, u32, u32, ptr, u32, u32, u32, i32], returns: i32 },
   // store, op, key_buf, key_off, key_len, val_buf, val_off, val_len, flags, exptime

@@ -86,6 +86,7 @@ export const GLOBAL_STAT_NAMES = [
   "pending_items",
   "evicted_log_pending",
   "curr_time_rel",
+  "tombstones",
   "total_items",
   "evictions",
   "evicted_unfetched",
@@ -114,6 +115,7 @@ export const GLOBAL_STAT_NAMES = [
   "cmd_set",
   "cmd_touch",
   "cmd_flush",
+  "tombstones_dropped",
 ] as const;
 export type GlobalStatName = (typeof GLOBAL_STAT_NAMES)[number];
 export type GlobalStats = Record<GlobalStatName, number>;
@@ -260,6 +262,10 @@ const {
   rc_remove_below_cas,
   rc_clock,
   rc_cas_clock,
+  rc_cas_mint,
+  rc_tombstones,
+  rc_tomb,
+  rc_flush_floor,
   rc_sweep,
   rc_cursor_start,
   rc_cursor_next,
@@ -385,15 +391,28 @@ export class Store {
   }
 
   /**
-   * Deletes the key if its cas is below (cas_hi, cas_lo) — a replication tombstone. OK when it
-   * deleted, NOT_FOUND when the key is absent or as new (its cas at or above the given one).
+   * A replication peer's delete at cas (cas_hi, cas_lo): the key becomes a tombstone with that
+   * cas unless its version (value or tombstone) is as new, or the cas is below the flush floor.
+   * OK when it took effect, NOT_STORED when the key's version won.
    */
-  deleteOlder(key: Uint8Array, key_off: number, key_len: number, cas_lo: number, cas_hi: number): number {
-    const found = this.get(key, key_off, key_len, no_bytes, 0, 0, GetMode.PEEK, 0);
-    if (found < 0 && found !== Status.BUFFER_SMALL) return Status.NOT_FOUND; // absent (or a bad key)
-    const hi = this.io[IO_CAS_HI]!;
-    if (hi > cas_hi || (hi === cas_hi && this.io[IO_CAS_LO]! >= cas_lo)) return Status.NOT_FOUND;
-    return this.delete(key, key_off, key_len);
+  tomb(key: Uint8Array, key_off: number, key_len: number, cas_lo: number, cas_hi: number): number {
+    if (!inside(key, key_off, key_len)) return Status.INVALID;
+    this.setCas(cas_lo, cas_hi);
+    return rc_tomb(this.handle, key, key_off, key_len);
+  }
+
+  /**
+   * Replication tombstones (native/cache.zig): `enabled`, a delete leaves a tombstone carrying
+   * its cas; `keep`, none expires (the node is not in sync with its peer).
+   */
+  setTombstones(enabled: boolean, keep: boolean): void {
+    this.check(rc_tombstones(this.handle, enabled ? 1 : 0, keep ? 1 : 0), "rc_tombstones");
+  }
+
+  /** Reads the flush floor (the cas of the latest immediate flush while replicating; 0: none) into casLo/casHi. */
+  readFlushFloor(): void {
+    this.setCas(0, 0);
+    this.check(rc_flush_floor(this.handle), "rc_flush_floor");
   }
 
   touch(key: Uint8Array, key_off: number, key_len: number, exptime: number): number {
@@ -424,8 +443,24 @@ export class Store {
    * Replication: mint cas values from the wall clock (ms << 10) with bit 0 = parity, so the two
    * nodes of a pair never mint the same cas and order versions the same way (last writer wins).
    */
-  setCasClock(enabled: boolean, parity: 0 | 1): number {
-    return rc_cas_clock(this.handle, enabled ? 1 : 0, parity);
+  setCasClock(enabled: boolean, parity: 0 | 1, offset_ms = 0): number {
+    return rc_cas_clock(this.handle, enabled ? 1 : 0, parity, offset_ms | 0);
+  }
+
+  /**
+   * Mints a cas above every cas this store has minted or been given (a tombstone's version:
+   * later than everything this node has seen); read it with casLo()/casHi().
+   */
+  mintCas(): void {
+    this.check(rc_cas_mint(this.handle), "rc_cas_mint");
+  }
+
+  casLo(): number {
+    return this.io[IO_CAS_LO]!;
+  }
+
+  casHi(): number {
+    return this.io[IO_CAS_HI]!;
   }
 
   /** Reclaims expired/flushed items, looking at about `budget` buckets and items; returns the count. */

@@ -200,20 +200,24 @@ describe("cas", () => {
     expect([stats.cas_hits, stats.cas_badval, stats.cas_misses]).toEqual([1, 3, 1]);
   });
 
-  test("deleteOlder deletes only an item whose cas is below the tombstone's (hi and lo words)", () => {
+  test("tomb: a peer's delete takes effect only over an older version (hi and lo words), and leaves a tombstone", () => {
     const h = new Harness();
+    h.store.setTombstones(true, true);
     const key = encoder.encode("t");
     h.setCas((5n << 32n) + 7n);
-    expect(h.op(StoreOp.REP, "t", "")).toBe(Status.OK); // an empty value is found too
-    expect(h.store.deleteOlder(key, 0, 1, 7, 5)).toBe(Status.NOT_FOUND); // same cas: kept
-    expect(h.store.deleteOlder(key, 0, 1, 0xffffffff, 4)).toBe(Status.NOT_FOUND); // older tombstone
+    expect(h.op(StoreOp.REP, "t", "")).toBe(Status.OK); // an empty value is a version too
+    expect(h.store.tomb(key, 0, 1, 7, 5)).toBe(Status.NOT_STORED); // same cas: kept
+    expect(h.store.tomb(key, 0, 1, 0xffffffff, 4)).toBe(Status.NOT_STORED); // older delete
     expect(h.get("t")).toBe("");
-    expect(h.store.deleteOlder(key, 0, 1, 0, 6)).toBe(Status.OK);
+    expect(h.store.tomb(key, 0, 1, 0, 6)).toBe(Status.OK);
     expect(h.get("t")).toBeNull();
-    expect(h.store.deleteOlder(key, 0, 1, 0, 6)).toBe(Status.NOT_FOUND);
-    h.setCas((5n << 32n) + 7n);
-    expect(h.op(StoreOp.REP, "t", "x".repeat(5000))).toBe(Status.OK);
-    expect(h.store.deleteOlder(key, 0, 1, 8, 5)).toBe(Status.OK);
+    expect(h.store.stats().tombstones).toBe(1);
+    expect(h.store.stats().curr_items).toBe(0);
+    h.setCas((5n << 32n) + 9n);
+    expect(h.op(StoreOp.REP_IF_NEWER, "t", "stale")).toBe(Status.NOT_STORED); // older than the delete
+    h.setCas((6n << 32n) + 1n);
+    expect(h.op(StoreOp.REP_IF_NEWER, "t", "x".repeat(5000))).toBe(Status.OK);
+    expect(h.store.tomb(key, 0, 1, 2, 6)).toBe(Status.OK);
     expect(h.get("t")).toBeNull();
   });
 
