@@ -4,11 +4,28 @@
 import { writeFileSync, rmSync } from "node:fs";
 import { listenAddressSplit, parseArgs, settingsStats, version_string, type Settings } from "./config.ts";
 import { Server, type ServerSettings } from "./server/server.ts";
-import { Replicator } from "./replication/link.ts";
+import { Replicator } from "./replication/replicator.ts";
 
 const daemon_child_env = "REPCACHED_BUN_DAEMON_CHILD";
 /** Evicted keys kept between two replication pump turns (a pump turn drains them all). */
 const eviction_log_keys_max = 65_536;
+/** Test-only: skews the replication clock (wall-clock cas) by this many ms. Not a flag: no user sets it. */
+const clock_offset_env = "REPCACHED_CLOCK_OFFSET_MS";
+/** The largest skew the variable may inject (a day). */
+const clock_offset_ms_max = 86_400_000;
+
+/** REPCACHED_CLOCK_OFFSET_MS, checked; exits 64 naming the variable when it is not a whole number in range. */
+function clockOffsetMs(): number {
+  const text = process.env[clock_offset_env];
+  if (text === undefined || text === "") return 0;
+  const value = Number(text);
+  if (!Number.isInteger(value) || Math.abs(value) > clock_offset_ms_max) {
+    console.error(`${clock_offset_env} must be a whole number of ms within ±${clock_offset_ms_max}: ${text}`);
+    process.exit(64);
+  }
+  console.error(`warning: ${clock_offset_env}=${value}: the replication clock is skewed (testing only)`);
+  return value;
+}
 
 function serverSettings(s: Settings): ServerSettings {
   return {
@@ -74,6 +91,7 @@ function startReplication(server: Server, settings: Settings): Replicator | null
     secret: r.secret,
     propagate_evictions: r.propagate_evictions,
     serve_during_copy: r.serve_during_copy,
+    clock_offset_ms: clockOffsetMs(),
     verbosity: () => server.settings.verbosity,
   });
   server.ctx.mutations = replicator;

@@ -6,9 +6,10 @@
 //   delete <key>\r\n                                            the key is gone
 //   flush_all \r\n   |   flush_all <time>\r\n                   flush now (note the space) / later
 //   marugoto_end\r\n                                            end of a full copy
-//   rcb1_tomb <key> <cas>\r\n                                   repcached-bun peers only: a
-//                                                               delete made while unpaired
-//   rcb1_flush_before <cas>\r\n                                 ... and a flush_all
+//   rcb1_tomb <key> <cas>\r\n                                   repcached-bun peers only: the
+//                                                               key was deleted at that cas
+//                                                               (the store writes these too)
+//   rcb1_flush_before <cas>\r\n                                 ... an immediate flush_all
 //
 // Contract: every `encode*` writes at `at` and returns the offset after what it wrote; the caller
 // guarantees room (link.ts sizes its send buffer from `rep_header_bytes_max` and the item size).
@@ -59,21 +60,7 @@ export function encodeMarugotoEnd(buf: Uint8Array, at: number): number {
   return putAscii(buf, at, "marugoto_end\r\n");
 }
 
-
-/** `rcb1_tomb <key> <cas>\r\n`: delete the key if its cas is below this one (tombstones.ts). */
-export function encodeTomb(
-  buf: Uint8Array, at: number, key: Uint8Array, key_off: number, key_len: number, cas_lo: number, cas_hi: number,
-): number {
-  at = putAscii(buf, at, "rcb1_tomb ");
-  at = putBytes(buf, at, key, key_off, key_len);
-  buf[at++] = 32;
-  at = putU64(buf, at, cas_lo, cas_hi);
-  buf[at++] = CR;
-  buf[at++] = LF;
-  return at;
-}
-
-/** `rcb1_flush_before <cas>\r\n`: remove every item older than this cas (tombstones.ts). */
+/** `rcb1_flush_before <cas>\r\n`: remove every item older than this cas (resync.ts). */
 export function encodeFlushBefore(buf: Uint8Array, at: number, cas_lo: number, cas_hi: number): number {
   at = putAscii(buf, at, "rcb1_flush_before ");
   at = putU64(buf, at, cas_lo, cas_hi);

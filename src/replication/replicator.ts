@@ -1,0 +1,731 @@
+// Replication with one peer, repcached-compatible on the wire, without repcached's flaws.
+//
+// Contract:
+// - The request path touches replication in one call per mutation (`stored`/`deleted`/`flushed`,
+//   the MutationSink): the key goes into the bounded Journal. Everything else happens off it, in
+//   `pump()` (scheduled with setImmediate, and on drain): journal entries are sent in order, each
+//   with the key's state at send time (a value, a tombstone, or gone); a full copy streams from
+//   the store's cursor in bounded steps between them (resync.ts: the re-pair, and why its order
+//   cannot lose or resurrect data).
+// - Who listens and who dials (the port rule below); a cut link re-pairs by itself.
+// - A classic repcached peer gets exactly repcached's bytes; two repcached-bun nodes handshake
+//   (link.ts, handshake.ts), send each other full copies and keep the higher cas per key.
+// - Bounds: journal items (-q) and bytes, a fixed send buffer (outbox.ts); a journal overflow
+//   drops the link (logged, counted) and the re-pair's full copy repairs the peer.
+// - Graceful stop (SIGTERM/SIGINT): the listener stops accepting but keeps the link; what the
+//   journal holds is sent before exit, giving up after `drain_stall_ms_max` without progress.
+
+import type { TCPSocketListener } from "bun";
+import { networkInterfaces } from "node:os";
+import { Connection, type PeerHooks } from "../server/connection.ts";
+import type { Server } from "../server/server.ts";
+import type { MutationSink, ReadThrough } from "../protocol/execute.ts";
+import { key_bytes_max, key_cursor, nextKey, type Command } from "../protocol/parser.ts";
+import { GetMode, Status, StoreOp } from "../native/store.ts";
+import { Entry, Journal } from "./journal.ts";
+import { encodeDelete, encodeFlush, encodeFlushBefore, encodeMarugotoEnd, rep_header_bytes_max } from "./codec.ts";
+import { Outbox } from "./outbox.ts";
+import { Link, type LinkOwner, type LinkSocket } from "./link.ts";
+import { Phase, type PeerKind, type Role } from "./resync.ts";
+import { Fetches } from "./read_through.ts";
+import { newToken } from "./handshake.ts";
+
+export interface ReplicationOptions {
+  peer_host: string | null;
+  listen_port: number;
+  connect_port: number;
+  listen_hosts: string[];
+  queue_items_max: number;
+  queue_bytes_max: number;
+  secret: string | null;
+  propagate_evictions: boolean;
+  serve_during_copy: boolean;
+  /** Test-only skew of the replication clock (REPCACHED_CLOCK_OFFSET_MS); 0 in production. */
+  clock_offset_ms: number;
+  verbosity: () => number;
+}
+
+export const LinkState = {
+  DOWN: "down", LISTENING: "listening", CONNECTING: "connecting", HANDSHAKE: "handshake",
+  COPYING: "copying", SYNCED: "synced",
+} as const;
+
+const connect_timeout_ms = 3_000;
+const reconnect_delay_ms_min = 100;
+const reconnect_delay_ms_max = 5_000;
+const listen_retry_ms = 1_000;
+/** Stop encoding while this many bytes wait for the socket (TCP backpressure reaches the pump). */
+const send_window_bytes = 256 * 1024;
+/** Encode at most this many messages per pump turn, then yield to clients. */
+const pump_messages_per_turn_max = 4096;
+const thirty_days_s = 2_592_000;
+/** Evicted keys taken per pump step ([u8 len][key] entries). */
+const scratch_bytes = 64 * 1024;
+/** Graceful stop: give up when the peer takes nothing for this long (repcached: 3 × 1 s). */
+const drain_stall_ms_max = 3_000;
+/** Graceful stop: poll the drain this often. */
+const drain_poll_ms = 10;
+/** Bytes per journal entry counted against -q items (key, type, length), for the default byte bound. */
+const journal_entry_bytes_max = 258;
+const ascii_c = 0x63;
+
+export class Replicator implements MutationSink, ReadThrough, LinkOwner {
+  private readonly server: Server;
+  private readonly options: ReplicationOptions;
+  readonly node_id = newToken();
+  readonly secret: string | null;
+  private readonly journal: Journal;
+  private readonly outbox: Outbox;
+  private readonly scratch: Uint8Array;
+  private readonly fetches = new Fetches();
+  private listeners: Array<TCPSocketListener<Link>> = [];
+  private link: Link | null = null;
+  private outgoing: Link | null = null;
+  private connecting = false;
+  private reconnect_delay_ms = reconnect_delay_ms_min;
+  private reconnect_timer: ReturnType<typeof setTimeout> | null = null;
+  private listen_timer: ReturnType<typeof setTimeout> | null = null;
+  private listen_failures = 0;
+  private pump_scheduled = false;
+  private stopping = false;
+  private ready: (() => void) | null = null;
+  private self_connects = 0;
+  /** Set once a repcached-bun peer paired: cas follows the wall clock and deletes leave tombstones. */
+  private paired_ours = false;
+  /**
+   * The port rule. Without a shared port (the peer is elsewhere, or on this host on another
+   * port or address) we always listen, and with -x dial while no link is up. With a shared port
+   * (the peer is this host, same port — the usual one-host pair) only one process can hold it:
+   * the node that holds it waits for the other to dial; the other dials. Like repcached, the
+   * survivor of a broken link takes the port (so a peer restarted with -x finds it), and a node
+   * that finds the port taken dials whoever holds it (so a peer restarted without -x pairs too).
+   */
+  private readonly port_shared: boolean;
+  /** No -x, but our port is held by another process on this host: dial it (see the port rule). */
+  private dial_holder = false;
+  readonly figures = {
+    sent_items: 0, received_items: 0, full_copies_sent: 0, full_copies_received: 0,
+    last_copy_items: 0, last_copy_ms: 0, link_drops: 0, queue_overflows: 0, pairings: 0, auth_failures: 0,
+    tombstones_sent: 0, tombstones_received: 0, tombstones_applied: 0, flushes_sent: 0, flushes_received: 0,
+    drain_timeouts: 0, last_error: "",
+  };
+
+  constructor(server: Server, options: ReplicationOptions) {
+    this.server = server;
+    this.options = options;
+    this.secret = options.secret;
+    const item_size_max = server.settings.item_size_max;
+    this.journal = new Journal(options.queue_items_max, Math.min(options.queue_bytes_max, options.queue_items_max * journal_entry_bytes_max));
+    this.outbox = new Outbox(send_window_bytes, item_size_max + rep_header_bytes_max);
+    this.scratch = new Uint8Array(scratch_bytes);
+    this.port_shared = options.peer_host !== null && options.connect_port === options.listen_port &&
+      isLocalHost(options.peer_host) && listensOn(options.listen_hosts, options.peer_host);
+    // cas values stay memcached-like (a counter) until a repcached-bun peer pairs: a classic peer
+    // keeps only the low 32 bits of a cas it sends back, so wall-clock cas would change on the
+    // round trip. Pairing with our own kind switches to wall-clock cas for last-writer-wins.
+  }
+
+  private log(level: number, text: string): void {
+    if (this.options.verbosity() >= level) console.error(text);
+  }
+
+  private fail(text: string): void {
+    this.figures.last_error = text;
+    console.error(text);
+  }
+
+  // ---- lifecycle: the port rule ----
+
+  /** Binds the replication port, dials the peer; resolves when clients may be served. */
+  start(): Promise<void> {
+    if (!this.port_shared) this.listen();
+    if (this.options.peer_host === null) return Promise.resolve();
+    // With --serve-during-copy the client port opens once the link is up (read-through works from
+    // the first request); otherwise once the peer's full copy is in, as repcached does.
+    return new Promise((resolve) => {
+      this.ready = resolve;
+      this.dial();
+    });
+  }
+
+  private markReady(): void {
+    const ready = this.ready;
+    this.ready = null;
+    if (ready !== null) ready();
+  }
+
+  /** Whether we share the port with our peer (then we listen only while no link is up). */
+  private sharesPort(): boolean {
+    return this.port_shared || this.dial_holder;
+  }
+
+  private wantListen(): boolean {
+    return !this.stopping && this.listeners.length === 0 && (!this.sharesPort() || this.link === null);
+  }
+
+  private listen(): void {
+    if (!this.wantListen()) return;
+    const hosts = this.options.listen_hosts.length > 0 ? this.options.listen_hosts : ["0.0.0.0"];
+    try {
+      for (const host of hosts) {
+        this.listeners.push(Bun.listen<Link>({ hostname: host, port: this.options.listen_port, socket: this.handlers("accepted") }));
+      }
+      this.listen_failures = 0;
+      this.log(1, "replication: listen");
+    } catch (error) {
+      for (const listener of this.listeners) listener.stop(true);
+      this.listeners = [];
+      this.listenFailed(error as { code?: string });
+    }
+  }
+
+  private listenFailed(error: { code?: string }): void {
+    const message = `replication: failed to initialize replication server socket (${String(error)}${error.code ? ` ${error.code}` : ""})`;
+    if (this.listen_failures++ === 0) this.fail(message);
+    else this.log(2, message);
+    if (this.options.peer_host === null && !this.dial_holder && error.code === "EADDRINUSE") {
+      this.dial_holder = true;
+      this.log(1, "replication: the port is held on this host; dialing its holder");
+    }
+    if (this.listen_timer === null) {
+      this.listen_timer = setTimeout(() => {
+        this.listen_timer = null;
+        this.listen();
+      }, listen_retry_ms);
+    }
+    this.scheduleDial();
+  }
+
+  /** Where we dial: the -x peer, or (dial_holder) our own port on our listen address. */
+  private dialTarget(): { host: string; port: number } | null {
+    if (this.options.peer_host !== null) return { host: this.options.peer_host, port: this.options.connect_port };
+    if (!this.dial_holder) return null;
+    const host = this.options.listen_hosts.find((h) => h !== "0.0.0.0" && h !== "::") ?? "127.0.0.1";
+    return { host, port: this.options.listen_port };
+  }
+
+  private dial(): void {
+    const target = this.dialTarget();
+    if (this.stopping || this.connecting || this.link !== null || target === null) return;
+    if (this.sharesPort() && this.listeners.length > 0) return; // we hold it: the peer dials us
+    this.connecting = true;
+    this.log(1, `replication: connect (peer=${target.host}:${target.port})`);
+    const give_up = setTimeout(() => this.dialFailed(`timed out after ${connect_timeout_ms} ms`), connect_timeout_ms);
+    Bun.connect<Link>({ hostname: target.host, port: target.port, socket: this.handlers("connected") }).then(
+      () => clearTimeout(give_up),
+      (error) => {
+        clearTimeout(give_up);
+        this.dialFailed(String(error));
+      },
+    );
+  }
+
+  /** Like repcached: a node whose peer cannot be reached serves on its own (and we keep trying). */
+  private dialFailed(reason: string): void {
+    if (!this.connecting) return;
+    this.connecting = false;
+    this.log(2, `replication: can't connect (${reason})`);
+    this.markReady();
+    if (this.sharesPort()) {
+      this.log(1, "replication: close");
+      this.listen();
+    }
+    this.scheduleDial();
+  }
+
+  private scheduleDial(): void {
+    if (this.stopping || this.dialTarget() === null || this.reconnect_timer !== null || this.link !== null) return;
+    if (this.sharesPort() && this.listeners.length > 0) return;
+    const jitter = Math.floor(Math.random() * this.reconnect_delay_ms * 0.2);
+    this.reconnect_timer = setTimeout(() => {
+      this.reconnect_timer = null;
+      this.dial();
+    }, this.reconnect_delay_ms + jitter);
+    this.reconnect_delay_ms = Math.min(reconnect_delay_ms_max, this.reconnect_delay_ms * 2);
+  }
+
+  private handlers(role: Role) {
+    return {
+      open: (socket: LinkSocket) => this.onOpen(socket, role),
+      data: (socket: LinkSocket, chunk: Buffer) => this.onData(socket.data, chunk),
+      drain: (socket: LinkSocket) => this.onDrain(socket.data),
+      close: (socket: LinkSocket) => this.onClose(socket.data),
+      error: (socket: LinkSocket) => this.onClose(socket.data),
+      connectError: () => {},
+    };
+  }
+
+  private onOpen(socket: LinkSocket, role: Role): void {
+    socket.setNoDelay?.(true);
+    if (role === "connected") return this.openOutgoing(socket);
+    this.log(1, "replication: accept");
+    if (this.isSelf(socket)) {
+      this.self_connects++;
+      this.log(2, "replication: connected to myself; closing");
+      this.outgoing?.socket.terminate();
+      return socket.terminate();
+    }
+    if (this.link !== null || this.stopping) {
+      console.error("replication: already connected"); // repcached prints this at any verbosity
+      return socket.terminate();
+    }
+    socket.data = new Link(socket, role, this);
+    this.link = socket.data;
+  }
+
+  /** Our own outgoing connection landing on our own listener (same host, same -X port). */
+  private isSelf(socket: LinkSocket): boolean {
+    const out = this.outgoing;
+    return out !== null && socket.remotePort === out.socket.localPort && socket.localPort === out.socket.remotePort;
+  }
+
+  private openOutgoing(socket: LinkSocket): void {
+    if (!this.connecting || this.link !== null || this.stopping) return socket.terminate();
+    this.connecting = false;
+    this.log(1, "replication: marugoto copying");
+    socket.data = new Link(socket, "connected", this);
+    this.outgoing = socket.data;
+    this.link = socket.data;
+  }
+
+  private onData(link: Link | undefined, chunk: Buffer): void {
+    if (link === undefined || link.closed) return;
+    if (!link.running) return link.onHandshakeData(chunk);
+    link.inbound!.onData(chunk);
+    this.kick();
+  }
+
+  // ---- pairing (LinkOwner) ----
+
+  failed(link: Link, reason: string, auth: boolean): void {
+    if (auth) this.figures.auth_failures++;
+    this.drop(link, reason);
+  }
+
+  paired(link: Link, kind: PeerKind, rest: string): void {
+    this.figures.pairings++;
+    this.reconnect_delay_ms = reconnect_delay_ms_min;
+    const store = this.server.ctx.store;
+    if (kind === "ours") {
+      this.paired_ours = true;
+      store.setCasClock(true, this.node_id < link.peer_id ? 0 : 1, this.options.clock_offset_ms);
+    }
+    this.updateTombstones();
+    link.inbound = new Connection(link.socket, this.server, 0, this.peerHooks(link, kind));
+    this.journal.clear();
+    this.outbox.clear();
+    if (kind === "ours") this.encodeFlushFloor();
+    if (link.resync.begin(kind, link.role)) this.beginCopy(link);
+    if (rest.length > 0) link.inbound.onData(Buffer.from(rest, "latin1"));
+    if (this.options.serve_during_copy || link.resync.peer_data_in) this.markReady();
+    this.kick();
+  }
+
+  private peerHooks(link: Link, kind: PeerKind): PeerHooks {
+    return {
+      // A classic peer: last arrival wins (repcached). Ours: the higher cas wins (resync.ts).
+      rep_op: kind === "ours" ? StoreOp.REP_IF_NEWER : StoreOp.REP,
+      onMarugotoEnd: () => this.peerCopyIn(link),
+      onApplied: () => this.figures.received_items++,
+      onFetch: (id, buf, keys_off, line_end) => this.onFetch(id, buf, keys_off, line_end),
+      onFetched: (id) => this.fetches.finish(id),
+      onTomb: (buf, key_off, key_len, cas_lo, cas_hi) => this.onTomb(buf, key_off, key_len, cas_lo, cas_hi),
+      onFlushBefore: (cas_lo, cas_hi) => this.onFlushBefore(cas_lo, cas_hi),
+    };
+  }
+
+  private peerCopyIn(link: Link): void {
+    if (!link.resync.peerCopyIn()) return;
+    this.figures.full_copies_received++;
+    this.log(1, "replication: start");
+    this.updateTombstones();
+    this.markReady();
+  }
+
+  /** Tombstones once a repcached-bun peer paired; kept (none expires) until the link is synced. */
+  private updateTombstones(): void {
+    if (!this.paired_ours) return;
+    const link = this.link;
+    const keep = link === null || !link.running || link.resync.keep_tombstones;
+    this.server.ctx.store.setTombstones(true, keep);
+  }
+
+  /** The peer deleted the key at that cas: ours becomes a tombstone unless it is newer. */
+  private onTomb(buf: Uint8Array, key_off: number, key_len: number, cas_lo: number, cas_hi: number): void {
+    this.figures.tombstones_received++;
+    if (this.server.ctx.store.tomb(buf, key_off, key_len, cas_lo, cas_hi) === Status.OK) this.figures.tombstones_applied++;
+  }
+
+  /** The peer ran an immediate flush_all at that cas: drop what is older, fence what comes. */
+  private onFlushBefore(cas_lo: number, cas_hi: number): void {
+    this.figures.flushes_received++;
+    this.figures.tombstones_applied += this.server.ctx.store.removeBelowCas(cas_lo, cas_hi);
+  }
+
+  // ---- full copy ----
+
+  private beginCopy(link: Link): void {
+    link.copy_items = 0;
+    link.copy_started_ms = performance.now();
+    this.server.ctx.store.cursorStart();
+  }
+
+  private finishCopy(link: Link): void {
+    link.resync.copySent();
+    this.figures.full_copies_sent++;
+    this.figures.last_copy_items = link.copy_items;
+    this.figures.last_copy_ms = Math.round(performance.now() - link.copy_started_ms);
+    if (link.copy_items > 0) {
+      this.log(1, `replication: marugoto ${link.copy_items}`);
+      this.log(1, "replication: marugoto owari");
+    }
+    this.updateTombstones();
+  }
+
+  private copying(link: Link): boolean {
+    return link.resync.send_copy && !link.resync.copy_sent && !this.stopping;
+  }
+
+  // ---- the request path: one call per mutation ----
+
+  stored(key_buf: Uint8Array, key_off: number, key_len: number): void {
+    if (this.link === null || !this.link.running) return;
+    if (!this.journal.sync(key_buf, key_off, key_len)) return this.overflow();
+    this.kick();
+  }
+
+  deleted(key_buf: Uint8Array, key_off: number, key_len: number): void {
+    if (this.link === null || !this.link.running) return;
+    if (!this.journal.deleted(key_buf, key_off, key_len)) return this.overflow();
+    this.kick();
+  }
+
+  flushed(exptime: number): void {
+    if (this.link === null || !this.link.running) return;
+    if (!this.journal.flush(exptime)) return this.overflow();
+    this.kick();
+  }
+
+  private overflow(): void {
+    this.figures.queue_overflows++;
+    if (this.link !== null) this.drop(this.link, "replication: queue limit!");
+  }
+
+  private kick(): void {
+    if (this.pump_scheduled) return;
+    this.pump_scheduled = true;
+    setImmediate(this.scheduled_pump);
+  }
+
+  /** Bound once: kicking the pump allocates nothing on the request path. */
+  private readonly scheduled_pump = (): void => {
+    this.pump_scheduled = false;
+    this.pump();
+  };
+
+  // ---- sending ----
+
+  private pump(): void {
+    const link = this.link;
+    if (link === null || !link.running || link.closed) return;
+    const outbox = this.outbox;
+    let messages = 0;
+    while (outbox.pending() < outbox.window_bytes && messages < pump_messages_per_turn_max) {
+      outbox.makeRoom();
+      if (this.takeEvictions()) continue;
+      if (this.journal.pop()) this.encodeJournalEntry(link);
+      else if (this.copying(link)) this.encodeCopyStep(link);
+      else break;
+      messages++;
+    }
+    this.write(link);
+    const more = this.journal.count > 0 || this.copying(link);
+    if (more && outbox.pending() < outbox.window_bytes) this.kick();
+  }
+
+  private takeEvictions(): boolean {
+    if (!this.options.propagate_evictions) return false;
+    const n = this.server.ctx.store.evictionsTake(this.scratch, 0, this.scratch.length);
+    if (n <= 0) return false;
+    for (let at = 0; at < n; ) {
+      const len = this.scratch[at]!;
+      if (!this.journal.sync(this.scratch, at + 1, len)) {
+        this.overflow();
+        return false;
+      }
+      at += 1 + len;
+    }
+    return true;
+  }
+
+  private encodeJournalEntry(link: Link): void {
+    const journal = this.journal;
+    const outbox = this.outbox;
+    switch (journal.popped_type) {
+      case Entry.FETCHED:
+        return outbox.putText(`rcb1_fetched ${journal.flush_exptime >>> 0}\r\n`);
+      case Entry.FETCH_KEY:
+        if (this.encodeStateOf(link, journal.key, 0, journal.key_len) > 0) this.figures.sent_items++;
+        return;
+      case Entry.FLUSH:
+        return this.encodeFlushEntry(link, journal.flush_exptime);
+    }
+    // A stored key that is gone by now was evicted or expired: say so only if evictions propagate.
+    const delete_if_gone = journal.popped_type === Entry.DELETE || this.options.propagate_evictions;
+    if (this.encodeStateOf(link, journal.key, 0, journal.key_len) < 0) {
+      if (!delete_if_gone) return;
+      outbox.tail = encodeDelete(outbox.buf, outbox.tail, journal.key, 0, journal.key_len);
+    }
+    this.figures.sent_items++;
+  }
+
+  /** An immediate flush goes to our kind as its cas (the store's flush floor); else repcached's bytes. */
+  private encodeFlushEntry(link: Link, exptime: number): void {
+    this.figures.sent_items++;
+    if (exptime <= 0 && link.mode === "ours" && this.encodeFlushFloor()) return;
+    const time = exptime === 0 || link.mode === "ours" ? exptime : this.absoluteTime(exptime);
+    this.outbox.tail = encodeFlush(this.outbox.buf, this.outbox.tail, time);
+  }
+
+  /** `rcb1_flush_before <floor>` when the store has a flush floor; returns whether it had one. */
+  private encodeFlushFloor(): boolean {
+    const store = this.server.ctx.store;
+    store.readFlushFloor();
+    const lo = store.casLo();
+    const hi = store.casHi();
+    if (lo === 0 && hi === 0) return false;
+    this.outbox.tail = encodeFlushBefore(this.outbox.buf, this.outbox.tail, lo, hi);
+    this.figures.flushes_sent++;
+    return true;
+  }
+
+  /**
+   * The store writes the key's state straight into the send buffer: a `rep` line, or for our
+   * kind a tombstone's `rcb1_tomb` line. Returns the bytes, or NOT_FOUND (gone).
+   */
+  private encodeStateOf(link: Link, key: Uint8Array, key_off: number, key_len: number): number {
+    const outbox = this.outbox;
+    const at = outbox.tail;
+    const n = this.server.ctx.store.get(key, key_off, key_len, outbox.buf, at, outbox.room(), GetMode.PEEK | repMode(link), 0);
+    if (n > 0) this.countSent(at, n);
+    return n;
+  }
+
+  private countSent(at: number, n: number): void {
+    if (this.outbox.buf[at + 1] === ascii_c) this.figures.tombstones_sent++; // "rcb1_tomb", not "rep"
+    this.outbox.tail = at + n;
+  }
+
+  private encodeCopyStep(link: Link): void {
+    const store = this.server.ctx.store;
+    const outbox = this.outbox;
+    const at = outbox.tail;
+    const n = store.cursorNext(outbox.buf, at, outbox.room(), repMode(link));
+    if (n === Status.CURSOR_AGAIN) return;
+    if (n < 0) {
+      outbox.tail = encodeMarugotoEnd(outbox.buf, outbox.tail);
+      return this.finishCopy(link);
+    }
+    if (link.copy_items === 0) this.log(1, "replication: marugoto start");
+    link.copy_items++;
+    this.countSent(at, n);
+    this.figures.sent_items++;
+  }
+
+  /** repcached sends a delayed flush as an absolute time. */
+  private absoluteTime(exptime: number): number {
+    return exptime > thirty_days_s ? exptime : Math.floor(Date.now() / 1000) + exptime;
+  }
+
+  private write(link: Link): void {
+    if (!this.outbox.write(link.socket)) this.drop(link, "replication: send error");
+  }
+
+  private onDrain(link: Link | undefined): void {
+    if (link === undefined || link.closed || !link.running) return;
+    this.write(link);
+    this.pump();
+  }
+
+  // ---- read-through while the peer's copy arrives (--serve-during-copy) ----
+
+  active(): boolean {
+    const link = this.link;
+    return this.options.serve_during_copy && link !== null && link.running && link.mode === "ours" && !link.resync.peer_copy_in;
+  }
+
+  fetchMissing(buf: Uint8Array, cmd: Command, done: () => void): boolean {
+    const link = this.link!;
+    if (this.outbox.pending() >= this.outbox.window_bytes) return false;
+    const line = this.fetches.request(this.server.ctx.store, buf, cmd, done);
+    if (line === null) return false;
+    this.outbox.makeRoom();
+    this.outbox.putText(line);
+    this.write(link);
+    return true;
+  }
+
+  /** The peer reads through to us: queue the keys' states, then the end marker, in order. */
+  private onFetch(id: number, buf: Uint8Array, keys_off: number, line_end: number): void {
+    let from = keys_off;
+    while (nextKey(buf, from, line_end)) {
+      const { off, len } = key_cursor;
+      from = off + len;
+      if (len <= key_bytes_max && !this.journal.fetchKey(buf, off, len)) return this.overflow();
+    }
+    if (!this.journal.fetched(id)) return this.overflow();
+    this.kick();
+  }
+
+  // ---- closing ----
+
+  private drop(link: Link, reason: string): void {
+    if (link.closed) return;
+    this.fail(reason);
+    this.figures.link_drops++;
+    link.socket.terminate();
+    this.onClose(link);
+  }
+
+  private onClose(link: Link | undefined): void {
+    if (link === undefined || link.closed) return;
+    const was_running = link.running;
+    link.close();
+    if (this.outgoing === link) this.outgoing = null;
+    if (this.link !== link) return;
+    this.link = null;
+    link.inbound?.onClose();
+    this.fetches.failAll();
+    this.journal.clear();
+    this.outbox.clear();
+    this.updateTombstones();
+    if (was_running) this.log(1, "replication: close");
+    this.markReady();
+    if (this.stopping) return;
+    if (this.listeners.length > 0) this.log(1, "replication: listen");
+    else this.listen(); // the survivor of a broken link takes the shared port (the port rule)
+    this.scheduleDial();
+  }
+
+  /**
+   * SIGTERM/SIGINT: stop accepting, send what the journal holds to a live peer, then close.
+   * Gives up (logged, counted) when the peer takes nothing for `drain_stall_ms_max`.
+   */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.reconnect_timer !== null) clearTimeout(this.reconnect_timer);
+    if (this.listen_timer !== null) clearTimeout(this.listen_timer);
+    // Not stop(true): that would close the accepted link too, and with it what is queued.
+    for (const listener of this.listeners) listener.stop(false);
+    this.listeners = [];
+    const link = this.link;
+    if (link === null || !link.running) return;
+    this.log(1, "replication: cleanup start");
+    let progress_ms = performance.now();
+    let written = this.outbox.written_bytes;
+    while (!link.closed && (this.journal.count > 0 || this.outbox.pending() > 0)) {
+      this.pump();
+      if (this.outbox.written_bytes !== written) {
+        written = this.outbox.written_bytes;
+        progress_ms = performance.now();
+      } else if (performance.now() - progress_ms > drain_stall_ms_max) break;
+      await Bun.sleep(drain_poll_ms);
+    }
+    const left = this.journal.count + this.outbox.pending();
+    if (left > 0 || link.closed) {
+      this.figures.drain_timeouts++;
+      this.fail(`replication: cleanup error (${this.journal.count} items and ${this.outbox.pending()} bytes not sent${link.closed ? ": the link closed" : `: no progress for ${drain_stall_ms_max} ms`})`);
+    }
+    link.socket.end();
+    this.onClose(link); // logs `replication: close`
+    this.log(1, "replication: cleanup complete");
+  }
+
+  // ---- stats ----
+
+  state(): string {
+    const link = this.link;
+    if (link === null) return this.connecting ? LinkState.CONNECTING : this.listeners.length > 0 ? LinkState.LISTENING : LinkState.DOWN;
+    if (!link.running) return LinkState.HANDSHAKE;
+    return link.resync.phase === Phase.SYNCED ? LinkState.SYNCED : LinkState.COPYING;
+  }
+
+  /** Lines appended to `stats` (repcached's names, with the real state). */
+  statsLines(): Array<[string, string | number]> {
+    return [
+      ["replication", this.state()],
+      ["repcached_version", "2.2.1"],
+      ["repcached_qi_free", this.options.queue_items_max - this.journal.count],
+      ["repcached_wdata", this.outbox.pending()],
+      ["repcached_wsize", this.outbox.buf.length],
+    ];
+  }
+
+  /** `stats replication`. */
+  detailLines(): Array<[string, string | number]> {
+    const link = this.link;
+    const f = this.figures;
+    const store = this.server.ctx.store.stats();
+    const target = this.dialTarget();
+    return [
+      ["state", this.state()],
+      ["node_id", this.node_id],
+      ["peer", target === null ? "" : `${target.host}:${target.port}`],
+      ["peer_connected", link === null ? "" : link.remote],
+      ["peer_kind", link?.mode ?? ""],
+      ["role", link?.role ?? ""],
+      ["listen_port", this.options.listen_port],
+      ["listening", this.listeners.length > 0 ? 1 : 0],
+      ["queue_items", this.journal.count],
+      ["queue_items_max", this.options.queue_items_max],
+      ["queue_bytes", this.journal.bytes],
+      ["queue_bytes_max", this.journal.bytes_max],
+      ["send_pending_bytes", this.outbox.pending()],
+      ["sent_bytes", this.outbox.written_bytes],
+      ["sent_items", f.sent_items],
+      ["received_items", f.received_items],
+      ["full_copies_sent", f.full_copies_sent],
+      ["full_copies_received", f.full_copies_received],
+      ["last_full_copy_items", f.last_copy_items],
+      ["last_full_copy_ms", f.last_copy_ms],
+      ["pairings", f.pairings],
+      ["link_drops", f.link_drops],
+      ["queue_overflows", f.queue_overflows],
+      ["auth_failures", f.auth_failures],
+      ["self_connects", this.self_connects],
+      ["read_through_fetches", this.fetches.started],
+      ["read_through_timeouts", this.fetches.timeouts],
+      ["tombstones", store.tombstones],
+      ["tombstones_dropped", store.tombstones_dropped],
+      ["tombstones_sent", f.tombstones_sent],
+      ["tombstones_received", f.tombstones_received],
+      ["tombstones_applied", f.tombstones_applied],
+      ["flushes_sent", f.flushes_sent],
+      ["flushes_received", f.flushes_received],
+      ["drain_timeouts", f.drain_timeouts],
+      ["clock_offset_ms", this.options.clock_offset_ms],
+      ["last_error", f.last_error],
+    ];
+  }
+}
+
+/** repcached's rep lines for a classic peer (signed flags, absolute expiry); ours: relative expiry and tombstones. */
+function repMode(link: Link): number {
+  return GetMode.REP | (link.mode === "classic" ? GetMode.REP_SIGNED_FLAGS : GetMode.REP_RELATIVE);
+}
+
+/** Loopback, localhost, or one of this machine's interface addresses. */
+function isLocalHost(host: string): boolean {
+  if (host === "localhost" || host.startsWith("127.") || host === "::1" || host === "0.0.0.0") return true;
+  for (const addresses of Object.values(networkInterfaces())) {
+    for (const address of addresses ?? []) if (address.address === host) return true;
+  }
+  return false;
+}
+
+/** Whether binding `listen_hosts` (empty: every address) would take `host`'s port too. */
+function listensOn(listen_hosts: string[], host: string): boolean {
+  if (listen_hosts.length === 0) return true;
+  const same = (h: string) => h === host || (host === "localhost" && h === "127.0.0.1");
+  return listen_hosts.some((h) => h === "0.0.0.0" || h === "::" || same(h));
+}
