@@ -175,6 +175,12 @@ class Pipe {
     this.wake();
   }
 
+  /** The source closed or reset: deliver what is held, then end the destination. */
+  sourceGone(): void {
+    this.source_ended = true;
+    this.wake();
+  }
+
   wake(): void {
     const waker = this.waker;
     this.waker = null;
@@ -324,18 +330,22 @@ export class Relay {
     const down = new Pipe(upstream, client, this.down, this.held_bytes_max, onFinished);
     pipes.push(up, down);
     for (const pipe of pipes) this.pipes.add(pipe);
-    client.on("error", drop).on("close", () => this.closedSide(client, up, down, drop));
-    upstream.on("error", drop).on("close", () => this.closedSide(upstream, down, up, drop));
+    // A side that closes or resets: bytes it sent before are already "in the network" and still go.
+    const client_gone = () => this.closedSide(client, up, down, drop);
+    const upstream_gone = () => this.closedSide(upstream, down, up, drop);
+    client.on("error", client_gone).on("close", client_gone);
+    upstream.on("error", upstream_gone).on("close", upstream_gone);
     upstream.connect(target_port, "127.0.0.1", () => upstream.setNoDelay(true));
   }
 
   /**
-   * One side closed. Its outgoing bytes (`from_it`) may still be held: they are delivered (TCP
+   * One side closed (or reset). Its outgoing bytes (`from_it`) may still be held: they are delivered (TCP
    * would deliver them too) and then the other side is ended; bytes toward it (`to_it`) are moot.
    */
   private closedSide(side: Socket, from_it: Pipe, to_it: Pipe, drop: () => void): void {
     this.sockets.delete(side);
     to_it.close();
+    from_it.sourceGone();
     if (from_it.closed || from_it.held_bytes === 0) drop();
   }
 
