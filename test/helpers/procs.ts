@@ -56,8 +56,11 @@ function collect(proc: Bun.Subprocess<"ignore", "pipe", "pipe">): () => string {
   return () => text;
 }
 
-async function spawnOn(cmd: string[], port: number, wait = true): Promise<Spawned> {
-  const proc = Bun.spawn(cmd, { stdin: "ignore", stdout: "pipe", stderr: "pipe", cwd: project_root });
+async function spawnOn(cmd: string[], port: number, wait = true, env?: Record<string, string>): Promise<Spawned> {
+  const proc = Bun.spawn(cmd, {
+    stdin: "ignore", stdout: "pipe", stderr: "pipe", cwd: project_root,
+    env: env === undefined ? undefined : { ...process.env, ...env },
+  });
   const output = collect(proc);
   const stop = async (signal: NodeJS.Signals | number = "SIGTERM") => {
     if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
@@ -77,11 +80,16 @@ async function spawnOn(cmd: string[], port: number, wait = true): Promise<Spawne
   return { port, proc, output, stop };
 }
 
-/** Starts our server (`bun src/main.ts`) on 127.0.0.1 with extra flags; waits for the port. */
-export async function startOurs(args: string[] = [], opts: { port?: number; wait?: boolean } = {}): Promise<Spawned> {
+/**
+ * Starts our server (`bun src/main.ts`) on 127.0.0.1 with extra flags; waits for the port (unless
+ * `wait: false`). `env` adds variables to the inherited environment.
+ */
+export async function startOurs(
+  args: string[] = [], opts: { port?: number; wait?: boolean; env?: Record<string, string> } = {},
+): Promise<Spawned> {
   const port = opts.port ?? (await freePort());
   const cmd = [bun_path, join(project_root, "src", "main.ts"), "-l", "127.0.0.1", "-p", String(port), ...args];
-  return await spawnOn(cmd, port, opts.wait ?? true);
+  return await spawnOn(cmd, port, opts.wait ?? true, opts.env);
 }
 
 /** Starts our proxy (`bun src/magent.ts -D`, in the foreground) on 127.0.0.1; waits for the port. */
