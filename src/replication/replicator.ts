@@ -90,8 +90,6 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
   private stopping = false;
   private ready: (() => void) | null = null;
   private self_connects = 0;
-  /** Set once a repcached-bun peer paired: cas follows the wall clock and deletes leave tombstones. */
-  private paired_ours = false;
   /**
    * The port rule. Without a shared port (the peer is elsewhere, or on this host on another
    * port or address) we always listen, and with -x dial while no link is up. With a shared port
@@ -120,9 +118,14 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
     this.scratch = new Uint8Array(scratch_bytes);
     this.port_shared = options.peer_host !== null && options.connect_port === options.listen_port &&
       isLocalHost(options.peer_host) && listensOn(options.listen_hosts, options.peer_host);
-    // cas values stay memcached-like (a counter) until a repcached-bun peer pairs: a classic peer
-    // keeps only the low 32 bits of a cas it sends back, so wall-clock cas would change on the
-    // round trip. Pairing with our own kind switches to wall-clock cas for last-writer-wins.
+    // From the start, cas values follow the wall clock and deletes leave tombstones, so every
+    // version this node makes — before its first pairing too (a restarted node serves at once) —
+    // orders against its peer's by time (resync.ts). The parity is settled when a peer of our
+    // kind pairs. A classic peer only sees other numbers in the cas field (spec §2: its cas values
+    // are per node anyway).
+    const store = server.ctx.store;
+    store.setCasClock(true, this.node_id.charCodeAt(15) & 1 ? 1 : 0, options.clock_offset_ms);
+    store.setTombstones(true, true);
   }
 
   private log(level: number, text: string): void {
@@ -305,10 +308,8 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
   paired(link: Link, kind: PeerKind, rest: string): void {
     this.figures.pairings++;
     this.reconnect_delay_ms = reconnect_delay_ms_min;
-    const store = this.server.ctx.store;
     if (kind === "ours") {
-      this.paired_ours = true;
-      store.setCasClock(true, this.node_id < link.peer_id ? 0 : 1, this.options.clock_offset_ms);
+      this.server.ctx.store.setCasClock(true, this.node_id < link.peer_id ? 0 : 1, this.options.clock_offset_ms);
     }
     this.updateTombstones();
     link.inbound = new Connection(link.socket, this.server, 0, this.peerHooks(link, kind));
@@ -342,9 +343,8 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
     this.markReady();
   }
 
-  /** Tombstones once a repcached-bun peer paired; kept (none expires) until the link is synced. */
+  /** Tombstones are kept (none expires) while the node is not in sync with its peer. */
   private updateTombstones(): void {
-    if (!this.paired_ours) return;
     const link = this.link;
     const keep = link === null || !link.running || link.resync.keep_tombstones;
     this.server.ctx.store.setTombstones(true, keep);
