@@ -7,9 +7,13 @@
 //   pipelined connections; a new one opens only when the open ones are busy.
 // - A server is down after a connect error, a connect timeout, a request timeout, or a connection
 //   lost with requests in flight. Down, it gets no requests (the router fails over to the backup
-//   without rehashing) and every connection it had is failed. After a backoff (retry_min_ms,
-//   doubling up to retry_max_ms) the clock tick opens a probe connection and asks `version`; when
-//   the server answers it is up again (the probe joins the pool).
+//   without rehashing) and every connection it had is failed.
+// - A down server is probed in the background, never by client requests: the clock tick (tick_ms)
+//   opens one probe connection at a time and asks `version`. The interval between a failed probe
+//   (or the fall) and the next is retry_min_ms, doubling up to retry_max_ms — by default 100 ms,
+//   then 200 ms, then every 250 ms (config.ts), so a restarted server is back within a few hundred
+//   ms and the reads that follow warm it from the backup. The first answer marks it up at once;
+//   the probe, a connection that just answered, joins the pool and carries the next requests.
 // - `meta` records whether the server answers memcached 1.6's `mg` (learnt on first use).
 
 import { Upstream, UpstreamState, type UpstreamHost } from "./upstream.ts";
@@ -48,7 +52,9 @@ export class BackendCounters {
   timeouts = 0;
   connect_failures = 0;
   downs = 0;
-  ups = 0;
+  ups = 0; // probes answered: the server is back
+  probes = 0; // probe connections opened while down
+  probe_failures = 0; // probes refused, timed out or closed unanswered
   failover_parts = 0; // parts this backup served for a down main server
   fills = 0; // misses of this main server served from the backup
   write_backs = 0; // values written back to this main server
@@ -63,8 +69,10 @@ export class Backend implements UpstreamHost, PartOwner {
   readonly name: string;
   readonly settings: BackendSettings;
   state: number = BackendState.UP;
-  private retry_at_ms = 0;
-  private backoff_ms: number;
+  /** When the clock tick opens the next probe of a down server. */
+  private probe_at_ms = 0;
+  /** The wait after the next failure: retry_min_ms, doubling up to retry_max_ms; reset when up. */
+  private probe_interval_ms: number;
   /** The pool: at most -i pipelined connections. */
   private readonly conns: Upstream[] = [];
   /** The connection that tests a down server. */
@@ -82,7 +90,7 @@ export class Backend implements UpstreamHost, PartOwner {
     this.address = address;
     this.name = `${address.host}:${address.port}`;
     this.settings = settings;
-    this.backoff_ms = settings.retry_min_ms;
+    this.probe_interval_ms = settings.retry_min_ms;
   }
 
   get now_ms(): number {
@@ -156,7 +164,7 @@ export class Backend implements UpstreamHost, PartOwner {
     this.probe_part = null;
     this.state = BackendState.UP;
     this.counters.ups++;
-    this.backoff_ms = this.settings.retry_min_ms;
+    this.probe_interval_ms = this.settings.retry_min_ms;
     if (this.conns.length < this.settings.pool_connections_max) this.conns.push(upstream);
     else upstream.close();
     this.host.log(1, `server ${this.name} is up again`);
@@ -171,6 +179,7 @@ export class Backend implements UpstreamHost, PartOwner {
    */
   private startProbe(): void {
     this.state = BackendState.PROBING;
+    this.counters.probes++;
     const upstream = new Upstream(this, this.address.host, this.address.port);
     const part = new Part(this, ReplyKind.LINE, 0, this);
     this.probe = upstream;
@@ -184,6 +193,7 @@ export class Backend implements UpstreamHost, PartOwner {
     if (upstream === this.probe) {
       this.probe = null;
       this.probe_part = null;
+      this.counters.probe_failures++;
     }
     const at = this.conns.indexOf(upstream);
     if (at >= 0) this.conns.splice(at, 1);
@@ -204,14 +214,14 @@ export class Backend implements UpstreamHost, PartOwner {
     this.last_error = reason;
     const was_up = this.state === BackendState.UP;
     this.state = BackendState.DOWN;
-    this.retry_at_ms = this.host.now_ms + this.backoff_ms;
-    this.host.log(was_up ? 1 : 2, `server ${this.name} is down (${reason}); retry in ${this.backoff_ms} ms`);
-    this.backoff_ms = Math.min(this.backoff_ms * backoff_factor, this.settings.retry_max_ms);
+    this.probe_at_ms = this.host.now_ms + this.probe_interval_ms;
+    this.host.log(was_up ? 1 : 2, `server ${this.name} is down (${reason}); next probe in ${this.probe_interval_ms} ms`);
+    this.probe_interval_ms = Math.min(this.probe_interval_ms * backoff_factor, this.settings.retry_max_ms);
     if (was_up) this.counters.downs++;
     for (const conn of this.connections()) conn.fail("server marked down");
   }
 
-  /** The clock tick: connect and request timeouts, and the retry of a down server. */
+  /** The clock tick: connect and request timeouts, and the probe of a down server (at most one open). */
   tick(now_ms: number): void {
     for (const conn of this.connections()) {
       if (conn.state === UpstreamState.CONNECTING && now_ms - conn.started_ms > this.settings.connect_timeout_ms) {
@@ -224,7 +234,7 @@ export class Backend implements UpstreamHost, PartOwner {
         conn.fail("request timeout");
       }
     }
-    if (this.state === BackendState.DOWN && now_ms >= this.retry_at_ms) {
+    if (this.state === BackendState.DOWN && now_ms >= this.probe_at_ms) {
       this.startProbe();
     }
   }

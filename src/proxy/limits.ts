@@ -43,9 +43,11 @@ export const upstream_reply_bytes_max = 64 * 1024 * 1024;
 /** A reply line (VALUE header, status, error) longer than this is a protocol error. */
 export const upstream_line_bytes_max = 2048 + 300;
 
-/** How often timeouts and down backends are checked (the proxy's coarse clock). */
+/** How often timeouts and down backends are checked (the proxy's coarse clock): a probe starts at
+ *  most tick_ms after it is due. */
 export const tick_ms = 50;
-/** Retry backoff of a down backend doubles from retry_min_ms up to retry_max_ms (flags). */
+/** The interval between probes of a down backend doubles from retry_min_ms up to retry_max_ms
+ *  (--retry-min/--retry-max, by default 100 and 250 ms: see config.ts). */
 export const backoff_factor = 2;
 
 /** memcached's REALTIME_MAXDELTA: an exptime above it is an absolute unix time. */

@@ -49,6 +49,8 @@ function serverLines(role: string, index: number, backend: Backend): string {
     ["connect_failures", c.connect_failures],
     ["downs", c.downs],
     ["ups", c.ups],
+    ["probes", c.probes],
+    ["probe_failures", c.probe_failures],
     ["failover_requests", c.failover_parts],
     ["mirrored_writes", c.mirrored],
     ["backup_fills", c.fills],

@@ -3,9 +3,12 @@
 // - restart it empty: reads still hit (magent 0.5 served misses here) and the server fills back up,
 //   keeping the remaining TTL when the backup speaks memcached 1.6's meta protocol;
 // - no backup: a dead server's keys get SERVER_ERROR promptly, other servers' keys are untouched;
-// - SIGSTOP (a hung server): requests time out, fail over, and other clients never wait.
+// - SIGSTOP (a hung server): requests time out, fail over, and other clients never wait;
+// - with the default flags a down server is probed at a steady, short interval: restarted, it is up
+//   well within a second and the first reads warm it.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
+import { readdirSync, readFileSync } from "node:fs";
 import { freePort, RawClient, type Spawned, startMagent, startMemcached, startOurs, startYrmcds } from "../helpers/procs.ts";
 import { eventually } from "../helpers/cache_client.ts";
 import { Continuum } from "../../src/proxy/ketama.ts";
@@ -26,6 +29,18 @@ async function rawOn(port: number, request: string, suffix = "\r\n"): Promise<st
 async function serverState(proxy: Spawned, role: string, n: number): Promise<string> {
   const stats = await rawOn(proxy.port, "stats\r\n", "END\r\n");
   return stats.match(new RegExp(`STAT ${role}:${n}:state (\\w+)`))?.[1] ?? "none";
+}
+
+async function serverStat(proxy: Spawned, role: string, n: number, name: string): Promise<number> {
+  const stats = await rawOn(proxy.port, "stats\r\n", "END\r\n");
+  return Number(stats.match(new RegExp(`STAT ${role}:${n}:${name} (\\d+)`))?.[1] ?? -1);
+}
+
+/** Whether every thread of `pid` is stopped (state T or t in /proc): kill(SIGSTOP) returns before a
+ *  thread running on another core has stopped, and such a thread may still answer a request. */
+function allThreadsStopped(pid: number): boolean {
+  const tasks = readdirSync(`/proc/${pid}/task`);
+  return tasks.every((tid) => / [Tt] /.test(readFileSync(`/proc/${pid}/task/${tid}/stat`, "latin1").replace(/^.*\)/, ")")));
 }
 
 function expectedGet(keys: string[]): string {
@@ -189,6 +204,7 @@ describe("a hung server (SIGSTOP)", () => {
     const a = await RawClient.connect(proxy.port);
     for (const key of [hung_key, other_key]) expect(await a.call(`set ${key} 0 0 2\r\nok\r\n`)).toBe("STORED\r\n");
     mains[0]!.proc.kill("SIGSTOP");
+    expect(await eventually(async () => allThreadsStopped(mains[0]!.proc.pid), 5_000, 5)).toBe(true);
     const b = await RawClient.connect(proxy.port);
     const started = Date.now();
     a.send(`get ${hung_key}\r\n`);
@@ -213,4 +229,71 @@ describe("a hung server (SIGSTOP)", () => {
     a.close();
     b.close();
   }, 15_000);
+});
+
+describe("a down server is probed at a steady interval (default flags)", () => {
+  let mains: Spawned[] = [];
+  let backup: Spawned;
+  let proxy: Spawned;
+  let keys: string[] = [];
+  let victim_keys: string[] = [];
+  /** Refused connects to wait for before the restart: were the interval a doubling backoff from
+   *  200 ms (the old default), the next probe would be at least 1.6 s away by then. */
+  const refusals_before_restart_min = 4;
+  /** Between the restarted server's port opening and the proxy's stats saying it is up. */
+  const up_after_restart_ms_max = 1_000;
+  const deadline_ms = 10_000;
+  const poll_ms = 10;
+
+  beforeAll(async () => {
+    mains = [await startMemcached(), await startMemcached()];
+    backup = await startOurs();
+    const args = mains.flatMap((m) => ["-s", `127.0.0.1:${m.port}`]);
+    proxy = await startMagent([...args, "-b", `127.0.0.1:${backup.port}`]); // default timeouts and retries
+    const ring = new Continuum(mains.map((m) => ({ host: "127.0.0.1", port: m.port })));
+    keys = Array.from({ length: 240 }, (_, i) => `pr:${i}`);
+    victim_keys = keys.filter((key) => ring.serverOfKey(key) === 0);
+    const c = await RawClient.connect(proxy.port);
+    let request = "";
+    for (const key of keys) request += `set ${key} 5 1000 ${key.length}\r\n${key}\r\n`;
+    c.send(request);
+    await c.readUntil((b) => b.length >= keys.length * 8, deadline_ms);
+    c.close();
+  });
+
+  afterAll(async () => {
+    await proxy?.stop();
+    for (const m of mains) await m.stop();
+    await backup?.stop();
+  });
+
+  test("kill -9, restart empty: up again within a second, and one read of each key warms it", async () => {
+    expect(victim_keys.length).toBeGreaterThanOrEqual(100);
+    await mains[0]!.stop("SIGKILL");
+    const c = await RawClient.connect(proxy.port);
+    expect(await c.call(`get ${keys.join(" ")}\r\n`, "END\r\n")).toBe(expectedGet(keys)); // from the backup
+    expect(await serverState(proxy, "matrix", 1)).not.toBe("up");
+    const refused = await eventually(
+      async () => (await serverStat(proxy, "matrix", 1, "connect_failures")) >= refusals_before_restart_min,
+      deadline_ms, poll_ms);
+    expect(refused).toBe(true);
+
+    mains[0] = await startMemcached([], { port: mains[0]!.port });
+    const port_open_ms = Date.now();
+    expect(await eventually(async () => (await serverState(proxy, "matrix", 1)) === "up", deadline_ms, poll_ms)).toBe(true);
+    expect(Date.now() - port_open_ms).toBeLessThan(up_after_restart_ms_max);
+    expect(await serverStat(proxy, "matrix", 1, "probes")).toBeGreaterThanOrEqual(refusals_before_restart_min);
+    expect(await serverStat(proxy, "matrix", 1, "probe_failures")).toBeGreaterThanOrEqual(refusals_before_restart_min - 1);
+    expect(await rawOn(mains[0]!.port, `get ${victim_keys.join(" ")}\r\n`, "END\r\n")).toBe("END\r\n"); // empty
+
+    for (const key of keys) expect(await c.call(`get ${key}\r\n`, "END\r\n")).toBe(expectedGet([key]));
+    const fills = await serverStat(proxy, "matrix", 1, "backup_fills");
+    expect(fills).toBeGreaterThanOrEqual(victim_keys.length);
+    // A client's requests to a server travel one connection, in order: this read is answered after
+    // the restarted server applied every write-back above. Each key is a hit there now, not a fill.
+    expect(await c.call(`get ${victim_keys.join(" ")}\r\n`, "END\r\n")).toBe(expectedGet(victim_keys));
+    expect(await serverStat(proxy, "matrix", 1, "backup_fills")).toBe(fills);
+    c.close();
+    expect(await rawOn(mains[0]!.port, `get ${victim_keys.join(" ")}\r\n`, "END\r\n")).toBe(expectedGet(victim_keys));
+  }, 30_000);
 });

@@ -40,6 +40,13 @@ describe("magent command line", () => {
     expect(s.backup_fill).toBe(true);
   });
 
+  test("a down server is probed within a few hundred ms by default (issue 10: it warms up at once)", () => {
+    const s = run(["-s", "10.0.0.1"]);
+    expect(s.retry_min_ms).toBe(100);
+    expect(s.retry_max_ms).toBe(250);
+    expect(s.retry_min_ms).toBeLessThanOrEqual(s.retry_max_ms);
+  });
+
   test("getopt syntax: clusters, attached values, -k accepted, -v repeated", () => {
     const s = run(["-Dkvv", "-p12000", "-s127.0.0.1:1", "-i", "4", "-f", "/tmp/m.sock"]);
     expect(s.foreground).toBe(true);
