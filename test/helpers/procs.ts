@@ -2,7 +2,7 @@
 // Every wait is bounded (`wait_ms_max`), every process is stopped by PID in `stop()`.
 import { createServer, Socket } from "node:net";
 import { join } from "node:path";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 
 export const project_root = join(import.meta.dir, "..", "..");
@@ -20,6 +20,25 @@ export async function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+/** Whether every thread of `pid` is stopped (state T or t in /proc). */
+export function allThreadsStopped(pid: number): boolean {
+  const tasks = readdirSync(`/proc/${pid}/task`);
+  return tasks.every((tid) => / [Tt] /.test(readFileSync(`/proc/${pid}/task/${tid}/stat`, "latin1").replace(/^.*\)/, ")")));
+}
+
+/**
+ * SIGSTOP, then waits (bounded) until every thread has stopped: kill(SIGSTOP) returns before a
+ * thread running on another core has stopped, and such a thread may still answer a request.
+ */
+export async function pauseProcess(pid: number, ms = wait_ms_max): Promise<void> {
+  process.kill(pid, "SIGSTOP");
+  const deadline = Date.now() + ms;
+  while (!allThreadsStopped(pid)) {
+    if (Date.now() > deadline) throw new Error(`process ${pid} did not stop within ${ms} ms`);
+    await Bun.sleep(1);
+  }
 }
 
 export async function waitForPort(port: number, ms = wait_ms_max): Promise<void> {

@@ -1,7 +1,7 @@
 // Two (and three) real repcached-bun processes on 127.0.0.1: writes on either side reach the
 // other, full copy on join, kill -9 and restart, a cut link that heals by itself, a stopped peer.
 import { afterEach, describe, expect, test } from "bun:test";
-import { freePort, startOurs, type Spawned } from "../helpers/procs.ts";
+import { freePort, pauseProcess, startOurs, type Spawned } from "../helpers/procs.ts";
 import { CacheClient, eventually } from "../helpers/cache_client.ts";
 import { Relay } from "../helpers/relay.ts";
 
@@ -322,7 +322,7 @@ describe("two nodes", () => {
   test("a stopped peer (SIGSTOP): clients unaffected, memory bounded, convergence after SIGCONT", async () => {
     const { a, b } = await pair(["-q", "1000"], []);
     const ca = await CacheClient.connect(a.port);
-    process.kill(b.proc.pid, "SIGSTOP");
+    await pauseProcess(b.proc.pid);
     try {
       const value = "x".repeat(10_000);
       const t0 = performance.now();
@@ -344,6 +344,56 @@ describe("two nodes", () => {
     expect(await converges(b.port, "stop3999", "x".repeat(10_000), 20_000)).toBe(true);
     ca.close();
   }, 60_000);
+
+  // repcached 2.2.1's own t.rep/72-shutdown-sync: ~1 MB sets while the peer is stopped, then a
+  // signal to the node; once the peer runs again it holds every one of them.
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    for (const stopped_role of ["listener", "connector"] as const) {
+      test(`${signal} to the ${stopped_role === "listener" ? "connector" : "listener"} while the ${stopped_role} is stopped: every queued write reaches it once it runs again`, async () => {
+        const { a, b } = await pair();
+        const [writer, stopped] = stopped_role === "listener" ? [b, a] : [a, b];
+        const c = await CacheClient.connect(writer.port);
+        await pauseProcess(stopped.proc.pid);
+        const value = "v".repeat(1_000_000);
+        try {
+          for (let i = 1; i <= 10; i++) expect(await c.set(`sync${i}`, `${i}:${value}`)).toBe("STORED");
+          c.close();
+          writer.proc.kill(signal);
+          // The peer stays stopped until the node is draining (as in t.rep), then runs again.
+          expect(await eventually(async () => writer.output().includes("replication: cleanup start") || writer.proc.exitCode !== null, 5_000, 5)).toBe(true);
+        } finally {
+          process.kill(stopped.proc.pid, "SIGCONT");
+        }
+        expect(await writer.proc.exited).toBe(0);
+        expect(writer.output()).toContain("replication: cleanup complete");
+        expect(writer.output()).not.toContain("cleanup error");
+        const check = await CacheClient.connect(stopped.port);
+        const got = await check.gets(Array.from({ length: 10 }, (_, i) => `sync${i + 1}`));
+        expect([...got.keys()].sort()).toEqual(Array.from({ length: 10 }, (_, i) => `sync${i + 1}`).sort());
+        for (let i = 1; i <= 10; i++) expect(got.get(`sync${i}`)?.value === `${i}:${value}`).toBe(true);
+        check.close();
+      }, 40_000);
+    }
+  }
+
+  test("a graceful stop gives up, logged, when the peer takes nothing for 3 s", async () => {
+    const { a, b } = await pair();
+    const c = await CacheClient.connect(a.port);
+    await pauseProcess(b.proc.pid);
+    try {
+      const value = "w".repeat(1_000_000);
+      for (let i = 0; i < 10; i++) expect(await c.set(`stall${i}`, value)).toBe("STORED");
+      c.close();
+      const t0 = performance.now();
+      a.proc.kill("SIGTERM");
+      expect(await a.proc.exited).toBe(0);
+      const took_ms = performance.now() - t0;
+      expect(a.output()).toContain("replication: cleanup error");
+      expect(took_ms).toBeGreaterThan(2_500); // it waited for progress before giving up
+    } finally {
+      process.kill(b.proc.pid, "SIGCONT");
+    }
+  }, 40_000);
 
   test("graceful SIGTERM sends what is queued before exiting", async () => {
     const { a, b } = await pair();
