@@ -499,6 +499,12 @@ pub const Store = struct {
             const h = self.arena.header(ref);
             const next = lru_zig.Lru.towardsHead(&self.arena, ref);
             if (h.item_flags & items.flag_pinned == 0) {
+                // Without evictions (-M) a tombstone still gives way: it is no client's data.
+                if (self.evictions_disabled and isTombstone(h)) {
+                    self.global_counters.add(.tombstones_dropped, 1);
+                    self.removeItem(self.bucketOfKey(items.keyOf(h)), ref);
+                    return true;
+                }
                 if (self.isDead(h) != null) {
                     const counters = &self.class_counters[class_id];
                     counters.add(.reclaimed, 1);

@@ -1130,3 +1130,22 @@ test "flush floor: after an immediate flush on a replicating store, no older rep
     try testing.expectEqual(@as(?[]const u8, null), h.get("after"));
     try testing.expectEqual(Status.not_stored, repIfNewer(&h, "late", "v", floor + 50));
 }
+
+test "tombstones: with -M (no evictions) a tombstone still gives way to a value" {
+    var h = try Harness.init(.{ .memory_bytes_max = 1 << 20, .evictions_disabled = true });
+    defer h.deinit();
+    h.store.setTombstones(true, true);
+    var key_buf: [16]u8 = undefined;
+    var i: u32 = 0;
+    var made: u32 = 0;
+    while (i < 40_000) : (i += 1) {
+        const key = std.fmt.bufPrint(&key_buf, "t{d}", .{i}) catch unreachable;
+        if (tomb(&h, key, 1000 + i) == Status.ok) made += 1;
+    }
+    try testing.expect(h.stat(.tombstones_dropped) > 0);
+    // The class is full of tombstones: a value of that class still gets a chunk.
+    try testing.expectEqual(Status.ok, h.set("value", "v"));
+    try testing.expectEqualStrings("v", h.get("value").?);
+    try testing.expectEqual(@as(u64, 0), h.stat(.evictions));
+    try testing.expect(made > 0);
+}
