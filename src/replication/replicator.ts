@@ -21,10 +21,11 @@ import { Connection, type PeerHooks } from "../server/connection.ts";
 import type { Server } from "../server/server.ts";
 import type { MutationSink, ReadThrough } from "../protocol/execute.ts";
 import { key_bytes_max, key_cursor, nextKey, type Command } from "../protocol/parser.ts";
-import { GetMode, Status, StoreOp } from "../native/store.ts";
-import { Entry, Journal } from "./journal.ts";
-import { encodeDelete, encodeFlush, encodeFlushBefore, encodeMarugotoEnd, rep_header_bytes_max } from "./codec.ts";
+import { Status, StoreOp } from "../native/store.ts";
+import { Journal } from "./journal.ts";
+import { rep_header_bytes_max } from "./codec.ts";
 import { Outbox } from "./outbox.ts";
+import { Streamer } from "./streamer.ts";
 import { Link, type LinkOwner, type LinkSocket } from "./link.ts";
 import { Phase, type PeerKind, type Role } from "./resync.ts";
 import { Fetches } from "./read_through.ts";
@@ -56,18 +57,12 @@ const reconnect_delay_ms_max = 5_000;
 const listen_retry_ms = 1_000;
 /** Stop encoding while this many bytes wait for the socket (TCP backpressure reaches the pump). */
 const send_window_bytes = 256 * 1024;
-/** Encode at most this many messages per pump turn, then yield to clients. */
-const pump_messages_per_turn_max = 4096;
-const thirty_days_s = 2_592_000;
-/** Evicted keys taken per pump step ([u8 len][key] entries). */
-const scratch_bytes = 64 * 1024;
 /** Graceful stop: give up when the peer takes nothing for this long (repcached: 3 × 1 s). */
 const drain_stall_ms_max = 3_000;
 /** Graceful stop: poll the drain this often. */
 const drain_poll_ms = 10;
 /** Bytes per journal entry counted against -q items (key, type, length), for the default byte bound. */
 const journal_entry_bytes_max = 258;
-const ascii_c = 0x63;
 
 export class Replicator implements MutationSink, ReadThrough, LinkOwner {
   private readonly server: Server;
@@ -76,7 +71,7 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
   readonly secret: string | null;
   private readonly journal: Journal;
   private readonly outbox: Outbox;
-  private readonly scratch: Uint8Array;
+  private readonly streamer: Streamer;
   private readonly fetches = new Fetches();
   private listeners: Array<TCPSocketListener<Link>> = [];
   private link: Link | null = null;
@@ -115,7 +110,12 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
     const item_size_max = server.settings.item_size_max;
     this.journal = new Journal(options.queue_items_max, Math.min(options.queue_bytes_max, options.queue_items_max * journal_entry_bytes_max));
     this.outbox = new Outbox(send_window_bytes, item_size_max + rep_header_bytes_max);
-    this.scratch = new Uint8Array(scratch_bytes);
+    this.streamer = new Streamer(server.ctx.store, this.journal, this.outbox, this.figures, {
+      propagate_evictions: options.propagate_evictions,
+      log: (level, text) => this.log(level, text),
+      overflow: () => this.overflow(),
+      copyDone: () => this.copyDone(),
+    });
     this.port_shared = options.peer_host !== null && options.connect_port === options.listen_port &&
       isLocalHost(options.peer_host) && listensOn(options.listen_hosts, options.peer_host);
     // From the start, cas values follow the wall clock and deletes leave tombstones, so every
@@ -315,8 +315,8 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
     link.inbound = new Connection(link.socket, this.server, 0, this.peerHooks(link, kind));
     this.journal.clear();
     this.outbox.clear();
-    if (kind === "ours") this.encodeFlushFloor();
-    if (link.resync.begin(kind, link.role)) this.beginCopy(link);
+    if (kind === "ours") this.streamer.encodeFlushFloor();
+    if (link.resync.begin(kind, link.role)) this.streamer.beginCopy(link);
     if (rest.length > 0) link.inbound.onData(Buffer.from(rest, "latin1"));
     if (this.options.serve_during_copy || link.resync.peer_data_in) this.markReady();
     this.kick();
@@ -362,30 +362,6 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
     this.figures.tombstones_applied += this.server.ctx.store.removeBelowCas(cas_lo, cas_hi);
   }
 
-  // ---- full copy ----
-
-  private beginCopy(link: Link): void {
-    link.copy_items = 0;
-    link.copy_started_ms = performance.now();
-    this.server.ctx.store.cursorStart();
-  }
-
-  private finishCopy(link: Link): void {
-    link.resync.copySent();
-    this.figures.full_copies_sent++;
-    this.figures.last_copy_items = link.copy_items;
-    this.figures.last_copy_ms = Math.round(performance.now() - link.copy_started_ms);
-    if (link.copy_items > 0) {
-      this.log(1, `replication: marugoto ${link.copy_items}`);
-      this.log(1, "replication: marugoto owari");
-    }
-    this.updateTombstones();
-  }
-
-  private copying(link: Link): boolean {
-    return link.resync.send_copy && !link.resync.copy_sent && !this.stopping;
-  }
-
   // ---- the request path: one call per mutation ----
 
   stored(key_buf: Uint8Array, key_off: number, key_len: number): void {
@@ -428,113 +404,14 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
   private pump(): void {
     const link = this.link;
     if (link === null || !link.running || link.closed) return;
-    const outbox = this.outbox;
-    let messages = 0;
-    while (outbox.pending() < outbox.window_bytes && messages < pump_messages_per_turn_max) {
-      outbox.makeRoom();
-      if (this.takeEvictions()) continue;
-      if (this.journal.pop()) this.encodeJournalEntry(link);
-      else if (this.copying(link)) this.encodeCopyStep(link);
-      else break;
-      messages++;
-    }
+    const more = this.streamer.fill(link, !this.stopping);
     this.write(link);
-    const more = this.journal.count > 0 || this.copying(link);
-    if (more && outbox.pending() < outbox.window_bytes) this.kick();
+    if (more && this.outbox.pending() < this.outbox.window_bytes) this.kick();
   }
 
-  private takeEvictions(): boolean {
-    if (!this.options.propagate_evictions) return false;
-    const n = this.server.ctx.store.evictionsTake(this.scratch, 0, this.scratch.length);
-    if (n <= 0) return false;
-    for (let at = 0; at < n; ) {
-      const len = this.scratch[at]!;
-      if (!this.journal.sync(this.scratch, at + 1, len)) {
-        this.overflow();
-        return false;
-      }
-      at += 1 + len;
-    }
-    return true;
-  }
-
-  private encodeJournalEntry(link: Link): void {
-    const journal = this.journal;
-    const outbox = this.outbox;
-    switch (journal.popped_type) {
-      case Entry.FETCHED:
-        return outbox.putText(`rcb1_fetched ${journal.flush_exptime >>> 0}\r\n`);
-      case Entry.FETCH_KEY:
-        if (this.encodeStateOf(link, journal.key, 0, journal.key_len) > 0) this.figures.sent_items++;
-        return;
-      case Entry.FLUSH:
-        return this.encodeFlushEntry(link, journal.flush_exptime);
-    }
-    // A stored key that is gone by now was evicted or expired: say so only if evictions propagate.
-    const delete_if_gone = journal.popped_type === Entry.DELETE || this.options.propagate_evictions;
-    if (this.encodeStateOf(link, journal.key, 0, journal.key_len) < 0) {
-      if (!delete_if_gone) return;
-      outbox.tail = encodeDelete(outbox.buf, outbox.tail, journal.key, 0, journal.key_len);
-    }
-    this.figures.sent_items++;
-  }
-
-  /** An immediate flush goes to our kind as its cas (the store's flush floor); else repcached's bytes. */
-  private encodeFlushEntry(link: Link, exptime: number): void {
-    this.figures.sent_items++;
-    if (exptime <= 0 && link.mode === "ours" && this.encodeFlushFloor()) return;
-    const time = exptime === 0 || link.mode === "ours" ? exptime : this.absoluteTime(exptime);
-    this.outbox.tail = encodeFlush(this.outbox.buf, this.outbox.tail, time);
-  }
-
-  /** `rcb1_flush_before <floor>` when the store has a flush floor; returns whether it had one. */
-  private encodeFlushFloor(): boolean {
-    const store = this.server.ctx.store;
-    store.readFlushFloor();
-    const lo = store.casLo();
-    const hi = store.casHi();
-    if (lo === 0 && hi === 0) return false;
-    this.outbox.tail = encodeFlushBefore(this.outbox.buf, this.outbox.tail, lo, hi);
-    this.figures.flushes_sent++;
-    return true;
-  }
-
-  /**
-   * The store writes the key's state straight into the send buffer: a `rep` line, or for our
-   * kind a tombstone's `rcb1_tomb` line. Returns the bytes, or NOT_FOUND (gone).
-   */
-  private encodeStateOf(link: Link, key: Uint8Array, key_off: number, key_len: number): number {
-    const outbox = this.outbox;
-    const at = outbox.tail;
-    const n = this.server.ctx.store.get(key, key_off, key_len, outbox.buf, at, outbox.room(), GetMode.PEEK | repMode(link), 0);
-    if (n > 0) this.countSent(at, n);
-    return n;
-  }
-
-  private countSent(at: number, n: number): void {
-    if (this.outbox.buf[at + 1] === ascii_c) this.figures.tombstones_sent++; // "rcb1_tomb", not "rep"
-    this.outbox.tail = at + n;
-  }
-
-  private encodeCopyStep(link: Link): void {
-    const store = this.server.ctx.store;
-    const outbox = this.outbox;
-    const at = outbox.tail;
-    const n = store.cursorNext(outbox.buf, at, outbox.room(), repMode(link));
-    if (n === Status.CURSOR_AGAIN) return;
-    if (n < 0) {
-      outbox.tail = encodeMarugotoEnd(outbox.buf, outbox.tail);
-      return this.finishCopy(link);
-    }
-    if (link.copy_items === 0) this.log(1, "replication: marugoto start");
-    link.copy_items++;
-    this.countSent(at, n);
-    this.figures.sent_items++;
-  }
-
-  /** repcached sends a delayed flush as an absolute time. */
-  private absoluteTime(exptime: number): number {
-    return exptime > thirty_days_s ? exptime : Math.floor(Date.now() / 1000) + exptime;
+  /** Our full copy is in the send buffer (the streamer's callback). */
+  private copyDone(): void {
+    this.updateTombstones();
   }
 
   private write(link: Link): void {
@@ -707,11 +584,6 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
       ["last_error", f.last_error],
     ];
   }
-}
-
-/** repcached's rep lines for a classic peer (signed flags, absolute expiry); ours: relative expiry and tombstones. */
-function repMode(link: Link): number {
-  return GetMode.REP | (link.mode === "classic" ? GetMode.REP_SIGNED_FLAGS : GetMode.REP_RELATIVE);
 }
 
 /** Loopback, localhost, or one of this machine's interface addresses. */

@@ -62,9 +62,9 @@ export interface PeerHooks {
   onFetch(id: number, buf: Uint8Array, keys_off: number, line_end: number): void;
   /** `rcb1_fetched <id>`: what we asked for has been sent. */
   onFetched(id: number): void;
-  /** `rcb1_tomb <key> <cas>`: the peer deleted the key while unpaired, at that cas. */
+  /** `rcb1_tomb <key> <cas>`: the peer deleted the key at that cas (a tombstone, native/cache.zig). */
   onTomb(buf: Uint8Array, key_off: number, key_len: number, cas_lo: number, cas_hi: number): void;
-  /** `rcb1_flush_before <cas>`: the peer ran flush_all while unpaired, at that cas. */
+  /** `rcb1_flush_before <cas>`: the peer ran an immediate flush_all at that cas. */
   onFlushBefore(cas_lo: number, cas_hi: number): void;
 }
 
