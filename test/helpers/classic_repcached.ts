@@ -55,8 +55,9 @@
 // lock, as 1.2.8), the 5-second delete timer (locks end exactly at their time here), LRU access
 // times (1.2.8's delayed flush keys on last access; here on last store), the idle-time current_time
 // tick (computed per request here), synchronous connect failures (`can't connect` on stdout).
-// Diagnostic not in the real binary: at -v an `emulator: unexpected on replication: <line>` line for
-// every line the replication connection answered with ERROR/CLIENT_ERROR (tests assert there is none).
+// Diagnostics not in the real binary: at -v an `emulator: unexpected on replication: <line>` line for
+// every line the replication connection answered with ERROR/CLIENT_ERROR (tests assert there is none);
+// at -vv the reason a replication bind failed (`emulator: bind ...`).
 
 import type { Socket, TCPSocketListener } from "bun";
 import { lookup } from "node:dns/promises";
@@ -115,7 +116,8 @@ function log(level: number, text: string): void {
 // ---- clock (memcached 1.2.8: rel_time_t seconds since process_started) ----
 
 const thirty_days_s = 2_592_000;
-/** memcached starts its clock 2 s before now, so relative time 1 is always in the past. */
+/** The process start is taken 2 s back (as memcached's clock does), so relative time 1 — what
+ *  realtime() gives a time already past — is in the past from the first request on. */
 const started_s = Math.floor(Date.now() / 1000) - 2;
 
 function currentTime(): number {
@@ -432,8 +434,9 @@ class Replication {
       this.listener = Bun.listen<{ session: Session | null }>({
         hostname: settings.listen_host, port: settings.listen_port, socket: this.handlers(),
       });
-    } catch {
+    } catch (error) {
       console.error("replication: failed to initialize replication server socket");
+      log(2, `emulator: bind ${settings.listen_host}:${settings.listen_port}: ${String(error)}`);
       return false;
     }
     log(1, "replication: listen");
