@@ -44,6 +44,12 @@ async function waitForLog(node: Spawned, line: string, count = 1, ms = 10_000): 
   if (!ok) throw new Error(`no ${count}x "${line}" within ${ms} ms; output:\n${node.output()}`);
 }
 
+/** A joining node (-x) got the peer's full copy: `replication: start` logged and its client port open. */
+async function joined(node: Spawned): Promise<void> {
+  await waitForLog(node, "replication: start");
+  if (!(await eventually(() => portAccepts(node.port)))) throw new Error(`port ${node.port} did not open:\n${node.output()}`);
+}
+
 /** The lines of `expected` appear in the output in this order. */
 function expectInOrder(output: string, expected: string[]): void {
   let from = 0;
@@ -246,8 +252,7 @@ describe("two emulators", () => {
     const ca = await client(a.port);
     await fill(ca, "k", 50, "a");
     const b = await classic(["-x", "127.0.0.1", "-X", String(rport), "-v"], { wait: false });
-    await waitForLog(b, "replication: start");
-    expect(await eventually(() => portAccepts(b.port))).toBe(true);
+    await joined(b);
     expectInOrder(b.output(), [`replication: connect (peer=127.0.0.1:${rport})`, "replication: marugoto copying", "replication: start"]);
     expect(b.output()).not.toContain("replication: listen");
     const cb = await client(b.port);
@@ -280,7 +285,7 @@ describe("two emulators", () => {
     const ca = await client(a.port);
     await fill(ca, "k", 100, "a");
     const b = await classic(["-x", "127.0.0.1", "-X", String(rport), "-v"], { wait: false });
-    await waitForLog(b, "replication: start");
+    await joined(b);
     const cb = await client(b.port);
     await expectAll(cb, "k", 100, "a");
     ca.close();
@@ -291,8 +296,7 @@ describe("two emulators", () => {
     await fill(cb, "k", 10, "b2"); // overwrites k0..k9
 
     const a2 = await classic(["-x", "127.0.0.1", "-X", String(rport), "-v"], { port: a.port, wait: false });
-    await waitForLog(a2, "replication: start");
-    expect(await eventually(() => portAccepts(a2.port))).toBe(true);
+    await joined(a2);
     const ca2 = await client(a2.port);
     await expectAll(ca2, "after", 20, "b");
     await expectAll(ca2, "k", 10, "b2");
@@ -310,13 +314,13 @@ describe("two emulators", () => {
     const rport = await freePort();
     const a = await classic(["-X", String(rport), "-v"]);
     const b = await classic(["-x", "127.0.0.1", "-X", String(rport), "-v"], { wait: false });
-    await waitForLog(b, "replication: start");
+    await joined(b);
     const ca = await client(a.port);
     await fill(ca, "k", 10, "a");
     await b.stop("SIGKILL");
     await waitForLog(a, "replication: listen", 2);
     const b2 = await classic(["-x", "127.0.0.1", "-X", String(rport), "-v"], { port: b.port, wait: false });
-    await waitForLog(b2, "replication: start");
+    await joined(b2);
     const cb = await client(b2.port);
     await expectAll(cb, "k", 10, "a");
     cb.send("set lastB 0 0 1\r\nL\r\n");
@@ -337,7 +341,7 @@ describe("the emulator paired with our node", () => {
     await fill(co, "k", 50, "ours");
     expect(await co.call("set big 4294967295 0 3\r\nmax\r\n")).toBe("STORED\r\n");
     const em = await classic(["-x", "127.0.0.1", "-X", String(rport), "-v"], { wait: false });
-    await waitForLog(em, "replication: start");
+    await joined(em);
     const ce = await client(em.port);
     await expectAll(ce, "k", 50, "ours");
     expect(await ce.call("get big\r\n", "END\r\n")).toBe("VALUE big -1 3\r\nmax\r\nEND\r\n");
@@ -361,7 +365,7 @@ describe("the emulator paired with our node", () => {
     await waitForLog(node, "replication: close");
     await fill(co, "alone", 10, "ours"); // written while the emulator is dead
     const em2 = await classic(["-x", "127.0.0.1", "-X", String(rport), "-v"], { port: em.port, wait: false });
-    await waitForLog(em2, "replication: start");
+    await joined(em2);
     const ce2 = await client(em2.port);
     await expectAll(ce2, "alone", 10, "ours");
     expect(await value(ce2, "fromEm")).toBe("em");
@@ -379,8 +383,7 @@ describe("the emulator paired with our node", () => {
     await fill(ce, "k", 50, "em");
     expect(await ce.call("set neg 4294967295 0 1\r\nn\r\n")).toBe("STORED\r\n");
     const node = await ours(["-v", "-x", "127.0.0.1", "-X", String(rport)], { wait: false });
-    await waitForLog(node, "replication: start");
-    expect(await eventually(() => portAccepts(node.port))).toBe(true);
+    await joined(node);
     const co = await client(node.port);
     await expectAll(co, "k", 50, "em");
     expect(await co.call("gets neg\r\n", "END\r\n")).toMatch(/^VALUE neg 4294967295 1 \d+\r\nn\r\nEND\r\n$/);

@@ -7,7 +7,7 @@
 // memcached 1.6's CLIENT_ERROR.)
 import { afterEach, expect, setDefaultTimeout, test } from "bun:test";
 import { freePort, RawClient, startClassic, startOurs, type Spawned } from "../helpers/procs.ts";
-import { eventually } from "../helpers/fake_peer.ts";
+import { eventually, portAccepts } from "../helpers/fake_peer.ts";
 
 setDefaultTimeout(30_000);
 
@@ -31,7 +31,8 @@ async function pair(): Promise<{ ours: RawClient; classic: RawClient }> {
   started.push(node);
   const em = await startClassic(["-v", "-x", "127.0.0.1", "-X", String(rport)], { wait: false });
   started.push(em);
-  const ok = await eventually(() => em.output().includes("replication: start"), 10_000);
+  // `replication: start` is logged as the client port opens: wait for both
+  const ok = await eventually(async () => em.output().includes("replication: start") && (await portAccepts(em.port)), 10_000);
   if (!ok) throw new Error(`the emulator did not pair:\n${em.output()}\n${node.output()}`);
   const classic = await client(em.port);
   const ours = await client(node.port);
