@@ -163,7 +163,15 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
   }
 
   private wantListen(): boolean {
-    return !this.stopping && this.listeners.length === 0 && (!this.sharesPort() || this.link === null);
+    if (this.stopping || this.listeners.length > 0) return false;
+    if (this.link?.mode === "classic") return false; // repcached's rule while paired (see paired())
+    return !this.sharesPort() || this.link === null;
+  }
+
+  /** Stops accepting; the links already accepted stay (stop(true) would close them). */
+  private stopListening(): void {
+    for (const listener of this.listeners) listener.stop(false);
+    this.listeners = [];
   }
 
   private listen(): void {
@@ -310,6 +318,10 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
     this.reconnect_delay_ms = reconnect_delay_ms_min;
     if (kind === "ours") {
       this.server.ctx.store.setCasClock(true, this.node_id < link.peer_id ? 0 : 1, this.options.clock_offset_ms);
+    } else {
+      // Like repcached, no listen socket while paired with a classic peer: when this process
+      // dies, the peer's re-listen on the port (its only way back) must not find it still held.
+      this.stopListening();
     }
     this.updateTombstones();
     link.inbound = new Connection(link.socket, this.server, 0, this.peerHooks(link, kind));
@@ -492,9 +504,7 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
     this.stopping = true;
     if (this.reconnect_timer !== null) clearTimeout(this.reconnect_timer);
     if (this.listen_timer !== null) clearTimeout(this.listen_timer);
-    // Not stop(true): that would close the accepted link too, and with it what is queued.
-    for (const listener of this.listeners) listener.stop(false);
-    this.listeners = [];
+    this.stopListening(); // keeps the accepted link, and with it what is queued
     const link = this.link;
     if (link === null || !link.running) return;
     this.log(1, "replication: cleanup start");

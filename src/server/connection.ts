@@ -10,11 +10,12 @@
 // - Large values stream into a reserved item (store.reserve/fill/commit) as they arrive; a value the
 //   store refuses is swallowed, as memcached does.
 
-import { ClientError, Cmd, Command, Parse, parseCommand } from "../protocol/parser.ts";
+import { ClientError, Cmd, Command, key_bytes_max, Parse, parseCommand } from "../protocol/parser.ts";
 import {
-  countRefusal, executeGet, executeKeyCommand, executeMetaGet, executeStoreInline, isGet, isStorage, itemTooLarge, reply, storeFailedTooLarge,
-  storeOpOf, storeReply, type Context,
+  countRefusal, executeDeferredDelete, executeGet, executeKeyCommand, executeMetaGet, executeStoreInline, isGet, isStorage, itemTooLarge,
+  lockedStoreReply, releaseDeleteLock, reply, storeFailedTooLarge, storeOpOf, storeReply, type Context,
 } from "../protocol/execute.ts";
+import { parsed, parseU64 } from "../protocol/numbers.ts";
 import { Reply } from "../protocol/replies.ts";
 import { Status, StoreOp } from "../native/store.ts";
 import { InputStash } from "./stash.ts";
@@ -106,7 +107,9 @@ export class Connection {
   private value_noreply = false;
   private value_cas_lo = 0;
   private value_cas_hi = 0;
+  /** The key of the value being streamed (allocated at the connection's first streamed value). */
   private value_key: Uint8Array | null = null;
+  private value_key_len = 0;
   private swallow_left = 0;
   readonly flushOut: () => void;
   /** Unix seconds of the last input (stats conns' secs_since_last_cmd). */
@@ -345,13 +348,24 @@ export class Connection {
       return true;
     }
     if (cmd.kind === Cmd.CLIENT_ERROR && cmd.error === ClientError.DELETE_USAGE && cmd.ntokens === 4) {
-      // `delete <key> <unix time>`: repcached 1.2.8's deferred delete hides the key at once.
-      cmd.key_off = cmd.token_off[1]!;
-      cmd.key_len = cmd.token_len[1]!;
-      cmd.kind = Cmd.DELETE;
+      this.deferredDelete(cmd, buf);
+      peer.onApplied(Cmd.DELETE);
+      return true;
     }
     if (cmd.kind === Cmd.DELETE || cmd.kind === Cmd.FLUSH_ALL) peer.onApplied(cmd.kind);
     return false;
+  }
+
+  /**
+   * `delete <key> <unix time>`: repcached 1.2.8's deferred delete hides the key at once and
+   * delete-locks it until then. A time that is not a number (1.2.8: CLIENT_ERROR) changes nothing.
+   */
+  private deferredDelete(cmd: Command, buf: Uint8Array): void {
+    const key_off = cmd.token_off[1]!;
+    const key_len = cmd.token_len[1]!;
+    if (key_len > key_bytes_max) return;
+    if (!parseU64(buf, cmd.token_off[2]!, cmd.token_len[2]!) || parsed.hi !== 0) return;
+    executeDeferredDelete(this.host.ctx, buf, key_off, key_len, parsed.lo);
   }
 
   private beginValue(cmd: Command, buf: Uint8Array): void {
@@ -364,6 +378,11 @@ export class Connection {
     this.value_cas_hi = cmd.num_hi;
     if (itemTooLarge(ctx, cmd)) {
       storeFailedTooLarge(ctx, cmd, buf);
+      return this.beginSwallow(cmd.data_len + 2);
+    }
+    const refused = lockedStoreReply(ctx, cmd, buf);
+    if (refused !== null) {
+      reply(ctx.out, refused, cmd.noreply);
       return this.beginSwallow(cmd.data_len + 2);
     }
     if (cmd.kind === Cmd.CAS || cmd.kind === Cmd.REP) ctx.store.setCas(cmd.num_lo, cmd.num_hi);
@@ -380,7 +399,10 @@ export class Connection {
     this.value_left = cmd.data_len;
     this.crlf_left = 2;
     this.crlf_ok = true;
-    this.value_key = ctx.mutations !== null ? buf.slice(cmd.key_off, cmd.key_off + cmd.key_len) : null;
+    // kept for replication and for the key's delete lock (one may arrive while the value streams)
+    this.value_key ??= new Uint8Array(key_bytes_max); // once per connection, reused
+    for (let i = 0; i < cmd.key_len; i++) this.value_key[i] = buf[cmd.key_off + i]!;
+    this.value_key_len = cmd.key_len;
     this.state = State.VALUE;
   }
 
@@ -427,8 +449,10 @@ export class Connection {
     const status = ctx.store.commit(slot);
     if (this.peer !== null) this.peer.onApplied(this.value_kind);
     const key = this.value_key;
-    this.value_key = null;
-    if (status === Status.OK && ctx.mutations !== null && key !== null) ctx.mutations.stored(key, 0, key.length);
+    if (status === Status.OK && key !== null) {
+      releaseDeleteLock(ctx, key, 0, this.value_key_len);
+      if (ctx.mutations !== null) ctx.mutations.stored(key, 0, this.value_key_len);
+    }
     reply(ctx.out, storeReply(status, this.value_kind), this.value_noreply);
   }
 

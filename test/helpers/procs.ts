@@ -1,4 +1,5 @@
-// Test helpers: free ports, spawned servers (ours, Debian's memcached or yrmcds) on 127.0.0.1, raw sockets.
+// Test helpers: free ports, spawned servers (ours, the classic repcached emulator, Debian's memcached or
+// yrmcds) on 127.0.0.1, raw sockets.
 // Every wait is bounded (`wait_ms_max`), every process is stopped by PID in `stop()`.
 import { createServer, Socket } from "node:net";
 import { join } from "node:path";
@@ -116,6 +117,19 @@ export async function startMagent(args: string[] = [], opts: { port?: number } =
   const port = opts.port ?? (await freePort());
   const cmd = [bun_path, join(project_root, "src", "magent.ts"), "-D", "-l", "127.0.0.1", "-p", String(port), ...args];
   return await spawnOn(cmd, port);
+}
+
+/** The classic repcached 2.2.1 emulator (a test tool: test/helpers/classic_repcached.ts). */
+export const classic_path = join(project_root, "test", "helpers", "classic_repcached.ts");
+
+/**
+ * Starts the classic repcached 2.2.1 emulator on 127.0.0.1 with extra flags (-x, -X, -v, ...).
+ * Waits for its client port unless `wait: false` (a -x node opens it only after the peer's full copy).
+ */
+export async function startClassic(args: string[] = [], opts: { port?: number; wait?: boolean } = {}): Promise<Spawned> {
+  const port = opts.port ?? (await freePort());
+  const cmd = [bun_path, classic_path, "-l", "127.0.0.1", "-p", String(port), ...args];
+  return await spawnOn(cmd, port, opts.wait ?? true);
 }
 
 export const memcached_path = "/usr/bin/memcached";
