@@ -10,8 +10,8 @@ export interface Item {
 export class CacheClient {
   private constructor(readonly raw: RawClient) {}
 
-  static async connect(port: number): Promise<CacheClient> {
-    return new CacheClient(await RawClient.connect(port));
+  static async connect(port: number, host = "127.0.0.1"): Promise<CacheClient> {
+    return new CacheClient(await RawClient.connect(port, host));
   }
 
   async command(line: string): Promise<string> {
