@@ -83,7 +83,12 @@ describe("takeover: the restarted node gets every key the survivor holds", () =>
       expect(await shows(k, "l19", "v-l19")).toBe(true);
       const [victim, survivor] = c.killed === "listener" ? [l, k] : [k, l];
       const victim_kind = c.killed === "listener" ? c.listener : c.connector;
+      const listens = (server: Spawned) => server.output().split("replication: listen").length - 1;
+      const listened = listens(survivor);
       await victim.stop("SIGKILL");
+      // The survivor takes the replication port (repcached's rule); as the write-ups say, the
+      // other node is restarted once it has (started earlier, it could take the port itself).
+      expect(await eventually(async () => listens(survivor) > listened, 10_000, 10)).toBe(true);
       // The survivor serves on and takes writes.
       const cs = await client(survivor);
       for (let i = 0; i < 5; i++) {
@@ -93,18 +98,28 @@ describe("takeover: the restarted node gets every key the survivor holds", () =>
       cs.close();
       // Restarted with -x pointing at the survivor, as the repcached write-ups do.
       const restarted = await node(victim_kind, connector_args(survivor.host), victim.host, victim.port, false);
-      expect(await shows(restarted, "during4", "outage4", 15_000)).toBe(true);
-      const want = await contents(survivor, keys);
-      expect(want.size).toBe(keys.length);
-      expect(await eventually(async () => {
-        const got = await contents(restarted, keys);
-        return keys.every((key) => got.get(key) === want.get(key));
-      }, 10_000)).toBe(true);
-      // And the pair replicates again, both ways.
-      const cr = await client(restarted);
-      expect(await cr.set("after", "both ways")).toBe("STORED");
-      cr.close();
-      expect(await shows(survivor, "after", "both ways")).toBe(true);
+      try {
+        await expectEverything(survivor, restarted, keys);
+      } catch (error) {
+        console.log(`survivor:\n${survivor.output()}\nkilled:\n${victim.output()}\nrestarted:\n${restarted.output()}`);
+        throw error;
+      }
     }, 60_000);
   }
 });
+
+/** The restarted node ends with every key the survivor holds, and the pair replicates again. */
+async function expectEverything(survivor: Spawned, restarted: Spawned, keys: string[]): Promise<void> {
+  expect(await shows(restarted, "during4", "outage4", 15_000)).toBe(true);
+  const want = await contents(survivor, keys);
+  expect(want.size).toBe(keys.length);
+  expect(await eventually(async () => {
+    const got = await contents(restarted, keys);
+    return keys.every((key) => got.get(key) === want.get(key));
+  }, 10_000)).toBe(true);
+  // And the pair replicates again, both ways.
+  const cr = await client(restarted);
+  expect(await cr.set("after", "both ways")).toBe("STORED");
+  cr.close();
+  expect(await shows(survivor, "after", "both ways")).toBe(true);
+}
