@@ -6,6 +6,7 @@
 import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { freePort, RawClient, startClassic, startOurs, type Spawned } from "../helpers/procs.ts";
 import { eventually, FakePeer, nowS, portAccepts, splitMessages } from "../helpers/fake_peer.ts";
+import { untilValue, valueOf } from "../helpers/cache_client.ts";
 
 setDefaultTimeout(60_000);
 
@@ -60,20 +61,6 @@ function expectInOrder(output: string, expected: string[]): void {
   }
 }
 
-async function value(c: RawClient, key: string): Promise<string | null> {
-  const text = await c.call(`get ${key}\r\n`, "END\r\n");
-  if (text === "END\r\n") return null;
-  const match = /^VALUE \S+ -?\d+ (\d+)\r\n/.exec(text);
-  if (match === null) throw new Error(`unexpected get reply ${JSON.stringify(text)}`);
-  return text.slice(match[0].length, match[0].length + Number(match[1]));
-}
-
-/** Polls `get key` on c until it returns `expected` (null: absent). */
-async function until(c: RawClient, key: string, expected: string | null, ms = 5_000): Promise<void> {
-  let last: string | null = null;
-  const ok = await eventually(async () => (last = await value(c, key)) === expected, ms);
-  if (!ok) throw new Error(`${key}: expected ${JSON.stringify(expected)}, still ${JSON.stringify(last)}`);
-}
 
 /** Writes keys k0..k(n-1) = v<i>-<tag> on c. */
 async function fill(c: RawClient, prefix: string, n: number, tag: string): Promise<void> {
@@ -196,9 +183,9 @@ describe("the emulator on the wire: the spec's captures (section 9)", () => {
 
     // the peer's messages: applied with its cas, nothing written back, except get's reply
     peer.send("rep fromB 1 0 3 1\r\nbbb\r\nset quiet 0 0 1\r\nq\r\ndelete nothing\r\nbogus\r\n");
-    await until(c, "fromB", "bbb");
+    await untilValue(c, "fromB", "bbb");
     expect(await c.call("gets fromB\r\n", "END\r\n")).toBe("VALUE fromB 1 3 1\r\nbbb\r\nEND\r\n");
-    expect(await value(c, "quiet")).toBe("q");
+    expect(await valueOf(c, "quiet")).toBe("q");
     peer.send("get fromB\r\n");
     expect(await peer.readUntil((t) => t.endsWith("END\r\n"))).toBe("VALUE fromB 1 3\r\nbbb\r\nEND\r\n");
     expect(a.output()).toContain("emulator: unexpected on replication: bogus -> ERROR");
@@ -261,20 +248,20 @@ describe("two emulators", () => {
     expect(a.output()).toContain("replication: marugoto 50");
 
     expect(await cb.call("set fromB 0 0 1\r\nb\r\n")).toBe("STORED\r\n");
-    await until(ca, "fromB", "b");
+    await untilValue(ca, "fromB", "b");
     expect(await ca.call("set fromA 0 0 1\r\na\r\n")).toBe("STORED\r\n");
-    await until(cb, "fromA", "a");
+    await untilValue(cb, "fromA", "a");
     expect(await ca.call("delete fromB\r\n")).toBe("DELETED\r\n");
-    await until(cb, "fromB", null);
+    await untilValue(cb, "fromB", null);
     // deferred delete: hidden and add-locked on both, set overrides
     expect(await ca.call("delete k1 30\r\n")).toBe("DELETED\r\n");
-    await until(cb, "k1", null);
+    await untilValue(cb, "k1", null);
     expect(await cb.call("add k1 0 0 1\r\nx\r\n")).toBe("NOT_STORED\r\n");
     expect(await ca.call("add k1 0 0 1\r\nx\r\n")).toBe("NOT_STORED\r\n");
     expect(await cb.call("set k1 0 0 1\r\ny\r\n")).toBe("STORED\r\n");
-    await until(ca, "k1", "y");
+    await untilValue(ca, "k1", "y");
     expect(await ca.call("flush_all\r\n")).toBe("OK\r\n");
-    await until(cb, "k2", null);
+    await untilValue(cb, "k2", null);
     expectNoUnexpected(a);
     expectNoUnexpected(b);
   });
@@ -307,7 +294,7 @@ describe("two emulators", () => {
     expect(b.output()).toContain("replication: marugoto 120");
     // roles swapped: the restarted node (now the connector) writes, the survivor sees it
     expect(await ca2.call("set back 0 0 1\r\nx\r\n")).toBe("STORED\r\n");
-    await until(cb, "back", "x");
+    await untilValue(cb, "back", "x");
   });
 
   test("kill -9 the connector: the listener listens again; SIGTERM right after a set still delivers it", async () => {
@@ -327,7 +314,7 @@ describe("two emulators", () => {
     expect(await cb.readText()).toBe("STORED\r\n");
     cb.close();
     expect(await b2.stop("SIGTERM")).toBe(0);
-    await until(ca, "lastB", "L");
+    await untilValue(ca, "lastB", "L");
     expectInOrder(b2.output(), ["replication: cleanup start", "replication: close", "replication: cleanup complete"]);
   });
 });
@@ -350,15 +337,15 @@ describe("the emulator paired with our node", () => {
     expect(await ce.call("gets k3\r\n", "END\r\n")).toBe(`VALUE k3 3 7 ${cas_ours}\r\nv3-ours\r\nEND\r\n`);
 
     expect(await ce.call("set fromEm 2 0 2\r\nem\r\n")).toBe("STORED\r\n");
-    await until(co, "fromEm", "em");
+    await untilValue(co, "fromEm", "em");
     expect(await co.call("set fromOurs 0 0 2\r\nou\r\n")).toBe("STORED\r\n");
-    await until(ce, "fromOurs", "ou");
+    await untilValue(ce, "fromOurs", "ou");
     expect(await ce.call("incr k9 0\r\n")).toBe("0\r\n"); // non-numeric counts as 0: "0" padded to 7
-    await until(co, "k9", "0      ");
+    await untilValue(co, "k9", "0      ");
     expect(await co.call("delete k0\r\n")).toBe("DELETED\r\n");
-    await until(ce, "k0", null);
+    await untilValue(ce, "k0", null);
     expect(await ce.call("delete k1\r\n")).toBe("DELETED\r\n");
-    await until(co, "k1", null);
+    await untilValue(co, "k1", null);
 
     ce.close();
     await em.stop("SIGKILL");
@@ -368,10 +355,10 @@ describe("the emulator paired with our node", () => {
     await joined(em2);
     const ce2 = await client(em2.port);
     await expectAll(ce2, "alone", 10, "ours");
-    expect(await value(ce2, "fromEm")).toBe("em");
-    expect(await value(ce2, "k0")).toBeNull();
+    expect(await valueOf(ce2, "fromEm")).toBe("em");
+    expect(await valueOf(ce2, "k0")).toBeNull();
     expect(await ce2.call("set again 0 0 1\r\ng\r\n")).toBe("STORED\r\n");
-    await until(co, "again", "g");
+    await untilValue(co, "again", "g");
     expectNoUnexpected(em);
     expectNoUnexpected(em2);
   });
@@ -391,17 +378,17 @@ describe("the emulator paired with our node", () => {
     expect(await co.call("gets k3\r\n", "END\r\n")).toBe(`VALUE k3 3 5 ${cas_em}\r\nv3-em\r\nEND\r\n`);
 
     expect(await co.call("set fromOurs 0 0 2\r\nou\r\n")).toBe("STORED\r\n");
-    await until(ce, "fromOurs", "ou");
+    await untilValue(ce, "fromOurs", "ou");
     expect(await ce.call("set fromEm 0 0 2\r\nem\r\n")).toBe("STORED\r\n");
-    await until(co, "fromEm", "em");
+    await untilValue(co, "fromEm", "em");
     expect(await co.call("append fromEm 0 0 1\r\n+\r\n")).toBe("STORED\r\n");
-    await until(ce, "fromEm", "em+");
+    await untilValue(ce, "fromEm", "em+");
     expect(await ce.call("delete k2\r\n")).toBe("DELETED\r\n");
-    await until(co, "k2", null);
+    await untilValue(co, "k2", null);
     expect(await co.call("flush_all\r\n")).toBe("OK\r\n");
-    await until(ce, "k5", null);
+    await untilValue(ce, "k5", null);
     expect(await ce.call("set post 0 0 1\r\np\r\n")).toBe("STORED\r\n");
-    await until(co, "post", "p");
+    await untilValue(co, "post", "p");
     // the hello was an ordinary get on the classic side: no error, nothing unexpected
     expectNoUnexpected(em);
     expectInOrder(em.output(), ["replication: listen", "replication: accept", "replication: marugoto start", "replication: marugoto 51"]);

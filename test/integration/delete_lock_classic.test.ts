@@ -8,6 +8,7 @@
 import { afterEach, expect, setDefaultTimeout, test } from "bun:test";
 import { freePort, RawClient, startClassic, startOurs, type Spawned } from "../helpers/procs.ts";
 import { eventually, portAccepts } from "../helpers/fake_peer.ts";
+import { untilValue, valueOf } from "../helpers/cache_client.ts";
 
 setDefaultTimeout(30_000);
 
@@ -39,24 +40,11 @@ async function pair(): Promise<{ ours: RawClient; classic: RawClient }> {
   return { ours, classic };
 }
 
-async function value(c: RawClient, key: string): Promise<string | null> {
-  const text = await c.call(`get ${key}\r\n`, "END\r\n");
-  if (text === "END\r\n") return null;
-  const match = /^VALUE \S+ -?\d+ (\d+)\r\n/.exec(text);
-  if (match === null) throw new Error(`unexpected get reply ${JSON.stringify(text)}`);
-  return text.slice(match[0].length, match[0].length + Number(match[1]));
-}
-
-async function until(c: RawClient, key: string, expected: string | null, ms = 5_000): Promise<void> {
-  let last: string | null = null;
-  const ok = await eventually(async () => (last = await value(c, key)) === expected, ms);
-  if (!ok) throw new Error(`${key}: expected ${JSON.stringify(expected)}, still ${JSON.stringify(last)}`);
-}
 
 /** Sets `key` on the emulator and waits until our node has it. */
 async function seed(p: { ours: RawClient; classic: RawClient }, key: string, data: string): Promise<void> {
   expect(await p.classic.call(`set ${key} 0 0 ${data.length}\r\n${data}\r\n`)).toBe("STORED\r\n");
-  await until(p.ours, key, data);
+  await untilValue(p.ours, key, data);
 }
 
 test("during the window: hidden; add/replace/append/prepend NOT_STORED, cas and incr NOT_FOUND; set overrides", async () => {
@@ -66,8 +54,8 @@ test("during the window: hidden; add/replace/append/prepend NOT_STORED, cas and 
   const cas = /^VALUE k 0 1 (\d+)/.exec(await p.ours.call("gets k\r\n", "END\r\n"))![1];
   expect(await p.classic.call("delete k 5\r\n")).toBe("DELETED\r\n");
   expect(await p.classic.call("delete n 5\r\n")).toBe("DELETED\r\n");
-  await until(p.ours, "k", null);
-  await until(p.ours, "n", null);
+  await untilValue(p.ours, "k", null);
+  await untilValue(p.ours, "n", null);
   const o = p.ours;
   expect(await o.call("add k 0 0 1\r\na\r\n")).toBe("NOT_STORED\r\n");
   expect(await o.call("replace k 0 0 1\r\nr\r\n")).toBe("NOT_STORED\r\n");
@@ -83,11 +71,11 @@ test("during the window: hidden; add/replace/append/prepend NOT_STORED, cas and 
   expect(await o.call(`add n 0 0 ${big.length}\r\n${big}\r\n`)).toBe("NOT_STORED\r\n");
   expect(await o.call("get n\r\n", "END\r\n")).toBe("END\r\n");
   // nothing refused here was sent to the peer: it still misses both keys
-  expect(await value(p.classic, "k")).toBeNull();
+  expect(await valueOf(p.classic, "k")).toBeNull();
   // set overrides the lock (and ends it: after a delete, add works again)
   expect(await o.call("set k 0 0 1\r\ns\r\n")).toBe("STORED\r\n");
-  expect(await value(o, "k")).toBe("s");
-  await until(p.classic, "k", "s");
+  expect(await valueOf(o, "k")).toBe("s");
+  await untilValue(p.classic, "k", "s");
   expect(await o.call("delete k\r\n")).toBe("DELETED\r\n");
   expect(await o.call("add k 0 0 1\r\na\r\n")).toBe("STORED\r\n");
   // the streamed set path overrides too
@@ -100,26 +88,26 @@ test("the peer's own set after its deferred delete (a rep) overrides the lock on
   const p = await pair();
   await seed(p, "r", "1");
   expect(await p.classic.call("delete r 5\r\n")).toBe("DELETED\r\n");
-  await until(p.ours, "r", null);
+  await untilValue(p.ours, "r", null);
   expect(await p.ours.call("add r 0 0 1\r\nx\r\n")).toBe("NOT_STORED\r\n");
   expect(await p.classic.call("set r 0 0 1\r\n2\r\n")).toBe("STORED\r\n"); // 1.2.8: set overrides
-  await until(p.ours, "r", "2");
+  await untilValue(p.ours, "r", "2");
   expect(await p.ours.call("delete r\r\n")).toBe("DELETED\r\n");
   expect(await p.ours.call("add r 0 0 1\r\n3\r\n")).toBe("STORED\r\n");
-  await until(p.classic, "r", "3");
+  await untilValue(p.classic, "r", "3");
 });
 
 test("after the time the lock is gone: add works again", async () => {
   const p = await pair();
   await seed(p, "t", "1");
   expect(await p.classic.call("delete t 2\r\n")).toBe("DELETED\r\n");
-  await until(p.ours, "t", null);
+  await untilValue(p.ours, "t", null);
   expect(await p.ours.call("add t 0 0 1\r\nx\r\n")).toBe("NOT_STORED\r\n");
   let reply = "";
   const ok = await eventually(async () => (reply = await p.ours.call("add t 0 0 1\r\ny\r\n")) === "STORED\r\n", 5_000, 100);
   expect(ok).toBe(true);
   expect(reply).toBe("STORED\r\n");
-  expect(await value(p.ours, "t")).toBe("y");
+  expect(await valueOf(p.ours, "t")).toBe("y");
 });
 
 test("the classic side (1.2.8 semantics in the emulator): add during its own window answers NOT_STORED", async () => {
@@ -130,12 +118,12 @@ test("the classic side (1.2.8 semantics in the emulator): add during its own win
   expect(await p.classic.call("add e 0 0 1\r\nx\r\n")).toBe("NOT_STORED\r\n");
   expect(await p.classic.call("replace e 0 0 1\r\nx\r\n")).toBe("NOT_STORED\r\n");
   expect(await p.classic.call("set e 0 0 1\r\ns\r\n")).toBe("STORED\r\n");
-  await until(p.ours, "e", "s");
+  await untilValue(p.ours, "e", "s");
 });
 
 test("our clients still cannot make a deferred delete (memcached 1.6's reply, a documented choice)", async () => {
   const p = await pair();
   await seed(p, "c", "1");
   expect(await p.ours.call("delete c 1\r\n")).toBe("CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]\r\n");
-  expect(await value(p.ours, "c")).toBe("1");
+  expect(await valueOf(p.ours, "c")).toBe("1");
 });
