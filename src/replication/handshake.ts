@@ -3,9 +3,14 @@
 // and copies as usual), and a listener waits only briefly for a hello before treating a silent
 // connector as classic.
 //
+//   listener  -> `get rcb1:probe\r\n`            (at accept; a classic connector answers `END`)
 //   connector -> `get rcb1:hello:<node id>:<nonce>\r\n`
 //   listener  -> `VALUE rcb1:hello 0 <n>\r\n<node id>:<nonce>:<proof>\r\nEND\r\n`
 //   connector -> `get rcb1:auth:<proof>\r\n`
+//
+// The probe lets a listener tell the two kinds apart by what comes back first — `END` from a
+// classic repcached (it answers a get on the replication connection, spec §2), a hello from ours —
+// whatever the delay on the path, instead of guessing from a silence.
 //
 // A proof is "-" without a shared secret, else HMAC-SHA256(secret, role|their nonce|our nonce|our
 // id), so each side proves it knows the secret for this exchange (no replay across links). A node
@@ -14,6 +19,9 @@
 
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 
+export const probe_line = "get rcb1:probe\r\n";
+/** A classic connector's answer to the probe. */
+export const probe_answer = "END\r\n";
 export const hello_prefix = "get rcb1:hello:";
 export const auth_prefix = "get rcb1:auth:";
 export const hello_reply_prefix = "VALUE rcb1:hello 0 ";

@@ -1,9 +1,10 @@
 // One replication link: a socket to one peer, its handshake, and its re-pair state (resync.ts).
 //
 // Contract: a Link is made for every accepted or connected replication socket. Until it runs it
-// reads the handshake (handshake.ts): as a listener it waits `hello_wait_ms` for a repcached-bun
-// hello and otherwise treats the peer as classic; as a connector it sends its hello and reads
-// the reply (anything else: a classic listener). Then it tells its owner `paired(kind, rest)` —
+// reads the handshake (handshake.ts): as a listener it sends its probe and takes the connector
+// for ours if a hello comes back, for a classic repcached if `END` (or anything else) does, or if
+// nothing does for `silence_classic_ms`; as a connector it sends its hello and reads the reply
+// (anything else: a classic listener). Then it tells its owner `paired(kind, rest)` —
 // `rest` is what followed the handshake in the same read — or `failed(reason)`; it never does
 // both, and does nothing once closed. It assumes nothing about other links: the owner decides
 // which links live (replicator.ts).
@@ -12,13 +13,16 @@ import type { Socket } from "bun";
 import type { Connection } from "../server/connection.ts";
 import { Resync, type PeerKind, type Role } from "./resync.ts";
 import {
-  encodeAuth, encodeHello, encodeHelloReply, helloReplyLength, newToken, parseAuth, parseHello,
-  parseHelloReply, proofFor, proofValid,
+  encodeAuth, encodeHello, encodeHelloReply, hello_prefix, helloReplyLength, newToken, parseAuth, parseHello,
+  parseHelloReply, probe_answer, probe_line, proofFor, proofValid,
 } from "./handshake.ts";
 
-/** How long a listener waits for a repcached-bun hello before treating the connector as classic. */
-export const hello_wait_ms = 300;
 export const handshake_timeout_ms = 5_000;
+/**
+ * How long a listener waits for any answer to its probe before treating a silent connector as
+ * classic (a real repcached answers `END` at once; this is for one that does not).
+ */
+export const silence_classic_ms = handshake_timeout_ms;
 /** A handshake line longer than this is not ours (and not a hello). */
 const handshake_bytes_max = 1024;
 
@@ -50,13 +54,17 @@ export class Link {
   private readonly our_nonce = newToken();
   private peer_nonce = "";
   private timer: ReturnType<typeof setTimeout> | null = null;
+  /** The connector has passed over our kind's probe (or seen that the listener sent none). */
+  private probe_skipped = false;
 
   constructor(socket: LinkSocket, role: Role, owner: LinkOwner) {
     this.socket = socket;
     this.role = role;
     this.owner = owner;
-    if (role === "accepted") this.arm(hello_wait_ms, () => this.helloTimeout());
-    else {
+    if (role === "accepted") {
+      socket.write(probe_line);
+      this.arm(silence_classic_ms, () => this.helloTimeout());
+    } else {
       socket.write(encodeHello({ node_id: owner.node_id, nonce: this.our_nonce }));
       this.arm(handshake_timeout_ms, () => this.fail("replication: handshake timeout"));
     }
@@ -104,10 +112,11 @@ export class Link {
 
   private listenerStep(): void {
     if (this.kind === null) {
+      if (this.text.startsWith(probe_answer)) return this.begin("classic", this.text.slice(probe_answer.length));
+      if (probe_answer.startsWith(this.text)) return; // part of a classic peer's answer
       const line_end = this.text.indexOf("\r\n");
       if (line_end < 0) {
-        const prefix = "get rcb1:hello:";
-        if (this.text.length > handshake_bytes_max || !prefix.startsWith(this.text.slice(0, prefix.length))) this.begin("classic", this.text);
+        if (this.text.length > handshake_bytes_max || !hello_prefix.startsWith(this.text.slice(0, hello_prefix.length))) this.begin("classic", this.text);
         return;
       }
       const hello = parseHello(this.text.slice(0, line_end));
@@ -133,6 +142,11 @@ export class Link {
   }
 
   private connectorStep(): void {
+    if (!this.probe_skipped) {
+      if (this.text.length < probe_line.length && probe_line.startsWith(this.text)) return; // part of a probe
+      if (this.text.startsWith(probe_line)) this.text = this.text.slice(probe_line.length);
+      this.probe_skipped = true;
+    }
     const length = helloReplyLength(this.text);
     if (length === 0) return;
     if (length < 0) return this.begin("classic", this.text);

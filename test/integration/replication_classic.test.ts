@@ -490,8 +490,9 @@ describe("role 1: our node listens, a classic repcached connects and stays silen
     expect(await eventually(() => countOf(node.output(), "replication: close") > closes + 1)).toBe(true);
   });
 
-  test("a classic connector whose first bytes (a rep, split) come within the hello wait still gets its copy", async () => {
+  test("a classic connector whose first bytes after its answer to the probe (a rep, split) still gets its copy", async () => {
     const early = await FakePeer.connect(rport);
+    expect(await eventually(async () => early.probe_answered, 3_000, 5)).toBe(true);
     early.send("r");
     await Bun.sleep(50);
     early.send("ep early 0 0 1 60\r\nE\r\n");
