@@ -167,6 +167,8 @@ export interface ClusterOptions {
   topology: Topology;
   /** REPCACHED_CLOCK_OFFSET_MS for node B (0: not set). */
   clock_offset_ms_b: number;
+  /** REPCACHED_CLOCK_OFFSET_MS for node A (0 or absent: not set). */
+  clock_offset_ms_a?: number;
   held_bytes_max?: number;
   extra_args: string[];
 }
@@ -194,8 +196,10 @@ export class Cluster {
     const rb = options.topology === "both_ways" ? await Relay.start(lb, 0, relay_options) : null;
     const a_args = rb === null ? ["-v", "-X", String(la)] : ["-v", "-x", "127.0.0.1", "-X", `${la}:${rb.port}`];
     const b_args = ["-v", "-x", "127.0.0.1", "-X", `${lb}:${ra.port}`];
-    const b_env: Record<string, string> = options.clock_offset_ms_b !== 0 ? { REPCACHED_CLOCK_OFFSET_MS: String(options.clock_offset_ms_b) } : {};
-    const a = new FaultNode("A", await freePort(), [...a_args, ...options.extra_args], {}, history);
+    const offsetEnv = (ms: number | undefined): Record<string, string> => ms ? { REPCACHED_CLOCK_OFFSET_MS: String(ms) } : {};
+    const a_env = offsetEnv(options.clock_offset_ms_a);
+    const b_env = offsetEnv(options.clock_offset_ms_b);
+    const a = new FaultNode("A", await freePort(), [...a_args, ...options.extra_args], a_env, history);
     const b = new FaultNode("B", await freePort(), [...b_args, ...options.extra_args], b_env, history);
     const cluster = new Cluster(a, b, ra, rb, history);
     live.add(cluster);
