@@ -52,11 +52,11 @@ function parseArgs(argv: string[]): Args {
 
 const args = parseArgs(process.argv.slice(2));
 if (args.reports !== null) mkdirSync(args.reports, { recursive: true });
-const failed: Array<{ seed: number; checks: string }> = [];
+const failed: Array<{ seed: number; checks: string; paired_classic: boolean }> = [];
 const started_ms = performance.now();
 const totals = {
   schedules: 0, faults: 0, faults_by_kind: {} as Partial<Record<FaultKind, number>>, topologies: {} as Record<string, number>,
-  ops: 0, acknowledged: 0, unknown: 0, keys_checked: 0, deletes_checked: 0, deletes_excluded: 0,
+  paired_classic: 0, paired_classic_failed: 0, ops: 0, acknowledged: 0, unknown: 0, keys_checked: 0, deletes_checked: 0, deletes_excluded: 0,
   writes_checked: 0, writes_excluded: 0, violations: 0, violations_by_check: {} as Record<string, number>,
 };
 const stop = (code: number) => {
@@ -74,6 +74,8 @@ for (let i = 0; i < args.schedules; i++) {
     totals.faults_by_kind[fault.kind] = (totals.faults_by_kind[fault.kind] ?? 0) + 1;
   }
   const r = run.result;
+  if (run.paired_classic) totals.paired_classic++;
+  if (run.paired_classic && !run.ok) totals.paired_classic_failed++;
   totals.ops += run.ops;
   totals.acknowledged += run.acked;
   totals.unknown += run.unknown;
@@ -87,10 +89,11 @@ for (let i = 0; i < args.schedules; i++) {
     totals.violations_by_check[v.check] = (totals.violations_by_check[v.check] ?? 0) + 1;
   }
   const checks = [...new Set(r.violations.map((v) => v.check))].join(",");
-  console.log(`seed ${seed}: ${run.ok ? "ok" : `FAILED (${checks})`} ${run.ops} ops, ${run.schedule.faults.length} faults, ${run.elapsed_ms.toFixed(0)} ms`);
+  const classic = run.paired_classic ? " [paired as classic]" : "";
+  console.log(`seed ${seed}: ${run.ok ? "ok" : `FAILED (${checks})`}${classic} ${run.ops} ops, ${run.schedule.faults.length} faults, ${run.elapsed_ms.toFixed(0)} ms`);
   if (args.reports !== null) writeFileSync(join(args.reports, `seed-${seed}.txt`), run.report + "\n");
   if (!run.ok) {
-    failed.push({ seed, checks });
+    failed.push({ seed, checks, paired_classic: run.paired_classic });
     console.log(run.report + "\n");
     if (args.stop_on_failure) break;
   }
@@ -104,7 +107,8 @@ console.log(`faults injected: ${totals.faults} (${by(totals.faults_by_kind)})`);
 console.log(`operations: ${totals.ops} (${totals.acknowledged} acknowledged, ${totals.unknown} without a reply)`);
 console.log(`checked: ${totals.keys_checked} keys compared across the nodes; acknowledged deletes/flushes ${totals.deletes_checked} checked, ${totals.deletes_excluded} excluded; acknowledged writes ${totals.writes_checked} checked, ${totals.writes_excluded} excluded (their node died undrained)`);
 console.log(`violations: ${totals.violations} (${by(totals.violations_by_check)})`);
-for (const f of failed) console.log(`  FAULT_SEED=${f.seed} npx bun test test/integration/replication_fault.test.ts   # ${f.checks}`);
+console.log(`paired as classic (a delayed hello): ${totals.paired_classic} schedules, ${totals.paired_classic_failed} of them failed`);
+for (const f of failed) console.log(`  FAULT_SEED=${f.seed} npx bun test test/integration/replication_fault.test.ts   # ${f.checks}${f.paired_classic ? " [paired as classic]" : ""}`);
 if (args.summary !== null) {
   writeFileSync(args.summary, JSON.stringify({ ...totals, seed_first: args.seed, seed_last: last_seed, clock_offset_ms: args.clock_offset_ms, total_s, failed }, null, 2) + "\n");
 }

@@ -244,3 +244,32 @@ describe("minimal replays", () => {
     }
   }, 30_000);
 });
+
+// Found by the soak (seeds 1003, 1043, ...): a re-pair whose hello is held up on the way (here the
+// B→A direction stalls while B reconnects) longer than the listener's wait for a hello
+// (link.ts hello_wait_ms, 300 ms): the listener takes its repcached-bun peer for a classic one,
+// both run repcached's protocol (last arrival wins, no tombstones, no copy from the connector),
+// and B's newer write is overwritten by A's older copy.
+describe("product bugs found by the soak", () => {
+  test("a re-pair whose hello is delayed past the listener's wait still pairs as repcached-bun (keeps B's newer write)", async () => {
+    const { cluster, ca, cb } = await pairForReplay();
+    try {
+      expect(await ca.set("k", "from-A-before-the-cut")).toBe("STORED");
+      expect((await cluster.converge(10_000)).ok).toBe(true);
+      await cutAndWait(cluster, ca, cb);
+      expect(await cb.set("k", "from-B-during-the-cut")).toBe("STORED");
+      cluster.ra.up.stall(); // what B sends to A (its hello first) waits in the relay
+      cluster.ra.heal();
+      // A accepts B's new connection and, hearing nothing, decides what kind of peer it has.
+      expect(await eventually(async () => (await ca.stats("replication")).get("peer_kind") !== "", 10_000)).toBe(true);
+      cluster.ra.up.resume();
+      expect((await cluster.converge(10_000)).ok).toBe(true);
+      const kinds = [(await ca.stats("replication")).get("peer_kind"), (await cb.stats("replication")).get("peer_kind")];
+      const values = await bothHold(cluster, ca, cb, "k");
+      expect({ kinds, values }).toEqual({ kinds: ["ours", "ours"], values: ["from-B-during-the-cut", "from-B-during-the-cut"] });
+    } finally {
+      ca.close();
+      cb.close();
+    }
+  }, 30_000);
+});

@@ -140,6 +140,10 @@ describe("fault checker", () => {
     const result = check(input([], {}, {}, { incarnations: [fat, inc("B", 1)] }));
     expect(checks(result)).toEqual(["memory", "crash"]);
     expect(crashLine("replication: connect (peer=127.0.0.1:1)\nreplication: close\n")).toBeNull();
+    const gone = { ...inc("A", 1, "exited", 50), exit: "SIGSEGV", output: "replication: listen\n" };
+    const exited = check(input([], {}, {}, { incarnations: [gone, inc("A", 2), inc("B", 1)] }));
+    expect(checks(exited)).toEqual(["crash"]);
+    expect(exited.violations[0]!.text).toContain("exited on its own (SIGSEGV)");
   });
 
   test("a schedule is a function of its seed; faults on one resource never overlap", () => {

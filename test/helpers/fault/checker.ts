@@ -120,12 +120,17 @@ function counterBase(value: string): { base_id: number; n: number } | null {
   return { base_id: Math.floor(n / counter_base), n };
 }
 
+/** Ends that may lose what the process had not sent yet. */
+function undrained(end: Incarnation["end"]): boolean {
+  return end === "kill9" || end === "term_undrained" || end === "exited";
+}
+
 class Classifier {
   private readonly lossy_ends: Array<{ node: NodeName; at_ms: number; double: boolean }> = [];
 
   constructor(private readonly input: CheckInput) {
     for (const inc of input.incarnations) {
-      if (inc.ended_ms === null || (inc.end !== "kill9" && inc.end !== "term_undrained")) continue;
+      if (inc.ended_ms === null || !undrained(inc.end)) continue;
       this.lossy_ends.push({ node: inc.node, at_ms: inc.ended_ms, double: !this.peerHeldACopy(inc) });
     }
   }
@@ -144,7 +149,7 @@ class Classifier {
   lost(op: Op): boolean {
     if (this.lossy_ends.some((end) => end.double && op.end_ms < end.at_ms)) return true;
     const inc = this.input.incarnations.find((i) => i.node === op.node && i.n === op.incarnation);
-    if (inc === undefined || (inc.end !== "kill9" && inc.end !== "term_undrained")) return false;
+    if (inc === undefined || !undrained(inc.end)) return false;
     const drained = this.input.samples.some((s) =>
       s.node === op.node && s.incarnation === op.incarnation && s.sent_ms > op.end_ms && s.state === "synced" &&
       s.queue_items === 0 && s.send_pending_bytes === 0 && s.relays_held_bytes === 0);
@@ -265,6 +270,10 @@ function checkProcesses(input: CheckInput, out: Violation[]): void {
   for (const inc of input.incarnations) {
     if (inc.rss_kb_max > input.rss_kb_max) {
       out.push({ check: "memory", key: null, text: `${inc.node}#${inc.n} RSS ${inc.rss_kb_max} kB > bound ${input.rss_kb_max} kB`, op_ids: [] });
+    }
+    if (inc.end === "exited") {
+      const tail = inc.output.trimEnd().split("\n").slice(-5).join(" | ").slice(-500);
+      out.push({ check: "crash", key: null, text: `${inc.node}#${inc.n} exited on its own (${inc.exit ?? "?"}); its last output: ${tail}`, op_ids: [] });
     }
     const crash = crashLine(inc.output);
     if (crash !== null) out.push({ check: "crash", key: null, text: `${inc.node}#${inc.n} printed: ${crash}`, op_ids: [] });
