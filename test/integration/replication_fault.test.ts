@@ -7,7 +7,7 @@
 // seed (a failure prints its replay line); FAULT_SCHEDULES=<n> and FAULT_SEED_BASE=<n> change the
 // budget. scripts/fault-soak.ts runs hundreds.
 import { afterEach, describe, expect, test } from "bun:test";
-import { RawClient } from "../helpers/procs.ts";
+import { RawClient, waitForPort } from "../helpers/procs.ts";
 import { CacheClient, eventually, type Item } from "../helpers/cache_client.ts";
 import { Cluster, replicationStats, type Topology } from "../helpers/fault/cluster.ts";
 import { History, nowMs } from "../helpers/fault/history.ts";
@@ -23,6 +23,10 @@ const clock_offset_ms = 250;
 const gap_ms = 1_000;
 const small_skew_ms = 500;
 const big_skew_ms = 5_000;
+/** The same-cas replay: keys written at once on both nodes per round, rounds and restarts at most. */
+const collision_keys = 100;
+const collision_rounds_max = 50;
+const parity_tries_max = 30;
 
 function seeds(): number[] {
   const one = process.env.FAULT_SEED;
@@ -272,4 +276,83 @@ describe("product bugs found by the soak", () => {
       cb.close();
     }
   }, 30_000);
+
+  // Soak seed 20222: A and B were both killed and restarted during cuts, so neither new process had
+  // paired yet; each took its cas parity from its own random node id (replicator.ts), both got 1,
+  // concurrent appends to k0 on A and B in the same ms got the same cas, and after the heal each
+  // node kept its own version ("keep the higher cas" has no winner on a tie): k0 differs for good.
+  test("two restarted nodes that have not paired yet never mint the same cas (concurrent writes converge)", async () => {
+    const { cluster, ca, cb } = await pairForReplay();
+    const keys = Array.from({ length: collision_keys }, (_, i) => `c${i}`);
+    let clients: CacheClient[] = [];
+    try {
+      await cutAndWait(cluster, ca, cb);
+      ca.close();
+      cb.close();
+      // Fresh processes of both nodes, still cut apart: restart B until its parity is A's.
+      await restartNode(cluster, "A");
+      let same_parity = false;
+      for (let tries = 0; tries < parity_tries_max && !same_parity; tries++) {
+        await restartNode(cluster, "B");
+        const parities = await Promise.all(cluster.nodes.map((node) => casParityOf(node.client_port)));
+        same_parity = parities[0] === parities[1];
+      }
+      expect(same_parity).toBe(true);
+      // Both nodes write the same keys at the same moment until some key got the same cas on both.
+      const [ra, rb] = await Promise.all(cluster.nodes.map((node) => RawClient.connect(node.client_port)));
+      let collided: string[] = [];
+      try {
+        for (let round = 0; round < collision_rounds_max && collided.length === 0; round++) {
+          const batch = (who: string) => keys.map((k) => `set ${k} 0 0 ${who.length + String(round).length}\r\n${who}${round}\r\n`).join("");
+          ra!.send(batch("A"));
+          rb!.send(batch("B"));
+          const stored = (text: string) => text.split("STORED\r\n").length - 1 === keys.length;
+          await Promise.all([ra!.readUntil((b) => stored(b.toString("latin1"))), rb!.readUntil((b) => stored(b.toString("latin1")))]);
+          const [on_a, on_b] = await Promise.all([ra!, rb!].map(async (raw) => {
+            const reply = await raw.call(`gets ${keys.join(" ")}\r\n`, "END\r\n");
+            return new Map([...reply.matchAll(/^VALUE (\S+) \d+ \d+ (\d+)$/gm)].map((m) => [m[1]!, m[2]!]));
+          }));
+          collided = keys.filter((k) => on_a!.get(k) !== undefined && on_a!.get(k) === on_b!.get(k));
+        }
+      } finally {
+        ra!.close();
+        rb!.close();
+      }
+      expect(collided.length).toBeGreaterThan(0); // the same cas for A's and B's write of one key
+      healAll(cluster);
+      expect((await cluster.converge(10_000)).ok).toBe(true);
+      clients = await clientsOf(cluster);
+      const [final_a, final_b] = await Promise.all(clients.map((c) => c.gets(collided)));
+      const differ = collided.filter((k) => JSON.stringify(final_a!.get(k)) !== JSON.stringify(final_b!.get(k)));
+      expect({ collided: collided.length, differ: differ.map((k) => `${k}: A ${JSON.stringify(final_a!.get(k))} B ${JSON.stringify(final_b!.get(k))}`).slice(0, 3) })
+        .toEqual({ collided: collided.length, differ: [] });
+    } finally {
+      ca.close();
+      cb.close();
+      for (const c of clients) c.close();
+    }
+  }, 60_000);
 });
+
+async function clientsOf(cluster: Cluster): Promise<CacheClient[]> {
+  return await Promise.all(cluster.nodes.map((node) => CacheClient.connect(node.client_port)));
+}
+
+/** kill -9 and start again with the same command line (a new node id); waits for the client port. */
+async function restartNode(cluster: Cluster, name: "A" | "B"): Promise<void> {
+  const node = cluster.node(name);
+  await node.kill9();
+  await node.start(false);
+  await waitForPort(node.client_port);
+}
+
+/** Bit 0 of the cas a fresh write gets on that node: its parity. */
+async function casParityOf(port: number): Promise<number> {
+  const client = await CacheClient.connect(port);
+  try {
+    expect(await client.set("parity-probe", "x")).toBe("STORED");
+    return Number(BigInt((await client.gets(["parity-probe"])).get("parity-probe")!.cas) & 1n);
+  } finally {
+    client.close();
+  }
+}
