@@ -109,6 +109,24 @@ describe("fault checker", () => {
     expect(checks(strict).sort()).toEqual(["lost_write", "lost_write", "resurrected", "resurrected"]);
   });
 
+  test("a write without a reply (stopped node) may take effect until that process answers again or exits", () => {
+    // Seed 2: B is stopped; a set on B times out at +1000 but runs when B resumes, after A's delete.
+    const set = op(1, { kind: "set", node: "B", arg: "s1.", start_ms: 0, end_ms: 1_000, outcome: "unknown" });
+    const del = op(2, { kind: "delete", start_ms: 1_500, end_ms: 1_501, reply: "DELETED" });
+    const final = { k0: item("s1.") };
+    const answered = (sent_ms: number): Sample => ({
+      node: "B", incarnation: 1, sent_ms, received_ms: sent_ms + 1, state: "synced", queue_items: 0, send_pending_bytes: 0,
+      relays_held_bytes: 0, tombstones_dropped: 0, stats: new Map(),
+    });
+    // B answered nothing between the client giving up and the delete: the set may be the later one.
+    expect(check(input([set, del], final, final, { samples: [answered(500), answered(1_600)] })).violations).toEqual([]);
+    // B answered at +1101: the set had settled by then, so the delete is later and the key came back.
+    expect(checks(check(input([set, del], final, final, { samples: [answered(1_100)] })))).toEqual(["resurrected", "resurrected"]);
+    // B exited at +1200 (killed): likewise.
+    const died = { incarnations: [inc("A", 1), inc("B", 1, "kill9", 1_200), inc("B", 2)] };
+    expect(checks(check(input([set, del], final, final, died)))).toEqual(["resurrected", "resurrected"]);
+  });
+
   test("tombstones_dropped relaxes the resurrection check and says so", () => {
     const set = op(1, { kind: "set", arg: "s1.", start_ms: 0, end_ms: 1 });
     const del = op(2, { kind: "delete", start_ms: 10, end_ms: 11 });
@@ -122,6 +140,10 @@ describe("fault checker", () => {
     const result = check(input([], {}, {}, { incarnations: [fat, inc("B", 1)] }));
     expect(checks(result)).toEqual(["memory", "crash"]);
     expect(crashLine("replication: connect (peer=127.0.0.1:1)\nreplication: close\n")).toBeNull();
+    const gone = { ...inc("A", 1, "exited", 50), exit: "SIGSEGV", output: "replication: listen\n" };
+    const exited = check(input([], {}, {}, { incarnations: [gone, inc("A", 2), inc("B", 1)] }));
+    expect(checks(exited)).toEqual(["crash"]);
+    expect(exited.violations[0]!.text).toContain("exited on its own (SIGSEGV)");
   });
 
   test("a schedule is a function of its seed; faults on one resource never overlap", () => {

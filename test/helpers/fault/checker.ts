@@ -4,6 +4,11 @@
 // Order between two operations ("later"): X is before Y when X's reply came more than `tie_ms`
 // before Y's request was sent (X.end + tie < Y.start); otherwise they are concurrent and either
 // outcome is fine. `tie_ms` covers the cas clock's 1 ms resolution (and, with skew, the offset).
+// An operation without a reply (outcome unknown: the client gave up, typically on a stopped node)
+// may still take effect after the client gave up: its bytes wait in the socket and a node resumed
+// by SIGCONT executes them. Its "end" for ordering is therefore when it settled: the first monitor
+// reply from that process to a request sent after the client gave up (plus `settle_margin_ms`), or
+// the process's exit, whichever came first; never, while neither happened.
 //
 // Lost with its node: an operation acknowledged by a process that then died without a drain (kill -9,
 // or SIGTERM whose drain did not complete) is excluded from checks 2 and 3 unless a monitor sample of
@@ -53,13 +58,46 @@ export interface CheckResult {
   excluded_deletes: number;
   /** Acknowledged writes left out of check 3 for the same reason. */
   excluded_writes: number;
+  /** Keys whose final state was compared across the nodes (check 1). */
+  keys_checked: number;
+  /** Acknowledged deletes/flushes that check 2 held the final state against (0 when it was relaxed). */
+  deletes_checked: number;
+  /** Acknowledged writes that check 3 looked for. */
+  writes_checked: number;
 }
 
 const mutations = new Set(["set", "append", "incr", "delete", "flush"]);
 
-/** Strictly before, by more than the tie margin. */
-export function before(x: Op, y: Op, tie_ms: number): boolean {
-  return x.end_ms + tie_ms < y.start_ms;
+/** Strictly before, by more than the tie margin; `x_end_ms` is when x settled (see the top). */
+export function before(x: Op, y: Op, tie_ms: number, x_end_ms = x.end_ms): boolean {
+  return x_end_ms + tie_ms < y.start_ms;
+}
+
+/**
+ * A monitor reply that came after the client gave up bounds when an unknown op took effect; the
+ * margin covers the other sockets the process served in the same event-loop turn.
+ */
+export const settle_margin_ms = 10;
+
+/** When each operation settled: its reply, or for an unknown outcome the bound described at the top. */
+export function settleTimes(ops: Op[], incarnations: Incarnation[], samples: Sample[]): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const op of ops) {
+    if (op.outcome !== "unknown") {
+      out.set(op.id, op.end_ms);
+      continue;
+    }
+    let settled = Infinity;
+    const inc = incarnations.find((i) => i.node === op.node && i.n === op.incarnation);
+    if (inc !== undefined && inc.ended_ms !== null) settled = inc.ended_ms;
+    for (const s of samples) {
+      if (s.node === op.node && s.incarnation === op.incarnation && s.sent_ms > op.end_ms) {
+        settled = Math.min(settled, s.received_ms + settle_margin_ms);
+      }
+    }
+    out.set(op.id, settled);
+  }
+  return out;
 }
 
 /** `s12.a40.a41.` → [12, 40, 41] (op ids in order); null when the value is not ours. */
@@ -82,12 +120,17 @@ function counterBase(value: string): { base_id: number; n: number } | null {
   return { base_id: Math.floor(n / counter_base), n };
 }
 
+/** Ends that may lose what the process had not sent yet. */
+function undrained(end: Incarnation["end"]): boolean {
+  return end === "kill9" || end === "term_undrained" || end === "exited";
+}
+
 class Classifier {
   private readonly lossy_ends: Array<{ node: NodeName; at_ms: number; double: boolean }> = [];
 
   constructor(private readonly input: CheckInput) {
     for (const inc of input.incarnations) {
-      if (inc.ended_ms === null || (inc.end !== "kill9" && inc.end !== "term_undrained")) continue;
+      if (inc.ended_ms === null || !undrained(inc.end)) continue;
       this.lossy_ends.push({ node: inc.node, at_ms: inc.ended_ms, double: !this.peerHeldACopy(inc) });
     }
   }
@@ -106,7 +149,7 @@ class Classifier {
   lost(op: Op): boolean {
     if (this.lossy_ends.some((end) => end.double && op.end_ms < end.at_ms)) return true;
     const inc = this.input.incarnations.find((i) => i.node === op.node && i.n === op.incarnation);
-    if (inc === undefined || (inc.end !== "kill9" && inc.end !== "term_undrained")) return false;
+    if (inc === undefined || !undrained(inc.end)) return false;
     const drained = this.input.samples.some((s) =>
       s.node === op.node && s.incarnation === op.incarnation && s.sent_ms > op.end_ms && s.state === "synced" &&
       s.queue_items === 0 && s.send_pending_bytes === 0 && s.relays_held_bytes === 0);
@@ -151,13 +194,14 @@ function producers(key: string, item: ItemState, by_id: Map<number, Op>, ops_on_
 }
 
 /** Check 2: a key deleted (or flushed) with an acknowledgement does not come back from older writes. */
-function checkResurrection(input: CheckInput, classifier: Classifier, by_id: Map<number, Op>, out: Violation[], counts: { excluded_deletes: number }): void {
+function checkResurrection(input: CheckInput, classifier: Classifier, by_id: Map<number, Op>, settled: Map<number, number>, out: Violation[], counts: Counts): void {
   const deletes: Op[] = [];
   for (const op of input.ops) {
     if ((op.kind !== "delete" && op.kind !== "flush") || op.outcome !== "ok") continue;
     if (classifier.lost(op)) counts.excluded_deletes++;
     else deletes.push(op);
   }
+  counts.deletes_checked = deletes.length;
   for (const key of input.keys) {
     const ops_on_key = input.ops.filter((op) => op.key === key);
     for (const node of ["A", "B"] as const) {
@@ -171,7 +215,7 @@ function checkResurrection(input: CheckInput, classifier: Classifier, by_id: Map
       let latest: Op | null = null;
       for (const d of deletes) {
         if (d.key !== key && d.kind !== "flush") continue;
-        if (!made_by.every((p) => before(p, d, input.tie_ms))) continue;
+        if (!made_by.every((p) => before(p, d, input.tie_ms, settled.get(p.id)))) continue;
         if (latest === null || d.end_ms > latest.end_ms) latest = d;
       }
       if (latest !== null) {
@@ -197,7 +241,7 @@ function present(op: Op, item: ItemState | undefined): boolean {
 }
 
 /** Check 3: every acknowledged write is present, or superseded by a later or concurrent mutation. */
-function checkLostWrites(input: CheckInput, classifier: Classifier, out: Violation[], counts: { excluded_writes: number }): void {
+function checkLostWrites(input: CheckInput, classifier: Classifier, settled: Map<number, number>, out: Violation[], counts: Counts): void {
   const candidates = input.ops.filter((op) => mutations.has(op.kind) && op.outcome !== "fail");
   for (const w of input.ops) {
     if ((w.kind !== "set" && w.kind !== "append" && w.kind !== "incr") || w.outcome !== "ok") continue;
@@ -205,7 +249,8 @@ function checkLostWrites(input: CheckInput, classifier: Classifier, out: Violati
       counts.excluded_writes++;
       continue;
     }
-    const superseded = candidates.some((x) => x !== w && (x.key === w.key || x.kind === "flush") && !before(x, w, input.tie_ms));
+    counts.writes_checked++;
+    const superseded = candidates.some((x) => x !== w && (x.key === w.key || x.kind === "flush") && !before(x, w, input.tie_ms, settled.get(x.id)));
     if (superseded) continue;
     for (const node of ["A", "B"] as const) {
       const item = input.final[node].get(w.key);
@@ -226,6 +271,10 @@ function checkProcesses(input: CheckInput, out: Violation[]): void {
     if (inc.rss_kb_max > input.rss_kb_max) {
       out.push({ check: "memory", key: null, text: `${inc.node}#${inc.n} RSS ${inc.rss_kb_max} kB > bound ${input.rss_kb_max} kB`, op_ids: [] });
     }
+    if (inc.end === "exited") {
+      const tail = inc.output.trimEnd().split("\n").slice(-5).join(" | ").slice(-500);
+      out.push({ check: "crash", key: null, text: `${inc.node}#${inc.n} exited on its own (${inc.exit ?? "?"}); its last output: ${tail}`, op_ids: [] });
+    }
     const crash = crashLine(inc.output);
     if (crash !== null) out.push({ check: "crash", key: null, text: `${inc.node}#${inc.n} printed: ${crash}`, op_ids: [] });
   }
@@ -241,19 +290,22 @@ export function crashLine(output: string): string | null {
   return null;
 }
 
+type Counts = Omit<CheckResult, "violations" | "notes">;
+
 export function check(input: CheckInput): CheckResult {
   const violations: Violation[] = [];
   const notes: string[] = [];
   const classifier = new Classifier(input);
   const by_id = new Map(input.ops.map((op) => [op.id, op]));
-  const counts = { excluded_deletes: 0, excluded_writes: 0 };
+  const counts: Counts = { excluded_deletes: 0, excluded_writes: 0, keys_checked: input.keys.length, deletes_checked: 0, writes_checked: 0 };
+  const settled = settleTimes(input.ops, input.incarnations, input.samples);
   checkIdentical(input, violations);
   if (input.tombstones_dropped > 0) {
     notes.push(`check 2 relaxed: tombstones_dropped ${input.tombstones_dropped} > 0 (those keys may come back)`);
   } else {
-    checkResurrection(input, classifier, by_id, violations, counts);
+    checkResurrection(input, classifier, by_id, settled, violations, counts);
   }
-  checkLostWrites(input, classifier, violations, counts);
+  checkLostWrites(input, classifier, settled, violations, counts);
   checkProcesses(input, violations);
   for (const at_ms of classifier.doubleLosses()) {
     notes.push(`both copies may have died at ${at_ms.toFixed(0)} (a node died undrained while its peer was fresh or down): earlier acknowledgements excluded`);

@@ -38,6 +38,8 @@ export class FaultNode {
   incarnation = 0;
   paused = false;
   private exiting: Promise<void> | null = null;
+  /** `stop()` is ending the process (not a fault, not a crash). */
+  private stopping = false;
   /** The monitor's connection to the current incarnation. */
   monitor_client: RawClient | null = null;
   monitor_incarnation = 0;
@@ -72,6 +74,15 @@ export class FaultNode {
       node: this.name, n: this.incarnation, pid: spawned.proc.pid, started_ms: nowMs(), ended_ms: null,
       end: "alive", output: "", rss_kb_max: 0,
     });
+    // An exit nobody asked for (no kill, SIGTERM or stop of ours in progress) is recorded at once:
+    // the node is down from then on (a later step or the heal restarts it) and the checker reports it.
+    void spawned.proc.exited.then(() => {
+      if (this.spawned !== spawned || this.exiting !== null || this.stopping) return;
+      const how = spawned.proc.signalCode ?? `code ${spawned.proc.exitCode}`;
+      this.history.fault(`${this.name}#${this.incarnation} exited on its own (${how})`);
+      this.paused = false;
+      this.ended("exited", String(how));
+    });
   }
 
   async kill9(): Promise<void> {
@@ -95,11 +106,12 @@ export class FaultNode {
     });
   }
 
-  private ended(end: Incarnation["end"]): void {
+  private ended(end: Incarnation["end"], exit?: string): void {
     const inc = this.current();
     if (inc !== undefined && inc.ended_ms === null) {
       inc.ended_ms = nowMs();
       inc.end = end;
+      if (exit !== undefined) inc.exit = exit;
       inc.output = this.spawned?.output() ?? "";
     }
     this.monitor_client?.close();
@@ -125,14 +137,24 @@ export class FaultNode {
 
   pause(): void {
     if (!this.up || this.paused) return;
-    process.kill(this.pid, "SIGSTOP");
-    this.paused = true;
+    if (this.signal("SIGSTOP")) this.paused = true;
   }
 
   resume(): void {
     if (!this.paused) return;
     this.paused = false;
-    if (this.up) process.kill(this.pid, "SIGCONT");
+    if (this.up) this.signal("SIGCONT");
+  }
+
+  /** Signals the current process; false (recorded) when it is gone already (its exit is recorded by `start`'s watcher). */
+  private signal(signal: "SIGSTOP" | "SIGCONT"): boolean {
+    try {
+      process.kill(this.pid, signal);
+      return true;
+    } catch (error) {
+      this.history.fault(`${signal} to ${this.name}#${this.incarnation} (pid ${this.pid}) failed: ${String(error)}`);
+      return false;
+    }
   }
 
   /** Records RSS (VmRSS, kB) of the current incarnation. */
@@ -151,6 +173,7 @@ export class FaultNode {
   async stop(): Promise<void> {
     const spawned = this.spawned;
     if (spawned === null) return;
+    this.stopping = true;
     if (this.paused) this.resume();
     const inc = this.current();
     if (inc !== undefined && inc.ended_ms === null) inc.output = spawned.output();
@@ -160,6 +183,7 @@ export class FaultNode {
     if (inc !== undefined) inc.output = spawned.output();
     this.spawned = null;
     this.exiting = null;
+    this.stopping = false;
   }
 }
 
@@ -167,6 +191,8 @@ export interface ClusterOptions {
   topology: Topology;
   /** REPCACHED_CLOCK_OFFSET_MS for node B (0: not set). */
   clock_offset_ms_b: number;
+  /** REPCACHED_CLOCK_OFFSET_MS for node A (0 or absent: not set). */
+  clock_offset_ms_a?: number;
   held_bytes_max?: number;
   extra_args: string[];
 }
@@ -194,8 +220,10 @@ export class Cluster {
     const rb = options.topology === "both_ways" ? await Relay.start(lb, 0, relay_options) : null;
     const a_args = rb === null ? ["-v", "-X", String(la)] : ["-v", "-x", "127.0.0.1", "-X", `${la}:${rb.port}`];
     const b_args = ["-v", "-x", "127.0.0.1", "-X", `${lb}:${ra.port}`];
-    const b_env: Record<string, string> = options.clock_offset_ms_b !== 0 ? { REPCACHED_CLOCK_OFFSET_MS: String(options.clock_offset_ms_b) } : {};
-    const a = new FaultNode("A", await freePort(), [...a_args, ...options.extra_args], {}, history);
+    const offsetEnv = (ms: number | undefined): Record<string, string> => ms ? { REPCACHED_CLOCK_OFFSET_MS: String(ms) } : {};
+    const a_env = offsetEnv(options.clock_offset_ms_a);
+    const b_env = offsetEnv(options.clock_offset_ms_b);
+    const a = new FaultNode("A", await freePort(), [...a_args, ...options.extra_args], a_env, history);
     const b = new FaultNode("B", await freePort(), [...b_args, ...options.extra_args], b_env, history);
     const cluster = new Cluster(a, b, ra, rb, history);
     live.add(cluster);

@@ -31,7 +31,8 @@ export interface Op {
   outcome: Outcome;
 }
 
-export type EndKind = "alive" | "kill9" | "term_drained" | "term_undrained";
+/** How a process ended; "exited": on its own, not by the schedule (a crash; `exit` says how). */
+export type EndKind = "alive" | "kill9" | "term_drained" | "term_undrained" | "exited";
 
 export interface Incarnation {
   node: NodeName;
@@ -40,6 +41,8 @@ export interface Incarnation {
   started_ms: number;
   ended_ms: number | null;
   end: EndKind;
+  /** For "exited": the exit code or signal. */
+  exit?: string;
   /** Everything the process printed. */
   output: string;
   rss_kb_max: number;
