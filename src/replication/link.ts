@@ -13,8 +13,8 @@ import type { Socket } from "bun";
 import type { Connection } from "../server/connection.ts";
 import { Resync, type PeerKind, type Role } from "./resync.ts";
 import {
-  encodeAuth, encodeHello, encodeHelloReply, hello_prefix, helloReplyLength, newToken, parseAuth, parseHello,
-  parseHelloReply, probe_answer, probe_line, proofFor, proofValid,
+  encodeAuth, encodeAuthReply, encodeHello, encodeHelloReply, hello_prefix, newToken, parseAuth, parseHello,
+  parseHelloBody, parseProof, probe_answer, probe_line, proofFor, proofValid, valueReply,
 } from "./handshake.ts";
 
 export const handshake_timeout_ms = 5_000;
@@ -126,8 +126,8 @@ export class Link {
       this.peer_id = hello.node_id;
       this.peer_nonce = hello.nonce;
       this.text = this.text.slice(line_end + 2);
-      const proof = proofFor(this.owner.secret, "L", hello.nonce, this.our_nonce, this.owner.node_id);
-      this.socket.write(encodeHelloReply({ node_id: this.owner.node_id, nonce: this.our_nonce, proof }));
+      // Nothing derived from the secret goes out before the connector has proved itself.
+      this.socket.write(encodeHelloReply({ node_id: this.owner.node_id, nonce: this.our_nonce }));
       this.arm(handshake_timeout_ms, () => this.fail("replication: handshake timeout"));
     }
     const line_end = this.text.indexOf("\r\n");
@@ -138,29 +138,37 @@ export class Link {
     const proof = parseAuth(this.text.slice(0, line_end));
     const expected = proofFor(this.owner.secret, "C", this.our_nonce, this.peer_nonce, this.peer_id);
     if (proof === null || !proofValid(proof, expected)) return this.failAuth();
+    this.socket.write(encodeAuthReply(proofFor(this.owner.secret, "L", this.peer_nonce, this.our_nonce, this.owner.node_id)));
     this.begin("ours", this.text.slice(line_end + 2));
   }
 
+  /** The connector: the hello reply (or a classic listener's stream), then the listener's proof. */
   private connectorStep(): void {
     if (!this.probe_skipped) {
       if (this.text.length < probe_line.length && probe_line.startsWith(this.text)) return; // part of a probe
       if (this.text.startsWith(probe_line)) this.text = this.text.slice(probe_line.length);
       this.probe_skipped = true;
     }
-    const length = helloReplyLength(this.text);
-    if (length === 0) return;
-    if (length < 0) return this.begin("classic", this.text);
-    const reply = parseHelloReply(this.text.slice(0, length));
-    if (reply === null) return this.fail("replication: malformed hello reply");
-    if (reply.node_id === this.owner.node_id) return this.fail("replication: connected to myself");
-    const expected = proofFor(this.owner.secret, "L", this.our_nonce, reply.nonce, reply.node_id);
-    if (!proofValid(reply.proof, expected)) {
-      this.socket.write(encodeAuth("-")); // lets the listener see (and count) the mismatch at once
-      return this.failAuth();
+    if (this.kind === null) {
+      const reply = valueReply(this.text, "hello");
+      if (reply === null) return;
+      if (reply === "bad") return this.begin("classic", this.text);
+      const hello = parseHelloBody(reply.body);
+      if (hello === null) return this.fail("replication: malformed hello reply");
+      if (hello.node_id === this.owner.node_id) return this.fail("replication: connected to myself");
+      this.kind = "ours";
+      this.peer_id = hello.node_id;
+      this.peer_nonce = hello.nonce;
+      this.text = this.text.slice(reply.length);
+      this.socket.write(encodeAuth(proofFor(this.owner.secret, "C", hello.nonce, this.our_nonce, this.owner.node_id)));
     }
-    this.peer_id = reply.node_id;
-    this.socket.write(encodeAuth(proofFor(this.owner.secret, "C", reply.nonce, this.our_nonce, this.owner.node_id)));
-    this.begin("ours", this.text.slice(length));
+    const reply = valueReply(this.text, "auth");
+    if (reply === null) return;
+    if (reply === "bad") return this.failAuth();
+    const proof = parseProof(reply.body);
+    const expected = proofFor(this.owner.secret, "L", this.our_nonce, this.peer_nonce, this.peer_id);
+    if (proof === null || !proofValid(proof, expected)) return this.failAuth();
+    this.begin("ours", this.text.slice(reply.length));
   }
 
   private begin(kind: PeerKind, rest: string): void {

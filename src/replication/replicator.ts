@@ -55,6 +55,8 @@ const connect_timeout_ms = 3_000;
 const reconnect_delay_ms_min = 100;
 const reconnect_delay_ms_max = 5_000;
 const listen_retry_ms = 1_000;
+/** Accepted connections allowed in their handshake at once (strangers cannot hold them all long: handshake_timeout_ms). */
+const handshakes_pending_max = 8;
 /** Stop encoding while this many bytes wait for the socket (TCP backpressure reaches the pump). */
 const send_window_bytes = 256 * 1024;
 /** Graceful stop: give up when the peer takes nothing for this long (repcached: 3 × 1 s). */
@@ -76,6 +78,8 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
   private listeners: Array<TCPSocketListener<Link>> = [];
   private link: Link | null = null;
   private outgoing: Link | null = null;
+  /** Accepted links still in their handshake (at most handshakes_pending_max). */
+  private readonly pending = new Set<Link>();
   private connecting = false;
   private reconnect_delay_ms = reconnect_delay_ms_min;
   private reconnect_timer: ReturnType<typeof setTimeout> | null = null;
@@ -276,12 +280,18 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
       this.outgoing?.socket.terminate();
       return socket.terminate();
     }
-    if (this.link !== null || this.stopping) {
+    if (this.link?.running || this.stopping) {
       console.error("replication: already connected"); // repcached prints this at any verbosity
       return socket.terminate();
     }
+    // Handshakes run side by side (bounded; the oldest gives way), so a stranger that connects
+    // and stays silent never keeps the real peer out: the first to prove itself is the link.
+    if (this.pending.size >= handshakes_pending_max) {
+      const oldest = this.pending.values().next().value!;
+      this.refuse(oldest, "replication: too many pending handshakes; dropping the oldest");
+    }
     socket.data = new Link(socket, role, this);
-    this.link = socket.data;
+    this.pending.add(socket.data);
   }
 
   /** Our own outgoing connection landing on our own listener (same host, same -X port). */
@@ -314,6 +324,7 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
   }
 
   paired(link: Link, kind: PeerKind, rest: string): void {
+    if (link.role === "accepted" && !this.adopt(link, kind)) return;
     this.figures.pairings++;
     this.reconnect_delay_ms = reconnect_delay_ms_min;
     if (kind === "ours") {
@@ -332,6 +343,29 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
     if (rest.length > 0) link.inbound.onData(Buffer.from(rest, "latin1"));
     if (this.options.serve_during_copy || link.resync.peer_data_in) this.markReady();
     this.kick();
+  }
+
+  /**
+   * An accepted link that finished its handshake becomes the link unless one is up: an
+   * established link is never replaced by a newcomer (a third node cannot break a pair). Crossing
+   * connects of the same two nodes (both dialed) keep, on both sides, the link dialed by the
+   * smaller node id. Returns whether `link` is now the link.
+   */
+  private adopt(link: Link, kind: PeerKind): boolean {
+    this.pending.delete(link);
+    const current = this.link;
+    if (current !== null && current !== link) {
+      const crossing = kind === "ours" && current.peer_id === link.peer_id;
+      const dialer = (l: Link) => (l.role === "connected" ? this.node_id : l.peer_id);
+      if (!crossing ? current.running : dialer(current) < dialer(link)) {
+        this.refuse(link, "replication: already connected");
+        return false;
+      }
+      this.drop(current, "replication: crossed connects; keeping the one the smaller node id dialed");
+    }
+    this.link = link;
+    for (const other of this.pending) this.refuse(other, "replication: already connected");
+    return true;
   }
 
   private peerHooks(link: Link, kind: PeerKind): PeerHooks {
@@ -468,6 +502,14 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
 
   // ---- closing ----
 
+  /** Closes a link that never carried data (a duplicate, or a handshake that gave way): not a link drop. */
+  private refuse(link: Link, reason: string): void {
+    if (link.closed) return;
+    console.error(reason); // repcached prints `already connected` at any verbosity
+    link.socket.terminate();
+    this.onClose(link);
+  }
+
   private drop(link: Link, reason: string): void {
     if (link.closed) return;
     this.fail(reason);
@@ -480,6 +522,7 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
     if (link === undefined || link.closed) return;
     const was_running = link.running;
     link.close();
+    this.pending.delete(link);
     if (this.outgoing === link) this.outgoing = null;
     if (this.link !== link) return;
     this.link = null;
@@ -563,6 +606,7 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
       ["role", link?.role ?? ""],
       ["listen_port", this.options.listen_port],
       ["listening", this.listeners.length > 0 ? 1 : 0],
+      ["handshakes_pending", this.pending.size],
       ["queue_items", this.journal.count],
       ["queue_items_max", this.options.queue_items_max],
       ["queue_bytes", this.journal.bytes],

@@ -1,10 +1,13 @@
 // Two (and three) real repcached-bun processes on 127.0.0.1: writes on either side reach the
 // other, full copy on join, kill -9 and restart, a cut link that heals by itself, a stopped peer.
 import { afterEach, describe, expect, test } from "bun:test";
-import { freePort, pauseProcess, startOurs, type Spawned } from "../helpers/procs.ts";
+import { freePort, pauseProcess, RawClient, startOurs, type Spawned } from "../helpers/procs.ts";
 import { CacheClient, eventually } from "../helpers/cache_client.ts";
 import { Relay } from "../helpers/relay.ts";
 
+/** Secrets of 128 random bits (32 hex digits), as the secret rule asks. */
+const strong_secret = "9f86d081884c7d659a2feaa0c55ad015";
+const other_secret = "0d2b5f9e4c3a17b8e6f0a9d4c2b7e1f3";
 const started: Spawned[] = [];
 const relays: Relay[] = [];
 afterEach(async () => {
@@ -497,19 +500,68 @@ describe("three nodes and secrets", () => {
     ca.close();
   }, 30_000);
 
+  test("with a secret, a stranger that connects gets nothing derived from it (no oracle), and a wrong proof is counted", async () => {
+    const rport = await freePort();
+    const a = await node(["-X", String(rport), "--replication-secret", strong_secret]);
+    const stranger = await RawClient.connect(rport);
+    stranger.send(`get rcb1:hello:${"ab".repeat(8)}:${"cd".repeat(8)}\r\n`);
+    const seen = await stranger.readUntil(() => false, 500);
+    const text = seen.toString("latin1");
+    // The whole transcript: the probe, then the listener's id and nonce — no proof, no hash.
+    expect(text).toMatch(/^get rcb1:probe\r\nVALUE rcb1:hello 0 33\r\n[0-9a-f]{16}:[0-9a-f]{16}\r\nEND\r\n$/);
+    expect(text).not.toMatch(/[0-9a-f]{32}/);
+    stranger.send(`get rcb1:auth:${"0".repeat(64)}\r\n`);
+    expect(await stranger.waitClosed(2_000)).toBe(true);
+    const ca = await CacheClient.connect(a.port);
+    expect((await ca.stats("replication")).get("auth_failures")).toBe("1");
+    ca.close();
+  }, 30_000);
+
+  test("strangers that open the port, send a hello and stay silent, again and again, never keep the real peer out", async () => {
+    const rport = await freePort();
+    const a = await node(["-X", String(rport), "--replication-secret", strong_secret]);
+    const ca = await CacheClient.connect(a.port);
+    expect(await ca.set("held", "1")).toBe("STORED");
+    let holding = true;
+    const strangers: RawClient[] = [];
+    const hold = (async () => {
+      for (let i = 0; holding && i < 200; i++) {
+        // Once the pair is up, newcomers are turned away at once (a reset is fine here).
+        const s = await RawClient.connect(rport).catch(() => null);
+        s?.send(`get rcb1:hello:${"ab".repeat(8)}:${"cd".repeat(8)}\r\n`);
+        if (s !== null) strangers.push(s);
+        await Bun.sleep(20);
+      }
+    })();
+    try {
+      await Bun.sleep(200); // the strangers hold every handshake slot they can
+      const t0 = performance.now();
+      const b = await node(["-x", "127.0.0.1", "-X", `${await freePort()}:${rport}`, "--replication-secret", strong_secret]);
+      expect(await converges(b.port, "held", "1", 5_000)).toBe(true);
+      const took_ms = performance.now() - t0;
+      console.log(`paired among strangers in ${took_ms.toFixed(0)} ms`);
+      expect(took_ms).toBeLessThan(5_000); // the handshake deadline
+    } finally {
+      holding = false;
+      await hold;
+      for (const s of strangers) s.close();
+    }
+    ca.close();
+  }, 40_000);
+
   test("with a shared secret nodes pair; a node without it gets nothing", async () => {
     const rport = await freePort();
-    const a = await node(["-X", String(rport), "--replication-secret", "s3cret"]);
+    const a = await node(["-X", String(rport), "--replication-secret", strong_secret]);
     const ca = await CacheClient.connect(a.port);
     expect(await ca.set("secret_item", "1")).toBe("STORED");
-    const wrong = await node(["-x", "127.0.0.1", "-X", `${await freePort()}:${rport}`, "--replication-secret", "nope"]);
+    const wrong = await node(["-x", "127.0.0.1", "-X", `${await freePort()}:${rport}`, "--replication-secret", other_secret]);
     const none = await node(["-x", "127.0.0.1", "-X", `${await freePort()}:${rport}`]);
     await Bun.sleep(1_000);
     for (const outsider of [wrong, none]) expect(await converges(outsider.port, "secret_item", undefined, 200)).toBe(true);
     expect(Number((await ca.stats("replication")).get("auth_failures"))).toBeGreaterThan(0);
     await wrong.stop("SIGKILL");
     await none.stop("SIGKILL");
-    const right = await node(["-x", "127.0.0.1", "-X", `${await freePort()}:${rport}`, "--replication-secret", "s3cret"]);
+    const right = await node(["-x", "127.0.0.1", "-X", `${await freePort()}:${rport}`, "--replication-secret", strong_secret]);
     expect(await converges(right.port, "secret_item", "1")).toBe(true);
     ca.close();
   }, 40_000);

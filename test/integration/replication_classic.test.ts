@@ -669,7 +669,7 @@ describe("role 1 with --replication-secret: a classic peer gets nothing", () => 
 
   beforeAll(async () => {
     rport = await freePort();
-    node = await startOurs(["-X", String(rport), "--replication-secret", "s3cret", "-v"]);
+    node = await startOurs(["-X", String(rport), "--replication-secret", "9f86d081884c7d659a2feaa0c55ad015", "-v"]);
     const c = await RawClient.connect(node.port);
     expect(await c.call("set secret 0 0 6\r\nhidden\r\n")).toBe("STORED\r\n");
     c.close();
@@ -832,7 +832,7 @@ describe("role 2: our node connects to a classic repcached listener", () => {
 
   test("with --replication-secret our connector closes on a classic END and applies nothing", async () => {
     const fake = await FakeListener.listen();
-    const node = await startOurs(["-x", "127.0.0.1", "-X", String(fake.port), "--replication-secret", "s3cret", "-v"], { wait: false });
+    const node = await startOurs(["-x", "127.0.0.1", "-X", String(fake.port), "--replication-secret", "9f86d081884c7d659a2feaa0c55ad015", "-v"], { wait: false });
     try {
       const peer = await fake.accept(0);
       await fake.close(false); // later reconnects are refused
@@ -853,7 +853,7 @@ describe("role 2: our node connects to a classic repcached listener", () => {
 
   test("with --replication-secret, a classic listener whose copy starts before END is refused too", async () => {
     const fake = await FakeListener.listen();
-    const node = await startOurs(["-x", "127.0.0.1", "-X", String(fake.port), "--replication-secret", "s3cret"], { wait: false });
+    const node = await startOurs(["-x", "127.0.0.1", "-X", String(fake.port), "--replication-secret", "9f86d081884c7d659a2feaa0c55ad015"], { wait: false });
     try {
       const peer = await fake.accept(0);
       await fake.close(false);
