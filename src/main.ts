@@ -96,6 +96,7 @@ function startReplication(server: Server, settings: Settings): Replicator | null
     verbosity: () => server.settings.verbosity,
   });
   server.ctx.mutations = replicator;
+  server.ctx.write_gate = replicator.gate;
   if (r.serve_during_copy) server.ctx.read_through = replicator;
   server.extraStats = () => replicator.statsLines();
   const locks = server.ctx.delete_locks; // a classic peer's deferred deletes (protocol/delete_locks.ts)

@@ -12,6 +12,7 @@ import type { Output } from "../server/output.ts";
 import type { PrefixStats } from "./detail.ts";
 import { GetMode, IoIndex, Status, StoreOp, type Store } from "../native/store.ts";
 import type { DeleteLocks } from "./delete_locks.ts";
+import type { WriteGate } from "../replication/backpressure.ts";
 
 /** What a successful write tells replication. One call per mutation, on the request path. */
 export interface MutationSink {
@@ -53,6 +54,8 @@ export interface Context {
   counters: Counters;
   mutations: MutationSink | null;
   read_through: ReadThrough | null;
+  /** Replication's backpressure: while shut, a connection's next write waits (backpressure.ts). */
+  write_gate: WriteGate | null;
   /** 1.2.8 deferred deletes from a classic peer (consulted only while one is held). */
   delete_locks: DeleteLocks;
   detail: PrefixStats;
@@ -110,6 +113,11 @@ export function storeReply(status: number, kind: number): Uint8Array {
 
 export function isGet(kind: number): boolean {
   return kind >= Cmd.GET && kind <= Cmd.GATS;
+}
+
+/** Commands that change what is stored (and so reach the replication journal). */
+export function isWrite(kind: number): boolean {
+  return kind >= Cmd.GAT && kind <= Cmd.FLUSH_ALL;
 }
 
 export function isStorage(kind: number): boolean {

@@ -29,6 +29,7 @@ import { Streamer } from "./streamer.ts";
 import { Link, type LinkOwner, type LinkSocket } from "./link.ts";
 import { Phase, type PeerKind, type Role } from "./resync.ts";
 import { Fetches } from "./read_through.ts";
+import { Backpressure, stall_ms_max } from "./backpressure.ts";
 import { newToken } from "./handshake.ts";
 
 export interface ReplicationOptions {
@@ -55,6 +56,8 @@ const connect_timeout_ms = 3_000;
 const reconnect_delay_ms_min = 100;
 const reconnect_delay_ms_max = 5_000;
 const listen_retry_ms = 1_000;
+/** While the write gate is shut, look for a stalled peer this often. */
+const stall_check_ms = 100;
 /** Accepted connections allowed in their handshake at once (strangers cannot hold them all long: handshake_timeout_ms). */
 const handshakes_pending_max = 8;
 /** Stop encoding while this many bytes wait for the socket (TCP backpressure reaches the pump). */
@@ -74,6 +77,12 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
   private readonly journal: Journal;
   private readonly outbox: Outbox;
   private readonly streamer: Streamer;
+  /** Backpressure from the journal to the clients that write (backpressure.ts). */
+  readonly gate: Backpressure;
+  private stall_timer: ReturnType<typeof setInterval> | null = null;
+  /** When the peer last took bytes (or had none waiting). */
+  private progress_ms = 0;
+  private progress_bytes = 0;
   private readonly fetches = new Fetches();
   private listeners: Array<TCPSocketListener<Link>> = [];
   private link: Link | null = null;
@@ -114,6 +123,7 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
     const item_size_max = server.settings.item_size_max;
     this.journal = new Journal(options.queue_items_max, Math.min(options.queue_bytes_max, options.queue_items_max * journal_entry_bytes_max));
     this.outbox = new Outbox(send_window_bytes, item_size_max + rep_header_bytes_max);
+    this.gate = new Backpressure(this.journal.items_max, this.journal.bytes_max);
     this.streamer = new Streamer(server.ctx.store, this.journal, this.outbox, this.figures, {
       propagate_evictions: options.propagate_evictions,
       log: (level, text) => this.log(level, text),
@@ -413,19 +423,49 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
   stored(key_buf: Uint8Array, key_off: number, key_len: number): void {
     if (this.link === null || !this.link.running) return;
     if (!this.journal.sync(key_buf, key_off, key_len)) return this.overflow();
-    this.kick();
+    this.journaled();
   }
 
   deleted(key_buf: Uint8Array, key_off: number, key_len: number): void {
     if (this.link === null || !this.link.running) return;
     if (!this.journal.deleted(key_buf, key_off, key_len)) return this.overflow();
-    this.kick();
+    this.journaled();
   }
 
   flushed(exptime: number): void {
     if (this.link === null || !this.link.running) return;
     if (!this.journal.flush(exptime)) return this.overflow();
+    this.journaled();
+  }
+
+  /** After a journal entry: maybe shut the write gate, and kick the pump. */
+  private journaled(): void {
+    if (!this.gate.shut) this.updateGate(false);
     this.kick();
+  }
+
+  /** Shuts or opens the write gate by the journal's level; a shut gate watches for a stalled peer. */
+  private updateGate(progress: boolean): void {
+    this.gate.update(this.journal.count, this.journal.bytes, progress);
+    if (this.gate.shut) this.watchStall();
+  }
+
+  /** While the gate is shut: a peer that takes nothing for stall_ms_max opens it. */
+  private watchStall(): void {
+    if (this.stall_timer !== null) return;
+    this.progress_ms = performance.now();
+    this.stall_timer = setInterval(() => {
+      if (!this.gate.shut) return this.unwatchStall();
+      if (this.outbox.pending() === 0 || performance.now() - this.progress_ms <= stall_ms_max) return;
+      this.log(1, `replication: the peer took nothing for ${stall_ms_max} ms; clients are no longer held`);
+      this.gate.peerStalled();
+      this.unwatchStall();
+    }, stall_check_ms);
+  }
+
+  private unwatchStall(): void {
+    if (this.stall_timer !== null) clearInterval(this.stall_timer);
+    this.stall_timer = null;
   }
 
   private overflow(): void {
@@ -453,6 +493,16 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
     const more = this.streamer.fill(link, !this.stopping);
     this.write(link);
     if (more && this.outbox.pending() < this.outbox.window_bytes) this.kick();
+    this.updateGate(this.progressed());
+  }
+
+  /** Whether the peer took bytes since the last look (or has none waiting). */
+  private progressed(): boolean {
+    const written = this.outbox.written_bytes;
+    const progress = written !== this.progress_bytes || this.outbox.pending() === 0;
+    this.progress_bytes = written;
+    if (progress) this.progress_ms = performance.now();
+    return progress;
   }
 
   /** Our full copy is in the send buffer (the streamer's callback). */
@@ -530,6 +580,8 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
     this.fetches.failAll();
     this.journal.clear();
     this.outbox.clear();
+    this.gate.open();
+    this.unwatchStall();
     this.updateTombstones();
     if (was_running) this.log(1, "replication: close");
     this.markReady();
@@ -622,6 +674,10 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
       ["pairings", f.pairings],
       ["link_drops", f.link_drops],
       ["queue_overflows", f.queue_overflows],
+      ["backpressure", this.gate.shut ? 1 : 0],
+      ["backpressure_pauses", this.gate.pauses],
+      ["backpressure_waiting", this.gate.waiters],
+      ["backpressure_stalls", this.gate.stalls],
       ["auth_failures", f.auth_failures],
       ["self_connects", this.self_connects],
       ["read_through_fetches", this.fetches.started],

@@ -12,7 +12,7 @@
 
 import { ClientError, Cmd, Command, key_bytes_max, Parse, parseCommand } from "../protocol/parser.ts";
 import {
-  countRefusal, executeDeferredDelete, executeGet, executeKeyCommand, executeMetaGet, executeStoreInline, isGet, isStorage, itemTooLarge,
+  countRefusal, executeDeferredDelete, executeGet, executeKeyCommand, executeMetaGet, executeStoreInline, isGet, isStorage, isWrite, itemTooLarge,
   lockedStoreReply, releaseDeleteLock, reply, storeFailedTooLarge, storeOpOf, storeReply, type Context,
 } from "../protocol/execute.ts";
 import { parsed, parseU64 } from "../protocol/numbers.ts";
@@ -97,6 +97,9 @@ export class Connection {
   private waiting_fetch = false;
   private skip_read_through = false;
   private readonly fetchDone: () => void;
+  /** Replication backpressure holds this connection's next write (backpressure.ts). */
+  private held = false;
+  private readonly writesResumed: () => void;
   private close_after_write = false;
   // Value streaming / swallowing.
   private slot = -1;
@@ -123,6 +126,7 @@ export class Connection {
     this.last_cmd_s = Math.floor(Date.now() / 1000);
     this.flushOut = peer === null ? () => this.flushOutput() : () => this.discardOutput();
     this.fetchDone = () => this.onFetchDone();
+    this.writesResumed = () => this.onWritesResumed();
   }
 
   onData(chunk: Uint8Array): void {
@@ -142,7 +146,7 @@ export class Connection {
    */
   private consume(chunk: Uint8Array): void {
     let from = 0;
-    while (this.stash.len > 0 && from < chunk.length && !this.blocked && !this.waiting_fetch) {
+    while (this.stash.len > 0 && from < chunk.length && !this.blocked && !this.waiting_fetch && !this.held) {
       const need = this.stashNeed(chunk, from);
       if (!this.stash.append(chunk, from, from + need)) return this.abort();
       from += need;
@@ -150,7 +154,7 @@ export class Connection {
       if (this.state === State.CLOSED) return;
     }
     if (from === chunk.length) return;
-    if (this.stash.len > 0 || this.blocked || this.waiting_fetch) {
+    if (this.stash.len > 0 || this.blocked || this.waiting_fetch || this.held) {
       if (!this.stash.append(chunk, from, chunk.length)) this.abort();
       return;
     }
@@ -200,6 +204,7 @@ export class Connection {
     if (this.close_after_write) return this.close();
     if (!this.blocked) return;
     this.blocked = false;
+    if (this.held) return;
     this.socket.resume();
     if (this.waiting_fetch) return;
     const out = this.host.ctx.out;
@@ -214,6 +219,26 @@ export class Connection {
     this.state = State.CLOSED;
     this.pending.clear();
     this.stash.clear();
+  }
+
+  /** While replication's gate is shut, a write waits with its input stashed and the socket paused. */
+  private holdWrite(): boolean {
+    const gate = this.host.ctx.write_gate;
+    if (gate === null || !gate.shut) return false;
+    this.held = true;
+    this.socket.pause();
+    gate.wait(this.writesResumed);
+    return true;
+  }
+
+  private onWritesResumed(): void {
+    this.held = false;
+    if (this.state === State.CLOSED) return;
+    if (!this.blocked) this.socket.resume();
+    if (this.blocked || this.waiting_fetch || this.stash.bytes === null) return;
+    this.host.ctx.out.flush = this.flushOut;
+    this.runStash();
+    this.flushOutput();
   }
 
   private onFetchDone(): void {
@@ -236,7 +261,7 @@ export class Connection {
   /** Executes what buf[start, end) holds; returns how far it got. */
   private run(buf: Uint8Array, start: number, end: number): number {
     let at = start;
-    while (at < end && !this.blocked && !this.waiting_fetch && this.state !== State.CLOSED) {
+    while (at < end && !this.blocked && !this.waiting_fetch && !this.held && this.state !== State.CLOSED) {
       if (this.state === State.VALUE) at = this.readValue(buf, at, end);
       else if (this.state === State.SWALLOW) at = this.swallow(at, end);
       else {
@@ -258,6 +283,7 @@ export class Connection {
       this.close();
       return end;
     }
+    if (this.peer === null && isWrite(cmd.kind) && this.holdWrite()) return -1;
     if (this.host.verbosity >= 2 && this.peer === null) this.logCommand(buf, cmd);
     if (!isStorage(cmd.kind) && !(cmd.kind === Cmd.REP && this.peer !== null)) {
       if (this.readThrough(cmd, buf)) return -1;

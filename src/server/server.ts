@@ -96,6 +96,7 @@ export class Server implements ConnectionHost {
       counters: newCounters(),
       mutations,
       read_through: null,
+      write_gate: null,
       delete_locks: new DeleteLocks(this.now_s),
       detail: new PrefixStats(settings.stats_detail_enabled, settings.stats_prefix_delimiter),
       item_size_max: settings.item_size_max,

@@ -322,6 +322,26 @@ describe("two nodes", () => {
     cb.close();
   }, 30_000);
 
+  test("a burst of 20,000 sets in one write with a live peer: writers wait (backpressure), no link drop, no full copy", async () => {
+    const { a, b } = await pair();
+    const ca = await CacheClient.connect(a.port);
+    let batch = "";
+    for (let i = 0; i < 20_000; i++) batch += `set burst${i} 0 0 6 noreply\r\nv${String(i).padStart(5, "0")}\r\n`;
+    ca.raw.send(batch);
+    expect(await ca.command("mn\r\n")).toBe("MN");
+    const cb = await CacheClient.connect(b.port);
+    expect(await eventually(async () => (await cb.stats()).get("curr_items") === "20000", 20_000, 50)).toBe(true);
+    expect((await cb.get("burst19999"))?.value).toBe("v19999");
+    const stats = await ca.stats("replication");
+    expect(stats.get("link_drops")).toBe("0");
+    expect(stats.get("queue_overflows")).toBe("0");
+    expect(stats.get("pairings")).toBe("1");
+    expect(stats.get("full_copies_sent")).toBe("1"); // the one at pairing, none since
+    expect(Number(stats.get("backpressure_pauses"))).toBeGreaterThan(0);
+    ca.close();
+    cb.close();
+  }, 40_000);
+
   test("a stopped peer (SIGSTOP): clients unaffected, memory bounded, convergence after SIGCONT", async () => {
     const { a, b } = await pair(["-q", "1000"], []);
     const ca = await CacheClient.connect(a.port);
