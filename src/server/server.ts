@@ -14,6 +14,7 @@ import { Output } from "./output.ts";
 import { PrefixStats } from "../protocol/detail.ts";
 import { DeleteLocks } from "../protocol/delete_locks.ts";
 import { Connection, type Closable, type ConnectionHost } from "./connection.ts";
+import { StagingBudget } from "./staging.ts";
 import { output_headroom_bytes } from "./limits.ts";
 import { UdpTransport } from "./udp.ts";
 import { listenAddressSplit } from "../config.ts";
@@ -68,6 +69,8 @@ type ClientSocket = Socket<Connection>;
 export class Server implements ConnectionHost {
   readonly settings: ServerSettings;
   readonly ctx: Context;
+  /** Values still arriving wait outside the store, up to -m bytes in all (staging.ts). */
+  readonly staging: StagingBudget;
   readonly started_s: number;
   now_s: number;
   private listeners: Array<TCPSocketListener<Connection> | UnixSocketListener<Connection>> = [];
@@ -88,6 +91,7 @@ export class Server implements ConnectionHost {
     this.settings = settings;
     this.started_s = Math.floor(Date.now() / 1000);
     this.now_s = this.started_s;
+    this.staging = new StagingBudget(settings.memory_bytes_max);
     const store = Store.open({
       memory_bytes_max: settings.memory_bytes_max,
       item_size_max: settings.item_size_max,
