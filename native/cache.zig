@@ -3,7 +3,9 @@
 //!
 //! Operations mirror memcached 1.6 (do_item_get, do_store_item, do_add_delta, flush_all):
 //! expired and flushed items are invisible to every operation and reclaimed lazily when met
-//! (lookup, LRU tail walk, cursor) and by the bounded `sweep`. Every stored or modified item gets
+//! (lookup, LRU tail walk, cursor), from the LRU tails by the bounded `reclaimTails` (memcached's
+//! LRU maintainer: what died at a tail leaves curr_items within a tick) and by the bounded `sweep`
+//! (its LRU crawler: what died behind a live item). Every stored or modified item gets
 //! a new cas from `nextCas`; a replication store (REP, REP_IF_NEWER) keeps the cas it is given
 //! and raises the counter to it.
 //!
@@ -213,6 +215,8 @@ pub const Store = struct {
     flush_state: Flush,
     walk: Walk,
     sweep_bucket: u32,
+    /// The class (0-based turn) `reclaimTails` starts with next.
+    reclaim_class_next: u8,
     /// Items in the table (the sum of the LRU counts), for the table's growth.
     linked_count: u64,
     mem_requested: [slabs_zig.class_id_max + 1]u64,
@@ -267,6 +271,7 @@ pub const Store = struct {
             .flush_state = .{},
             .walk = .{},
             .sweep_bucket = 0,
+            .reclaim_class_next = 0,
             .linked_count = 0,
             .mem_requested = [_]u64{0} ** (slabs_zig.class_id_max + 1),
             .class_counters = [_]stats.ClassCounters{.{}} ** (slabs_zig.class_id_max + 1),
@@ -1050,6 +1055,46 @@ pub const Store = struct {
                 }
                 ref = next;
             }
+        }
+        return reclaimed;
+    }
+
+    /// memcached 1.6's LRU maintainer, in bounded steps: from each class's LRU tail, reclaims
+    /// dead items (expired, flushed, tombstones past their grace) until it meets a live one, so
+    /// items that died at the tail — after an expiry or a flush_all — leave curr_items and
+    /// `stats items` soon, as in memcached, without waiting for the bucket sweep. Classes take
+    /// turns at going first (`reclaim_class_next`) so one class's backlog cannot starve the others.
+    /// Each item looked at costs one unit of `budget`; returns how many items it reclaimed.
+    pub fn reclaimTails(self: *Store, budget: u32) i32 {
+        const class_count = self.slabs.class_count;
+        var left = budget;
+        var reclaimed: i32 = 0;
+        var turn: u8 = 0;
+        while (turn < class_count and left > 0) : (turn += 1) {
+            const class_id: u8 = @intCast((self.reclaim_class_next + turn) % class_count + 1);
+            reclaimed += self.reclaimTail(class_id, &left);
+        }
+        self.reclaim_class_next = (self.reclaim_class_next + 1) % class_count;
+        return reclaimed;
+    }
+
+    /// Reclaims dead items from `class_id`'s tail while `left` allows; stops at the first live one.
+    fn reclaimTail(self: *Store, class_id: u8, left: *u32) i32 {
+        var reclaimed: i32 = 0;
+        while (left.* > 0) : (left.* -= 1) {
+            const ref = self.lru.tail(class_id);
+            if (ref == ref_none) break;
+            const h = self.arena.header(ref);
+            assert(h.item_flags & items.flag_pinned == 0);
+            if (self.isDead(h) == null) break;
+            if (!isTombstone(h)) {
+                // memcached's lru_pull_tail counts a flushed item like an expired one.
+                const counters = &self.class_counters[class_id];
+                counters.add(.reclaimed, 1);
+                if (h.item_flags & items.flag_fetched == 0) counters.add(.expired_unfetched, 1);
+            }
+            self.removeItem(self.bucketOfKey(items.keyOf(h)), ref);
+            reclaimed += 1;
         }
         return reclaimed;
     }

@@ -586,6 +586,48 @@ test "cache: sweep reclaims expired items within its budget" {
     try testing.expectEqual(@as(u64, 50), h.stat(.expired_unfetched));
 }
 
+test "cache: reclaimTails takes dead items from the LRU tails up to the first live one" {
+    var h = try Harness.init(.{});
+    defer h.deinit();
+    // memcached 1.6: three items set with exptime 1 die; one set later stays; curr_items 1.
+    for ([_][]const u8{ "a", "b", "c" }) |key| try testing.expectEqual(Status.ok, h.op(op_set, key, "v", 0, 1));
+    h.advance(2);
+    try testing.expectEqual(Status.ok, h.set("d", "v"));
+    try testing.expectEqual(@as(u64, 4), h.stat(.curr_items));
+    try testing.expectEqual(@as(i32, 2), h.store.reclaimTails(2)); // the budget bounds the walk
+    try testing.expectEqual(@as(i32, 1), h.store.reclaimTails(100));
+    try testing.expectEqual(@as(i32, 0), h.store.reclaimTails(100)); // "d" is live: the walk stops
+    try testing.expectEqual(@as(u64, 1), h.stat(.curr_items));
+    try testing.expectEqual(@as(u64, 1), h.classStat(1, .number));
+    try testing.expectEqual(@as(u64, 3), h.stat(.reclaimed));
+    try testing.expectEqual(@as(u64, 3), h.stat(.expired_unfetched));
+    // A dead item behind a live one is the sweep's (memcached's crawler's), not the tail walk's.
+    try testing.expectEqual(Status.ok, h.op(op_set, "e", "v", 0, 1));
+    try testing.expectEqual(Status.ok, h.set("f", "v"));
+    h.advance(2);
+    try testing.expectEqual(@as(i32, 0), h.store.reclaimTails(100));
+    try testing.expectEqual(@as(u64, 3), h.stat(.curr_items));
+}
+
+test "cache: reclaimTails empties every class after flush_all and skips tombstones' counters" {
+    var h = try Harness.init(.{});
+    defer h.deinit();
+    h.store.setTombstones(true, false);
+    var key: [16]u8 = undefined;
+    var value: [2000]u8 = undefined;
+    @memset(&value, 'x');
+    for (0..40) |i| try testing.expectEqual(Status.ok, h.set(keyOf(&key, i), value[0 .. i * 50]));
+    try testing.expectEqual(Status.ok, h.store.delete(keyOf(&key, 0))); // a tombstone
+    try testing.expectEqual(@as(u64, 39), h.stat(.curr_items));
+    try testing.expectEqual(Status.ok, h.store.flush(0));
+    try testing.expectEqual(Status.ok, h.set("after", "v")); // stored after the flush: kept
+    try testing.expectEqual(@as(i32, 40), h.store.reclaimTails(1000));
+    try testing.expectEqual(@as(u64, 1), h.stat(.curr_items));
+    try testing.expectEqual(@as(u64, 0), h.stat(.tombstones));
+    try testing.expectEqual(@as(u64, 39), h.stat(.reclaimed));
+    for (2..h.store.classCount() + 1) |id| try testing.expectEqual(@as(u64, 0), h.classStat(@intCast(id), .number));
+}
+
 /// The cursor's view of the store: each key returned and how often.
 const Seen = std.StringHashMap(u32);
 

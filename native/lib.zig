@@ -237,6 +237,11 @@ export fn rc_sweep(store: ?*Store, items_budget: u32) i32 {
     return s.sweep(items_budget);
 }
 
+export fn rc_reclaim_tails(store: ?*Store, items_budget: u32) i32 {
+    const s = store orelse return Status.invalid;
+    return s.reclaimTails(items_budget);
+}
+
 export fn rc_cursor_start(store: ?*Store) i32 {
     const s = store orelse return Status.invalid;
     s.cursorStart();

@@ -42,6 +42,7 @@ const library = dlopen(nativeLibraryPath(), {
   rc_flush: { args: [ptr, i32], returns: i32 },
   rc_remove_below_cas: { args: [ptr], returns: i32 },
   rc_sweep: { args: [ptr, u32], returns: i32 },
+  rc_reclaim_tails: { args: [ptr, u32], returns: i32 },
   rc_cursor_start: { args: [ptr], returns: i32 },
   // store, out, out_off, out_cap, mode (0 = key then value; GetMode.REP bits = a rep line)
   rc_cursor_next: { args: [ptr, ptr, u32, u32, u32], returns: i32 },

@@ -267,6 +267,7 @@ const {
   rc_tomb,
   rc_flush_floor,
   rc_sweep,
+  rc_reclaim_tails,
   rc_cursor_start,
   rc_cursor_next,
   rc_evictions_take,
@@ -466,6 +467,14 @@ export class Store {
   /** Reclaims expired/flushed items, looking at about `budget` buckets and items; returns the count. */
   sweep(budget: number): number {
     return rc_sweep(this.handle, budget);
+  }
+
+  /**
+   * Reclaims dead items from every class's LRU tail up to its first live item, looking at no
+   * more than `budget` items (memcached's LRU maintainer); returns the count.
+   */
+  reclaimTails(budget: number): number {
+    return rc_reclaim_tails(this.handle, budget);
   }
 
   /** Starts a new walk over every item (abandoning any walk in progress). */

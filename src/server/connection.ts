@@ -7,8 +7,10 @@
 //   socket.write. Whatever the socket does not take is copied, in order, into `pending` and written
 //   on drain. While more than output_pending_bytes_max is pending the connection stops executing
 //   requests and pauses the socket, so a slow reader cannot make the server buffer without bound.
-// - Large values stream into a reserved item (store.reserve/fill/commit) as they arrive; a value the
-//   store refuses is swallowed, as memcached does.
+// - A large value is staged as it arrives and enters the store (reserve/fill/commit) only when
+//   complete, so a half-sent value holds no store memory (staging.ts); past the staging budget it
+//   streams into an item reserved at its command line. A value the store refuses is swallowed, as
+//   memcached does.
 
 import { ClientError, Cmd, Command, key_bytes_max, Parse, parseCommand } from "../protocol/parser.ts";
 import {
@@ -20,6 +22,7 @@ import { Reply } from "../protocol/replies.ts";
 import { Status, StoreOp } from "../native/store.ts";
 import { InputStash } from "./stash.ts";
 import { SendQueue } from "./send_queue.ts";
+import { exptimeFrom, type StagingBudget } from "./staging.ts";
 import { input_bytes_initial, input_bytes_max, output_pending_bytes_max, value_inline_bytes_max } from "./limits.ts";
 
 export const State = { COMMANDS: 0, VALUE: 1, SWALLOW: 2, CLOSED: 3 } as const;
@@ -41,6 +44,8 @@ export interface ConnectionHost {
   /** -v count (the `verbosity` command changes it): at 2 and above commands are logged. */
   readonly verbosity: number;
   /** Set by a replication link: lets `rep` / `marugoto_end` through and silences replies. */
+  /** Bytes all connections together may stage for values still arriving (staging.ts). */
+  readonly staging: StagingBudget;
 }
 
 const command = new Command();
@@ -113,6 +118,12 @@ export class Connection {
   /** The key of the value being streamed (allocated at the connection's first streamed value). */
   private value_key: Uint8Array | null = null;
   private value_key_len = 0;
+  /** A staged value's bytes (its length charged to host.staging), or null; op, flags, exptime. */
+  private staged: Uint8Array | null = null;
+  private staged_len = 0;
+  private value_op = 0;
+  private value_flags = 0;
+  private value_exptime = 0;
   private swallow_left = 0;
   readonly flushOut: () => void;
   /** Unix seconds of the last input (stats conns' secs_since_last_cmd). */
@@ -214,8 +225,7 @@ export class Connection {
   }
 
   onClose(): void {
-    if (this.slot >= 0) this.host.ctx.store.abort(this.slot);
-    this.slot = -1;
+    this.dropValue();
     this.state = State.CLOSED;
     this.pending.clear();
     this.stash.clear();
@@ -413,15 +423,15 @@ export class Connection {
     }
     if (cmd.kind === Cmd.CAS || cmd.kind === Cmd.REP) ctx.store.setCas(cmd.num_lo, cmd.num_hi);
     const op = cmd.kind === Cmd.REP ? this.repOp() : storeOpOf(cmd.kind);
-    const slot = ctx.store.reserve(
-      op, buf, cmd.key_off, cmd.key_len, cmd.flags, cmd.exptime, cmd.data_len,
-    );
-    if (slot < 0) {
-      countRefusal(ctx.counters, slot);
-      reply(ctx.out, storeReply(slot, cmd.kind), cmd.noreply);
-      return this.beginSwallow(cmd.data_len + 2);
+    if (this.host.staging.take(cmd.data_len)) {
+      this.beginStaged(cmd, op);
+    } else {
+      const slot = ctx.store.reserve(
+        op, buf, cmd.key_off, cmd.key_len, cmd.flags, cmd.exptime, cmd.data_len,
+      );
+      if (slot < 0) return this.refuseValue(slot, cmd.data_len + 2);
+      this.slot = slot;
     }
-    this.slot = slot;
     this.value_left = cmd.data_len;
     this.crlf_left = 2;
     this.crlf_ok = true;
@@ -430,6 +440,41 @@ export class Connection {
     for (let i = 0; i < cmd.key_len; i++) this.value_key[i] = buf[cmd.key_off + i]!;
     this.value_key_len = cmd.key_len;
     this.state = State.VALUE;
+  }
+
+  /** Stages the value (its bytes already charged to host.staging); see staging.ts. */
+  private beginStaged(cmd: Command, op: number): void {
+    this.staged = new Uint8Array(cmd.data_len);
+    this.staged_len = 0;
+    this.value_op = op;
+    this.value_flags = cmd.flags;
+    this.value_exptime = exptimeFrom(cmd.exptime, this.host.now_s);
+  }
+
+  /** The store's refusal (a status): counted, answered, and `swallow_bytes` of input skipped. */
+  private refuseValue(status: number, swallow_bytes: number): void {
+    const ctx = this.host.ctx;
+    countRefusal(ctx.counters, status);
+    reply(ctx.out, storeReply(status, this.value_kind), this.value_noreply);
+    if (swallow_bytes > 0) this.beginSwallow(swallow_bytes);
+  }
+
+  /** A complete staged value into a reserved item: the slot, or the store's refusal status. */
+  private reserveStaged(): number {
+    const staged = this.staged!;
+    const store = this.host.ctx.store;
+    const key = this.value_key!;
+    const slot = store.reserve(this.value_op, key, 0, this.value_key_len, this.value_flags, this.value_exptime, staged.length);
+    if (slot >= 0) store.fill(slot, staged, 0, staged.length);
+    return slot;
+  }
+
+  /** Gives up the value being received: its reservation aborted, its staged bytes released. */
+  private dropValue(): void {
+    if (this.slot >= 0) this.host.ctx.store.abort(this.slot);
+    this.slot = -1;
+    if (this.staged !== null) this.host.staging.give(this.staged.length);
+    this.staged = null;
   }
 
   private beginSwallow(n: number): void {
@@ -448,7 +493,12 @@ export class Connection {
     const store = this.host.ctx.store;
     if (this.value_left > 0) {
       const n = Math.min(end - at, this.value_left);
-      store.fill(this.slot, buf, at, n);
+      if (this.staged === null) {
+        store.fill(this.slot, buf, at, n);
+      } else {
+        this.staged.set(buf.subarray(at, at + n), this.staged_len);
+        this.staged_len += n;
+      }
       this.value_left -= n;
       at += n;
     }
@@ -464,13 +514,16 @@ export class Connection {
 
   private finishValue(): void {
     const ctx = this.host.ctx;
-    const slot = this.slot;
-    this.slot = -1;
     this.state = State.COMMANDS;
     if (!this.crlf_ok) {
-      ctx.store.abort(slot);
+      this.dropValue();
       return reply(ctx.out, Reply.BAD_DATA_CHUNK, this.value_noreply);
     }
+    let slot = this.slot;
+    this.slot = -1;
+    if (this.staged !== null) slot = this.reserveStaged();
+    this.dropValue(); // the staged bytes are in the store now (or refused)
+    if (slot < 0) return this.refuseValue(slot, 0);
     if (this.value_kind === Cmd.CAS || this.value_kind === Cmd.REP) ctx.store.setCas(this.value_cas_lo, this.value_cas_hi);
     const status = ctx.store.commit(slot);
     if (this.peer !== null) this.peer.onApplied(this.value_kind);

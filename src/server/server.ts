@@ -14,6 +14,7 @@ import { Output } from "./output.ts";
 import { PrefixStats } from "../protocol/detail.ts";
 import { DeleteLocks } from "../protocol/delete_locks.ts";
 import { Connection, type Closable, type ConnectionHost } from "./connection.ts";
+import { StagingBudget } from "./staging.ts";
 import { output_headroom_bytes } from "./limits.ts";
 import { UdpTransport } from "./udp.ts";
 import { listenAddressSplit } from "../config.ts";
@@ -54,6 +55,13 @@ export interface ServerSettings {
 export const item_overhead_bytes = 48 + 2;
 const clock_interval_ms = 1000;
 const sweep_interval_ms = 1000;
+/**
+ * Dead items reclaimed from the LRU tails per clock tick (memcached's LRU maintainer, which
+ * reclaims what died at a tail within about a second of its death). Each costs an unlink and a
+ * free, well under 1 ms for the lot; a larger backlog (a flush_all of millions) drains over
+ * several ticks, the bucket sweep helping.
+ */
+const tail_reclaim_items_per_tick = 10_000;
 const store_pending_slots_min = 64;
 
 type ClientSocket = Socket<Connection>;
@@ -61,6 +69,8 @@ type ClientSocket = Socket<Connection>;
 export class Server implements ConnectionHost {
   readonly settings: ServerSettings;
   readonly ctx: Context;
+  /** Values still arriving wait outside the store, up to -m bytes in all (staging.ts). */
+  readonly staging: StagingBudget;
   readonly started_s: number;
   now_s: number;
   private listeners: Array<TCPSocketListener<Connection> | UnixSocketListener<Connection>> = [];
@@ -81,6 +91,7 @@ export class Server implements ConnectionHost {
     this.settings = settings;
     this.started_s = Math.floor(Date.now() / 1000);
     this.now_s = this.started_s;
+    this.staging = new StagingBudget(settings.memory_bytes_max);
     const store = Store.open({
       memory_bytes_max: settings.memory_bytes_max,
       item_size_max: settings.item_size_max,
@@ -133,6 +144,7 @@ export class Server implements ConnectionHost {
   private tick(): void {
     this.now_s = Math.floor(Date.now() / 1000);
     this.ctx.store.clock(this.now_s);
+    this.ctx.store.reclaimTails(tail_reclaim_items_per_tick);
     this.ctx.delete_locks.tick(this.now_s);
   }
 
