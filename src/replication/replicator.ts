@@ -301,7 +301,7 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
       if (this.tls_dialing !== socket) return socket.terminate();
       this.tls_dialing = null;
     }
-    const refusal = tlsPeerRefusal(socket, error, true, tls.ca_verify, tls.pin_sha256);
+    const refusal = tlsPeerRefusal(socket, error, true, tls.ca_verify, tls.pin_sha256, false);
     if (refusal === null) return this.onOpen(socket, role);
     this.figures.tls_failures++;
     this.fail(`replication: TLS peer ${socket.remoteAddress}:${socket.remotePort} refused: ${refusal}`);
@@ -317,7 +317,10 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
       this.fail(`replication: ${reason}`);
       return this.dialFailed(reason);
     }
-    this.onClose(socket.data);
+    const link = socket.data;
+    // A TLS record that does not decrypt (bytes changed or added on the path) ends up here.
+    if (error !== undefined && link !== undefined && !link.closed) this.fail(`replication: link error (${error.message})`);
+    this.onClose(link);
   }
 
   private onOpen(socket: LinkSocket, role: Role): void {

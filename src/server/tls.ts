@@ -102,8 +102,10 @@ export function tlsReplicationOptions(tls: ReplicationTlsSettings): ReplicationT
   return {
     listen: { ...common, requestCert: true },
     // Peers are named by address (-x), and certificates for replication rarely carry it: the CA
-    // (or the pin) identifies the peer, not the host name.
-    connect: { ...common, checkServerIdentity: () => undefined } as TLSOptions,
+    // (or the pin) identifies the peer, not the host name. Bun.connect checks the name and has no
+    // checkServerIdentity, so the connector lets the runtime pass every certificate and
+    // tlsPeerRefusal (name_check false) decides, before a byte of ours is sent.
+    connect: { ...common, rejectUnauthorized: false },
     pin_sha256: tls.pin_sha256,
     ca_verify,
   };
@@ -115,15 +117,26 @@ export function peerFingerprint(socket: Socket<unknown>): string {
   return (cert?.fingerprint256 ?? "").replaceAll(":", "").toUpperCase();
 }
 
+/** The runtime's error for a chain that verified but names another host (node:tls's code). */
+const error_code_name_mismatch = "ERR_TLS_CERT_ALTNAME_INVALID";
+
+/** Whether the peer's chain verified against the CA (`name_check` false: whatever name it has). */
+function chainVerified(socket: Socket<unknown>, authorization_error: Error | null, name_check: boolean): boolean {
+  if (authorization_error === null) return socket.authorized;
+  // The runtime reports a chain error before a name error: a name error means the chain is good.
+  return !name_check && (authorization_error as { code?: string }).code === error_code_name_mismatch;
+}
+
 /**
  * Why a finished handshake is not to be trusted, or null. `required`: the peer must present a
- * certificate; `ca_verify`: it must chain to the CA; `pin_sha256`: it must be that certificate.
+ * certificate; `ca_verify`: it must chain to the CA; `pin_sha256`: it must be that certificate;
+ * `name_check`: a server's certificate must also name the host dialed.
  */
 export function tlsPeerRefusal(socket: Socket<unknown>, authorization_error: Error | null,
-  required: boolean, ca_verify: boolean, pin_sha256: string | null): string | null {
+  required: boolean, ca_verify: boolean, pin_sha256: string | null, name_check = true): string | null {
   const fingerprint = peerFingerprint(socket);
   if (fingerprint === "") return required ? "the peer sent no certificate" : null;
-  if (ca_verify && (authorization_error !== null || !socket.authorized)) {
+  if (ca_verify && !chainVerified(socket, authorization_error, name_check)) {
     return `the peer's certificate did not verify (${authorization_error?.message ?? "not authorized"})`;
   }
   if (pin_sha256 !== null && fingerprint !== pin_sha256) {
