@@ -9,6 +9,8 @@ import { freePort, RawClient, startMemcached, startOurs, type Spawned } from "..
 import { makeCerts, type Certs } from "../helpers/certs.ts";
 
 const reply_wait_ms = 5_000;
+/** Bound on one test: a server start and a few TLS exchanges, on a shared 2-core box. */
+const test_ms_max = 20_000;
 
 let certs: Certs;
 beforeAll(() => {
@@ -87,7 +89,7 @@ describe.each(servers)("client TLS on %s", (_name, start) => {
     } finally {
       await server.stop();
     }
-  });
+  }, test_ms_max);
 
   test("ssl_verify_mode=2 with ssl_ca_cert: no client certificate, no service", async () => {
     const port = await freePort();
@@ -100,5 +102,5 @@ describe.each(servers)("client TLS on %s", (_name, start) => {
     } finally {
       await server.stop();
     }
-  });
+  }, test_ms_max);
 });
