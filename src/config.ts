@@ -51,6 +51,32 @@ const gib = 1024 * 1024 * 1024;
 export type BindingProtocol = "ascii" | "auto";
 export type HashAlgorithm = "murmur3" | "jenkins" | "xxh3";
 
+/**
+ * Client TLS, memcached 1.6's -Z and ssl_* options. Files are paths as given (read at start by
+ * server/tls.ts, which refuses unreadable or mismatched ones with memcached's messages).
+ */
+export interface TlsSettings {
+  enabled: boolean; // -Z
+  chain_cert_path: string | null; // ssl_chain_cert
+  key_path: string | null; // ssl_key
+  ca_cert_path: string | null; // ssl_ca_cert
+  verify_mode: number; // ssl_verify_mode: 0 none, 1 request, 2 require, 3 once
+  ciphers: string | null; // ssl_ciphers (TLS 1.2 cipher list; null = the runtime's)
+  min_version: number; // ssl_min_version: 0 tlsv1.0 .. 3 tlsv1.3
+  // Accepted with a warning (the runtime has no such knob); shown in `stats settings`:
+  write_buffer_bytes: number; // ssl_wbuf_size (kilobytes on the command line)
+  session_cache: boolean; // ssl_session_cache
+  kernel_tls: boolean; // ssl_kernel_tls
+}
+
+/** Replication TLS (--replication-tls-*): on when a certificate is given; mutual, verified. */
+export interface ReplicationTlsSettings {
+  cert_path: string | null; // --replication-tls-cert
+  key_path: string | null; // --replication-tls-key
+  ca_path: string | null; // --replication-tls-ca: the peer's certificate must chain to it
+  pin_sha256: string | null; // --replication-tls-pin: the peer's certificate's SHA-256, upper-case hex
+}
+
 export interface ReplicationSettings {
   /** On when -x or -X is given. (repcached always listened on 11212; a plain memcached
    *  replacement should not open an unauthenticated dump port nobody asked for.) */
@@ -63,6 +89,7 @@ export interface ReplicationSettings {
   secret: string | null; // --replication-secret
   propagate_evictions: boolean; // false with --replication-no-evictions
   serve_during_copy: boolean; // --serve-during-copy
+  tls: ReplicationTlsSettings;
 }
 
 /** memcached 1.6's -o options that we recognize; names as in `stats settings`, units last. */
@@ -126,6 +153,7 @@ export interface Settings {
   stats_prefix_delimiter: string;
   stats_detail_enabled: boolean; // -D turns per-prefix stats on
   replication: ReplicationSettings;
+  tls: TlsSettings;
   extras: Extras;
   warnings: string[];
 }
@@ -214,6 +242,19 @@ export function settingsDefault(): Settings {
       secret: null,
       propagate_evictions: true, // repcached sends evictions as deletes
       serve_during_copy: false, // repcached opens client ports after the full copy
+      tls: { cert_path: null, key_path: null, ca_path: null, pin_sha256: null }, // plain TCP, as repcached
+    },
+    tls: {
+      enabled: false,
+      chain_cert_path: null,
+      key_path: null,
+      ca_cert_path: null,
+      verify_mode: 0, // memcached: no client certificate asked
+      ciphers: null,
+      min_version: 2, // memcached: tlsv1.2
+      write_buffer_bytes: 16 * kib,
+      session_cache: false,
+      kernel_tls: false,
     },
     extras: extrasDefault(),
     warnings: [],
@@ -234,6 +275,11 @@ class UsageError extends Error {
 
 function fail(opt: string, detail: string): never {
   throw new UsageError(`${program_name}: option ${opt}: ${detail}`, false);
+}
+
+/** A refusal in memcached's own words (its message names the option already). */
+function failBare(detail: string): never {
+  throw new UsageError(`${program_name}: ${detail}`, false);
 }
 
 function failSyntax(message: string): never {
@@ -290,8 +336,20 @@ function octalParse(opt: string, text: string): number {
   return value;
 }
 
-/** Splits one -l entry: "host", "host:port", "[v6]", "[v6]:port" or a bare IPv6 address. */
-export function listenAddressSplit(entry: string): { host: string; port: number | null } | null {
+/** memcached's per-listener opt-out of -Z: `-l notls:<addr>[:<port>]`. */
+export const listen_notls_prefix = "notls:";
+
+/** Whether a -l entry opts out of TLS (its client listener stays plain text under -Z). */
+export function listenNoTls(entry: string): boolean {
+  return entry.startsWith(listen_notls_prefix);
+}
+
+/**
+ * Splits one -l entry: "host", "host:port", "[v6]", "[v6]:port" or a bare IPv6 address, each
+ * optionally prefixed by `notls:` (see listenNoTls).
+ */
+export function listenAddressSplit(listen_entry: string): { host: string; port: number | null } | null {
+  const entry = listenNoTls(listen_entry) ? listen_entry.slice(listen_notls_prefix.length) : listen_entry;
   let host = entry;
   let port_text: string | null = null;
   if (entry.startsWith("[")) {
@@ -344,6 +402,22 @@ function replicationPortsParse(opt: string, text: string): [number, number] {
   if (match[2] === undefined) return [listen_port, listen_port];
   const connect_port = countAtLeast(opt, portParse(opt, match[2]), 1, "ports must be 1..65535");
   return [listen_port, connect_port];
+}
+
+function pathParse(opt: string, text: string): string {
+  if (text === "") fail(opt, "the file name is empty");
+  return text;
+}
+
+const sha256_hex_length = 64;
+
+/** A SHA-256 fingerprint: 64 hex digits, colons allowed between pairs; kept as upper-case hex. */
+function pinParse(opt: string, text: string): string {
+  const hex = text.replaceAll(":", "").toUpperCase();
+  if (hex.length !== sha256_hex_length || !/^[0-9A-F]+$/.test(hex)) {
+    fail(opt, `'${text}' is not a SHA-256 fingerprint (64 hex digits, as openssl x509 -fingerprint -sha256 prints)`);
+  }
+  return hex;
 }
 
 function protocolParse(opt: string, text: string): BindingProtocol {
@@ -411,7 +485,8 @@ export const flags: readonly Flag[] = [
     s(d).shutdown_enabled = true;
   }),
   flag("l", "listen", "addr", "INADDR_ANY", null,
-    ["interface to listen on; comma-separated and repeatable,", "each may be host:port or [ipv6]:port"],
+    ["interface to listen on; comma-separated and repeatable,", "each may be host:port or [ipv6]:port;",
+      "with -Z, a 'notls:' prefix keeps that listener plain", "(-l notls:<ip>:<port>)"],
     (d, v, o) => {
       for (const entry of listenParse(o, v)) {
         if (!s(d).listen_addresses.includes(entry)) s(d).listen_addresses.push(entry);
@@ -528,9 +603,11 @@ export const flags: readonly Flag[] = [
     "mmap a file for item memory (ignored: no restartable cache)", (d, v, o) => {
       s(d).warnings.push(`option ${o} ${v}: restartable cache is not supported; items live in memory only`);
     }),
-  flag("Z", "enable-ssl", null, null, null, "TLS (not supported: refused)", (_d, _v, o) => {
-    fail(o, "TLS is not supported");
-  }),
+  flag("Z", "enable-ssl", null, null, null,
+    ["enable TLS on TCP client listeners (see -o ssl_*); UDP and", "UNIX sockets stay plain, as in memcached"],
+    (d) => {
+      s(d).tls.enabled = true;
+    }),
   flag("N", "napi-ids", "num", null, null, "number of napi ids (accepted and ignored)", (d, v, o) => {
     countParse(o, v, threads_max_limit);
     s(d).warnings.push(`option ${o}: napi ids are not supported; ignored`);
@@ -580,6 +657,24 @@ export const flags: readonly Flag[] = [
         fail(o, `cannot read ${v}: ${String(error)}`);
       }
       s(d).replication.secret = secretParse(o, text);
+    }),
+  flag(null, "replication-tls-cert", "file", null, null,
+    ["PEM certificate (chain) this node presents on replication", "links; turns replication TLS on (both directions)"],
+    (d, v, o) => {
+      s(d).replication.tls.cert_path = pathParse(o, v);
+    }),
+  flag(null, "replication-tls-key", "file", null, null, "PEM private key of --replication-tls-cert", (d, v, o) => {
+    s(d).replication.tls.key_path = pathParse(o, v);
+  }),
+  flag(null, "replication-tls-ca", "file", null, null,
+    ["PEM CA(s): the peer's certificate must chain to one", "(checked by both nodes: mutual authentication)"],
+    (d, v, o) => {
+      s(d).replication.tls.ca_path = pathParse(o, v);
+    }),
+  flag(null, "replication-tls-pin", "sha256", null, null,
+    ["the peer's certificate must have this SHA-256 fingerprint", "(hex, colons optional); with or without a CA"],
+    (d, v, o) => {
+      s(d).replication.tls.pin_sha256 = pinParse(o, v);
     }),
   flag(null, "replication-no-evictions", null, null, null,
     "do not send evictions to the peer as deletes (repcached does)", (d) => {
@@ -636,6 +731,71 @@ function factorPositiveParse(opt: string, name: string, text: string): number {
 }
 
 const u32_max = 4294967295;
+
+/** ssl_verify_mode's values, 0 none .. 3 once (memcached's names). */
+export const tls_verify_mode_max = 3;
+/** ssl_min_version's values, 0 tlsv1.0 .. 3 tlsv1.3. */
+export const tls_min_version_max = 3;
+/** The lowest ssl_min_version the runtime honours (Bun refuses TLS 1.0 and 1.1 handshakes). */
+export const tls_min_version_runtime = 2;
+const tls_keyformat_pem = 1; // OpenSSL's SSL_FILETYPE_PEM, memcached's default ssl_keyformat
+
+/** memcached's parse of a small -o number: its own two messages for junk and for out of range. */
+function tlsChoiceParse(name: string, text: string, max: number): number {
+  if (!/^[0-9]+$/.test(text)) failBare(`could not parse argument to ${name}`);
+  const value = Number(text);
+  if (value > max) failBare(`Invalid ${name}. Use help to see valid options.`);
+  return value;
+}
+
+function tlsValue(name: string, value: string, help: string,
+  apply: (tls: TlsSettings, text: string, opt: string) => void): Suboption {
+  return { name, value, help, apply: (d, v, o) => apply(s(d).tls, v, o) };
+}
+
+function tlsWarned(d: Draft, name: string, why: string): void {
+  s(d).warnings.push(`option -o ${name}: accepted without effect: ${why}`);
+}
+
+/** memcached 1.6's ssl_* options (they take effect with -Z; see tlsCheck). */
+function tlsSuboptions(): Suboption[] {
+  return [
+    tlsValue("ssl_chain_cert", "file", "certificate chain file in PEM format",
+      (t, v, o) => (t.chain_cert_path = pathParse(o, v))),
+    tlsValue("ssl_key", "file", "private key, if not part of the -ssl_chain_cert",
+      (t, v, o) => (t.key_path = pathParse(o, v))),
+    tlsValue("ssl_ca_cert", "file", "PEM format file of acceptable client CA's",
+      (t, v, o) => (t.ca_cert_path = pathParse(o, v))),
+    tlsValue("ssl_verify_mode", "num", "peer certificate verification: 0 none, 1 request, 2 require, 3 once (default: 0)",
+      (t, v) => (t.verify_mode = tlsChoiceParse("ssl_verify_mode", v, tls_verify_mode_max))),
+    tlsValue("ssl_keyformat", "num", "private key format: 1 (PEM) only (default: 1)", (_t, v, o) => {
+      if (tlsChoiceParse("ssl_keyformat", v, u32_max) !== tls_keyformat_pem) fail(o, "only PEM keys (1) are supported");
+    }),
+    tlsValue("ssl_ciphers", "list", "TLS 1.2 cipher list (OpenSSL syntax)", (t, v, o) => {
+      if (v === "") fail(o, "the cipher list is empty");
+      t.ciphers = v;
+    }),
+    { name: "ssl_min_version", value: "num", help: "minimum TLS version: 0..3 (tlsv1.0..tlsv1.3); below 2 acts as 2",
+      apply: (d, v) => {
+        const version = tlsChoiceParse("ssl_min_version", v, tls_min_version_max);
+        // The runtime (Bun's BoringSSL) never offers TLS 1.0 or 1.1: 0 and 1 cannot loosen that.
+        if (version < tls_min_version_runtime) tlsWarned(d, "ssl_min_version", "the runtime's minimum is tlsv1.2");
+        s(d).tls.min_version = Math.max(version, tls_min_version_runtime);
+      } },
+    { name: "ssl_wbuf_size", value: "kb", help: "accepted; the runtime sizes its own TLS buffers", apply: (d, v, o) => {
+      s(d).tls.write_buffer_bytes = sizeParse(o, v, kib, gib);
+      tlsWarned(d, "ssl_wbuf_size", "the runtime sizes its own TLS buffers");
+    } },
+    { name: "ssl_session_cache", value: null, help: "accepted; no server-side session cache here", apply: (d) => {
+      s(d).tls.session_cache = true;
+      tlsWarned(d, "ssl_session_cache", "the runtime offers no server-side session cache");
+    } },
+    { name: "ssl_kernel_tls", value: null, help: "accepted; no kernel TLS offload here", apply: (d) => {
+      s(d).tls.kernel_tls = true;
+      tlsWarned(d, "ssl_kernel_tls", "the runtime does no kernel TLS offload");
+    } },
+  ];
+}
 
 export const suboptions: readonly Suboption[] = [
   subSwitch("maxconns_fast", "immediately close new connections after limit (default: enabled)",
@@ -710,13 +870,14 @@ export const suboptions: readonly Suboption[] = [
   subValue("slab_automove_window", "num", "samples the slab mover averages over (default: 30)",
     (e, v, o) => (e.slab_automove_window = countAtLeast(o, countParse(o, v, u32_max), 1,
       "slab_automove_window must be greater than 0"))),
+  ...tlsSuboptions(),
   subSwitch("modern", "enables options which will be default in future (currently: nothing)", () => {}),
   { name: "no_modern", value: null, help: "uses defaults of previous major version (1.4.x)",
     apply: (d) => noModernApply(d) },
 ];
 
-// memcached 1.6 options that need a feature we lack (extstore, TLS, proxy, ...): warned, ignored.
-const suboption_unsupported_prefixes = ["ext_", "ssl_", "proxy_"];
+// memcached 1.6 options that need a feature we lack (extstore, proxy, ...): warned, ignored.
+const suboption_unsupported_prefixes = ["ext_", "proxy_"];
 const suboption_unsupported_names = new Set([
   "slab_sizes", "no_chunked_items", "no_inline_ascii_resp", "no_drop_privileges", "drop_privileges",
   "resp_obj_mem_limit", "sock_cookie_id", "slab_automove_freeratio",
@@ -896,6 +1057,36 @@ function replicationCheck(draft: Draft): void {
   }
 }
 
+/** -Z needs a TCP port, a certificate and its key (memcached's messages); ssl_* alone do nothing. */
+function tlsCheck(draft: Draft): void {
+  const tls = s(draft).tls;
+  const ssl_given = [...draft.given].filter((name) => name.startsWith("ssl_"));
+  if (!tls.enabled) {
+    if (ssl_given.length > 0) {
+      s(draft).warnings.push(`option -o ${ssl_given.join(",")}: no effect without -Z (as in memcached)`);
+    }
+    return;
+  }
+  if (s(draft).tcp_port === 0) failBare("ERROR: You cannot enable SSL without a TCP port.");
+  if (tls.chain_cert_path === null) failBare("Error loading the certificate chain: (null) : no -o ssl_chain_cert given");
+  if (tls.key_path === null) failBare("Error loading the key: (null) : no -o ssl_key given");
+}
+
+/** Replication TLS needs replication, a certificate, its key, and a way to verify the peer. */
+function replicationTlsCheck(draft: Draft): void {
+  const tls = s(draft).replication.tls;
+  const given = ["replication-tls-cert", "replication-tls-key", "replication-tls-ca", "replication-tls-pin"]
+    .filter((name) => draft.given.has(name));
+  if (given.length === 0) return;
+  const opt = `--${given[0]}`;
+  if (!s(draft).replication.enabled) fail(opt, "replication TLS needs replication on (-x or -X)");
+  if (tls.cert_path === null) fail(opt, "replication TLS needs --replication-tls-cert");
+  if (tls.key_path === null) fail(opt, "replication TLS needs --replication-tls-key");
+  if (tls.ca_path === null && tls.pin_sha256 === null) {
+    fail(opt, "replication TLS needs --replication-tls-ca or --replication-tls-pin to verify the peer");
+  }
+}
+
 function socketCheck(draft: Draft): void {
   const settings = s(draft);
   if (settings.unix_socket_path === null) return;
@@ -923,8 +1114,10 @@ function crossCheck(draft: Draft, host: HostFacts): void {
   itemSizeCheck(s(draft));
   slabChunkCheck(draft);
   lruCheck(s(draft).extras);
+  tlsCheck(draft); // before socketCheck: -s keeps memcached's TCP port, so -s with -Z is allowed
   socketCheck(draft);
   replicationCheck(draft);
+  replicationTlsCheck(draft);
   hostCheck(s(draft), host);
 }
 
@@ -1087,9 +1280,30 @@ function extrasStats(settings: Settings, live: SettingsLive): Array<[string, str
     ["read_buf_mem_limit", String(e.read_buf_memory_bytes_max)],
     ["track_sizes", yesNo(live.track_sizes)],
     ["inline_ascii_response", "no"],
-    // memcached prints ext_* (extstore builds) and ssl_* (TLS builds) here; we have neither.
+    // memcached prints ext_* here (extstore builds); we have no extstore.
+    ...tlsStats(settings.tls),
     ["num_napi_ids", "(null)"],
     ["memory_file", "(null)"],
+  ];
+}
+
+/** memcached shows ssl_verify_mode as OpenSSL's flags: none 0, peer 1, +fail-if-none 2, +once 4. */
+const tls_verify_flags = [0, 1, 1 | 2, 1 | 2 | 4];
+const tls_version_names = ["tlsv1.0", "tlsv1.1", "tlsv1.2", "tlsv1.3"];
+
+function tlsStats(tls: TlsSettings): Array<[string, string]> {
+  return [
+    ["ssl_enabled", yesNo(tls.enabled)],
+    ["ssl_chain_cert", tls.chain_cert_path ?? "(null)"],
+    ["ssl_key", tls.key_path ?? "(null)"],
+    ["ssl_verify_mode", String(tls_verify_flags[tls.verify_mode])],
+    ["ssl_keyformat", String(tls_keyformat_pem)],
+    ["ssl_ciphers", tls.ciphers ?? "NULL"],
+    ["ssl_ca_cert", tls.ca_cert_path ?? "NULL"],
+    ["ssl_wbuf_size", String(tls.write_buffer_bytes)],
+    ["ssl_session_cache", yesNo(tls.session_cache)],
+    ["ssl_kernel_tls", yesNo(tls.kernel_tls)],
+    ["ssl_min_version", tls_version_names[tls.min_version]!],
   ];
 }
 
@@ -1101,6 +1315,9 @@ function replicationStats(settings: Settings): Array<[string, string]> {
     ["replication_connect_port", String(r.connect_port)],
     ["replication_queue_items_max", String(r.queue_items_max)],
     ["replication_queue_bytes_max", String(r.queue_bytes_max)],
+    ["replication_tls", yesNo(r.tls.cert_path !== null)],
+    ["replication_tls_ca", r.tls.ca_path ?? "NULL"],
+    ["replication_tls_pin", r.tls.pin_sha256 ?? "NULL"],
   ];
 }
 

@@ -6,6 +6,7 @@ import { listenAddressSplit, parseArgs, settingsStats, version_string, type Sett
 import { Server, type ServerSettings } from "./server/server.ts";
 import { Replicator } from "./replication/replicator.ts";
 import { delete_locks_max } from "./protocol/delete_locks.ts";
+import { TlsLoadError, tlsClientOptions, tlsReplicationOptions, type ClientTls, type ReplicationTls } from "./server/tls.ts";
 
 const daemon_child_env = "REPCACHED_BUN_DAEMON_CHILD";
 /** Evicted keys kept between two replication pump turns (a pump turn drains them all). */
@@ -28,8 +29,28 @@ function clockOffsetMs(): number {
   return value;
 }
 
-function serverSettings(s: Settings): ServerSettings {
+interface TlsLoaded {
+  client: ClientTls | null;
+  replication: ReplicationTls | null;
+}
+
+/** Reads the TLS files once, before anything is allocated; exits 64 with memcached's message. */
+function tlsLoad(s: Settings): TlsLoaded {
+  try {
+    return {
+      client: s.tls.enabled ? tlsClientOptions(s.tls) : null,
+      replication: s.replication.tls.cert_path !== null ? tlsReplicationOptions(s.replication.tls) : null,
+    };
+  } catch (error) {
+    if (!(error instanceof TlsLoadError)) throw error;
+    console.error(error.message);
+    process.exit(64);
+  }
+}
+
+function serverSettings(s: Settings, tls: ClientTls | null): ServerSettings {
   return {
+    tls,
     tcp_port: s.tcp_port,
     udp_port: s.udp_port,
     requests_per_event_max: s.requests_per_event_max,
@@ -79,7 +100,7 @@ function dropPrivileges(user: string | null): void {
   }
 }
 
-function startReplication(server: Server, settings: Settings): Replicator | null {
+function startReplication(server: Server, settings: Settings, tls: ReplicationTls | null): Replicator | null {
   const r = settings.replication;
   if (!r.enabled) return null;
   const replicator = new Replicator(server, {
@@ -92,6 +113,7 @@ function startReplication(server: Server, settings: Settings): Replicator | null
     secret: r.secret,
     propagate_evictions: r.propagate_evictions,
     serve_during_copy: r.serve_during_copy,
+    tls,
     clock_offset_ms: clockOffsetMs(),
     verbosity: () => server.settings.verbosity,
   });
@@ -119,9 +141,10 @@ async function main(argv: string[]): Promise<void> {
   }
   const settings = parsed.settings;
   for (const warning of settings.warnings) if (settings.verbosity > 0) console.error(warning);
+  const tls = tlsLoad(settings);
   if (settings.daemonize && !process.env[daemon_child_env]) daemonize();
-  const server = new Server(serverSettings(settings));
-  const replicator = startReplication(server, settings);
+  const server = new Server(serverSettings(settings, tls.client));
+  const replicator = startReplication(server, settings, tls.replication);
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;

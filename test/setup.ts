@@ -12,6 +12,7 @@ const debian_packages: Array<[path: string, pkg: string]> = [
   ["/usr/share/perl5/Cache/Memcached.pm", "libcache-memcached-perl"],
   ["/usr/lib/python3/dist-packages/pylibmc", "python3-pylibmc"],
   ["/usr/sbin/yrmcdsd", "yrmcds"],
+  ["/usr/bin/openssl", "openssl"], // throwaway CAs and certificates for the TLS tests
 ];
 
 function installMissing(): void {

@@ -14,6 +14,9 @@
 //   drops the link (logged, counted) and the re-pair's full copy repairs the peer.
 // - Graceful stop (SIGTERM/SIGINT): the listener stops accepting but keeps the link; what the
 //   journal holds is sent before exit, giving up after `drain_stall_ms_max` without progress.
+// - TLS (--replication-tls-*): both the listener and the connector speak TLS and check the other's
+//   certificate (CA and/or pin, server/tls.ts) before a Link exists; a refused or stuck handshake
+//   drops the socket, is logged and counted (tls_failures, last_error). A classic peer cannot pair.
 
 import type { TCPSocketListener } from "bun";
 import { networkInterfaces } from "node:os";
@@ -31,6 +34,7 @@ import { Phase, type PeerKind, type Role } from "./resync.ts";
 import { Fetches } from "./read_through.ts";
 import { Backpressure, stall_ms_max } from "./backpressure.ts";
 import { newToken } from "./handshake.ts";
+import { tlsPeerRefusal, type ReplicationTls } from "../server/tls.ts";
 
 export interface ReplicationOptions {
   peer_host: string | null;
@@ -42,6 +46,8 @@ export interface ReplicationOptions {
   secret: string | null;
   propagate_evictions: boolean;
   serve_during_copy: boolean;
+  /** TLS on both ends of every link, peer verified; null: plain TCP (repcached's). */
+  tls: ReplicationTls | null;
   /** Test-only skew of the replication clock (REPCACHED_CLOCK_OFFSET_MS); 0 in production. */
   clock_offset_ms: number;
   verbosity: () => number;
@@ -113,8 +119,10 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
     sent_items: 0, received_items: 0, full_copies_sent: 0, full_copies_received: 0,
     last_copy_items: 0, last_copy_ms: 0, link_drops: 0, queue_overflows: 0, pairings: 0, auth_failures: 0,
     tombstones_sent: 0, tombstones_received: 0, tombstones_applied: 0, flushes_sent: 0, flushes_received: 0,
-    drain_timeouts: 0, last_error: "",
+    drain_timeouts: 0, tls_failures: 0, last_error: "",
   };
+  /** Our TLS dial whose handshake has not finished (terminated if the dial gives up). */
+  private tls_dialing: LinkSocket | null = null;
 
   constructor(server: Server, options: ReplicationOptions) {
     this.server = server;
@@ -193,7 +201,8 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
     const hosts = this.options.listen_hosts.length > 0 ? this.options.listen_hosts : ["0.0.0.0"];
     try {
       for (const host of hosts) {
-        this.listeners.push(Bun.listen<Link>({ hostname: host, port: this.options.listen_port, socket: this.handlers("accepted") }));
+        const tls = this.options.tls?.listen;
+        this.listeners.push(Bun.listen<Link>({ hostname: host, port: this.options.listen_port, tls, socket: this.handlers("accepted") }));
       }
       this.listen_failures = 0;
       this.log(1, "replication: listen");
@@ -236,8 +245,10 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
     this.connecting = true;
     this.log(1, `replication: connect (peer=${target.host}:${target.port})`);
     const give_up = setTimeout(() => this.dialFailed(`timed out after ${connect_timeout_ms} ms`), connect_timeout_ms);
-    Bun.connect<Link>({ hostname: target.host, port: target.port, socket: this.handlers("connected") }).then(
-      () => clearTimeout(give_up),
+    const tls = this.options.tls?.connect;
+    Bun.connect<Link>({ hostname: target.host, port: target.port, tls, socket: this.handlers("connected") }).then(
+      // With TLS the dial is done at the handshake (openOutgoing); until then give_up stands.
+      () => tls === undefined && clearTimeout(give_up),
       (error) => {
         clearTimeout(give_up);
         this.dialFailed(String(error));
@@ -249,6 +260,8 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
   private dialFailed(reason: string): void {
     if (!this.connecting) return;
     this.connecting = false;
+    this.tls_dialing?.terminate();
+    this.tls_dialing = null;
     this.log(2, `replication: can't connect (${reason})`);
     this.markReady();
     if (this.sharesPort()) {
@@ -270,14 +283,58 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
   }
 
   private handlers(role: Role) {
+    const tls = this.options.tls;
     return {
-      open: (socket: LinkSocket) => this.onOpen(socket, role),
+      open: (socket: LinkSocket) => (tls === null ? this.onOpen(socket, role) : this.onTlsOpen(socket, role)),
+      handshake: (socket: LinkSocket, _success: boolean, error: Error | null) => this.onTlsHandshake(socket, role, error),
       data: (socket: LinkSocket, chunk: Buffer) => this.onData(socket.data, chunk),
       drain: (socket: LinkSocket) => this.onDrain(socket.data),
-      close: (socket: LinkSocket) => this.onClose(socket.data),
-      error: (socket: LinkSocket) => this.onClose(socket.data),
+      close: (socket: LinkSocket, error?: Error) => this.onSocketGone(socket, error),
+      error: (socket: LinkSocket, error?: Error) => this.onSocketGone(socket, error),
       connectError: () => {},
     };
+  }
+
+  /** TCP is up, TLS is not: no Link until the peer's certificate is checked (onTlsHandshake). */
+  private onTlsOpen(socket: LinkSocket, role: Role): void {
+    if (role === "connected") {
+      if (!this.connecting) return socket.terminate();
+      this.tls_dialing = socket;
+      return;
+    }
+    setTimeout(() => {
+      if (socket.data === undefined) socket.terminate(); // never finished its handshake
+    }, connect_timeout_ms);
+  }
+
+  /** The TLS handshake is over: a verified peer gets a Link; any other is dropped, logged, counted. */
+  private onTlsHandshake(socket: LinkSocket, role: Role, error: Error | null): void {
+    const tls = this.options.tls;
+    if (tls === null) return;
+    if (role === "connected") {
+      if (this.tls_dialing !== socket) return socket.terminate();
+      this.tls_dialing = null;
+    }
+    const refusal = tlsPeerRefusal(socket, error, true, tls.ca_verify, tls.pin_sha256, false);
+    if (refusal === null) return this.onOpen(socket, role);
+    this.figures.tls_failures++;
+    this.fail(`replication: TLS peer ${socket.remoteAddress}:${socket.remotePort} refused: ${refusal}`);
+    socket.terminate();
+    if (role === "connected") this.dialFailed(`TLS: ${refusal}`);
+  }
+
+  private onSocketGone(socket: LinkSocket, error: Error | undefined): void {
+    if (socket === this.tls_dialing) {
+      this.tls_dialing = null;
+      this.figures.tls_failures++;
+      const reason = `TLS handshake with ${socket.remoteAddress}:${socket.remotePort} failed (${error?.message ?? "closed"})`;
+      this.fail(`replication: ${reason}`);
+      return this.dialFailed(reason);
+    }
+    const link = socket.data;
+    // A TLS record that does not decrypt (bytes changed or added on the path) ends up here.
+    if (error !== undefined && link !== undefined && !link.closed) this.fail(`replication: link error (${error.message})`);
+    this.onClose(link);
   }
 
   private onOpen(socket: LinkSocket, role: Role): void {
@@ -690,6 +747,8 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
       ["flushes_sent", f.flushes_sent],
       ["flushes_received", f.flushes_received],
       ["drain_timeouts", f.drain_timeouts],
+      ["tls", this.options.tls === null ? "off" : "on"],
+      ["tls_failures", f.tls_failures],
       ["clock_offset_ms", this.options.clock_offset_ms],
       ["last_error", f.last_error],
     ];

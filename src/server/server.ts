@@ -1,7 +1,8 @@
 // The cache server: owns the Store, the shared reply buffer, the listeners and the clock.
 //
 // Contract: `Server.start(settings)` binds every listener (TCP per -l address, unix socket, UDP) and
-// returns; `stop()` closes them and the store. Connections beyond connections_max are answered
+// returns; with -Z (settings.tls) every TCP listener speaks TLS but `-l notls:` ones (UDP and the
+// unix socket stay plain, as in memcached), and a client refused by ssl_verify_mode is closed; `stop()` closes them and the store. Connections beyond connections_max are answered
 // "ERROR Too many open connections" and closed, as memcached does. Nothing here parses bytes.
 
 import type { Socket, TCPSocketListener, UnixSocketListener } from "bun";
@@ -17,7 +18,8 @@ import { Connection, type Closable, type ConnectionHost } from "./connection.ts"
 import { StagingBudget } from "./staging.ts";
 import { output_headroom_bytes } from "./limits.ts";
 import { UdpTransport } from "./udp.ts";
-import { listenAddressSplit } from "../config.ts";
+import { listenAddressSplit, listenNoTls } from "../config.ts";
+import { tlsPeerRefusal, VerifyMode, type ClientTls } from "./tls.ts";
 import {
   formatStats, generalStats, itemsStats, slabsStats, type ClassFigures, type ServerFigures, type StatLines,
 } from "../stats.ts";
@@ -27,6 +29,8 @@ export interface ServerSettings {
   udp_port: number; // 0 = off
   requests_per_event_max: number; // -R: UDP replies are flushed in memcached's per-event batches
   listen_addresses: string[];
+  /** -Z: TLS on the TCP client listeners (not `-l notls:` ones); null: plain text. */
+  tls: ClientTls | null;
   unix_socket_path: string | null;
   unix_socket_mask: number;
   backlog: number;
@@ -127,7 +131,13 @@ export class Server implements ConnectionHost {
         const address = listenAddressSplit(entry);
         if (address === null) throw new Error(`bad listen address '${entry}'`);
         const port = address.port ?? s.tcp_port; // memcached: a -l host:port entry's port wins
-        this.listeners.push(Bun.listen<Connection>({ hostname: address.host, port, socket: handlers }));
+        const tls = s.tls !== null && !listenNoTls(entry) ? s.tls : null;
+        if (tls === null) {
+          this.listeners.push(Bun.listen<Connection>({ hostname: address.host, port, socket: handlers }));
+          continue;
+        }
+        const tls_handlers = { ...handlers, handshake: this.handshakeHandler(tls) };
+        this.listeners.push(Bun.listen<Connection>({ hostname: address.host, port, tls: tls.options, socket: tls_handlers }));
       }
     }
     if (s.udp_port !== 0) {
@@ -170,6 +180,20 @@ export class Server implements ConnectionHost {
       drain: (socket: ClientSocket) => socket.data?.onDrain(),
       close: (socket: ClientSocket) => this.closed(socket),
       error: (socket: ClientSocket) => this.closed(socket),
+    };
+  }
+
+  /**
+   * The runtime enforces ssl_verify_mode 2 and 3 itself; 1 (request) lets any certificate
+   * through, so a client that sent one that does not verify is closed here.
+   */
+  private handshakeHandler(tls: ClientTls) {
+    return (socket: ClientSocket, _success: boolean, authorization_error: Error | null) => {
+      if (tls.verify_mode !== VerifyMode.REQUEST) return;
+      const refusal = tlsPeerRefusal(socket, authorization_error, false, true, null);
+      if (refusal === null) return;
+      if (this.settings.verbosity > 0) console.error(`TLS client refused: ${refusal}`);
+      socket.terminate();
     };
   }
 

@@ -12,7 +12,11 @@
 //   connection is always kept (TCP never reorders): a chunk is never due before the one ahead of it.
 //   "Reordering" means timing relative to the other direction and to other events;
 // - stall() / resume(): stop forwarding, keep the sockets open; resume delivers what was held;
-// - reset(): back to pass-through (and resumed).
+// - reset(): back to pass-through (and resumed);
+// - tap: when set, sees every chunk read in this direction, before any shaping (what an on-path
+//   host sees).
+// inject(direction, bytes) writes bytes into every live connection in that direction, between two
+// deliveries (what an on-path host could add).
 // The relay as a whole: cut() destroys every relayed connection (held bytes are dropped) and
 // refuses new ones until heal(); stall()/resume()/reset() act on both directions; close() stops it.
 //
@@ -38,6 +42,8 @@ export class Shaper {
   split_gap_ms = split_gap_ms_default;
   jitter_ms_max = 0;
   stalled = false;
+  /** Sees every chunk read in this direction (see the file comment); null: none. */
+  tap: ((chunk: Buffer) => void) | null = null;
   /** Largest number of bytes any pipe of this direction held at once. */
   held_bytes_peak = 0;
   /** How many times a pipe of this direction stopped reading because it held too much. */
@@ -153,6 +159,7 @@ class Pipe {
 
   private onChunk(chunk: Buffer): void {
     if (this.closed) return;
+    this.shaper.tap?.(chunk);
     const now = performance.now();
     const last = this.queue[this.queue.length - 1];
     if (this.shaper.coalesce_ms > 0 && last !== undefined && last.open && now < last.due_ms) {
@@ -251,6 +258,11 @@ class Pipe {
       this.to.on("drain", done);
       this.to.on("close", done);
     });
+  }
+
+  /** Writes bytes to the destination now, between two deliveries (an on-path host adding bytes). */
+  inject(bytes: Buffer): void {
+    if (!this.closed) this.to.write(bytes);
   }
 
   /** Drops what is held and stops; the connection is being torn down. */
@@ -382,6 +394,18 @@ export class Relay {
   reset(): void {
     this.up.reset();
     this.down.reset();
+  }
+
+  /** Writes bytes into every live connection in `direction`; returns how many got them. */
+  inject(direction: DirectionName, bytes: Buffer): number {
+    const shaper = this.shaper(direction);
+    let count = 0;
+    for (const pipe of shaper.pipes) {
+      if (pipe.closed) continue;
+      pipe.inject(bytes);
+      count++;
+    }
+    return count;
   }
 
   shaper(direction: DirectionName): Shaper {

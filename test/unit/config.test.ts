@@ -8,6 +8,7 @@ import {
   flags,
   helpText,
   listenAddressSplit,
+  listenNoTls,
   parseArgs,
   printfFixed,
   settingsDefault,
@@ -277,11 +278,9 @@ const captured_no_modern: Array<[string, string]> = [
   ["memory_file", "(null)"],
 ];
 
-/** The EXTSTORE and TLS blocks of memcached's list: a build without them omits these lines. */
-function withoutExtstoreAndTls(lines: Array<[string, string]>): Array<[string, string]> {
-  return lines.filter(([name]) =>
-    !name.startsWith("ext_") && !name.startsWith("ssl_") && name !== "slab_automove_freeratio"
-  );
+/** The EXTSTORE block of memcached's list: a build without it omits these lines (TLS lines stay). */
+function withoutExtstore(lines: Array<[string, string]>): Array<[string, string]> {
+  return lines.filter(([name]) => !name.startsWith("ext_") && name !== "slab_automove_freeratio");
 }
 
 const replication_names = [
@@ -290,6 +289,9 @@ const replication_names = [
   "replication_connect_port",
   "replication_queue_items_max",
   "replication_queue_bytes_max",
+  "replication_tls",
+  "replication_tls_ca",
+  "replication_tls_pin",
 ];
 
 describe("defaults", () => {
@@ -325,7 +327,9 @@ describe("defaults", () => {
       secret: null,
       propagate_evictions: true,
       serve_during_copy: false,
+      tls: { cert_path: null, key_path: null, ca_path: null, pin_sha256: null },
     });
+    expect(settings.tls.enabled).toBe(false);
     expect(settings.warnings).toEqual([]);
   });
 
@@ -458,10 +462,9 @@ describe("every flag", () => {
     expect(run(["-N", "2"]).warnings.join("\n")).toContain("napi");
   });
 
-  test("-S, -Y and -Z are refused: we cannot honour them", () => {
+  test("-S and -Y are refused: we cannot honour them", () => {
     expect(usage(["-S"])).toContain("SASL");
     expect(usage(["-Y", "/etc/auth"])).toContain("authentication");
-    expect(usage(["-Z"])).toContain("TLS");
   });
 });
 
@@ -821,13 +824,13 @@ describe("-h", () => {
 describe("stats settings", () => {
   test("field names and order are memcached 1.6's, then replication's", () => {
     const names = settingsStats(settingsDefault()).map(([name]) => name);
-    const expected = withoutExtstoreAndTls(captured_default).map(([name]) => name).concat(replication_names);
+    const expected = withoutExtstore(captured_default).map(([name]) => name).concat(replication_names);
     expect(names).toEqual(expected);
   });
 
   test("default values match memcached 1.6.18 run with the same flags", () => {
     const ours = settingsStats(run(["-l", "127.0.0.1", "-p", "23411", "-U", "0"]));
-    expect(ours.slice(0, -replication_names.length)).toEqual(withoutExtstoreAndTls(captured_default));
+    expect(ours.slice(0, -replication_names.length)).toEqual(withoutExtstore(captured_default));
   });
 
   test("values after many flags match memcached 1.6.18", () => {
@@ -836,12 +839,12 @@ describe("stats settings", () => {
       "-f", "1.5", "-n", "64", "-m", "128", "-I", "2m", "-vv",
       "-o", "idle_timeout=5,hashpower=20,track_sizes,tail_repair_time=17,no_lru_crawler,slab_chunk_max=256",
     ]));
-    expect(ours.slice(0, -replication_names.length)).toEqual(withoutExtstoreAndTls(captured_custom));
+    expect(ours.slice(0, -replication_names.length)).toEqual(withoutExtstore(captured_custom));
   });
 
   test("-o no_modern matches memcached 1.6.18", () => {
     const ours = settingsStats(run(["-p", "23414", "-l", "127.0.0.1", "-o", "no_modern"]));
-    expect(ours.slice(0, -replication_names.length)).toEqual(withoutExtstoreAndTls(captured_no_modern));
+    expect(ours.slice(0, -replication_names.length)).toEqual(withoutExtstore(captured_no_modern));
   });
 
   test("replication lines and formats", () => {
@@ -881,5 +884,67 @@ describe("stats settings", () => {
     expect(printfFixed(0.2, 2)).toBe("0.20");
     expect(printfFixed(2, 2)).toBe("2.00");
     expect(printfFixed(0.01, 3)).toBe("0.010");
+  });
+});
+
+describe("TLS flags (-Z, -o ssl_*, --replication-tls-*)", () => {
+  const tls_ok = ["-Z", "-o", "ssl_chain_cert=c.pem,ssl_key=k.pem"];
+
+  test("-Z needs a TCP port, a chain and a key, in memcached's words", () => {
+    expect(usage(["-Z", "-p", "0"])).toContain("ERROR: You cannot enable SSL without a TCP port.");
+    expect(usage(["-Z"])).toContain("Error loading the certificate chain: (null)");
+    expect(usage(["-Z", "-o", "ssl_chain_cert=c.pem"])).toContain("Error loading the key: (null)");
+    const settings = run(tls_ok);
+    expect(settings.tls.enabled).toBe(true);
+    expect(settings.tls.chain_cert_path).toBe("c.pem");
+    expect(run([...tls_ok, "-s", "/tmp/x.sock"]).tls.enabled).toBe(true); // memcached allows it too
+  });
+
+  test("ssl_verify_mode and ssl_min_version: memcached's range and messages", () => {
+    expect(run([...tls_ok, "-o", "ssl_verify_mode=3"]).tls.verify_mode).toBe(3);
+    expect(usage([...tls_ok, "-o", "ssl_verify_mode=4"])).toContain("Invalid ssl_verify_mode. Use help to see valid options.");
+    expect(usage([...tls_ok, "-o", "ssl_verify_mode=x"])).toContain("could not parse argument to ssl_verify_mode");
+    expect(usage([...tls_ok, "-o", "ssl_min_version=5"])).toContain("Invalid ssl_min_version. Use help to see valid options.");
+    expect(run([...tls_ok, "-o", "ssl_min_version=3"]).tls.min_version).toBe(3);
+    const loose = run([...tls_ok, "-o", "ssl_min_version=0"]);
+    expect(loose.tls.min_version).toBe(2);
+    expect(loose.warnings.join("\n")).toContain("ssl_min_version");
+    expect(usage([...tls_ok, "-o", "ssl_keyformat=2"])).toContain("only PEM");
+  });
+
+  test("knobs the runtime lacks are accepted with a warning; ssl_* without -Z warns", () => {
+    const settings = run([...tls_ok, "-o", "ssl_wbuf_size=32,ssl_session_cache,ssl_kernel_tls"]);
+    expect(settings.warnings.length).toBe(3);
+    expect(settings.tls.write_buffer_bytes).toBe(32 * 1024);
+    expect(run(["-o", "ssl_chain_cert=c.pem"]).warnings.join("\n")).toContain("no effect without -Z");
+  });
+
+  test("-l notls: is a listen address for TCP and UDP, and marks the listener plain", () => {
+    expect(run(["-l", "notls:127.0.0.1:11999"]).listen_addresses).toEqual(["notls:127.0.0.1:11999"]);
+    expect(listenAddressSplit("notls:127.0.0.1:11999")).toEqual({ host: "127.0.0.1", port: 11999 });
+    expect(listenNoTls("notls:127.0.0.1")).toBe(true);
+    expect(listenNoTls("127.0.0.1")).toBe(false);
+  });
+
+  test("stats settings shows ssl_* as memcached does (verify mode as OpenSSL's flags)", () => {
+    const lines = new Map(settingsStats(run([...tls_ok, "-o", "ssl_verify_mode=2,ssl_ca_cert=ca.pem"])));
+    expect(lines.get("ssl_enabled")).toBe("yes");
+    expect(lines.get("ssl_chain_cert")).toBe("c.pem");
+    expect(lines.get("ssl_key")).toBe("k.pem");
+    expect(lines.get("ssl_verify_mode")).toBe("3"); // memcached 1.6.18 prints 3 for mode 2
+    expect(lines.get("ssl_ca_cert")).toBe("ca.pem");
+  });
+
+  test("replication TLS needs replication, a cert, its key and a CA or a pin", () => {
+    const cert = ["--replication-tls-cert", "n.pem", "--replication-tls-key", "n.key"];
+    expect(usage([...cert, "--replication-tls-ca", "ca.pem"])).toContain("needs replication on");
+    expect(usage(["-X", "11400", ...cert])).toContain("--replication-tls-ca or --replication-tls-pin");
+    expect(usage(["-X", "11400", "--replication-tls-cert", "n.pem", "--replication-tls-ca", "ca.pem"]))
+      .toContain("--replication-tls-key");
+    expect(usage(["-X", "11400", ...cert, "--replication-tls-pin", "AB:CD"])).toContain("SHA-256");
+    const pin = "ab:".repeat(31) + "ab";
+    const settings = run(["-X", "11400", ...cert, "--replication-tls-pin", pin]);
+    expect(settings.replication.tls.pin_sha256).toBe("AB".repeat(32));
+    expect(new Map(settingsStats(settings)).get("replication_tls")).toBe("yes");
   });
 });
