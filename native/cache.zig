@@ -499,6 +499,12 @@ pub const Store = struct {
             const h = self.arena.header(ref);
             const next = lru_zig.Lru.towardsHead(&self.arena, ref);
             if (h.item_flags & items.flag_pinned == 0) {
+                // Without evictions (-M) a tombstone still gives way: it is no client's data.
+                if (self.evictions_disabled and isTombstone(h)) {
+                    self.global_counters.add(.tombstones_dropped, 1);
+                    self.removeItem(self.bucketOfKey(items.keyOf(h)), ref);
+                    return true;
+                }
                 if (self.isDead(h) != null) {
                     const counters = &self.class_counters[class_id];
                     counters.add(.reclaimed, 1);
@@ -677,7 +683,11 @@ pub const Store = struct {
         if (cas < self.flush_floor_cas) return Status.not_stored;
         const bucket = self.bucketOfKey(key);
         const old = self.lookupAny(bucket, key).ref;
-        if (old != ref_none and self.arena.header(old).cas >= cas) return Status.not_stored;
+        if (old != ref_none) {
+            const h = self.arena.header(old);
+            // The higher cas wins; on a tie the tombstone (see newerVersion).
+            if (h.cas > cas or (h.cas == cas and isTombstone(h))) return Status.not_stored;
+        }
         self.cas_counter = @max(self.cas_counter, cas);
         self.entomb(bucket, old, key, cas);
         return Status.ok;
@@ -762,7 +772,7 @@ pub const Store = struct {
             .rep => self.linkOrReplace(bucket, old, new, self.givenCas()),
             .rep_if_newer => {
                 const given = self.io.cas();
-                if (old != ref_none and self.arena.header(old).cas >= given) return error.NotStored;
+                if (old != ref_none and !newerVersion(self.arena.header(new), given, self.arena.header(old))) return error.NotStored;
                 if (given != 0 and given < self.flush_floor_cas) return error.NotStored;
                 self.linkOrReplace(bucket, old, new, self.givenCas());
             },
@@ -1162,6 +1172,20 @@ fn writeReply(h: *Header, out: []u8, mode: u32) usize {
 
 fn isTombstone(h: *const Header) bool {
     return h.item_flags & items.flag_tombstone != 0;
+}
+
+/// Whether the value `new` with cas `cas` replaces the version `old` in a replicated store: the
+/// higher cas wins. Two nodes that have not paired yet may mint one cas for two different writes
+/// (their parity bits are only settled at pairing), so a tie is broken the same way on every
+/// node: a tombstone beats a value, then the greater value bytes, then the greater flags.
+fn newerVersion(new: *Header, cas: u64, old: *Header) bool {
+    if (cas != old.cas) return cas > old.cas;
+    if (isTombstone(old)) return false;
+    switch (std.mem.order(u8, items.valueOf(new), items.valueOf(old))) {
+        .gt => return true,
+        .lt => return false,
+        .eq => return items.flagsOf(new) > items.flagsOf(old),
+    }
 }
 
 /// A replication `rep` line for the item (see get_mode_rep), or BUFFER_SMALL with io.need. A

@@ -244,8 +244,8 @@ test "cache: replication stores keep the given cas" {
     try testing.expectEqual(@as(u64, 1_000_001), h.cas()); // the counter moved past the given cas
     h.store.io.setCas(500);
     try testing.expectEqual(Status.not_stored, h.op(op_rep_if_newer, "r", "older", 0, 0));
-    h.store.io.setCas(1_000_000);
-    try testing.expectEqual(Status.not_stored, h.op(op_rep_if_newer, "r", "same", 0, 0));
+    h.store.io.setCas(1_000_000); // the same cas: the greater bytes win the tie ("one" > "eq")
+    try testing.expectEqual(Status.not_stored, h.op(op_rep_if_newer, "r", "eq", 0, 0));
     h.store.io.setCas(2_000_000);
     try testing.expectEqual(Status.ok, h.op(op_rep_if_newer, "r", "newer", 0, 0));
     try testing.expectEqualStrings("newer", h.get("r").?);
@@ -1129,4 +1129,53 @@ test "flush floor: after an immediate flush on a replicating store, no older rep
     _ = h.store.removeBelowCas();
     try testing.expectEqual(@as(?[]const u8, null), h.get("after"));
     try testing.expectEqual(Status.not_stored, repIfNewer(&h, "late", "v", floor + 50));
+}
+
+test "tombstones: with -M (no evictions) a tombstone still gives way to a value" {
+    var h = try Harness.init(.{ .memory_bytes_max = 1 << 20, .evictions_disabled = true });
+    defer h.deinit();
+    h.store.setTombstones(true, true);
+    var key_buf: [16]u8 = undefined;
+    var i: u32 = 0;
+    var made: u32 = 0;
+    while (i < 40_000) : (i += 1) {
+        const key = std.fmt.bufPrint(&key_buf, "t{d}", .{i}) catch unreachable;
+        if (tomb(&h, key, 1000 + i) == Status.ok) made += 1;
+    }
+    try testing.expect(h.stat(.tombstones_dropped) > 0);
+    // The class is full of tombstones: a value of that class still gets a chunk.
+    try testing.expectEqual(Status.ok, h.set("value", "v"));
+    try testing.expectEqualStrings("v", h.get("value").?);
+    try testing.expectEqual(@as(u64, 0), h.stat(.evictions));
+    try testing.expect(made > 0);
+}
+
+test "replicated versions with the same cas: every node breaks the tie alike (tombstone, then bytes, then flags)" {
+    // Two stores that each receive the other's write of k, minted with the same cas.
+    var a = try Harness.init(.{});
+    defer a.deinit();
+    var b = try Harness.init(.{});
+    defer b.deinit();
+    for ([_]*Harness{ &a, &b }) |h| h.store.setTombstones(true, true);
+    try testing.expectEqual(Status.ok, repIfNewer(&a, "k", "apple", 900));
+    try testing.expectEqual(Status.ok, repIfNewer(&b, "k", "banana", 900));
+    _ = repIfNewer(&a, "k", "banana", 900);
+    _ = repIfNewer(&b, "k", "apple", 900);
+    try testing.expectEqualStrings("banana", a.get("k").?);
+    try testing.expectEqualStrings("banana", b.get("k").?);
+    // The same bytes: the greater flags.
+    a.store.io.setCas(901);
+    try testing.expectEqual(Status.ok, a.op(op_rep_if_newer, "f", "v", 1, 0));
+    a.store.io.setCas(901);
+    try testing.expectEqual(Status.ok, a.op(op_rep_if_newer, "f", "v", 2, 0));
+    a.store.io.setCas(901);
+    try testing.expectEqual(Status.not_stored, a.op(op_rep_if_newer, "f", "v", 1, 0));
+    // A delete and a write with the same cas: the delete, on both sides, in either order.
+    try testing.expectEqual(Status.ok, repIfNewer(&a, "d", "v", 950));
+    try testing.expectEqual(Status.ok, tomb(&a, "d", 950));
+    try testing.expectEqual(Status.ok, tomb(&b, "d", 950));
+    try testing.expectEqual(Status.not_stored, repIfNewer(&b, "d", "v", 950));
+    try testing.expectEqual(@as(?[]const u8, null), a.get("d"));
+    try testing.expectEqual(@as(?[]const u8, null), b.get("d"));
+    try testing.expectEqual(Status.not_stored, tomb(&a, "d", 950));
 }

@@ -4,8 +4,9 @@
 // must parse to what settingsDefault() holds (the tests check that). Settings flow one way, as in memcached: defaults (settingsDefault) → per-flag checks
 // while the options are read → cross-flag checks → plain values handed to the init functions.
 // A CLI value becomes a count through typed steps (digits → integer → unit → range), and every
-// error names the flag. parseArgs is pure and never throws for bad input: it returns
-// { kind: "error" } before anything is allocated.
+// error names the flag. parseArgs is pure (it reads only the file named by
+// --replication-secret-file) and never throws for bad input: it returns { kind: "error" } before
+// anything is allocated.
 //
 // Syntax is getopt_long's, as memcached uses it: clustered short flags (-vvv, -dM), attached
 // values (-p11211, -m64), --long=value and --long value, unique prefixes of long names.
@@ -16,6 +17,9 @@
 // - unknown -o options are collected as warnings, not refused;
 // - running as root without -u is a warning, not a refusal;
 // - a positional argument is an error (getopt would silently skip it).
+
+import { readFileSync } from "node:fs";
+import { secretWeakness } from "./replication/handshake.ts";
 
 export const program_name = "repcached";
 export const program_version = "0.1.0"; // repcached-bun's own version
@@ -325,6 +329,14 @@ function peerParse(opt: string, text: string): string {
   return text;
 }
 
+/** A replication secret: refused when weak (handshake.ts states the rule and how to make one). */
+function secretParse(opt: string, text: string): string {
+  if (text === "") fail(opt, "the secret is empty");
+  const weakness = secretWeakness(text);
+  if (weakness !== null) fail(opt, weakness);
+  return text;
+}
+
 function replicationPortsParse(opt: string, text: string): [number, number] {
   const match = /^([^:]*)(?::([^:]*))?$/.exec(text);
   if (match === null) fail(opt, `'${text}' is not <listen>[:<connect>] ports`);
@@ -554,10 +566,20 @@ export const flags: readonly Flag[] = [
         "the replication queue limit must be greater than 0");
     }),
   flag(null, "replication-secret", "string", "none", null,
-    ["shared secret both peers must present (not understood", "by repcached 2.2.1 peers)"],
+    ["shared secret both peers must prove (not understood by", "repcached 2.2.1 peers); at least 128 random bits:", "32+ hex digits or 22+ base64 characters"],
     (d, v, o) => {
-      if (v === "") fail(o, "the secret is empty");
-      s(d).replication.secret = v;
+      s(d).replication.secret = secretParse(o, v);
+    }),
+  flag(null, "replication-secret-file", "file", "none", null,
+    ["read the shared secret from this file (kept out of", "the process list), e.g. `openssl rand -hex 16 > f`"],
+    (d, v, o) => {
+      let text = "";
+      try {
+        text = readFileSync(v, "latin1").trim();
+      } catch (error) {
+        fail(o, `cannot read ${v}: ${String(error)}`);
+      }
+      s(d).replication.secret = secretParse(o, text);
     }),
   flag(null, "replication-no-evictions", null, null, null,
     "do not send evictions to the peer as deletes (repcached does)", (d) => {

@@ -5,6 +5,7 @@ import { writeFileSync, rmSync } from "node:fs";
 import { listenAddressSplit, parseArgs, settingsStats, version_string, type Settings } from "./config.ts";
 import { Server, type ServerSettings } from "./server/server.ts";
 import { Replicator } from "./replication/replicator.ts";
+import { delete_locks_max } from "./protocol/delete_locks.ts";
 
 const daemon_child_env = "REPCACHED_BUN_DAEMON_CHILD";
 /** Evicted keys kept between two replication pump turns (a pump turn drains them all). */
@@ -95,9 +96,14 @@ function startReplication(server: Server, settings: Settings): Replicator | null
     verbosity: () => server.settings.verbosity,
   });
   server.ctx.mutations = replicator;
+  server.ctx.write_gate = replicator.gate;
   if (r.serve_during_copy) server.ctx.read_through = replicator;
   server.extraStats = () => replicator.statsLines();
-  server.subStats.set("replication", () => replicator.detailLines());
+  const locks = server.ctx.delete_locks; // a classic peer's deferred deletes (protocol/delete_locks.ts)
+  server.subStats.set("replication", () => [
+    ...replicator.detailLines(), ["delete_locks", locks.size], ["delete_locks_max", delete_locks_max],
+    ["delete_locks_taken", locks.taken], ["delete_locks_dropped", locks.dropped],
+  ]);
   return replicator;
 }
 

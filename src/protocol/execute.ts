@@ -11,6 +11,8 @@ import { Reply } from "./replies.ts";
 import type { Output } from "../server/output.ts";
 import type { PrefixStats } from "./detail.ts";
 import { GetMode, IoIndex, Status, StoreOp, type Store } from "../native/store.ts";
+import type { DeleteLocks } from "./delete_locks.ts";
+import type { WriteGate } from "../replication/backpressure.ts";
 
 /** What a successful write tells replication. One call per mutation, on the request path. */
 export interface MutationSink {
@@ -52,6 +54,10 @@ export interface Context {
   counters: Counters;
   mutations: MutationSink | null;
   read_through: ReadThrough | null;
+  /** Replication's backpressure: while shut, a connection's next write waits (backpressure.ts). */
+  write_gate: WriteGate | null;
+  /** 1.2.8 deferred deletes from a classic peer (consulted only while one is held). */
+  delete_locks: DeleteLocks;
   detail: PrefixStats;
   /** Item header bytes + CRLF: an item is too large when header + key + value > item_size_max. */
   item_size_max: number;
@@ -109,12 +115,33 @@ export function isGet(kind: number): boolean {
   return kind >= Cmd.GET && kind <= Cmd.GATS;
 }
 
+/** Commands that change what is stored (and so reach the replication journal). */
+export function isWrite(kind: number): boolean {
+  return kind >= Cmd.GAT && kind <= Cmd.FLUSH_ALL;
+}
+
 export function isStorage(kind: number): boolean {
   return kind >= Cmd.SET && kind <= Cmd.CAS;
 }
 
 export function itemTooLarge(ctx: Context, cmd: Command): boolean {
   return ctx.item_overhead_bytes + cmd.key_len + cmd.data_len > ctx.item_size_max;
+}
+
+/**
+ * What a delete lock refuses (memcached 1.2.8): add/replace/append/prepend answer NOT_STORED, cas
+ * NOT_FOUND; set and rep override the lock. null when the command may go on. Free while no lock is held.
+ */
+export function lockedStoreReply(ctx: Context, cmd: Command, buf: Uint8Array): Uint8Array | null {
+  const locks = ctx.delete_locks;
+  if (locks.size === 0 || cmd.kind === Cmd.SET || cmd.kind === Cmd.REP) return null;
+  if (!locks.locked(buf, cmd.key_off, cmd.key_len)) return null;
+  return cmd.kind === Cmd.CAS ? Reply.NOT_FOUND : Reply.NOT_STORED;
+}
+
+/** A successful store of the key ends its delete lock (only a set or rep can succeed on a locked key). */
+export function releaseDeleteLock(ctx: Context, key_buf: Uint8Array, key_off: number, key_len: number): void {
+  if (ctx.delete_locks.size > 0) ctx.delete_locks.release(key_buf, key_off, key_len);
 }
 
 /** A storage command whose whole data block (value + CRLF) is in buf at data_off. */
@@ -128,13 +155,18 @@ export function executeStoreInline(
     if (itemTooLarge(ctx, cmd)) return storeFailedTooLarge(ctx, cmd, buf);
     return reply(ctx.out, Reply.BAD_DATA_CHUNK, cmd.noreply);
   }
+  const refused = lockedStoreReply(ctx, cmd, buf);
+  if (refused !== null) return reply(ctx.out, refused, cmd.noreply);
   const store = ctx.store;
   if (cmd.kind === Cmd.CAS || cmd.kind === Cmd.REP) store.setCas(cmd.num_lo, cmd.num_hi);
   const op = cmd.kind === Cmd.REP ? rep_op : storeOpOf(cmd.kind);
   const status = store.store(
     op, buf, cmd.key_off, cmd.key_len, buf, data_off, cmd.data_len, cmd.flags, cmd.exptime,
   );
-  if (status === Status.OK && ctx.mutations !== null) ctx.mutations.stored(buf, cmd.key_off, cmd.key_len);
+  if (status === Status.OK) {
+    releaseDeleteLock(ctx, buf, cmd.key_off, cmd.key_len);
+    if (ctx.mutations !== null) ctx.mutations.stored(buf, cmd.key_off, cmd.key_len);
+  }
   countRefusal(ctx.counters, status);
   reply(ctx.out, storeReply(status, cmd.kind), cmd.noreply);
 }
@@ -287,6 +319,23 @@ export function executeDelete(ctx: Context, cmd: Command, buf: Uint8Array): void
     return reply(ctx.out, Reply.DELETED, cmd.noreply);
   }
   reply(ctx.out, Reply.NOT_FOUND, cmd.noreply);
+}
+
+/** memcached's boundary between relative and absolute times (30 days). */
+const relative_time_s_max = 2_592_000;
+
+/**
+ * memcached 1.2.8's deferred delete, as a classic repcached peer sends it: `delete <key> <time>`
+ * (an absolute unix time; up to 30 days, seconds from now). The key goes now and stays delete-locked
+ * until then (delete_locks.ts). As in 1.2.8, a key that is not here is not locked.
+ */
+export function executeDeferredDelete(ctx: Context, buf: Uint8Array, key_off: number, key_len: number, time_s: number): void {
+  ctx.detail.recordDelete(buf, key_off, key_len);
+  if (ctx.store.delete(buf, key_off, key_len) !== Status.OK) return ctx.out.put(Reply.NOT_FOUND);
+  if (ctx.mutations !== null) ctx.mutations.deleted(buf, key_off, key_len);
+  const locks = ctx.delete_locks;
+  locks.lock(buf, key_off, key_len, time_s > relative_time_s_max ? time_s : locks.now_s + time_s);
+  ctx.out.put(Reply.DELETED);
 }
 
 export function executeTouch(ctx: Context, cmd: Command, buf: Uint8Array): void {

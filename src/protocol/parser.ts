@@ -46,8 +46,8 @@ export const Cmd = {
   FETCH: 27, // repcached-bun peers: `rcb1_fetch <id> <key>...` (read-through during a full copy)
   FETCHED: 28, // repcached-bun peers: `rcb1_fetched <id>` (the fetched keys were sent)
   MG: 29, // memcached 1.6's meta get, the subset with flags v f t c k s
-  TOMB: 30, // repcached-bun peers: `rcb1_tomb <key> <cas>` (a delete made while unpaired)
-  FLUSH_BEFORE: 31, // repcached-bun peers: `rcb1_flush_before <cas>` (a flush_all made while unpaired)
+  TOMB: 30, // repcached-bun peers: `rcb1_tomb <key> <cas>` (the key was deleted at that cas)
+  FLUSH_BEFORE: 31, // repcached-bun peers: `rcb1_flush_before <cas>` (an immediate flush_all at that cas)
 } as const;
 
 /** Client errors a command line can carry; the reply text is `ClientError[n]`. */

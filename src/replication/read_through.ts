@@ -12,7 +12,11 @@ import { key_cursor, key_bytes_max, nextKey } from "../protocol/parser.ts";
 import { GetMode, Status, type Store } from "../native/store.ts";
 
 export const fetches_max = 256;
-export const fetch_timeout_ms = 250;
+/**
+ * A get that misses during the copy waits at most this long for the peer's answer, which travels
+ * behind the copy bytes already in flight (up to the send window); past it, the get is a miss.
+ */
+export const fetch_timeout_ms = 1_000;
 /** A fetch line names at most this many bytes of keys (a multi-get's misses). */
 const fetch_line_bytes_max = 64 * 1024;
 

@@ -21,13 +21,15 @@ import { Connection, type PeerHooks } from "../server/connection.ts";
 import type { Server } from "../server/server.ts";
 import type { MutationSink, ReadThrough } from "../protocol/execute.ts";
 import { key_bytes_max, key_cursor, nextKey, type Command } from "../protocol/parser.ts";
-import { GetMode, Status, StoreOp } from "../native/store.ts";
-import { Entry, Journal } from "./journal.ts";
-import { encodeDelete, encodeFlush, encodeFlushBefore, encodeMarugotoEnd, rep_header_bytes_max } from "./codec.ts";
+import { Status, StoreOp } from "../native/store.ts";
+import { Journal } from "./journal.ts";
+import { rep_header_bytes_max } from "./codec.ts";
 import { Outbox } from "./outbox.ts";
+import { Streamer } from "./streamer.ts";
 import { Link, type LinkOwner, type LinkSocket } from "./link.ts";
 import { Phase, type PeerKind, type Role } from "./resync.ts";
 import { Fetches } from "./read_through.ts";
+import { Backpressure, stall_ms_max } from "./backpressure.ts";
 import { newToken } from "./handshake.ts";
 
 export interface ReplicationOptions {
@@ -54,20 +56,18 @@ const connect_timeout_ms = 3_000;
 const reconnect_delay_ms_min = 100;
 const reconnect_delay_ms_max = 5_000;
 const listen_retry_ms = 1_000;
+/** While the write gate is shut, look for a stalled peer this often. */
+const stall_check_ms = 100;
+/** Accepted connections allowed in their handshake at once (strangers cannot hold them all long: handshake_timeout_ms). */
+const handshakes_pending_max = 8;
 /** Stop encoding while this many bytes wait for the socket (TCP backpressure reaches the pump). */
 const send_window_bytes = 256 * 1024;
-/** Encode at most this many messages per pump turn, then yield to clients. */
-const pump_messages_per_turn_max = 4096;
-const thirty_days_s = 2_592_000;
-/** Evicted keys taken per pump step ([u8 len][key] entries). */
-const scratch_bytes = 64 * 1024;
 /** Graceful stop: give up when the peer takes nothing for this long (repcached: 3 × 1 s). */
 const drain_stall_ms_max = 3_000;
 /** Graceful stop: poll the drain this often. */
 const drain_poll_ms = 10;
 /** Bytes per journal entry counted against -q items (key, type, length), for the default byte bound. */
 const journal_entry_bytes_max = 258;
-const ascii_c = 0x63;
 
 export class Replicator implements MutationSink, ReadThrough, LinkOwner {
   private readonly server: Server;
@@ -76,11 +76,19 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
   readonly secret: string | null;
   private readonly journal: Journal;
   private readonly outbox: Outbox;
-  private readonly scratch: Uint8Array;
+  private readonly streamer: Streamer;
+  /** Backpressure from the journal to the clients that write (backpressure.ts). */
+  readonly gate: Backpressure;
+  private stall_timer: ReturnType<typeof setInterval> | null = null;
+  /** When the peer last took bytes (or had none waiting). */
+  private progress_ms = 0;
+  private progress_bytes = 0;
   private readonly fetches = new Fetches();
   private listeners: Array<TCPSocketListener<Link>> = [];
   private link: Link | null = null;
   private outgoing: Link | null = null;
+  /** Accepted links still in their handshake (at most handshakes_pending_max). */
+  private readonly pending = new Set<Link>();
   private connecting = false;
   private reconnect_delay_ms = reconnect_delay_ms_min;
   private reconnect_timer: ReturnType<typeof setTimeout> | null = null;
@@ -115,7 +123,13 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
     const item_size_max = server.settings.item_size_max;
     this.journal = new Journal(options.queue_items_max, Math.min(options.queue_bytes_max, options.queue_items_max * journal_entry_bytes_max));
     this.outbox = new Outbox(send_window_bytes, item_size_max + rep_header_bytes_max);
-    this.scratch = new Uint8Array(scratch_bytes);
+    this.gate = new Backpressure(this.journal.items_max, this.journal.bytes_max);
+    this.streamer = new Streamer(server.ctx.store, this.journal, this.outbox, this.figures, {
+      propagate_evictions: options.propagate_evictions,
+      log: (level, text) => this.log(level, text),
+      overflow: () => this.overflow(),
+      copyDone: () => this.copyDone(),
+    });
     this.port_shared = options.peer_host !== null && options.connect_port === options.listen_port &&
       isLocalHost(options.peer_host) && listensOn(options.listen_hosts, options.peer_host);
     // From the start, cas values follow the wall clock and deletes leave tombstones, so every
@@ -163,7 +177,15 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
   }
 
   private wantListen(): boolean {
-    return !this.stopping && this.listeners.length === 0 && (!this.sharesPort() || this.link === null);
+    if (this.stopping || this.listeners.length > 0) return false;
+    if (this.link?.mode === "classic") return false; // repcached's rule while paired (see paired())
+    return !this.sharesPort() || this.link === null;
+  }
+
+  /** Stops accepting; the links already accepted stay (stop(true) would close them). */
+  private stopListening(): void {
+    for (const listener of this.listeners) listener.stop(false);
+    this.listeners = [];
   }
 
   private listen(): void {
@@ -268,12 +290,18 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
       this.outgoing?.socket.terminate();
       return socket.terminate();
     }
-    if (this.link !== null || this.stopping) {
+    if (this.link?.running || this.stopping) {
       console.error("replication: already connected"); // repcached prints this at any verbosity
       return socket.terminate();
     }
+    // Handshakes run side by side (bounded; the oldest gives way), so a stranger that connects
+    // and stays silent never keeps the real peer out: the first to prove itself is the link.
+    if (this.pending.size >= handshakes_pending_max) {
+      const oldest = this.pending.values().next().value!;
+      this.refuse(oldest, "replication: too many pending handshakes; dropping the oldest");
+    }
     socket.data = new Link(socket, role, this);
-    this.link = socket.data;
+    this.pending.add(socket.data);
   }
 
   /** Our own outgoing connection landing on our own listener (same host, same -X port). */
@@ -306,20 +334,48 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
   }
 
   paired(link: Link, kind: PeerKind, rest: string): void {
+    if (link.role === "accepted" && !this.adopt(link, kind)) return;
     this.figures.pairings++;
     this.reconnect_delay_ms = reconnect_delay_ms_min;
     if (kind === "ours") {
       this.server.ctx.store.setCasClock(true, this.node_id < link.peer_id ? 0 : 1, this.options.clock_offset_ms);
+    } else {
+      // Like repcached, no listen socket while paired with a classic peer: when this process
+      // dies, the peer's re-listen on the port (its only way back) must not find it still held.
+      this.stopListening();
     }
     this.updateTombstones();
     link.inbound = new Connection(link.socket, this.server, 0, this.peerHooks(link, kind));
     this.journal.clear();
     this.outbox.clear();
-    if (kind === "ours") this.encodeFlushFloor();
-    if (link.resync.begin(kind, link.role)) this.beginCopy(link);
+    if (kind === "ours") this.streamer.encodeFlushFloor();
+    if (link.resync.begin(kind, link.role)) this.streamer.beginCopy(link);
     if (rest.length > 0) link.inbound.onData(Buffer.from(rest, "latin1"));
     if (this.options.serve_during_copy || link.resync.peer_data_in) this.markReady();
     this.kick();
+  }
+
+  /**
+   * An accepted link that finished its handshake becomes the link unless one is up: an
+   * established link is never replaced by a newcomer (a third node cannot break a pair). Crossing
+   * connects of the same two nodes (both dialed) keep, on both sides, the link dialed by the
+   * smaller node id. Returns whether `link` is now the link.
+   */
+  private adopt(link: Link, kind: PeerKind): boolean {
+    this.pending.delete(link);
+    const current = this.link;
+    if (current !== null && current !== link) {
+      const crossing = kind === "ours" && current.peer_id === link.peer_id;
+      const dialer = (l: Link) => (l.role === "connected" ? this.node_id : l.peer_id);
+      if (!crossing ? current.running : dialer(current) < dialer(link)) {
+        this.refuse(link, "replication: already connected");
+        return false;
+      }
+      this.drop(current, "replication: crossed connects; keeping the one the smaller node id dialed");
+    }
+    this.link = link;
+    for (const other of this.pending) this.refuse(other, "replication: already connected");
+    return true;
   }
 
   private peerHooks(link: Link, kind: PeerKind): PeerHooks {
@@ -362,48 +418,54 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
     this.figures.tombstones_applied += this.server.ctx.store.removeBelowCas(cas_lo, cas_hi);
   }
 
-  // ---- full copy ----
-
-  private beginCopy(link: Link): void {
-    link.copy_items = 0;
-    link.copy_started_ms = performance.now();
-    this.server.ctx.store.cursorStart();
-  }
-
-  private finishCopy(link: Link): void {
-    link.resync.copySent();
-    this.figures.full_copies_sent++;
-    this.figures.last_copy_items = link.copy_items;
-    this.figures.last_copy_ms = Math.round(performance.now() - link.copy_started_ms);
-    if (link.copy_items > 0) {
-      this.log(1, `replication: marugoto ${link.copy_items}`);
-      this.log(1, "replication: marugoto owari");
-    }
-    this.updateTombstones();
-  }
-
-  private copying(link: Link): boolean {
-    return link.resync.send_copy && !link.resync.copy_sent && !this.stopping;
-  }
-
   // ---- the request path: one call per mutation ----
 
   stored(key_buf: Uint8Array, key_off: number, key_len: number): void {
     if (this.link === null || !this.link.running) return;
     if (!this.journal.sync(key_buf, key_off, key_len)) return this.overflow();
-    this.kick();
+    this.journaled();
   }
 
   deleted(key_buf: Uint8Array, key_off: number, key_len: number): void {
     if (this.link === null || !this.link.running) return;
     if (!this.journal.deleted(key_buf, key_off, key_len)) return this.overflow();
-    this.kick();
+    this.journaled();
   }
 
   flushed(exptime: number): void {
     if (this.link === null || !this.link.running) return;
     if (!this.journal.flush(exptime)) return this.overflow();
+    this.journaled();
+  }
+
+  /** After a journal entry: maybe shut the write gate, and kick the pump. */
+  private journaled(): void {
+    if (!this.gate.shut) this.updateGate(false);
     this.kick();
+  }
+
+  /** Shuts or opens the write gate by the journal's level; a shut gate watches for a stalled peer. */
+  private updateGate(progress: boolean): void {
+    this.gate.update(this.journal.count, this.journal.bytes, progress);
+    if (this.gate.shut) this.watchStall();
+  }
+
+  /** While the gate is shut: a peer that takes nothing for stall_ms_max opens it. */
+  private watchStall(): void {
+    if (this.stall_timer !== null) return;
+    this.progress_ms = performance.now();
+    this.stall_timer = setInterval(() => {
+      if (!this.gate.shut) return this.unwatchStall();
+      if (this.outbox.pending() === 0 || performance.now() - this.progress_ms <= stall_ms_max) return;
+      this.log(1, `replication: the peer took nothing for ${stall_ms_max} ms; clients are no longer held`);
+      this.gate.peerStalled();
+      this.unwatchStall();
+    }, stall_check_ms);
+  }
+
+  private unwatchStall(): void {
+    if (this.stall_timer !== null) clearInterval(this.stall_timer);
+    this.stall_timer = null;
   }
 
   private overflow(): void {
@@ -428,113 +490,24 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
   private pump(): void {
     const link = this.link;
     if (link === null || !link.running || link.closed) return;
-    const outbox = this.outbox;
-    let messages = 0;
-    while (outbox.pending() < outbox.window_bytes && messages < pump_messages_per_turn_max) {
-      outbox.makeRoom();
-      if (this.takeEvictions()) continue;
-      if (this.journal.pop()) this.encodeJournalEntry(link);
-      else if (this.copying(link)) this.encodeCopyStep(link);
-      else break;
-      messages++;
-    }
+    const more = this.streamer.fill(link, !this.stopping);
     this.write(link);
-    const more = this.journal.count > 0 || this.copying(link);
-    if (more && outbox.pending() < outbox.window_bytes) this.kick();
+    if (more && this.outbox.pending() < this.outbox.window_bytes) this.kick();
+    this.updateGate(this.progressed());
   }
 
-  private takeEvictions(): boolean {
-    if (!this.options.propagate_evictions) return false;
-    const n = this.server.ctx.store.evictionsTake(this.scratch, 0, this.scratch.length);
-    if (n <= 0) return false;
-    for (let at = 0; at < n; ) {
-      const len = this.scratch[at]!;
-      if (!this.journal.sync(this.scratch, at + 1, len)) {
-        this.overflow();
-        return false;
-      }
-      at += 1 + len;
-    }
-    return true;
+  /** Whether the peer took bytes since the last look (or has none waiting). */
+  private progressed(): boolean {
+    const written = this.outbox.written_bytes;
+    const progress = written !== this.progress_bytes || this.outbox.pending() === 0;
+    this.progress_bytes = written;
+    if (progress) this.progress_ms = performance.now();
+    return progress;
   }
 
-  private encodeJournalEntry(link: Link): void {
-    const journal = this.journal;
-    const outbox = this.outbox;
-    switch (journal.popped_type) {
-      case Entry.FETCHED:
-        return outbox.putText(`rcb1_fetched ${journal.flush_exptime >>> 0}\r\n`);
-      case Entry.FETCH_KEY:
-        if (this.encodeStateOf(link, journal.key, 0, journal.key_len) > 0) this.figures.sent_items++;
-        return;
-      case Entry.FLUSH:
-        return this.encodeFlushEntry(link, journal.flush_exptime);
-    }
-    // A stored key that is gone by now was evicted or expired: say so only if evictions propagate.
-    const delete_if_gone = journal.popped_type === Entry.DELETE || this.options.propagate_evictions;
-    if (this.encodeStateOf(link, journal.key, 0, journal.key_len) < 0) {
-      if (!delete_if_gone) return;
-      outbox.tail = encodeDelete(outbox.buf, outbox.tail, journal.key, 0, journal.key_len);
-    }
-    this.figures.sent_items++;
-  }
-
-  /** An immediate flush goes to our kind as its cas (the store's flush floor); else repcached's bytes. */
-  private encodeFlushEntry(link: Link, exptime: number): void {
-    this.figures.sent_items++;
-    if (exptime <= 0 && link.mode === "ours" && this.encodeFlushFloor()) return;
-    const time = exptime === 0 || link.mode === "ours" ? exptime : this.absoluteTime(exptime);
-    this.outbox.tail = encodeFlush(this.outbox.buf, this.outbox.tail, time);
-  }
-
-  /** `rcb1_flush_before <floor>` when the store has a flush floor; returns whether it had one. */
-  private encodeFlushFloor(): boolean {
-    const store = this.server.ctx.store;
-    store.readFlushFloor();
-    const lo = store.casLo();
-    const hi = store.casHi();
-    if (lo === 0 && hi === 0) return false;
-    this.outbox.tail = encodeFlushBefore(this.outbox.buf, this.outbox.tail, lo, hi);
-    this.figures.flushes_sent++;
-    return true;
-  }
-
-  /**
-   * The store writes the key's state straight into the send buffer: a `rep` line, or for our
-   * kind a tombstone's `rcb1_tomb` line. Returns the bytes, or NOT_FOUND (gone).
-   */
-  private encodeStateOf(link: Link, key: Uint8Array, key_off: number, key_len: number): number {
-    const outbox = this.outbox;
-    const at = outbox.tail;
-    const n = this.server.ctx.store.get(key, key_off, key_len, outbox.buf, at, outbox.room(), GetMode.PEEK | repMode(link), 0);
-    if (n > 0) this.countSent(at, n);
-    return n;
-  }
-
-  private countSent(at: number, n: number): void {
-    if (this.outbox.buf[at + 1] === ascii_c) this.figures.tombstones_sent++; // "rcb1_tomb", not "rep"
-    this.outbox.tail = at + n;
-  }
-
-  private encodeCopyStep(link: Link): void {
-    const store = this.server.ctx.store;
-    const outbox = this.outbox;
-    const at = outbox.tail;
-    const n = store.cursorNext(outbox.buf, at, outbox.room(), repMode(link));
-    if (n === Status.CURSOR_AGAIN) return;
-    if (n < 0) {
-      outbox.tail = encodeMarugotoEnd(outbox.buf, outbox.tail);
-      return this.finishCopy(link);
-    }
-    if (link.copy_items === 0) this.log(1, "replication: marugoto start");
-    link.copy_items++;
-    this.countSent(at, n);
-    this.figures.sent_items++;
-  }
-
-  /** repcached sends a delayed flush as an absolute time. */
-  private absoluteTime(exptime: number): number {
-    return exptime > thirty_days_s ? exptime : Math.floor(Date.now() / 1000) + exptime;
+  /** Our full copy is in the send buffer (the streamer's callback). */
+  private copyDone(): void {
+    this.updateTombstones();
   }
 
   private write(link: Link): void {
@@ -579,6 +552,14 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
 
   // ---- closing ----
 
+  /** Closes a link that never carried data (a duplicate, or a handshake that gave way): not a link drop. */
+  private refuse(link: Link, reason: string): void {
+    if (link.closed) return;
+    console.error(reason); // repcached prints `already connected` at any verbosity
+    link.socket.terminate();
+    this.onClose(link);
+  }
+
   private drop(link: Link, reason: string): void {
     if (link.closed) return;
     this.fail(reason);
@@ -591,6 +572,7 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
     if (link === undefined || link.closed) return;
     const was_running = link.running;
     link.close();
+    this.pending.delete(link);
     if (this.outgoing === link) this.outgoing = null;
     if (this.link !== link) return;
     this.link = null;
@@ -598,6 +580,8 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
     this.fetches.failAll();
     this.journal.clear();
     this.outbox.clear();
+    this.gate.open();
+    this.unwatchStall();
     this.updateTombstones();
     if (was_running) this.log(1, "replication: close");
     this.markReady();
@@ -615,9 +599,7 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
     this.stopping = true;
     if (this.reconnect_timer !== null) clearTimeout(this.reconnect_timer);
     if (this.listen_timer !== null) clearTimeout(this.listen_timer);
-    // Not stop(true): that would close the accepted link too, and with it what is queued.
-    for (const listener of this.listeners) listener.stop(false);
-    this.listeners = [];
+    this.stopListening(); // keeps the accepted link, and with it what is queued
     const link = this.link;
     if (link === null || !link.running) return;
     this.log(1, "replication: cleanup start");
@@ -676,6 +658,7 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
       ["role", link?.role ?? ""],
       ["listen_port", this.options.listen_port],
       ["listening", this.listeners.length > 0 ? 1 : 0],
+      ["handshakes_pending", this.pending.size],
       ["queue_items", this.journal.count],
       ["queue_items_max", this.options.queue_items_max],
       ["queue_bytes", this.journal.bytes],
@@ -691,6 +674,10 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
       ["pairings", f.pairings],
       ["link_drops", f.link_drops],
       ["queue_overflows", f.queue_overflows],
+      ["backpressure", this.gate.shut ? 1 : 0],
+      ["backpressure_pauses", this.gate.pauses],
+      ["backpressure_waiting", this.gate.waiters],
+      ["backpressure_stalls", this.gate.stalls],
       ["auth_failures", f.auth_failures],
       ["self_connects", this.self_connects],
       ["read_through_fetches", this.fetches.started],
@@ -707,11 +694,6 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
       ["last_error", f.last_error],
     ];
   }
-}
-
-/** repcached's rep lines for a classic peer (signed flags, absolute expiry); ours: relative expiry and tombstones. */
-function repMode(link: Link): number {
-  return GetMode.REP | (link.mode === "classic" ? GetMode.REP_SIGNED_FLAGS : GetMode.REP_RELATIVE);
 }
 
 /** Loopback, localhost, or one of this machine's interface addresses. */

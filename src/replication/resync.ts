@@ -16,7 +16,8 @@
 // Why the order and chunking of the bytes cannot matter: on each node every key holds exactly one
 // version — a value or a tombstone (native/cache.zig), each with the cas of the write or delete
 // that made it — and each node applies "keep the higher cas" to every version it receives, in
-// copies and live traffic alike. Keeping the maximum is commutative, associative and idempotent,
+// copies and live traffic alike (a tie, possible between nodes that minted before they paired and
+// settled their parity bits, is broken alike everywhere: tombstone, then greater bytes, flags). Keeping the maximum is commutative, associative and idempotent,
 // so once each node has received the other's versions both hold the same one per key, whatever
 // arrived first. A delete is a tombstone with a cas above every version its node had seen, so an
 // older copy of the key from the other side is refused whenever it arrives; a write made after

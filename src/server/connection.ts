@@ -10,11 +10,12 @@
 // - Large values stream into a reserved item (store.reserve/fill/commit) as they arrive; a value the
 //   store refuses is swallowed, as memcached does.
 
-import { ClientError, Cmd, Command, Parse, parseCommand } from "../protocol/parser.ts";
+import { ClientError, Cmd, Command, key_bytes_max, Parse, parseCommand } from "../protocol/parser.ts";
 import {
-  countRefusal, executeGet, executeKeyCommand, executeMetaGet, executeStoreInline, isGet, isStorage, itemTooLarge, reply, storeFailedTooLarge,
-  storeOpOf, storeReply, type Context,
+  countRefusal, executeDeferredDelete, executeGet, executeKeyCommand, executeMetaGet, executeStoreInline, isGet, isStorage, isWrite, itemTooLarge,
+  lockedStoreReply, releaseDeleteLock, reply, storeFailedTooLarge, storeOpOf, storeReply, type Context,
 } from "../protocol/execute.ts";
+import { parsed, parseU64 } from "../protocol/numbers.ts";
 import { Reply } from "../protocol/replies.ts";
 import { Status, StoreOp } from "../native/store.ts";
 import { InputStash } from "./stash.ts";
@@ -62,9 +63,9 @@ export interface PeerHooks {
   onFetch(id: number, buf: Uint8Array, keys_off: number, line_end: number): void;
   /** `rcb1_fetched <id>`: what we asked for has been sent. */
   onFetched(id: number): void;
-  /** `rcb1_tomb <key> <cas>`: the peer deleted the key while unpaired, at that cas. */
+  /** `rcb1_tomb <key> <cas>`: the peer deleted the key at that cas (a tombstone, native/cache.zig). */
   onTomb(buf: Uint8Array, key_off: number, key_len: number, cas_lo: number, cas_hi: number): void;
-  /** `rcb1_flush_before <cas>`: the peer ran flush_all while unpaired, at that cas. */
+  /** `rcb1_flush_before <cas>`: the peer ran an immediate flush_all at that cas. */
   onFlushBefore(cas_lo: number, cas_hi: number): void;
 }
 
@@ -96,6 +97,9 @@ export class Connection {
   private waiting_fetch = false;
   private skip_read_through = false;
   private readonly fetchDone: () => void;
+  /** Replication backpressure holds this connection's next write (backpressure.ts). */
+  private held = false;
+  private readonly writesResumed: () => void;
   private close_after_write = false;
   // Value streaming / swallowing.
   private slot = -1;
@@ -106,7 +110,9 @@ export class Connection {
   private value_noreply = false;
   private value_cas_lo = 0;
   private value_cas_hi = 0;
+  /** The key of the value being streamed (allocated at the connection's first streamed value). */
   private value_key: Uint8Array | null = null;
+  private value_key_len = 0;
   private swallow_left = 0;
   readonly flushOut: () => void;
   /** Unix seconds of the last input (stats conns' secs_since_last_cmd). */
@@ -120,6 +126,7 @@ export class Connection {
     this.last_cmd_s = Math.floor(Date.now() / 1000);
     this.flushOut = peer === null ? () => this.flushOutput() : () => this.discardOutput();
     this.fetchDone = () => this.onFetchDone();
+    this.writesResumed = () => this.onWritesResumed();
   }
 
   onData(chunk: Uint8Array): void {
@@ -139,7 +146,7 @@ export class Connection {
    */
   private consume(chunk: Uint8Array): void {
     let from = 0;
-    while (this.stash.len > 0 && from < chunk.length && !this.blocked && !this.waiting_fetch) {
+    while (this.stash.len > 0 && from < chunk.length && !this.blocked && !this.waiting_fetch && !this.held) {
       const need = this.stashNeed(chunk, from);
       if (!this.stash.append(chunk, from, from + need)) return this.abort();
       from += need;
@@ -147,7 +154,7 @@ export class Connection {
       if (this.state === State.CLOSED) return;
     }
     if (from === chunk.length) return;
-    if (this.stash.len > 0 || this.blocked || this.waiting_fetch) {
+    if (this.stash.len > 0 || this.blocked || this.waiting_fetch || this.held) {
       if (!this.stash.append(chunk, from, chunk.length)) this.abort();
       return;
     }
@@ -197,6 +204,7 @@ export class Connection {
     if (this.close_after_write) return this.close();
     if (!this.blocked) return;
     this.blocked = false;
+    if (this.held) return;
     this.socket.resume();
     if (this.waiting_fetch) return;
     const out = this.host.ctx.out;
@@ -211,6 +219,26 @@ export class Connection {
     this.state = State.CLOSED;
     this.pending.clear();
     this.stash.clear();
+  }
+
+  /** While replication's gate is shut, a write waits with its input stashed and the socket paused. */
+  private holdWrite(): boolean {
+    const gate = this.host.ctx.write_gate;
+    if (gate === null || !gate.shut) return false;
+    this.held = true;
+    this.socket.pause();
+    gate.wait(this.writesResumed);
+    return true;
+  }
+
+  private onWritesResumed(): void {
+    this.held = false;
+    if (this.state === State.CLOSED) return;
+    if (!this.blocked) this.socket.resume();
+    if (this.blocked || this.waiting_fetch || this.stash.bytes === null) return;
+    this.host.ctx.out.flush = this.flushOut;
+    this.runStash();
+    this.flushOutput();
   }
 
   private onFetchDone(): void {
@@ -233,7 +261,7 @@ export class Connection {
   /** Executes what buf[start, end) holds; returns how far it got. */
   private run(buf: Uint8Array, start: number, end: number): number {
     let at = start;
-    while (at < end && !this.blocked && !this.waiting_fetch && this.state !== State.CLOSED) {
+    while (at < end && !this.blocked && !this.waiting_fetch && !this.held && this.state !== State.CLOSED) {
       if (this.state === State.VALUE) at = this.readValue(buf, at, end);
       else if (this.state === State.SWALLOW) at = this.swallow(at, end);
       else {
@@ -255,6 +283,7 @@ export class Connection {
       this.close();
       return end;
     }
+    if (this.peer === null && isWrite(cmd.kind) && this.holdWrite()) return -1;
     if (this.host.verbosity >= 2 && this.peer === null) this.logCommand(buf, cmd);
     if (!isStorage(cmd.kind) && !(cmd.kind === Cmd.REP && this.peer !== null)) {
       if (this.readThrough(cmd, buf)) return -1;
@@ -345,13 +374,24 @@ export class Connection {
       return true;
     }
     if (cmd.kind === Cmd.CLIENT_ERROR && cmd.error === ClientError.DELETE_USAGE && cmd.ntokens === 4) {
-      // `delete <key> <unix time>`: repcached 1.2.8's deferred delete hides the key at once.
-      cmd.key_off = cmd.token_off[1]!;
-      cmd.key_len = cmd.token_len[1]!;
-      cmd.kind = Cmd.DELETE;
+      this.deferredDelete(cmd, buf);
+      peer.onApplied(Cmd.DELETE);
+      return true;
     }
     if (cmd.kind === Cmd.DELETE || cmd.kind === Cmd.FLUSH_ALL) peer.onApplied(cmd.kind);
     return false;
+  }
+
+  /**
+   * `delete <key> <unix time>`: repcached 1.2.8's deferred delete hides the key at once and
+   * delete-locks it until then. A time that is not a number (1.2.8: CLIENT_ERROR) changes nothing.
+   */
+  private deferredDelete(cmd: Command, buf: Uint8Array): void {
+    const key_off = cmd.token_off[1]!;
+    const key_len = cmd.token_len[1]!;
+    if (key_len > key_bytes_max) return;
+    if (!parseU64(buf, cmd.token_off[2]!, cmd.token_len[2]!) || parsed.hi !== 0) return;
+    executeDeferredDelete(this.host.ctx, buf, key_off, key_len, parsed.lo);
   }
 
   private beginValue(cmd: Command, buf: Uint8Array): void {
@@ -364,6 +404,11 @@ export class Connection {
     this.value_cas_hi = cmd.num_hi;
     if (itemTooLarge(ctx, cmd)) {
       storeFailedTooLarge(ctx, cmd, buf);
+      return this.beginSwallow(cmd.data_len + 2);
+    }
+    const refused = lockedStoreReply(ctx, cmd, buf);
+    if (refused !== null) {
+      reply(ctx.out, refused, cmd.noreply);
       return this.beginSwallow(cmd.data_len + 2);
     }
     if (cmd.kind === Cmd.CAS || cmd.kind === Cmd.REP) ctx.store.setCas(cmd.num_lo, cmd.num_hi);
@@ -380,7 +425,10 @@ export class Connection {
     this.value_left = cmd.data_len;
     this.crlf_left = 2;
     this.crlf_ok = true;
-    this.value_key = ctx.mutations !== null ? buf.slice(cmd.key_off, cmd.key_off + cmd.key_len) : null;
+    // kept for replication and for the key's delete lock (one may arrive while the value streams)
+    this.value_key ??= new Uint8Array(key_bytes_max); // once per connection, reused
+    for (let i = 0; i < cmd.key_len; i++) this.value_key[i] = buf[cmd.key_off + i]!;
+    this.value_key_len = cmd.key_len;
     this.state = State.VALUE;
   }
 
@@ -427,8 +475,10 @@ export class Connection {
     const status = ctx.store.commit(slot);
     if (this.peer !== null) this.peer.onApplied(this.value_kind);
     const key = this.value_key;
-    this.value_key = null;
-    if (status === Status.OK && ctx.mutations !== null && key !== null) ctx.mutations.stored(key, 0, key.length);
+    if (status === Status.OK && key !== null) {
+      releaseDeleteLock(ctx, key, 0, this.value_key_len);
+      if (ctx.mutations !== null) ctx.mutations.stored(key, 0, this.value_key_len);
+    }
     reply(ctx.out, storeReply(status, this.value_kind), this.value_noreply);
   }
 

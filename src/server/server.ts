@@ -12,6 +12,7 @@ import { newCounters, reply, type Context, type MutationSink } from "../protocol
 import { Reply } from "../protocol/replies.ts";
 import { Output } from "./output.ts";
 import { PrefixStats } from "../protocol/detail.ts";
+import { DeleteLocks } from "../protocol/delete_locks.ts";
 import { Connection, type Closable, type ConnectionHost } from "./connection.ts";
 import { output_headroom_bytes } from "./limits.ts";
 import { UdpTransport } from "./udp.ts";
@@ -95,6 +96,8 @@ export class Server implements ConnectionHost {
       counters: newCounters(),
       mutations,
       read_through: null,
+      write_gate: null,
+      delete_locks: new DeleteLocks(this.now_s),
       detail: new PrefixStats(settings.stats_detail_enabled, settings.stats_prefix_delimiter),
       item_size_max: settings.item_size_max,
       item_overhead_bytes,
@@ -130,6 +133,7 @@ export class Server implements ConnectionHost {
   private tick(): void {
     this.now_s = Math.floor(Date.now() / 1000);
     this.ctx.store.clock(this.now_s);
+    this.ctx.delete_locks.tick(this.now_s);
   }
 
   /** Stops accepting clients and closes the client connections (first step of a shutdown). */

@@ -10,8 +10,8 @@ export interface Item {
 export class CacheClient {
   private constructor(readonly raw: RawClient) {}
 
-  static async connect(port: number): Promise<CacheClient> {
-    return new CacheClient(await RawClient.connect(port));
+  static async connect(port: number, host = "127.0.0.1"): Promise<CacheClient> {
+    return new CacheClient(await RawClient.connect(port, host));
   }
 
   async command(line: string): Promise<string> {
@@ -67,4 +67,20 @@ export async function eventually(check: () => Promise<boolean>, ms = 5_000, step
     if (Date.now() >= deadline) return false;
     await Bun.sleep(step_ms);
   }
+}
+
+/** The value of `key` read with a raw client (null: absent). */
+export async function valueOf(c: RawClient, key: string): Promise<string | null> {
+  const text = await c.call(`get ${key}\r\n`, "END\r\n");
+  if (text === "END\r\n") return null;
+  const match = /^VALUE \S+ -?\d+ (\d+)\r\n/.exec(text);
+  if (match === null) throw new Error(`unexpected get reply ${JSON.stringify(text)}`);
+  return text.slice(match[0].length, match[0].length + Number(match[1]));
+}
+
+/** Polls `get key` on c until it returns `expected` (null: absent); throws naming the last value. */
+export async function untilValue(c: RawClient, key: string, expected: string | null, ms = 5_000): Promise<void> {
+  let last: string | null = null;
+  const ok = await eventually(async () => (last = await valueOf(c, key)) === expected, ms);
+  if (!ok) throw new Error(`${key}: expected ${JSON.stringify(expected)}, still ${JSON.stringify(last)}`);
 }

@@ -42,17 +42,44 @@ export class FakePeer {
   closed = false;
   /** Every byte ever received (readers consume `received`; this keeps the whole history). */
   all = "";
+  private probe_done = false;
+  private probe_skip = 0;
+  /** This peer answered a repcached-bun listener's probe with `END`. */
+  probe_answered = false;
 
   constructor(socket: Socket) {
     this.socket = socket;
     socket.setNoDelay(true);
     socket.on("data", (chunk: Buffer) => {
       this.received = Buffer.concat([this.received, chunk]);
+      this.answerProbe();
       this.all += chunk.toString("latin1");
+      if (this.probe_skip > 0) {
+        this.all = this.all.slice(this.probe_skip);
+        this.probe_skip = 0;
+      }
       this.wake();
     });
     socket.on("close", () => { this.closed = true; this.wake(); });
     socket.on("error", () => { this.closed = true; this.wake(); });
+  }
+
+  /**
+   * A repcached-bun listener's first line is `get rcb1:probe`; like a real repcached 2.2.1 (which
+   * answers a get on the replication connection), this peer answers `END`. The probe is passed
+   * over, so `received` and `all` hold the replication stream itself.
+   */
+  private answerProbe(): void {
+    if (this.probe_done) return;
+    const probe = "get rcb1:probe\r\n";
+    const text = this.received.toString("latin1");
+    if (text.length < probe.length && probe.startsWith(text)) return;
+    this.probe_done = true;
+    if (!text.startsWith(probe)) return;
+    this.received = this.received.subarray(probe.length);
+    this.probe_skip = probe.length;
+    this.send("END\r\n");
+    this.probe_answered = true;
   }
 
   private wake(): void {

@@ -1,8 +1,9 @@
-// Test helpers: free ports, spawned servers (ours, Debian's memcached or yrmcds) on 127.0.0.1, raw sockets.
+// Test helpers: free ports, spawned servers (ours, the classic repcached emulator, Debian's memcached or
+// yrmcds) on 127.0.0.1, raw sockets.
 // Every wait is bounded (`wait_ms_max`), every process is stopped by PID in `stop()`.
 import { createServer, Socket } from "node:net";
 import { join } from "node:path";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 
 export const project_root = join(import.meta.dir, "..", "..");
@@ -22,14 +23,33 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function waitForPort(port: number, ms = wait_ms_max): Promise<void> {
+/** Whether every thread of `pid` is stopped (state T or t in /proc). */
+export function allThreadsStopped(pid: number): boolean {
+  const tasks = readdirSync(`/proc/${pid}/task`);
+  return tasks.every((tid) => / [Tt] /.test(readFileSync(`/proc/${pid}/task/${tid}/stat`, "latin1").replace(/^.*\)/, ")")));
+}
+
+/**
+ * SIGSTOP, then waits (bounded) until every thread has stopped: kill(SIGSTOP) returns before a
+ * thread running on another core has stopped, and such a thread may still answer a request.
+ */
+export async function pauseProcess(pid: number, ms = wait_ms_max): Promise<void> {
+  process.kill(pid, "SIGSTOP");
+  const deadline = Date.now() + ms;
+  while (!allThreadsStopped(pid)) {
+    if (Date.now() > deadline) throw new Error(`process ${pid} did not stop within ${ms} ms`);
+    await Bun.sleep(1);
+  }
+}
+
+export async function waitForPort(port: number, ms = wait_ms_max, host = "127.0.0.1"): Promise<void> {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
     const ok = await new Promise<boolean>((resolve) => {
       const socket = new Socket();
       socket.once("connect", () => { socket.destroy(); resolve(true); });
       socket.once("error", () => { socket.destroy(); resolve(false); });
-      socket.connect(port, "127.0.0.1");
+      socket.connect(port, host);
     });
     if (ok) return;
     await Bun.sleep(25);
@@ -39,6 +59,8 @@ export async function waitForPort(port: number, ms = wait_ms_max): Promise<void>
 
 export interface Spawned {
   port: number;
+  /** The address its client port listens on (127.0.0.1 unless started on another loopback address). */
+  host: string;
   proc: Bun.Subprocess<"ignore", "pipe", "pipe">;
   /** Everything the process has printed on stdout+stderr so far. */
   output(): string;
@@ -56,7 +78,7 @@ function collect(proc: Bun.Subprocess<"ignore", "pipe", "pipe">): () => string {
   return () => text;
 }
 
-async function spawnOn(cmd: string[], port: number, wait = true, env?: Record<string, string>): Promise<Spawned> {
+async function spawnOn(cmd: string[], port: number, wait = true, env?: Record<string, string>, host = "127.0.0.1"): Promise<Spawned> {
   const proc = Bun.spawn(cmd, {
     stdin: "ignore", stdout: "pipe", stderr: "pipe", cwd: project_root,
     env: env === undefined ? undefined : { ...process.env, ...env },
@@ -71,13 +93,13 @@ async function spawnOn(cmd: string[], port: number, wait = true, env?: Record<st
   };
   if (wait) {
     try {
-      await waitForPort(port);
+      await waitForPort(port, wait_ms_max, host);
     } catch (error) {
       await stop("SIGKILL");
       throw new Error(`${cmd.join(" ")} did not start: ${String(error)}\n${output()}`);
     }
   }
-  return { port, proc, output, stop };
+  return { port, host, proc, output, stop };
 }
 
 /**
@@ -85,11 +107,12 @@ async function spawnOn(cmd: string[], port: number, wait = true, env?: Record<st
  * `wait: false`). `env` adds variables to the inherited environment.
  */
 export async function startOurs(
-  args: string[] = [], opts: { port?: number; wait?: boolean; env?: Record<string, string> } = {},
+  args: string[] = [], opts: { port?: number; wait?: boolean; env?: Record<string, string>; host?: string } = {},
 ): Promise<Spawned> {
   const port = opts.port ?? (await freePort());
-  const cmd = [bun_path, join(project_root, "src", "main.ts"), "-l", "127.0.0.1", "-p", String(port), ...args];
-  return await spawnOn(cmd, port, opts.wait ?? true, opts.env);
+  const host = opts.host ?? "127.0.0.1";
+  const cmd = [bun_path, join(project_root, "src", "main.ts"), "-l", host, "-p", String(port), ...args];
+  return await spawnOn(cmd, port, opts.wait ?? true, opts.env, host);
 }
 
 /** Starts our proxy (`bun src/magent.ts -D`, in the foreground) on 127.0.0.1; waits for the port. */
@@ -97,6 +120,20 @@ export async function startMagent(args: string[] = [], opts: { port?: number } =
   const port = opts.port ?? (await freePort());
   const cmd = [bun_path, join(project_root, "src", "magent.ts"), "-D", "-l", "127.0.0.1", "-p", String(port), ...args];
   return await spawnOn(cmd, port);
+}
+
+/** The classic repcached 2.2.1 emulator (a test tool: test/helpers/classic_repcached.ts). */
+export const classic_path = join(project_root, "test", "helpers", "classic_repcached.ts");
+
+/**
+ * Starts the classic repcached 2.2.1 emulator on 127.0.0.1 with extra flags (-x, -X, -v, ...).
+ * Waits for its client port unless `wait: false` (a -x node opens it only after the peer's full copy).
+ */
+export async function startClassic(args: string[] = [], opts: { port?: number; wait?: boolean; host?: string } = {}): Promise<Spawned> {
+  const port = opts.port ?? (await freePort());
+  const host = opts.host ?? "127.0.0.1";
+  const cmd = [bun_path, classic_path, "-l", host, "-p", String(port), ...args];
+  return await spawnOn(cmd, port, opts.wait ?? true, undefined, host);
 }
 
 export const memcached_path = "/usr/bin/memcached";
@@ -168,12 +205,12 @@ export class RawClient {
     for (const wake of waiters) wake();
   }
 
-  static async connect(port: number): Promise<RawClient> {
+  static async connect(port: number, host = "127.0.0.1"): Promise<RawClient> {
     const socket = new Socket();
     await new Promise<void>((resolve, reject) => {
       socket.once("connect", () => resolve());
       socket.once("error", reject);
-      socket.connect(port, "127.0.0.1");
+      socket.connect(port, host);
     });
     socket.setNoDelay(true);
     return new RawClient(socket);

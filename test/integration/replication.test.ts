@@ -1,10 +1,13 @@
 // Two (and three) real repcached-bun processes on 127.0.0.1: writes on either side reach the
 // other, full copy on join, kill -9 and restart, a cut link that heals by itself, a stopped peer.
 import { afterEach, describe, expect, test } from "bun:test";
-import { freePort, startOurs, type Spawned } from "../helpers/procs.ts";
+import { freePort, pauseProcess, RawClient, startOurs, type Spawned } from "../helpers/procs.ts";
 import { CacheClient, eventually } from "../helpers/cache_client.ts";
 import { Relay } from "../helpers/relay.ts";
 
+/** Secrets of 128 random bits (32 hex digits), as the secret rule asks. */
+const strong_secret = "9f86d081884c7d659a2feaa0c55ad015";
+const other_secret = "0d2b5f9e4c3a17b8e6f0a9d4c2b7e1f3";
 const started: Spawned[] = [];
 const relays: Relay[] = [];
 afterEach(async () => {
@@ -319,10 +322,30 @@ describe("two nodes", () => {
     cb.close();
   }, 30_000);
 
+  test("a burst of 20,000 sets in one write with a live peer: writers wait (backpressure), no link drop, no full copy", async () => {
+    const { a, b } = await pair();
+    const ca = await CacheClient.connect(a.port);
+    let batch = "";
+    for (let i = 0; i < 20_000; i++) batch += `set burst${i} 0 0 6 noreply\r\nv${String(i).padStart(5, "0")}\r\n`;
+    ca.raw.send(batch);
+    expect(await ca.command("mn\r\n")).toBe("MN");
+    const cb = await CacheClient.connect(b.port);
+    expect(await eventually(async () => (await cb.stats()).get("curr_items") === "20000", 20_000, 50)).toBe(true);
+    expect((await cb.get("burst19999"))?.value).toBe("v19999");
+    const stats = await ca.stats("replication");
+    expect(stats.get("link_drops")).toBe("0");
+    expect(stats.get("queue_overflows")).toBe("0");
+    expect(stats.get("pairings")).toBe("1");
+    expect(stats.get("full_copies_sent")).toBe("1"); // the one at pairing, none since
+    expect(Number(stats.get("backpressure_pauses"))).toBeGreaterThan(0);
+    ca.close();
+    cb.close();
+  }, 40_000);
+
   test("a stopped peer (SIGSTOP): clients unaffected, memory bounded, convergence after SIGCONT", async () => {
     const { a, b } = await pair(["-q", "1000"], []);
     const ca = await CacheClient.connect(a.port);
-    process.kill(b.proc.pid, "SIGSTOP");
+    await pauseProcess(b.proc.pid);
     try {
       const value = "x".repeat(10_000);
       const t0 = performance.now();
@@ -344,6 +367,56 @@ describe("two nodes", () => {
     expect(await converges(b.port, "stop3999", "x".repeat(10_000), 20_000)).toBe(true);
     ca.close();
   }, 60_000);
+
+  // repcached 2.2.1's own t.rep/72-shutdown-sync: ~1 MB sets while the peer is stopped, then a
+  // signal to the node; once the peer runs again it holds every one of them.
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    for (const stopped_role of ["listener", "connector"] as const) {
+      test(`${signal} to the ${stopped_role === "listener" ? "connector" : "listener"} while the ${stopped_role} is stopped: every queued write reaches it once it runs again`, async () => {
+        const { a, b } = await pair();
+        const [writer, stopped] = stopped_role === "listener" ? [b, a] : [a, b];
+        const c = await CacheClient.connect(writer.port);
+        await pauseProcess(stopped.proc.pid);
+        const value = "v".repeat(1_000_000);
+        try {
+          for (let i = 1; i <= 10; i++) expect(await c.set(`sync${i}`, `${i}:${value}`)).toBe("STORED");
+          c.close();
+          writer.proc.kill(signal);
+          // The peer stays stopped until the node is draining (as in t.rep), then runs again.
+          expect(await eventually(async () => writer.output().includes("replication: cleanup start") || writer.proc.exitCode !== null, 5_000, 5)).toBe(true);
+        } finally {
+          process.kill(stopped.proc.pid, "SIGCONT");
+        }
+        expect(await writer.proc.exited).toBe(0);
+        expect(writer.output()).toContain("replication: cleanup complete");
+        expect(writer.output()).not.toContain("cleanup error");
+        const check = await CacheClient.connect(stopped.port);
+        const got = await check.gets(Array.from({ length: 10 }, (_, i) => `sync${i + 1}`));
+        expect([...got.keys()].sort()).toEqual(Array.from({ length: 10 }, (_, i) => `sync${i + 1}`).sort());
+        for (let i = 1; i <= 10; i++) expect(got.get(`sync${i}`)?.value === `${i}:${value}`).toBe(true);
+        check.close();
+      }, 40_000);
+    }
+  }
+
+  test("a graceful stop gives up, logged, when the peer takes nothing for 3 s", async () => {
+    const { a, b } = await pair();
+    const c = await CacheClient.connect(a.port);
+    await pauseProcess(b.proc.pid);
+    try {
+      const value = "w".repeat(1_000_000);
+      for (let i = 0; i < 10; i++) expect(await c.set(`stall${i}`, value)).toBe("STORED");
+      c.close();
+      const t0 = performance.now();
+      a.proc.kill("SIGTERM");
+      expect(await a.proc.exited).toBe(0);
+      const took_ms = performance.now() - t0;
+      expect(a.output()).toContain("replication: cleanup error");
+      expect(took_ms).toBeGreaterThan(2_500); // it waited for progress before giving up
+    } finally {
+      process.kill(b.proc.pid, "SIGCONT");
+    }
+  }, 40_000);
 
   test("graceful SIGTERM sends what is queued before exiting", async () => {
     const { a, b } = await pair();
@@ -447,19 +520,68 @@ describe("three nodes and secrets", () => {
     ca.close();
   }, 30_000);
 
+  test("with a secret, a stranger that connects gets nothing derived from it (no oracle), and a wrong proof is counted", async () => {
+    const rport = await freePort();
+    const a = await node(["-X", String(rport), "--replication-secret", strong_secret]);
+    const stranger = await RawClient.connect(rport);
+    stranger.send(`get rcb1:hello:${"ab".repeat(8)}:${"cd".repeat(8)}\r\n`);
+    const seen = await stranger.readUntil(() => false, 500);
+    const text = seen.toString("latin1");
+    // The whole transcript: the probe, then the listener's id and nonce — no proof, no hash.
+    expect(text).toMatch(/^get rcb1:probe\r\nVALUE rcb1:hello 0 33\r\n[0-9a-f]{16}:[0-9a-f]{16}\r\nEND\r\n$/);
+    expect(text).not.toMatch(/[0-9a-f]{32}/);
+    stranger.send(`get rcb1:auth:${"0".repeat(64)}\r\n`);
+    expect(await stranger.waitClosed(2_000)).toBe(true);
+    const ca = await CacheClient.connect(a.port);
+    expect((await ca.stats("replication")).get("auth_failures")).toBe("1");
+    ca.close();
+  }, 30_000);
+
+  test("strangers that open the port, send a hello and stay silent, again and again, never keep the real peer out", async () => {
+    const rport = await freePort();
+    const a = await node(["-X", String(rport), "--replication-secret", strong_secret]);
+    const ca = await CacheClient.connect(a.port);
+    expect(await ca.set("held", "1")).toBe("STORED");
+    let holding = true;
+    const strangers: RawClient[] = [];
+    const hold = (async () => {
+      for (let i = 0; holding && i < 200; i++) {
+        // Once the pair is up, newcomers are turned away at once (a reset is fine here).
+        const s = await RawClient.connect(rport).catch(() => null);
+        s?.send(`get rcb1:hello:${"ab".repeat(8)}:${"cd".repeat(8)}\r\n`);
+        if (s !== null) strangers.push(s);
+        await Bun.sleep(20);
+      }
+    })();
+    try {
+      await Bun.sleep(200); // the strangers hold every handshake slot they can
+      const t0 = performance.now();
+      const b = await node(["-x", "127.0.0.1", "-X", `${await freePort()}:${rport}`, "--replication-secret", strong_secret]);
+      expect(await converges(b.port, "held", "1", 5_000)).toBe(true);
+      const took_ms = performance.now() - t0;
+      console.log(`paired among strangers in ${took_ms.toFixed(0)} ms`);
+      expect(took_ms).toBeLessThan(5_000); // the handshake deadline
+    } finally {
+      holding = false;
+      await hold;
+      for (const s of strangers) s.close();
+    }
+    ca.close();
+  }, 40_000);
+
   test("with a shared secret nodes pair; a node without it gets nothing", async () => {
     const rport = await freePort();
-    const a = await node(["-X", String(rport), "--replication-secret", "s3cret"]);
+    const a = await node(["-X", String(rport), "--replication-secret", strong_secret]);
     const ca = await CacheClient.connect(a.port);
     expect(await ca.set("secret_item", "1")).toBe("STORED");
-    const wrong = await node(["-x", "127.0.0.1", "-X", `${await freePort()}:${rport}`, "--replication-secret", "nope"]);
+    const wrong = await node(["-x", "127.0.0.1", "-X", `${await freePort()}:${rport}`, "--replication-secret", other_secret]);
     const none = await node(["-x", "127.0.0.1", "-X", `${await freePort()}:${rport}`]);
     await Bun.sleep(1_000);
     for (const outsider of [wrong, none]) expect(await converges(outsider.port, "secret_item", undefined, 200)).toBe(true);
     expect(Number((await ca.stats("replication")).get("auth_failures"))).toBeGreaterThan(0);
     await wrong.stop("SIGKILL");
     await none.stop("SIGKILL");
-    const right = await node(["-x", "127.0.0.1", "-X", `${await freePort()}:${rport}`, "--replication-secret", "s3cret"]);
+    const right = await node(["-x", "127.0.0.1", "-X", `${await freePort()}:${rport}`, "--replication-secret", strong_secret]);
     expect(await converges(right.port, "secret_item", "1")).toBe(true);
     ca.close();
   }, 40_000);

@@ -1,6 +1,9 @@
 // Unit tests for src/config.ts: the flag table, getopt-style parsing, usage errors, cross-flag
 // checks, -h, and `stats settings` against output captured from a real memcached 1.6.18.
 import { describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import {
   flags,
   helpText,
@@ -644,6 +647,26 @@ describe("replication flags", () => {
     expect(run(["-X", "11211", "-p", "11311"]).replication.listen_port).toBe(11211);
   });
 
+  test("a replication secret must carry 128 random bits (hex or base64 by the stated rule), from the flag or a file", () => {
+    for (const weak of ["s3cret", "correct horse battery staple", "0123456789abcdef0123456789abcde", "a".repeat(64), "AAAAAAAAAAAAAAAAAAAAAAAAAAAA"]) {
+      const message = usage(["--replication-secret", weak]);
+      expect(message).toContain("option --replication-secret: the replication secret is too weak");
+      expect(message).toContain("openssl rand -hex 16");
+    }
+    expect(run(["--replication-secret", "0123456789abcdef0123456789abcdef"]).replication.secret).toBe("0123456789abcdef0123456789abcdef");
+    expect(run(["--replication-secret", "q83vEjRWeJq83vEjRWeJq8w="]).replication.secret).toBe("q83vEjRWeJq83vEjRWeJq8w=");
+    const dir = mkdtempSync(join(tmpdir(), "secret-"));
+    try {
+      writeFileSync(join(dir, "good"), "9f86d081884c7d659a2feaa0c55ad015\n");
+      writeFileSync(join(dir, "weak"), "hunter2\n");
+      expect(run(["--replication-secret-file", join(dir, "good")]).replication.secret).toBe("9f86d081884c7d659a2feaa0c55ad015");
+      expect(usage(["--replication-secret-file", join(dir, "weak")])).toContain("option --replication-secret-file: the replication secret is too weak");
+      expect(usage(["--replication-secret-file", join(dir, "missing")])).toContain("option --replication-secret-file: cannot read");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test("-q and the replication extensions", () => {
     expect(run(["-q", "100"]).replication.queue_items_max).toBe(100);
     expect(usage(["-q", "0"])).toContain("option -q");
@@ -651,12 +674,12 @@ describe("replication flags", () => {
     const settings = run([
       "--replication-queue-bytes=16m",
       "--replication-secret",
-      "s3cret",
+      "9f86d081884c7d659a2feaa0c55ad015",
       "--replication-no-evictions",
       "--serve-during-copy",
     ]);
     expect(settings.replication.queue_bytes_max).toBe(16 * mib);
-    expect(settings.replication.secret).toBe("s3cret");
+    expect(settings.replication.secret).toBe("9f86d081884c7d659a2feaa0c55ad015");
     expect(settings.replication.propagate_evictions).toBe(false);
     expect(settings.replication.serve_during_copy).toBe(true);
     expect(run(["--replication-queue-bytes=1048576"]).replication.queue_bytes_max).toBe(mib);
