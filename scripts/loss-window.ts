@@ -10,7 +10,10 @@
 // timed. After the warm-up plus a seeded random moment within `--kill-spread-ms`, A gets SIGKILL.
 // Once B has seen the link drop and applied everything that reached it, every acknowledged key is
 // read back from B. Lost: acknowledged by A, missing on B. The window: how long before the kill
-// the oldest lost write was acknowledged (and sent). Prints each run and min/median/max per rate.
+// the oldest lost write was sent — its acknowledgement came between then and the kill, so this
+// bounds how old a lost write can be (the time we read an acknowledgement is later than when A sent
+// it, and may even follow the kill, so it is reported but not used). Prints each run and
+// min/median/max per rate.
 //
 // --control-stall-ms N checks the measurement itself: B pairs through a test relay that stops
 // forwarding A's bytes N ms before the kill (and drops them at the kill), so about rate × N / 1000
@@ -313,7 +316,7 @@ for (const rate of args.rates) {
     results.push(r);
     console.log(
       `rate ${rate} seed ${seed}: kill at +${r.kill_after_ms.toFixed(3)} ms, ${r.acked} acknowledged (${r.acked_rate_last_s}/s in the last second), ` +
-      `lost ${r.lost} (acknowledged ≤ ${r.window_ack_ms.toFixed(1)} ms, sent ≤ ${r.window_sent_ms.toFixed(1)} ms before the kill), holes ${r.holes}, errors ${r.errors}`,
+      `lost ${r.lost} (sent ≤ ${r.window_sent_ms.toFixed(3)} ms before the kill; acknowledgement read ≤ ${r.window_ack_ms.toFixed(3)} ms before it), holes ${r.holes}, errors ${r.errors}`,
     );
   }
 }
@@ -328,7 +331,8 @@ const summary = args.rates.map((rate) => {
   const fmt = (s: { min: number; median: number; max: number }, digits = 0) => `${s.min.toFixed(digits)} / ${s.median.toFixed(digits)} / ${s.max.toFixed(digits)}`;
   console.log(
     `  ${rate} sets/s (achieved ${fmt(achieved)}/s), ${rs.length} runs: lost writes ${fmt(lost)}; ` +
-    `window ${fmt(ack, 1)} ms (oldest lost acknowledgement before the kill), ${fmt(sent, 1)} ms by send time; holes ${holes}`,
+    `window ${fmt(sent, 3)} ms (the oldest lost write was sent, and so acknowledged, at most this long before the kill); ` +
+    `runs with a loss ${rs.filter((r) => r.lost > 0).length}; holes ${holes}`,
   );
   return { rate, runs: rs.length, lost, window_ack_ms: ack, window_sent_ms: sent, achieved_per_s: achieved, holes };
 });

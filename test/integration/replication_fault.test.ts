@@ -27,6 +27,8 @@ const big_skew_ms = 5_000;
 const collision_keys = 100;
 const collision_rounds_max = 50;
 const parity_tries_max = 30;
+/** The delayed-hello replay: how long B's hello is held (the old listener gave up after 300 ms). */
+const hello_hold_ms = 1_000;
 
 function seeds(): number[] {
   const one = process.env.FAULT_SEED;
@@ -249,11 +251,12 @@ describe("minimal replays", () => {
   }, 30_000);
 });
 
-// Found by the soak (seeds 1003, 1043, ...): a re-pair whose hello is held up on the way (here the
-// B→A direction stalls while B reconnects) longer than the listener's wait for a hello
-// (link.ts hello_wait_ms, 300 ms): the listener takes its repcached-bun peer for a classic one,
-// both run repcached's protocol (last arrival wins, no tombstones, no copy from the connector),
-// and B's newer write is overwritten by A's older copy.
+// Product bugs the soak found, replayed deterministically; both fixed on main since.
+// (1) Seeds 1003, 1043, 20169, 20295, 50036: a re-pair whose hello was held up on the way (here the
+// B→A direction stalls while B reconnects) longer than the listener's 300 ms wait for a hello made
+// the listener take its repcached-bun peer for a classic one; both ran repcached's protocol (last
+// arrival wins, no tombstones, no copy from the connector) and A's older copy overwrote B's newer
+// write. Fixed by 4c64661 (the listener probes instead of guessing from silence).
 describe("product bugs found by the soak", () => {
   test("a re-pair whose hello is delayed past the listener's wait still pairs as repcached-bun (keeps B's newer write)", async () => {
     const { cluster, ca, cb } = await pairForReplay();
@@ -263,9 +266,11 @@ describe("product bugs found by the soak", () => {
       await cutAndWait(cluster, ca, cb);
       expect(await cb.set("k", "from-B-during-the-cut")).toBe("STORED");
       cluster.ra.up.stall(); // what B sends to A (its hello first) waits in the relay
+      const connections = cluster.ra.connections;
       cluster.ra.heal();
-      // A accepts B's new connection and, hearing nothing, decides what kind of peer it has.
-      expect(await eventually(async () => (await ca.stats("replication")).get("peer_kind") !== "", 10_000)).toBe(true);
+      expect(await eventually(async () => cluster.ra.connections > connections, 10_000)).toBe(true);
+      // The fault is a duration: B's hello is held this long after B's new connection reached A.
+      await Bun.sleep(hello_hold_ms);
       cluster.ra.up.resume();
       expect((await cluster.converge(10_000)).ok).toBe(true);
       const kinds = [(await ca.stats("replication")).get("peer_kind"), (await cb.stats("replication")).get("peer_kind")];
@@ -277,11 +282,12 @@ describe("product bugs found by the soak", () => {
     }
   }, 30_000);
 
-  // Soak seed 20222: A and B were both killed and restarted during cuts, so neither new process had
+  // (2) Seed 20222: A and B were both killed and restarted during cuts, so neither new process had
   // paired yet; each took its cas parity from its own random node id (replicator.ts), both got 1,
   // concurrent appends to k0 on A and B in the same ms got the same cas, and after the heal each
-  // node kept its own version ("keep the higher cas" has no winner on a tie): k0 differs for good.
-  test("two restarted nodes that have not paired yet never mint the same cas (concurrent writes converge)", async () => {
+  // node kept its own version ("keep the higher cas" had no winner on a tie): k0 differed for good.
+  // Fixed by 76ba09f (a tie breaks alike on every node: tombstone, then greater value bytes, then flags).
+  test("two restarted nodes that have not paired yet mint the same cas for concurrent writes of one key: both keep the same version", async () => {
     const { cluster, ca, cb } = await pairForReplay();
     const keys = Array.from({ length: collision_keys }, (_, i) => `c${i}`);
     let clients: CacheClient[] = [];
