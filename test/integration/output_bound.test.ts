@@ -9,8 +9,10 @@
 // (a fresh buffer each time) until the GC frees them: measured 37-48 MiB for the 1 GB reply, so
 // growth_reading_bytes_max is 64 MiB (before the fix: +957 MiB). The proxy closes a client whose
 // replies held for it pass client_output_pending_bytes_max (32 MiB): its upstream reply stash
-// doubles past 32 MiB before the check and every read is a fresh chunk, measured ~124 MiB
-// (before: not closed, the backend grew by 959 MiB), so growth_proxy_bytes_max is 144 MiB.
+// doubles past 32 MiB before the check, and after the close it reads the rest of the 1 GB reply
+// from the backend and drops it, each read a fresh chunk left to the GC: measured 73-156 MiB over
+// 20 runs (before: not closed; the backend grew by 959 MiB), so growth_proxy_bytes_max is 192 MiB.
+// This figure is set by the GC, not by a structural bound: see the report of issue 11.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { RawClient, type Spawned, startMagent, startMemcached, startOurs } from "../helpers/procs.ts";
 import { MiB, NonReader, RssSampler, rssSettled, StreamChecker } from "../helpers/rss.ts";
@@ -19,7 +21,7 @@ const value_bytes = 1_000_000;
 const names_per_line = 1_000;
 const growth_ours_bytes_max = 16 * MiB;
 const growth_reading_bytes_max = 64 * MiB;
-const growth_proxy_bytes_max = 144 * MiB;
+const growth_proxy_bytes_max = 192 * MiB;
 const close_wait_ms_max = 15_000;
 const reply_wait_ms_max = 60_000;
 
