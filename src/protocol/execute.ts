@@ -5,7 +5,7 @@
 // output buffer. `noreply` suppresses every reply of that command, as memcached's out_string does.
 // A successful mutation is reported to `ctx.mutations` in one call (replication hooks in there).
 
-import { ClientError, Cmd, ClientErrorText, key_bytes_max, key_cursor, nextKey, type Command } from "./parser.ts";
+import { ClientError, Cmd, ClientErrorText, firstLongKey, key_cursor, nextKey, type Command } from "./parser.ts";
 import { putU64 } from "./numbers.ts";
 import { Reply } from "./replies.ts";
 import type { Output } from "../server/output.ts";
@@ -180,46 +180,59 @@ export function storeFailedTooLarge(ctx: Context, cmd: Command, buf: Uint8Array)
   reply(ctx.out, Reply.TOO_LARGE, cmd.noreply);
 }
 
-export function executeGet(ctx: Context, cmd: Command, buf: Uint8Array): void {
+/**
+ * get/gets/gat/gats from the key at `from` (cmd.keys_off at first). Returns -1 when the command is
+ * answered (values, then END once), or the offset of the next key when it stopped because the
+ * owner's unsent output passed its bound (`out.overBacklog()`): the caller keeps the line and calls
+ * again from there once the socket drained. At least one key is served per call; nothing is
+ * allocated per key. A line with a key over key_bytes_max is answered, like memcached, with the
+ * error alone: the keys before it are looked up (counted, touched) but their values are dropped.
+ */
+export function executeGet(ctx: Context, cmd: Command, buf: Uint8Array, from: number = cmd.keys_off): number {
   const out = ctx.out;
-  const store = ctx.store;
   let mode = GetMode.TEXT;
   if (cmd.kind === Cmd.GETS || cmd.kind === Cmd.GATS) mode |= GetMode.CAS;
-  const touching = cmd.kind === Cmd.GAT || cmd.kind === Cmd.GATS;
-  if (touching) mode |= GetMode.TOUCH;
-  // memcached answers a get with an over-long key with the error alone: drop the values already
-  // written for this command (unless a huge multi-get already had to flush them).
-  const reply_start = out.len;
-  const flushes_before = out.flushes;
-  let from = cmd.keys_off;
-  while (nextKey(buf, from, cmd.line_end)) {
+  if (cmd.kind === Cmd.GAT || cmd.kind === Cmd.GATS) mode |= GetMode.TOUCH;
+  const long_key = from === cmd.keys_off ? firstLongKey(buf, from, cmd.line_end) : -1;
+  const keys_end = long_key >= 0 ? long_key : cmd.line_end;
+  let served = 0;
+  for (let at = from; nextKey(buf, at, keys_end); served++) {
     const key_off = key_cursor.off;
     const key_len = key_cursor.len;
-    from = key_off + key_len;
-    if (key_len > key_bytes_max) {
-      ctx.counters.get_keys_too_long++;
-      if (out.flushes === flushes_before) out.len = reply_start;
-      out.put(client_error_replies[0]!);
-      return;
-    }
-    if (touching) ctx.counters.cmd_touch++;
-    else ctx.counters.cmd_get++;
-    for (;;) {
-      const n = store.get(buf, key_off, key_len, out.buf, out.len, out.buf.length - out.len, mode, cmd.exptime);
-      if (n >= 0) {
-        out.len += n;
-        ctx.detail.recordGet(buf, key_off, key_len, true);
-        if (touching && ctx.mutations !== null) ctx.mutations.stored(buf, key_off, key_len);
-        break;
-      }
-      if (n !== Status.BUFFER_SMALL || out.len === 0) {
-        ctx.detail.recordGet(buf, key_off, key_len, false);
-        break;
-      }
-      out.flushNow();
-    }
+    if (served > 0 && long_key < 0 && out.overBacklog()) return key_off;
+    const n = getOne(ctx, buf, key_off, key_len, mode, cmd.exptime);
+    if (long_key >= 0) out.len -= n;
+    at = key_off + key_len;
+  }
+  if (long_key >= 0) {
+    ctx.counters.get_keys_too_long++;
+    out.put(client_error_replies[0]!);
+    return -1;
   }
   out.put(Reply.END);
+  return -1;
+}
+
+/** One key of a get: its VALUE block into the output (flushing first if it does not fit); returns its length (0: a miss). */
+function getOne(ctx: Context, buf: Uint8Array, key_off: number, key_len: number, mode: number, exptime: number): number {
+  const out = ctx.out;
+  const touching = (mode & GetMode.TOUCH) !== 0;
+  if (touching) ctx.counters.cmd_touch++;
+  else ctx.counters.cmd_get++;
+  for (;;) {
+    const n = ctx.store.get(buf, key_off, key_len, out.buf, out.len, out.buf.length - out.len, mode, exptime);
+    if (n >= 0) {
+      out.len += n;
+      ctx.detail.recordGet(buf, key_off, key_len, true);
+      if (touching && ctx.mutations !== null) ctx.mutations.stored(buf, key_off, key_len);
+      return n;
+    }
+    if (n !== Status.BUFFER_SMALL || out.len === 0) {
+      ctx.detail.recordGet(buf, key_off, key_len, false);
+      return 0;
+    }
+    out.flushNow();
+  }
 }
 
 /** Room for `VA <size>` and the v f t c k s return flags of a meta get, before its key. */

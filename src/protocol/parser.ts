@@ -429,3 +429,18 @@ export function nextKey(buf: Uint8Array, from: number, line_end: number): boolea
   key_cursor.len = e - i;
   return true;
 }
+
+/**
+ * Where the first key longer than key_bytes_max starts among the keys of buf[from, line_end), or
+ * -1 when there is none. Pure: memcached answers such a line with the error alone, so a get checks
+ * this before it writes (or flushes) any value.
+ */
+export function firstLongKey(buf: Uint8Array, from: number, line_end: number): number {
+  let key_start = from;
+  for (let i = from; i <= line_end; i++) {
+    if (i < line_end && buf[i] !== SPACE) continue;
+    if (i - key_start > key_bytes_max) return key_start;
+    key_start = i + 1;
+  }
+  return -1;
+}

@@ -9,9 +9,12 @@
 //   order the backends answer in. Replies of one event are batched in `out` (a buffer borrowed from
 //   the proxy for the event) and written with one socket.write by `flush()` at the end of the
 //   event; what the socket does not take is copied to `pending`, in order, and written on drain.
-// - Bounded: with client_requests_max requests in flight, or more than
-//   client_output_pending_bytes_max unwritten, the connection stops reading (socket.pause) until
-//   replies drain. Errors in a command line are answered like memcached and the connection lives on.
+// - Bounded: with client_requests_max requests in flight, or more than client_output_pause_bytes
+//   unwritten, the connection stops reading (socket.pause) until replies drain. Replies held for it
+//   (unwritten, or a multi-get reply still arriving from a server) past
+//   client_output_pending_bytes_max close it at once, counted by the host (`outputBoundClosed`):
+//   upstreams are shared, so a client that does not read cannot be allowed to make the proxy hold
+//   its reply. Errors in a command line are answered like memcached and the connection lives on.
 
 import type { Socket } from "bun";
 import { InputStash } from "../server/stash.ts";
@@ -27,7 +30,8 @@ import { copyBytes } from "./wire.ts";
 import type { Router } from "./router.ts";
 import type { Upstream } from "./upstream.ts";
 import {
-  client_input_bytes_initial, client_input_bytes_max, client_output_pending_bytes_max, client_requests_max,
+  client_input_bytes_initial, client_input_bytes_max, client_output_pause_bytes, client_output_pending_bytes_max,
+  client_requests_max,
   value_bytes_max,
 } from "./limits.ts";
 
@@ -44,6 +48,8 @@ export interface ClientHost {
   bytesRead(n: number): void;
   bytesWritten(n: number): void;
   counted(kind: number): void;
+  /** A client was closed because replies held for it passed client_output_pending_bytes_max. */
+  outputBoundClosed(): void;
 }
 
 export type ClientSocket = Socket<Client>;
@@ -115,7 +121,7 @@ export class Client implements ReplyQueue {
       const next = this.runCommand(buf, at, end);
       if (next < 0) break;
       at = next;
-      if (this.inflight >= client_requests_max || this.pending.bytes > client_output_pending_bytes_max) this.pause();
+      if (this.inflight >= client_requests_max || this.pending.bytes > client_output_pause_bytes) this.pause();
     }
     return at;
   }
@@ -290,7 +296,7 @@ export class Client implements ReplyQueue {
       this.out = null;
     }
     if (this.state === ClientState.QUITTING && this.inflight === 0 && this.pending.bytes === 0) return this.close();
-    if (this.paused && this.inflight < client_requests_max && this.pending.bytes <= client_output_pending_bytes_max) {
+    if (this.paused && this.inflight < client_requests_max && this.pending.bytes <= client_output_pause_bytes) {
       this.paused = false;
       this.socket.resume();
       this.runStash();
@@ -308,7 +314,21 @@ export class Client implements ReplyQueue {
     const written = this.pending.send(this.socket, buf, off, len);
     if (written < 0) return this.onClose();
     this.host.bytesWritten(written);
-    if (this.pending.bytes > client_output_pending_bytes_max) this.pause();
+    if (this.pending.bytes > client_output_pending_bytes_max) return this.closeOverOutput();
+    if (this.pending.bytes > client_output_pause_bytes) this.pause();
+  }
+
+  holding(bytes: number): boolean {
+    if (this.state === ClientState.CLOSED) return false;
+    if (this.pending.bytes + bytes <= client_output_pending_bytes_max) return true;
+    this.closeOverOutput();
+    return false;
+  }
+
+  /** Replies held for this client passed their bound: closed at once, what is held is dropped. */
+  private closeOverOutput(): void {
+    this.host.outputBoundClosed();
+    this.abort();
   }
 
   onDrain(): void {

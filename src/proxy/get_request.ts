@@ -209,6 +209,14 @@ export class GetRequest extends Request {
     }
   }
 
+  /** A reply still arriving for this client: it counts against the client's output bound. */
+  partHeld(_part: Part, bytes: number): boolean {
+    if (this.finished) return false;
+    if (this.client.holding(bytes)) return true;
+    this.finished = true;
+    return false;
+  }
+
   partDone(part: Part, buf: Uint8Array, off: number, len: number): void {
     if (this.finished) return;
     if (part.tag >= fill_tag_base) return this.fillDone(part, buf, off, len);

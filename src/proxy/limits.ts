@@ -16,7 +16,15 @@ export const client_input_bytes_initial = 16 * 1024;
  *  stops reading that client until replies drain — pipelining is bounded, never refused. */
 export const client_requests_max = 1024;
 /** Replies a slow client has not taken yet before the proxy stops reading its requests. */
-export const client_output_pending_bytes_max = 4 * 1024 * 1024;
+export const client_output_pause_bytes = 4 * 1024 * 1024;
+/** Reply bytes held for one client — unsent, plus a reply to it still arriving from a server — past
+ *  which the client is closed (counted in `stats` as clients_closed_output_bound). Pausing cannot
+ *  bound this: one multi-get can name a 1 MB value thousands of times, and an upstream connection
+ *  is pooled and pipelined across clients, so it is never paused for one. Half of
+ *  upstream_reply_bytes_max, so a client's own reply is cut off before the shared upstream's limit
+ *  would fail the connection for every client on it. A client that reads its replies is closed
+ *  only by one reply (or one pipelined batch) this large. */
+export const client_output_pending_bytes_max = 32 * 1024 * 1024;
 /** Size of a client's reply batch buffer (taken from a shared free list per event, returned after
  *  the batch is written); a reply larger than this is written straight from where it lies. */
 export const client_output_bytes = 16 * 1024;

@@ -5,7 +5,9 @@
 // calls `owner.partDone(part, buf, off, len)`; the bytes are valid only during that call. When the
 // connection fails first it calls `owner.partFailed(part, sent)`: `sent` is false when the request
 // never left the proxy (the connection never opened), so a write may safely go elsewhere. A part
-// with no owner is fire-and-forget (write-backs): its reply is read and dropped.
+// with no owner is fire-and-forget (write-backs): its reply is read and dropped. While a reply is
+// arriving the upstream reports its size (`held`); an owner may let it go (a client over its
+// output bound), and the part becomes owner-less.
 // Every part gets exactly one of the two calls, once.
 
 import type { Backend } from "./backend.ts";
@@ -13,6 +15,9 @@ import type { Backend } from "./backend.ts";
 export interface PartOwner {
   partDone(part: Part, buf: Uint8Array, off: number, len: number): void;
   partFailed(part: Part, sent: boolean): void;
+  /** The unfinished reply already holds `bytes`: false drops the owner's interest in it (the
+   *  upstream then reads the rest and discards it block by block). Absent: always true. */
+  partHeld?(part: Part, bytes: number): boolean;
 }
 
 export class Part {
@@ -31,6 +36,15 @@ export class Part {
     this.kind = kind;
     this.tag = tag;
     this.backend = backend;
+  }
+
+  /** The reply so far holds `bytes`; false once nobody wants it (the owner let it go). */
+  held(bytes: number): boolean {
+    const owner = this.owner;
+    if (owner === null) return false;
+    if (owner.partHeld === undefined || owner.partHeld(this, bytes)) return true;
+    this.owner = null;
+    return false;
   }
 
   done(buf: Uint8Array, off: number, len: number): void {

@@ -45,7 +45,7 @@ export class ProxyServer implements ClientHost, BackendHost {
   private readonly free_outputs: Uint8Array[] = [];
   private figures = {
     total_connections: 0, rejected_connections: 0, bytes_read: 0, bytes_written: 0,
-    cmd_get: 0, cmd_set: 0, cmd_touch: 0, cmd_flush: 0, cmd_other: 0,
+    cmd_get: 0, cmd_set: 0, cmd_touch: 0, cmd_flush: 0, cmd_other: 0, clients_closed_output_bound: 0,
   };
 
   constructor(settings: ProxySettings) {
@@ -193,6 +193,10 @@ export class ProxyServer implements ClientHost, BackendHost {
     else f.cmd_other++;
   }
 
+  outputBoundClosed(): void {
+    this.figures.clients_closed_output_bound++;
+  }
+
   log(level: number, text: string): void {
     if (this.settings.verbosity >= level) console.error(`magent: ${text}`);
   }
@@ -202,7 +206,7 @@ export class ProxyServer implements ClientHost, BackendHost {
     if (cmd.ntokens === 3 && tokenIs(buf, cmd, 1, "reset")) {
       const f = this.figures;
       f.total_connections = f.rejected_connections = f.bytes_read = f.bytes_written = 0;
-      f.cmd_get = f.cmd_set = f.cmd_touch = f.cmd_flush = f.cmd_other = 0;
+      f.cmd_get = f.cmd_set = f.cmd_touch = f.cmd_flush = f.cmd_other = f.clients_closed_output_bound = 0;
       return encode("RESET\r\n");
     }
     return null;
@@ -227,6 +231,7 @@ export class ProxyServer implements ClientHost, BackendHost {
       cmd_other: f.cmd_other,
       bytes_read: f.bytes_read,
       bytes_written: f.bytes_written,
+      clients_closed_output_bound: f.clients_closed_output_bound,
     };
   }
 }

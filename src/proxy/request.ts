@@ -13,6 +13,9 @@ import { ClientErrorText } from "../protocol/parser.ts";
 /** What a request needs from its client connection. */
 export interface ReplyQueue extends Affinity {
   complete(request: Request, buf: Uint8Array, off: number, len: number): void;
+  /** Whether the client may hold `bytes` more of a reply still arriving; false: it was closed over
+   *  its output bound (the reply is to be dropped). */
+  holding(bytes: number): boolean;
 }
 
 const encoder = new TextEncoder();

@@ -28,6 +28,8 @@ export interface ProxyFigures {
   cmd_other: number;
   bytes_read: number;
   bytes_written: number;
+  /** Clients closed because replies held for them passed client_output_pending_bytes_max. */
+  clients_closed_output_bound: number;
 }
 
 function header(role: string, index: number, backend: Backend): string {

@@ -6,7 +6,9 @@
 //   are coalesced in `out` and written with one socket.write when the proxy flushes (`flush()`);
 //   whatever the socket does not take is copied, in order, to `pending` and written on drain.
 // - Replies are framed on the chunk Bun hands us (reply.ts); only a split tail is copied to the
-//   stash, bounded by upstream_reply_bytes_max.
+//   stash, bounded by upstream_reply_bytes_max. While a multi-get reply is arriving its part is told
+//   its size; a reply its owner let go (a client over its output bound) is read on and dropped
+//   block by block, so the connection — shared by other clients' requests — stays up.
 // - Failure is never reported from inside put/enqueue (the caller is mid-routing): a write error
 //   or an overfull backlog marks the connection `broken`, and the next `flush()` fails it. A failed
 //   connection is closed and every queued part gets `failed(sent)` — sent is false while the
@@ -15,7 +17,7 @@
 import type { Socket } from "bun";
 import { InputStash } from "../server/stash.ts";
 import { SendQueue } from "../server/send_queue.ts";
-import { BAD, NEED_MORE, replyEnd, scan } from "./reply.ts";
+import { BAD, NEED_MORE, ReplyKind, replyEnd, scan } from "./reply.ts";
 import type { Part } from "./part.ts";
 import { copyBytes } from "./wire.ts";
 import {
@@ -205,10 +207,7 @@ export class Upstream {
         return end;
       }
       const reply_end = replyEnd(part.kind, buf, at, at + this.resume_rel, end);
-      if (reply_end === NEED_MORE) {
-        this.resume_rel = scan.resume - at;
-        return at;
-      }
+      if (reply_end === NEED_MORE) return this.unfinished(part, at, end);
       if (reply_end === BAD) {
         this.fail("malformed reply");
         return end;
@@ -226,6 +225,21 @@ export class Upstream {
       at = reply_end;
       if (this.state === UpstreamState.CLOSED) return end;
     }
+    return at;
+  }
+
+  /**
+   * The reply at `at` needs more bytes: tell its owner how much it holds so far. Returns how far
+   * the input is consumed: `at` (the reply is kept), or — when nobody wants the reply any more —
+   * the start of its first incomplete block, so a dropped reply is held one block at a time.
+   */
+  private unfinished(part: Part, at: number, end: number): number {
+    const resume = scan.resume;
+    if (part.kind === ReplyKind.VALUES && !part.held(end - at)) {
+      this.resume_rel = 0;
+      return resume;
+    }
+    this.resume_rel = resume - at;
     return at;
   }
 

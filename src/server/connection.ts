@@ -7,6 +7,9 @@
 //   socket.write. Whatever the socket does not take is copied, in order, into `pending` and written
 //   on drain. While more than output_pending_bytes_max is pending the connection stops executing
 //   requests and pauses the socket, so a slow reader cannot make the server buffer without bound.
+//   The bound holds inside a command too: a multi-get stops after the key that passed it (the line
+//   stays in the stash; `get_resume_off` remembers the next key) and goes on from there on drain,
+//   so at most output_pending_bytes_max + one Output buffer is ever held for one connection.
 // - A large value is staged as it arrives and enters the store (reserve/fill/commit) only when
 //   complete, so a half-sent value holds no store memory (staging.ts); past the staging budget it
 //   streams into an item reserved at its command line. A value the store refuses is swallowed, as
@@ -106,6 +109,9 @@ export class Connection {
   private held = false;
   private readonly writesResumed: () => void;
   private close_after_write = false;
+  /** A multi-get stopped at its output bound: the offset of its next key from the line's start
+   *  (the line is the first thing in the stash); 0 when none is waiting. */
+  private get_resume_off = 0;
   // Value streaming / swallowing.
   private slot = -1;
   private value_left = 0;
@@ -145,8 +151,7 @@ export class Connection {
     if (this.peer !== null) return this.onPeerData(chunk);
     this.host.bytesRead(chunk.length);
     this.last_cmd_s = this.host.now_s;
-    const out = this.host.ctx.out;
-    out.flush = this.flushOut;
+    this.bindOutput();
     this.consume(chunk);
     this.flushOutput();
   }
@@ -194,7 +199,7 @@ export class Connection {
     const out = ctx.out;
     const mutations = ctx.mutations;
     const reply_start = out.len;
-    out.flush = this.flushOut;
+    this.bindOutput();
     ctx.mutations = null;
     try {
       this.consume(chunk);
@@ -202,6 +207,13 @@ export class Connection {
       ctx.mutations = mutations;
       out.len = reply_start;
     }
+  }
+
+  /** Makes the shared Output this connection's for a batch: its flush, and its unsent backlog. */
+  private bindOutput(): void {
+    const out = this.host.ctx.out;
+    out.flush = this.flushOut;
+    out.backlog_bytes = this.pending.bytes;
   }
 
   private discardOutput(): void {
@@ -218,8 +230,7 @@ export class Connection {
     if (this.held) return;
     this.socket.resume();
     if (this.waiting_fetch) return;
-    const out = this.host.ctx.out;
-    out.flush = this.flushOut;
+    this.bindOutput();
     this.runStash();
     this.flushOutput();
   }
@@ -229,6 +240,7 @@ export class Connection {
     this.state = State.CLOSED;
     this.pending.clear();
     this.stash.clear();
+    this.get_resume_off = 0;
   }
 
   /** While replication's gate is shut, a write waits with its input stashed and the socket paused. */
@@ -246,7 +258,7 @@ export class Connection {
     if (this.state === State.CLOSED) return;
     if (!this.blocked) this.socket.resume();
     if (this.blocked || this.waiting_fetch || this.stash.bytes === null) return;
-    this.host.ctx.out.flush = this.flushOut;
+    this.bindOutput();
     this.runStash();
     this.flushOutput();
   }
@@ -255,7 +267,7 @@ export class Connection {
     this.waiting_fetch = false;
     this.skip_read_through = true;
     if (this.state === State.CLOSED || this.blocked || this.stash.bytes === null) return;
-    this.host.ctx.out.flush = this.flushOut;
+    this.bindOutput();
     this.runStash();
     this.flushOutput();
   }
@@ -294,9 +306,11 @@ export class Connection {
       return end;
     }
     if (this.peer === null && isWrite(cmd.kind) && this.holdWrite()) return -1;
-    if (this.host.verbosity >= 2 && this.peer === null) this.logCommand(buf, cmd);
+    const resuming = this.get_resume_off > 0;
+    if (this.host.verbosity >= 2 && this.peer === null && !resuming) this.logCommand(buf, cmd);
     if (!isStorage(cmd.kind) && !(cmd.kind === Cmd.REP && this.peer !== null)) {
-      if (this.readThrough(cmd, buf)) return -1;
+      if (!resuming && this.readThrough(cmd, buf)) return -1;
+      if (isGet(cmd.kind)) return this.runGet(cmd, buf);
       this.execute(cmd, buf);
       return cmd.next;
     }
@@ -309,6 +323,24 @@ export class Connection {
     if (cmd.next - at + total <= value_inline_bytes_max) return -1;
     this.beginValue(cmd, buf);
     return cmd.next;
+  }
+
+  /**
+   * A get-like command, from its first key or from where it stopped. Returns the offset after the
+   * line, or -1 when it stopped at the output bound: then the connection blocks and the line is
+   * run again from `get_resume_off` on drain (END comes once, at the very end).
+   */
+  private runGet(cmd: Command, buf: Uint8Array): number {
+    const resume_off = this.get_resume_off;
+    const from = resume_off > 0 ? cmd.line_start + resume_off : cmd.keys_off;
+    const stopped = executeGet(this.host.ctx, cmd, buf, from);
+    if (stopped < 0) {
+      this.get_resume_off = 0;
+      return cmd.next;
+    }
+    this.get_resume_off = stopped - cmd.line_start;
+    this.block();
+    return -1;
   }
 
   /** -vv: memcached's `<fd command` lines (the line only, never value bytes). */
@@ -340,11 +372,6 @@ export class Connection {
     const ctx = this.host.ctx;
     if (this.peer !== null && this.executePeerOnly(cmd, buf)) return;
     switch (cmd.kind) {
-      case Cmd.GET:
-      case Cmd.GETS:
-      case Cmd.GAT:
-      case Cmd.GATS:
-        return executeGet(ctx, cmd, buf);
       case Cmd.MN:
         return ctx.out.put(Reply.MN);
       case Cmd.MG:
@@ -548,6 +575,7 @@ export class Connection {
   private write(buf: Uint8Array, n: number): void {
     const written = this.pending.send(this.socket, buf, 0, n);
     if (written < 0) return this.onClose();
+    this.host.ctx.out.backlog_bytes = this.pending.bytes;
     this.host.bytesWritten(written);
   }
 
