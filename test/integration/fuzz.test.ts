@@ -208,7 +208,7 @@ describe(`fuzz (seed ${seed}, ${requests_total} requests per port)`, () => {
 
   beforeAll(async () => {
     repl_port = await freePort();
-    node = await startOurs(["-m", "64", "-X", String(repl_port), "--replication-secret", "fuzz-secret"]);
+    node = await startOurs(["-m", "64", "-X", String(repl_port), "--replication-secret", "5d41402abc4b2a76b9719d911017c592"]);
     const c = await RawClient.connect(node.port);
     expect(await c.call(`set ${known_key} 7 0 ${known_value.length}\r\n${known_value}\r\n`)).toBe("STORED\r\n");
     c.close();
