@@ -489,14 +489,20 @@ describe("serving during the copy", () => {
       }
     }
     expect(await ca.command("mn\r\n")).toBe("MN");
-    const b = await node(["-x", "127.0.0.1", "-X", String(rport), "-m", "256", "--serve-during-copy"]);
+    // A's bytes reach B 300 ms late: B serves at once while its copy is surely still on the way.
+    const relay = await Relay.start(rport);
+    relays.push(relay);
+    relay.down.delay(300);
+    const b = await node(["-x", "127.0.0.1", "-X", `${await freePort()}:${relay.port}`, "-m", "256", "--serve-during-copy"]);
     const cb = await CacheClient.connect(b.port);
     const keys = Array.from({ length: 20 }, (_, j) => `rt${total - 1 - j * 997}`);
+    const copied_before = (await cb.stats("replication")).get("full_copies_received");
     const got = await cb.gets(keys);
     const missing = keys.filter((key) => got.get(key)?.value !== key.slice(2));
     if (missing.length > 0) console.log("missing", missing, Object.fromEntries(await cb.stats("replication")));
     for (const key of keys) expect(got.get(key)?.value).toBe(key.slice(2));
     const stats = await cb.stats("replication");
+    expect(copied_before).toBe("0");
     expect(Number(stats.get("read_through_fetches"))).toBeGreaterThan(0);
     expect(await synced(a.port, b.port)).toBe(true);
     expect((await cb.stats()).get("curr_items")).toBe(String(total));
