@@ -676,8 +676,17 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
       this.fail(`replication: cleanup error (${this.journal.count} items and ${this.outbox.pending()} bytes not sent${link.closed ? ": the link closed" : `: no progress for ${drain_stall_ms_max} ms`})`);
     }
     link.socket.end();
-    this.onClose(link); // logs `replication: close`
+    // The last bytes may still sit in the kernel's buffers: wait (bounded) until the peer has read
+    // up to our end and closed, so exiting cannot cut them off.
+    if (left === 0) await this.closedByPeer(link);
+    this.onClose(link); // logs `replication: close` (unless the peer's close already did)
     this.log(1, "replication: cleanup complete");
+  }
+
+  private async closedByPeer(link: Link): Promise<void> {
+    const deadline = performance.now() + drain_stall_ms_max;
+    while (!link.closed && performance.now() < deadline) await Bun.sleep(drain_poll_ms);
+    if (!link.closed) this.fail(`replication: cleanup error (the peer did not close within ${drain_stall_ms_max} ms after the last byte)`);
   }
 
   // ---- stats ----

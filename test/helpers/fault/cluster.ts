@@ -334,10 +334,37 @@ export class Cluster {
       const quiet = last.every((s) => s !== null && s.state === "synced" && s.queue_items === 0 && s.send_pending_bytes === 0) &&
         this.relaysHeldBytes() === 0;
       quiet_in_a_row = quiet ? quiet_in_a_row + 1 : 0;
-      if (quiet_in_a_row >= 2) return { ok: true, last };
+      if (quiet_in_a_row >= 2 && (await this.barrier(deadline))) return { ok: true, last };
       await Bun.sleep(monitor_interval_ms);
     }
     return { ok: false, last };
+  }
+
+  /**
+   * Quiet stats do not show bytes still in the kernel's socket buffers (a node just resumed from
+   * SIGSTOP may not have read them yet): a marker key written on each node must reach the other,
+   * and everything each sent before it has then been applied (one ordered stream per direction).
+   */
+  private async barrier(deadline: number): Promise<boolean> {
+    const tag = `barrier:${nowMs().toFixed(3)}`;
+    const clients = await Promise.all(this.nodes.map((node) => RawClient.connect(node.client_port).catch(() => null)));
+    try {
+      if (clients.some((c) => c === null)) return false;
+      for (const [i, c] of clients.entries()) {
+        if ((await c!.call(`set ${tag}:${i} 0 0 1\r\n1\r\n`)) !== "STORED\r\n") return false;
+      }
+      for (const [i, c] of clients.entries()) {
+        const other = (i + 1) % clients.length;
+        for (;;) {
+          if ((await c!.call(`get ${tag}:${other}\r\n`, "END\r\n")).startsWith("VALUE")) break;
+          if (nowMs() > deadline) return false;
+          await Bun.sleep(monitor_interval_ms / 4);
+        }
+      }
+      return true;
+    } finally {
+      for (const c of clients) c?.close();
+    }
   }
 
   /** Stops everything by PID and closes the relays (idempotent). */
