@@ -59,6 +59,8 @@ export class BackendCounters {
   fills = 0; // misses of this main server served from the backup
   write_backs = 0; // values written back to this main server
   mirrored = 0; // write copies this backup received
+  dropped_replies = 0; // replies let go as they arrived (client gone or over its output bound)
+  cut_connections = 0; // connections closed on purpose to stop a dropped reply
 }
 
 export class Backend implements UpstreamHost, PartOwner {
@@ -153,8 +155,12 @@ export class Backend implements UpstreamHost, PartOwner {
     this.host.dirtyUpstream(upstream);
   }
 
-
   opened(_upstream: Upstream): void {}
+
+  dropped(_upstream: Upstream, cut: boolean): void {
+    if (cut) this.counters.cut_connections++;
+    else this.counters.dropped_replies++;
+  }
 
   /** The probe's `version` was answered: the server is back, and the probe joins the pool. */
   partDone(part: Part): void {

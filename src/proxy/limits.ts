@@ -48,6 +48,13 @@ export const upstream_input_bytes_initial = 16 * 1024;
 /** The longest reply the proxy accepts from a backend: a multi-get of keys on one 64 KiB line can
  *  name ~6,000 keys; 64 MiB covers them at ~10 KiB each. A longer reply fails the request. */
 export const upstream_reply_bytes_max = 64 * 1024 * 1024;
+/** The most of a dropped reply (its client gone or over its output bound) an upstream connection
+ *  skips in place for the other clients' requests queued behind it; past it the connection is cut
+ *  and those requests fail (reads fail over to the backup). Half of client_output_pending_bytes_max:
+ *  a dropped reply then costs at most that bound held, plus this much read and left to the GC (Bun
+ *  hands each read over as a fresh buffer), so the proxy's memory for one client stays under
+ *  48 MiB; and skipping it takes milliseconds on a LAN, so the requests behind are not stalled. */
+export const upstream_discard_bytes_max = 16 * 1024 * 1024;
 /** A reply line (VALUE header, status, error) longer than this is a protocol error. */
 export const upstream_line_bytes_max = 2048 + 300;
 

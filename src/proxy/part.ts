@@ -15,8 +15,8 @@ import type { Backend } from "./backend.ts";
 export interface PartOwner {
   partDone(part: Part, buf: Uint8Array, off: number, len: number): void;
   partFailed(part: Part, sent: boolean): void;
-  /** The unfinished reply already holds `bytes`: false drops the owner's interest in it (the
-   *  upstream then reads the rest and discards it block by block). Absent: always true. */
+  /** The unfinished reply would hold `bytes` once the read just arrived is kept: false drops the
+   *  owner's interest in it (the upstream then never holds it: see Upstream.drop). Absent: true. */
   partHeld?(part: Part, bytes: number): boolean;
 }
 

@@ -7,6 +7,8 @@
 //   scanned once, not once per read), or BAD (a line too long to be a reply line).
 //   `from` is a previous `scan.resume` (or `start`). Only VALUE/VA data is skipped by length;
 //   every other line ends at '\n'.
+// - `valuesLine(buf, at, end)` reads one line of a VALUES reply without needing its data block:
+//   for a reply that is dropped as it arrives (the data is skipped by count, never held).
 // - `readValueLine` / `readMetaLine` split one `VALUE ...` / `VA ...` header into offsets and
 //   numbers, for merging and read-through.
 // Reply kinds:
@@ -77,6 +79,24 @@ function valuesEnd(buf: Uint8Array, from: number, end: number): number {
     }
     at = block_end;
   }
+}
+
+/** Where a dropped VALUES reply stands after `valuesLine`: the data bytes (and CRLF) to skip after
+ *  a VALUE line, or -1 after the reply's last line. */
+export const values_line = { skip_bytes: 0 };
+
+/** The offset after the line at `at` of a VALUES reply (setting values_line), NEED_MORE or BAD. */
+export function valuesLine(buf: Uint8Array, at: number, end: number): number {
+  const after = lineEnd(buf, at, end);
+  if (after < 0) return after;
+  if (!startsWith(buf, at, after, "VALUE ")) {
+    values_line.skip_bytes = -1; // END, or an error line
+    return after;
+  }
+  const data_len = tokenNumber(buf, at, after, 3);
+  if (data_len < 0) return BAD;
+  values_line.skip_bytes = data_len + 2;
+  return after;
 }
 
 /** Finds token `index` (0-based, space separated) of the line [at, line_end); sets `token`. */

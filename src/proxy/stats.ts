@@ -57,6 +57,8 @@ function serverLines(role: string, index: number, backend: Backend): string {
     ["mirrored_writes", c.mirrored],
     ["backup_fills", c.fills],
     ["write_backs", c.write_backs],
+    ["dropped_replies", c.dropped_replies],
+    ["cut_connections", c.cut_connections],
     ["meta_get", ["unknown", "yes", "no"][backend.meta]!],
   ];
   if (backend.last_error !== "") lines.push(["last_error", backend.last_error.replace(/\s+/g, "_")]);
