@@ -70,6 +70,10 @@ const handshakes_pending_max = 8;
 const send_window_bytes = 256 * 1024;
 /** Graceful stop: give up when the peer takes nothing for this long (repcached: 3 × 1 s). */
 const drain_stall_ms_max = 3_000;
+/** Graceful stop: the read-through id of the last message (read_through.ts ids start at 1). */
+const bye_fetch_id = 0;
+/** Graceful stop: how long a peer of our kind may take to acknowledge the last bytes. */
+const bye_wait_ms_max = 5_000;
 /** Graceful stop: poll the drain this often. */
 const drain_poll_ms = 10;
 /** Bytes per journal entry counted against -q items (key, type, length), for the default byte bound. */
@@ -86,6 +90,8 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
   /** Backpressure from the journal to the clients that write (backpressure.ts). */
   readonly gate: Backpressure;
   private stall_timer: ReturnType<typeof setInterval> | null = null;
+  /** Graceful stop: the peer acknowledged everything we sent (see acknowledged()). */
+  private bye_acked = false;
   /** When the peer last took bytes (or had none waiting). */
   private progress_ms = 0;
   private progress_bytes = 0;
@@ -442,7 +448,10 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
       onMarugotoEnd: () => this.peerCopyIn(link),
       onApplied: () => this.figures.received_items++,
       onFetch: (id, buf, keys_off, line_end) => this.onFetch(id, buf, keys_off, line_end),
-      onFetched: (id) => this.fetches.finish(id),
+      onFetched: (id) => {
+        if (id === bye_fetch_id) this.bye_acked = true;
+        else this.fetches.finish(id);
+      },
       onTomb: (buf, key_off, key_len, cas_lo, cas_hi) => this.onTomb(buf, key_off, key_len, cas_lo, cas_hi),
       onFlushBefore: (cas_lo, cas_hi) => this.onFlushBefore(cas_lo, cas_hi),
     };
@@ -675,18 +684,28 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
       this.figures.drain_timeouts++;
       this.fail(`replication: cleanup error (${this.journal.count} items and ${this.outbox.pending()} bytes not sent${link.closed ? ": the link closed" : `: no progress for ${drain_stall_ms_max} ms`})`);
     }
+    // The last bytes may still sit in the kernel's buffers, and exiting could cut them off: a peer
+    // of our kind acknowledges them (bounded wait) before we end the link.
+    if (left === 0 && !link.closed && link.mode === "ours") await this.acknowledged(link);
     link.socket.end();
-    // The last bytes may still sit in the kernel's buffers: wait (bounded) until the peer has read
-    // up to our end and closed, so exiting cannot cut them off.
-    if (left === 0) await this.closedByPeer(link);
-    this.onClose(link); // logs `replication: close` (unless the peer's close already did)
+    this.onClose(link); // logs `replication: close`
     this.log(1, "replication: cleanup complete");
   }
 
-  private async closedByPeer(link: Link): Promise<void> {
-    const deadline = performance.now() + drain_stall_ms_max;
-    while (!link.closed && performance.now() < deadline) await Bun.sleep(drain_poll_ms);
-    if (!link.closed) this.fail(`replication: cleanup error (the peer did not close within ${drain_stall_ms_max} ms after the last byte)`);
+  /**
+   * Sends a read-through of one key with the reserved id `bye_fetch_id`: the peer answers
+   * `rcb1_fetched` after it has applied everything we sent before it (one ordered stream).
+   */
+  private async acknowledged(link: Link): Promise<void> {
+    this.bye_acked = false;
+    this.outbox.putText(`rcb1_fetch ${bye_fetch_id} rcb1:bye\r\n`);
+    this.write(link);
+    const deadline = performance.now() + bye_wait_ms_max;
+    while (!this.bye_acked && !link.closed && performance.now() < deadline) await Bun.sleep(drain_poll_ms);
+    if (!this.bye_acked) {
+      this.figures.drain_timeouts++;
+      this.fail(`replication: cleanup error (the peer did not acknowledge the last bytes within ${bye_wait_ms_max} ms)`);
+    }
   }
 
   // ---- stats ----
