@@ -227,8 +227,15 @@ export class Cluster {
     const b = new FaultNode("B", await freePort(), [...b_args, ...options.extra_args], b_env, history);
     const cluster = new Cluster(a, b, ra, rb, history);
     live.add(cluster);
-    await a.start(true);
-    await b.start(true);
+    try {
+      await a.start(true);
+      await b.start(true);
+    } catch (error) {
+      // The caller never gets the cluster: stop what did start here (a node that started must
+      // not outlive a schedule that ended on a harness error).
+      await cluster.stop(live);
+      throw error;
+    }
     return cluster;
   }
 
