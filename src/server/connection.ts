@@ -230,6 +230,11 @@ export class Connection {
     if (this.held) return;
     this.socket.resume();
     if (this.waiting_fetch) return;
+    this.resumeStash();
+  }
+
+  /** Goes on with the stashed input once nothing holds it any more (drain, gate, fetch). */
+  private resumeStash(): void {
     this.bindOutput();
     this.runStash();
     this.flushOutput();
@@ -258,18 +263,14 @@ export class Connection {
     if (this.state === State.CLOSED) return;
     if (!this.blocked) this.socket.resume();
     if (this.blocked || this.waiting_fetch || this.stash.bytes === null) return;
-    this.bindOutput();
-    this.runStash();
-    this.flushOutput();
+    this.resumeStash();
   }
 
   private onFetchDone(): void {
     this.waiting_fetch = false;
     this.skip_read_through = true;
     if (this.state === State.CLOSED || this.blocked || this.stash.bytes === null) return;
-    this.bindOutput();
-    this.runStash();
-    this.flushOutput();
+    this.resumeStash();
   }
 
   private runStash(): void {
