@@ -539,7 +539,7 @@ pub const Store = struct {
         if (h.item_flags & items.flag_fetched == 0) counters.add(.evicted_unfetched, 1);
         if (h.item_flags & items.flag_active != 0) counters.add(.evicted_active, 1);
         const key = items.keyOf(h);
-        if (self.eviction_log.enabled()) _ = self.eviction_log.push(key);
+        if (self.eviction_log.enabled()) _ = self.eviction_log.push(key, h.cas);
         self.removeItem(self.bucketOfKey(key), ref);
     }
 

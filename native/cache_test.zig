@@ -431,7 +431,14 @@ test "cache: eviction takes the LRU tail, a bumped item survives" {
     try testing.expectEqual(@as(u64, 1), h.classStat(1, .total_pages)); // past the limit: no page
     var log: [64]u8 = undefined;
     const n = h.store.evictionsTake(&log);
-    try testing.expectEqualStrings("\x07key0001\x07key0002\x07key0003", log[0..@intCast(n)]);
+    // [len][key][cas u64 LE] per entry: the evicted versions' cas (keyN was the (N+1)th set).
+    try testing.expectEqual(@as(i32, 3 * (1 + 7 + 8)), n);
+    for (0..3) |i| {
+        const entry = log[i * 16 ..][0..16];
+        try testing.expectEqual(@as(u8, 7), entry[0]);
+        try testing.expectEqualStrings(keyOf(&key, i + 1), entry[1..8]);
+        try testing.expectEqual(@as(u64, i + 2), std.mem.readInt(u64, entry[8..16], .little));
+    }
     try testing.expectEqual(@as(i32, 0), h.store.evictionsTake(&log));
 }
 

@@ -491,7 +491,7 @@ export class Store {
     return rc_cursor_next(this.handle, out, out_off, out_cap, mode);
   }
 
-  /** Moves evicted keys into out as [u8 len][key]...; returns the bytes written. */
+  /** Moves evicted keys into out as [u8 len][key][u64 cas, little-endian]...; returns the bytes written. */
   evictionsTake(out: Uint8Array, out_off: number, out_cap: number): number {
     if (!inside(out, out_off, out_cap)) return Status.INVALID;
     return rc_evictions_take(this.handle, out, out_off, out_cap);

@@ -14,7 +14,11 @@ import { GetMode, IoIndex, Status, StoreOp, type Store } from "../native/store.t
 import type { DeleteLocks } from "./delete_locks.ts";
 import type { WriteGate } from "../replication/backpressure.ts";
 
-/** What a successful write tells replication. One call per mutation, on the request path. */
+/**
+ * What a successful write tells replication. One call per mutation, on the request path, right
+ * after the store call that made it: the store's io then holds the cas of the version it made
+ * (the stored item's, the tombstone's, the touched item's), which the sink reads.
+ */
 export interface MutationSink {
   stored(key_buf: Uint8Array, key_off: number, key_len: number): void;
   deleted(key_buf: Uint8Array, key_off: number, key_len: number): void;

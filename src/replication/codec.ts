@@ -60,6 +60,17 @@ export function encodeMarugotoEnd(buf: Uint8Array, at: number): number {
   return putAscii(buf, at, "marugoto_end\r\n");
 }
 
+/** `rcb1_tomb <key> <cas>\r\n`: the version with this cas (and every older one) is gone. */
+export function encodeTomb(buf: Uint8Array, at: number, key: Uint8Array, key_off: number, key_len: number, cas_lo: number, cas_hi: number): number {
+  at = putAscii(buf, at, "rcb1_tomb ");
+  at = putBytes(buf, at, key, key_off, key_len);
+  buf[at++] = 32;
+  at = putU64(buf, at, cas_lo, cas_hi);
+  buf[at++] = CR;
+  buf[at++] = LF;
+  return at;
+}
+
 /** `rcb1_flush_before <cas>\r\n`: remove every item older than this cas (resync.ts). */
 export function encodeFlushBefore(buf: Uint8Array, at: number, cas_lo: number, cas_hi: number): number {
   at = putAscii(buf, at, "rcb1_flush_before ");

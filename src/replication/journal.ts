@@ -1,16 +1,17 @@
 // The replication journal: what changed, in the order it changed, waiting to be sent to the peer.
 //
-// Contract: the request path calls `sync(key)` or `flush(exptime)` once per successful mutation
-// (O(1): a key copy into a preallocated ring). The sender pops entries in FIFO order and looks the
-// key's *current* state up at send time (repcached is state-based too, but it sent batches in
-// reverse; we never reorder). Bounds: at most `items_max` entries and `bytes_max` ring bytes, both
+// Contract: the request path calls `sync(key, cas)`, `deleted(key, cas)` or `flush(exptime)` once
+// per successful mutation (O(1): a key copy into a preallocated ring), with the cas of the version
+// the mutation made (0: unknown). The sender pops entries in FIFO order and looks the key's
+// *current* state up at send time (repcached is state-based too, but it sent batches in reverse;
+// we never reorder); the entry's cas says which version is gone when the key is gone by then. Bounds: at most `items_max` entries and `bytes_max` ring bytes, both
 // fixed at start-up. `sync`/`flush` return false when full: the caller drops the link (a fresh full
 // copy follows the re-pair), as an unbounded queue would be worse.
 
 export const Entry = { NONE: 0, SYNC: 1, FLUSH: 2, FETCH_KEY: 3, FETCHED: 4, DELETE: 5 } as const;
 
-/** Per entry: type byte + key length byte (or 4 bytes of flush time) + the key. */
-const entry_header_bytes = 2;
+/** Per key entry: type byte + key length byte + the key + the version's cas (two u32 words). */
+const entry_header_bytes = 2 + 8;
 const flush_entry_bytes = 1 + 4;
 
 export class Journal {
@@ -25,6 +26,9 @@ export class Journal {
   popped_type: number = Entry.NONE;
   readonly key = new Uint8Array(256);
   key_len = 0;
+  /** The popped key entry's cas (0, 0: unknown, e.g. an evicted key). */
+  cas_lo = 0;
+  cas_hi = 0;
   flush_exptime = 0;
 
   constructor(items_max: number, bytes_max: number) {
@@ -43,25 +47,37 @@ export class Journal {
     this.tail = this.tail + 1 === this.bytes_max ? 0 : this.tail + 1;
   }
 
+  /** A 32-bit word, big-endian. */
+  private putWord(v: number): void {
+    this.putByte((v >>> 24) & 0xff);
+    this.putByte((v >>> 16) & 0xff);
+    this.putByte((v >>> 8) & 0xff);
+    this.putByte(v & 0xff);
+  }
+
+  private takeWord(): number {
+    return ((this.takeByte() << 24) | (this.takeByte() << 16) | (this.takeByte() << 8) | this.takeByte()) >>> 0;
+  }
+
   private takeByte(): number {
     const byte = this.ring[this.head]!;
     this.head = this.head + 1 === this.bytes_max ? 0 : this.head + 1;
     return byte;
   }
 
-  /** The key changed: send its state (a `rep`, or `delete` when it is gone). */
-  sync(buf: Uint8Array, off: number, len: number): boolean {
-    return this.keyEntry(Entry.SYNC, buf, off, len);
+  /** The key changed to the version with this cas: send its state (a `rep`, or that the version is gone). */
+  sync(buf: Uint8Array, off: number, len: number, cas_lo: number, cas_hi: number): boolean {
+    return this.keyEntry(Entry.SYNC, buf, off, len, cas_lo, cas_hi);
   }
 
-  /** The key was deleted: send its state (`delete`, or a `rep` if it was stored again since). */
-  deleted(buf: Uint8Array, off: number, len: number): boolean {
-    return this.keyEntry(Entry.DELETE, buf, off, len);
+  /** The key was deleted at this cas: send its state (the delete, or a `rep` if it was stored again since). */
+  deleted(buf: Uint8Array, off: number, len: number, cas_lo: number, cas_hi: number): boolean {
+    return this.keyEntry(Entry.DELETE, buf, off, len, cas_lo, cas_hi);
   }
 
   /** The peer asked for the key (read-through): send its state if it exists, nothing otherwise. */
   fetchKey(buf: Uint8Array, off: number, len: number): boolean {
-    return this.keyEntry(Entry.FETCH_KEY, buf, off, len);
+    return this.keyEntry(Entry.FETCH_KEY, buf, off, len, 0, 0);
   }
 
   /** After the fetched keys: tell the peer fetch `id` is complete. */
@@ -69,12 +85,14 @@ export class Journal {
     return this.numberEntry(Entry.FETCHED, id);
   }
 
-  private keyEntry(type: number, buf: Uint8Array, off: number, len: number): boolean {
+  private keyEntry(type: number, buf: Uint8Array, off: number, len: number, cas_lo: number, cas_hi: number): boolean {
     const n = entry_header_bytes + len;
     if (len > 255 || !this.room(n)) return false;
     this.putByte(type);
     this.putByte(len);
     for (let i = 0; i < len; i++) this.putByte(buf[off + i]!);
+    this.putWord(cas_lo);
+    this.putWord(cas_hi);
     this.used += n;
     this.count++;
     return true;
@@ -87,11 +105,7 @@ export class Journal {
   private numberEntry(type: number, exptime: number): boolean {
     if (!this.room(flush_entry_bytes)) return false;
     this.putByte(type);
-    const v = exptime | 0;
-    this.putByte((v >>> 24) & 0xff);
-    this.putByte((v >>> 16) & 0xff);
-    this.putByte((v >>> 8) & 0xff);
-    this.putByte(v & 0xff);
+    this.putWord(exptime);
     this.used += flush_entry_bytes;
     this.count++;
     return true;
@@ -103,13 +117,14 @@ export class Journal {
     const type = this.takeByte();
     this.popped_type = type;
     if (type === Entry.FLUSH || type === Entry.FETCHED) {
-      const v = (this.takeByte() << 24) | (this.takeByte() << 16) | (this.takeByte() << 8) | this.takeByte();
-      this.flush_exptime = v | 0;
+      this.flush_exptime = this.takeWord() | 0;
       this.used -= flush_entry_bytes;
     } else {
       const len = this.takeByte();
       for (let i = 0; i < len; i++) this.key[i] = this.takeByte();
       this.key_len = len;
+      this.cas_lo = this.takeWord();
+      this.cas_hi = this.takeWord();
       this.used -= entry_header_bytes + len;
     }
     this.count--;

@@ -486,15 +486,19 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
 
   // ---- the request path: one call per mutation ----
 
+  // The store's io holds the cas of the version a mutation just made (MutationSink's contract):
+  // the journal keeps it, so a key that is gone by send time is sent as that version deleted.
   stored(key_buf: Uint8Array, key_off: number, key_len: number): void {
     if (this.link === null || !this.link.running) return;
-    if (!this.journal.sync(key_buf, key_off, key_len)) return this.overflow();
+    const store = this.server.ctx.store;
+    if (!this.journal.sync(key_buf, key_off, key_len, store.casLo(), store.casHi())) return this.overflow();
     this.journaled();
   }
 
   deleted(key_buf: Uint8Array, key_off: number, key_len: number): void {
     if (this.link === null || !this.link.running) return;
-    if (!this.journal.deleted(key_buf, key_off, key_len)) return this.overflow();
+    const store = this.server.ctx.store;
+    if (!this.journal.deleted(key_buf, key_off, key_len, store.casLo(), store.casHi())) return this.overflow();
     this.journaled();
   }
 

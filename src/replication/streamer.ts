@@ -3,21 +3,26 @@
 // Contract: `fill(link, copy_allowed)` encodes into the outbox until its window is full, a turn's
 // message bound is reached, or nothing is left; it returns whether anything is left. Journal
 // entries always go first, each with the key's state read now (a `rep` line, for our kind a
-// tombstone's `rcb1_tomb` line, or `delete` when the key is gone); the full copy advances one
-// cursor step at a time only when the journal is empty, so it never overtakes a live change.
+// tombstone's `rcb1_tomb` line). A key gone by then (flushed, expired, evicted, its tombstone
+// reclaimed) goes to a classic peer as `delete`, and to our kind as the entry's own version
+// deleted (`rcb1_tomb <key> <the entry's cas>`), never as a bare `delete`: the peer would apply
+// that as a new delete at its own clock, above writes made after it (fault seeds 4 and 17: a
+// delete, then a flush, then the late `delete` undid later sets on the peer). The full copy
+// advances one cursor step at a time only when the journal is empty, so it never overtakes a live change.
 // Evicted keys join the journal as they are taken (repcached sends evictions as deletes). The
 // store writes `rep` and `rcb1_tomb` lines straight into the send buffer (GetMode.REP).
 
 import { GetMode, Status, type Store } from "../native/store.ts";
 import { Entry, type Journal } from "./journal.ts";
-import { encodeDelete, encodeFlush, encodeFlushBefore, encodeMarugotoEnd } from "./codec.ts";
+import { encodeDelete, encodeFlush, encodeFlushBefore, encodeMarugotoEnd, encodeTomb } from "./codec.ts";
 import type { Outbox } from "./outbox.ts";
 import type { Link } from "./link.ts";
 
 /** Encode at most this many messages per pump turn, then yield to clients. */
 const messages_per_turn_max = 4096;
-/** Evicted keys taken per step ([u8 len][key] entries). */
+/** Evicted keys taken per step ([u8 len][key][u64 cas LE] entries). */
 const evictions_bytes = 64 * 1024;
+const eviction_cas_bytes = 8;
 const thirty_days_s = 2_592_000;
 const ascii_c = 0x63;
 
@@ -88,15 +93,19 @@ export class Streamer {
 
   private takeEvictions(): boolean {
     if (!this.hooks.propagate_evictions) return false;
-    const n = this.store.evictionsTake(this.evictions, 0, this.evictions.length);
+    const log = this.evictions;
+    const n = this.store.evictionsTake(log, 0, log.length);
     if (n <= 0) return false;
     for (let at = 0; at < n; ) {
-      const len = this.evictions[at]!;
-      if (!this.journal.sync(this.evictions, at + 1, len)) {
+      const len = log[at]!;
+      const cas_at = at + 1 + len;
+      const cas_lo = (log[cas_at]! | (log[cas_at + 1]! << 8) | (log[cas_at + 2]! << 16) | (log[cas_at + 3]! << 24)) >>> 0;
+      const cas_hi = (log[cas_at + 4]! | (log[cas_at + 5]! << 8) | (log[cas_at + 6]! << 16) | (log[cas_at + 7]! << 24)) >>> 0;
+      if (!this.journal.sync(log, at + 1, len, cas_lo, cas_hi)) {
         this.hooks.overflow();
         return false;
       }
-      at += 1 + len;
+      at = cas_at + eviction_cas_bytes;
     }
     return true;
   }
@@ -116,10 +125,23 @@ export class Streamer {
     // A stored key that is gone by now was evicted or expired: say so only if evictions propagate.
     const delete_if_gone = journal.popped_type === Entry.DELETE || this.hooks.propagate_evictions;
     if (this.encodeStateOf(link, journal.key, journal.key_len) < 0) {
-      if (!delete_if_gone) return;
-      outbox.tail = encodeDelete(outbox.buf, outbox.tail, journal.key, 0, journal.key_len);
+      if (!delete_if_gone || !this.encodeGone(link)) return;
     }
     this.figures.sent_items++;
+  }
+
+  /** The popped key is gone: `delete` for repcached; for our kind, that version deleted (nothing when unknown). */
+  private encodeGone(link: Link): boolean {
+    const journal = this.journal;
+    const outbox = this.outbox;
+    if (link.mode === "classic") {
+      outbox.tail = encodeDelete(outbox.buf, outbox.tail, journal.key, 0, journal.key_len);
+      return true;
+    }
+    if (journal.cas_lo === 0 && journal.cas_hi === 0) return false;
+    outbox.tail = encodeTomb(outbox.buf, outbox.tail, journal.key, 0, journal.key_len, journal.cas_lo, journal.cas_hi);
+    this.figures.tombstones_sent++;
+    return true;
   }
 
   /** An immediate flush goes to our kind as its cas (the store's flush floor); else repcached's bytes. */

@@ -282,6 +282,29 @@ describe("product bugs found by the soak", () => {
     }
   }, 30_000);
 
+  // (3) Seeds 4 and 17 (CI, and 2 of 12 runs of this file under load): while A was paused, B
+  // deleted a key and then ran flush_all before its pump read the key's state, so the key was
+  // gone (its tombstone flushed) and B sent a bare `delete`; A applied it late as a new delete at
+  // A's clock, above B's later sets, and kept the key deleted for good. Fixed by sending our kind
+  // the entry's own version deleted (`rcb1_tomb <key> <the delete's cas>`), streamer.ts.
+  test("a delete and a flush_all in one batch, then a set while the bytes are in flight: the peer keeps the set", async () => {
+    const { cluster, ca, cb } = await pairForReplay();
+    try {
+      expect(await cb.set("k", "old")).toBe("STORED");
+      expect((await cluster.converge(10_000)).ok).toBe(true);
+      for (const shaper of [...cluster.shapers("a2b"), ...cluster.shapers("b2a")]) shaper.delay(300);
+      // One batch: both run before B's pump reads k's state, which is then gone.
+      expect(await cb.raw.call("delete k\r\nflush_all\r\n", "OK\r\n")).toBe("DELETED\r\nOK\r\n");
+      await Bun.sleep(20); // later by the wall clock than the delete, earlier than its arrival at A
+      expect(await cb.set("k", "new")).toBe("STORED");
+      for (const relay of cluster.relays) relay.reset();
+      expect(await bothHold(cluster, ca, cb, "k")).toEqual(["new", "new"]);
+    } finally {
+      ca.close();
+      cb.close();
+    }
+  }, 30_000);
+
   // (2) Seed 20222: A and B were both killed and restarted during cuts, so neither new process had
   // paired yet; each took its cas parity from its own random node id (replicator.ts), both got 1,
   // concurrent appends to k0 on A and B in the same ms got the same cas, and after the heal each

@@ -394,7 +394,14 @@ describe("eviction", () => {
     for (let i = 4; i < 13; i++) expect(h.get(keyOf(i))).toBe("value");
     const log = new Uint8Array(64);
     const n = h.store.evictionsTake(log, 0, 64);
-    expect(decoder.decode(log.subarray(0, n))).toBe("\x07key0001\x07key0002\x07key0003");
+    // [len][key][cas u64 LE] per entry: the evicted versions' cas (keyN was the (N+1)th set).
+    expect(n).toBe(3 * (1 + 7 + 8));
+    const view = new DataView(log.buffer);
+    for (let i = 0; i < 3; i++) {
+      expect(log[i * 16]).toBe(7);
+      expect(decoder.decode(log.subarray(i * 16 + 1, i * 16 + 8))).toBe(keyOf(i + 1));
+      expect(view.getBigUint64(i * 16 + 8, true)).toBe(BigInt(i + 2));
+    }
     expect(h.store.evictionsTake(log, 0, 64)).toBe(0);
   });
 
