@@ -41,7 +41,18 @@ export function binaryFlags(cmd: BinaryCommand, buf: Uint8Array): number {
 }
 
 export function binaryExptime(cmd: BinaryCommand, buf: Uint8Array): number {
-  return cmd.kind === BinKind.STORE ? u32(buf, cmd.ext_off + 4) | 0 : 0;
+  return cmd.kind === BinKind.STORE ? exptimeAt(buf, cmd.ext_off + 4) : 0;
+}
+
+/** The largest exptime the store takes (an absolute time in 2038). */
+const exptime_max = 0x7fffffff;
+
+/**
+ * A binary exptime is unsigned (memcached 1.6.18: 0xffffffff is an absolute time in 2106, not
+ * "expired" as a text -1 is); past the store's i32 it is the latest absolute time we can keep.
+ */
+function exptimeAt(buf: Uint8Array, at: number): number {
+  return Math.min(u32(buf, at), exptime_max);
 }
 
 export function binaryTooLarge(ctx: Context, cmd: BinaryCommand): boolean {
@@ -139,7 +150,7 @@ export function executeBinaryGet(ctx: Context, cmd: BinaryCommand, buf: Uint8Arr
   const key_len = cmd.with_key ? cmd.keylen : 0;
   const fixed = header_bytes + flags_bytes + key_len;
   const mode = touching ? GetMode.RAW | GetMode.TOUCH : GetMode.RAW;
-  const exptime = touching ? u32(buf, cmd.ext_off) | 0 : 0;
+  const exptime = touching ? exptimeAt(buf, cmd.ext_off) : 0;
   for (;;) {
     out.ensure(fixed);
     const value_at = out.len + fixed;
@@ -193,7 +204,7 @@ export function executeBinaryDelta(ctx: Context, cmd: BinaryCommand, buf: Uint8A
   const initial_lo = u32(buf, e + 12);
   const initial_hi = u32(buf, e + 8);
   const len = putU64(digits, 0, initial_lo, initial_hi);
-  const status = store.store(StoreOp.ADD, buf, cmd.key_off, cmd.keylen, digits, 0, len, 0, exptime | 0);
+  const status = store.store(StoreOp.ADD, buf, cmd.key_off, cmd.keylen, digits, 0, len, 0, Math.min(exptime, exptime_max));
   if (status !== Status.OK) return putError(ctx.out, cmd, BinStatus.ENOMEM);
   deltaReply(ctx, cmd, buf, initial_lo, initial_hi);
 }
@@ -212,7 +223,7 @@ function deltaReply(ctx: Context, cmd: BinaryCommand, buf: Uint8Array, lo: numbe
 
 export function executeBinaryTouch(ctx: Context, cmd: BinaryCommand, buf: Uint8Array): void {
   ctx.counters.cmd_touch++;
-  const status = ctx.store.touch(buf, cmd.key_off, cmd.keylen, u32(buf, cmd.ext_off) | 0);
+  const status = ctx.store.touch(buf, cmd.key_off, cmd.keylen, exptimeAt(buf, cmd.ext_off));
   if (status !== Status.OK) return putError(ctx.out, cmd, BinStatus.KEY_ENOENT);
   if (ctx.mutations !== null) ctx.mutations.stored(buf, cmd.key_off, cmd.keylen);
   const out = ctx.out;
@@ -226,8 +237,7 @@ export function executeBinaryTouch(ctx: Context, cmd: BinaryCommand, buf: Uint8A
 /** flush/flushq, with an optional delay (extras: u32 exptime). */
 export function executeBinaryFlush(ctx: Context, cmd: BinaryCommand, buf: Uint8Array): void {
   ctx.counters.cmd_flush++;
-  const given = cmd.extlen === 4 ? u32(buf, cmd.ext_off) | 0 : 0;
-  const exptime = given > 0 ? given : 0;
+  const exptime = cmd.extlen === 4 ? exptimeAt(buf, cmd.ext_off) : 0;
   ctx.store.flush(exptime);
   if (ctx.mutations !== null) ctx.mutations.flushed(exptime);
   if (!cmd.quiet) putEmpty(ctx.out, cmd);
