@@ -16,7 +16,10 @@
 // - `stat conns`: memcached 1.6.18 answers Not found over binary; we send the text protocol's lines;
 // - `stat settings` and the general `stat` list our own settings and counters (as the text protocol does).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { startMemcached, startOurs, type Spawned } from "../helpers/procs.ts";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { freePort, memcached_path, startMemcached, startOurs, waitForPort, type Spawned } from "../helpers/procs.ts";
 import {
   BinaryClient, deltaExtras, frame, header_bytes, Op, parseFrames, storeExtras, u32Extras, type Request,
 } from "../helpers/binary.ts";
@@ -202,6 +205,58 @@ describe("binary protocol: ours vs memcached 1.6.18, byte for byte", () => {
       const expected = await runCase(memcached.port, c);
       const actual = await runCase(ours.port, c);
       expect(actual).toEqual(expected);
+    }, 20_000);
+  }
+});
+
+/**
+ * SASL (-S) before and after failed logins. Debian's memcached checks passwords with Cyrus SASL
+ * (sasldb), not a password file: it runs here with a Cyrus configuration that offers PLAIN and an
+ * empty sasldb, so every login fails on both sides — which is what these cases compare. Every
+ * step's sentinel noop is itself refused (`Auth failure.`, then the connection closes).
+ */
+const sasl_cases: Case[] = [
+  { name: "version and the mechanisms are answered before auth", steps: [{ send: [{ opcode: Op.VERSION, opaque: 1 }, { opcode: Op.SASL_LIST_MECHS, opaque: 2 }], closes: true }] },
+  { name: "failed logins keep the connection: wrong password, other mechanism, a step", steps: [{ send: [
+    { opcode: Op.SASL_AUTH, key: "PLAIN", value: "\0alice\0wrong", opaque: 3 }, { opcode: Op.SASL_AUTH, key: "CRAM-MD5", value: "\0a\0b" },
+    { opcode: Op.SASL_STEP, key: "PLAIN", value: "\0alice\0wonderland" },
+  ], closes: true }] },
+  { name: "a get before auth: Auth failure, close", steps: [{ send: [{ opcode: Op.GET, key: "k", opaque: 5 }], closes: true }] },
+  { name: "a quiet get before auth: Auth failure, close", steps: [{ send: [{ opcode: Op.GETQ, key: "k" }], closes: true }] },
+  { name: "a set before auth: Auth failure, close", steps: [{ send: [{ opcode: Op.SET, key: "k", extras: storeExtras(0, 0), value: "v" }], closes: true }] },
+  { name: "a text command: closed unanswered", steps: [{ send: [Buffer.from("get k1 k2 k3 k4 k5 k6 k7 k8\r\n")], closes: true }] },
+];
+
+describe("binary SASL (-S): ours vs memcached 1.6.18 (Cyrus, PLAIN, no users)", () => {
+  let dir: string;
+  let memcached: Bun.Subprocess;
+  let memcached_port: number;
+  let ours: Spawned;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "sasl-compat-"));
+    writeFileSync(join(dir, "memcached.conf"), `mech_list: plain\nsasldb_path: ${join(dir, "sasldb2")}\n`);
+    writeFileSync(join(dir, "pwdb"), "alice:wonderland\n");
+    memcached_port = await freePort();
+    const user = process.getuid?.() === 0 ? ["-u", "root"] : [];
+    memcached = Bun.spawn([memcached_path, "-S", "-l", "127.0.0.1", "-p", String(memcached_port), "-U", "0", ...user], {
+      env: { ...process.env, SASL_CONF_PATH: dir }, stdout: "ignore", stderr: "pipe",
+    });
+    await waitForPort(memcached_port);
+    ours = await startOurs(["-S", "--sasl-pwdb", join(dir, "pwdb")]);
+  });
+  afterAll(async () => {
+    memcached?.kill();
+    await memcached?.exited;
+    await ours?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  for (const c of sasl_cases) {
+    test(c.name, async () => {
+      const expected = await runCase(memcached_port, c);
+      const actual = await runCase(ours.port, c);
+      expect(actual).toEqual(expected);
+      expect(expected.every((reply) => reply.endsWith("<closed>"))).toBe(true);
     }, 20_000);
   }
 });
