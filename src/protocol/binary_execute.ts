@@ -161,7 +161,8 @@ export function executeBinaryGet(ctx: Context, cmd: BinaryCommand, buf: Uint8Arr
       const io = ctx.store.io;
       putHeader(out, cmd, BinStatus.OK, key_len, flags_bytes, flags_bytes + key_len + n, io[IoIndex.CAS_LO]!, io[IoIndex.CAS_HI]!);
       putU32(out.buf, out.len, io[IoIndex.FLAGS]!);
-      out.buf.set(buf.subarray(cmd.key_off, cmd.key_off + key_len), out.len + flags_bytes);
+      const key_at = out.len + flags_bytes;
+      for (let i = 0; i < key_len; i++) out.buf[key_at + i] = buf[cmd.key_off + i]!; // no subarray per get
       out.len = value_at + n;
       return;
     }

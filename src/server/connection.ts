@@ -369,10 +369,13 @@ export class Connection {
     }
     if (end - cmd.next < total) return -1;
     access.counters.auth_cmds++;
-    const ok = tokenAuthenticates(access.text_auth!, buf.subarray(cmd.next, cmd.next + cmd.data_len));
+    const data_end = cmd.next + cmd.data_len;
+    const chunk_ok = buf[data_end] === 13 && buf[data_end + 1] === 10;
+    const ok = chunk_ok ? tokenAuthenticates(access.text_auth!, buf.subarray(cmd.next, data_end)) : false;
     if (ok === true) this.authenticated = true;
     else access.counters.auth_errors++;
-    ctx.out.put(ok === true ? Reply.STORED : ok === null ? AuthReply.BAD_FORMAT : AuthReply.FAILURE);
+    if (!chunk_ok) ctx.out.put(Reply.BAD_DATA_CHUNK);
+    else ctx.out.put(ok === true ? Reply.STORED : ok === null ? AuthReply.BAD_FORMAT : AuthReply.FAILURE);
     return cmd.next + total;
   }
 

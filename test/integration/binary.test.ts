@@ -249,6 +249,10 @@ describe("-Y: ASCII auth tokens (memcached 1.6.18's replies)", () => {
     expect(await raw.call("set x 0 0 5\r\nalice\r\n")).toBe("CLIENT_ERROR bad authentication token format\r\n");
     expect(await raw.call("set x 0 0 11\r\nalice wrong\r\n")).toBe("CLIENT_ERROR authentication failure\r\n");
     expect(await raw.call("add x 0 0 16\r\nalice wonderland\r\n")).toBe("CLIENT_ERROR unauthenticated\r\n");
+    // a token not followed by CRLF does not authenticate (memcached 1.6.18 goes out of step here)
+    expect(await raw.call("set x 0 0 5\r\nalice wonderlandXX\r\n", "unauthenticated\r\n")).toBe(
+      "CLIENT_ERROR bad data chunk\r\nCLIENT_ERROR unauthenticated\r\n",
+    );
     expect(await raw.call("set anything 5 6 16\r\nalice wonderland\r\n")).toBe("STORED\r\n");
     expect(await raw.call("set x 0 0 3\r\nabc\r\nget x\r\n", "END\r\n")).toBe("STORED\r\nVALUE x 0 3\r\nabc\r\nEND\r\n");
     raw.close();

@@ -19,7 +19,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort, memcached_path, startMemcached, startOurs, waitForPort, type Spawned } from "../helpers/procs.ts";
+import { freePort, memcached_path, RawClient, startMemcached, startOurs, waitForPort, type Spawned } from "../helpers/procs.ts";
 import {
   BinaryClient, deltaExtras, frame, header_bytes, Op, parseFrames, storeExtras, u32Extras, type Request,
 } from "../helpers/binary.ts";
@@ -257,6 +257,53 @@ describe("binary SASL (-S): ours vs memcached 1.6.18 (Cyrus, PLAIN, no users)", 
       const actual = await runCase(ours.port, c);
       expect(actual).toEqual(expected);
       expect(expected.every((reply) => reply.endsWith("<closed>"))).toBe(true);
+    }, 20_000);
+  }
+});
+
+/**
+ * -Y (ASCII auth tokens), one request at a time (memcached 1.6.18 takes the rest of a read as the
+ * token when more is pipelined behind an authenticating set; we read exactly its length).
+ */
+describe("-Y: ours vs memcached 1.6.18, request by request", () => {
+  let dir: string;
+  let memcached: Spawned;
+  let ours: Spawned;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "authfile-compat-"));
+    writeFileSync(join(dir, "authfile"), "alice:wonderland\nbob:builder\n");
+    memcached = await startMemcached(["-Y", join(dir, "authfile")]);
+    ours = await startOurs(["-Y", join(dir, "authfile")]);
+  });
+  afterAll(async () => {
+    await memcached?.stop();
+    await ours?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const sequences: Array<[string, string[]]> = [
+    ["refused until authenticated, then served", [
+      "get foo\r\n", "version\r\n", "stats\r\n", "mn\r\n", "set x 0 0 5\r\nalice\r\n", "set x 0 0 11\r\nalice wrong\r\n",
+      "set x 0 0 13\r\nnobody secret\r\n", "set x 5 6 16\r\nalice wonderland\r\n", "set x 0 0 3\r\nabc\r\n", "get x\r\n", "version\r\n",
+    ]],
+    ["another user, odd spacing", ["set anything 1 2 12\r\nbob  builder\r\n", "get anything\r\n"]],
+    ["add is not an auth command", ["add x 0 0 16\r\nalice wonderland\r\n", "get x\r\n"]],
+    ["a binary frame is text", [Buffer.from([0x80, 0x0a, ...new Array(22).fill(0)]).toString("latin1")]],
+  ];
+  for (const [name, requests] of sequences) {
+    test(name, async () => {
+      const replies = async (port: number) => {
+        const c = await RawClient.connect(port);
+        const out: string[] = [];
+        for (const request of requests) {
+          c.send(request);
+          out.push((await c.readUntil((b) => b.toString("latin1").endsWith("\r\n"), 2_000)).toString("latin1"));
+        }
+        c.close();
+        return out;
+      };
+      const expected = await replies(memcached.port);
+      expect(await replies(ours.port)).toEqual(expected);
     }, 20_000);
   }
 });
