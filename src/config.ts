@@ -1148,6 +1148,9 @@ function authCheck(draft: Draft, host: HostFacts): void {
   } else if (draft.given.has("sasl-pwdb")) {
     fail("--sasl-pwdb", "needs -S");
   }
+  if (settings.binding_protocol === "binary" && !settings.sasl_enabled && settings.udp_port !== 0) {
+    fail("-B", "binary over UDP is not supported (UDP speaks text): use -U 0 with -B binary");
+  }
   if (settings.auth_file_path !== null) {
     if (given_b && settings.binding_protocol !== "ascii") {
       failBare("ERROR: You cannot allow the BINARY protocol while using ascii authentication tokens.");

@@ -619,6 +619,9 @@ describe("usage errors", () => {
 
   test("-B takes ascii, binary and auto; other names get memcached's message", () => {
     expect(run(["-B", "binary"]).binding_protocol).toBe("binary");
+    expect(usage(["-B", "binary", "-U", "11211"])).toBe(
+      "repcached: option -B: binary over UDP is not supported (UDP speaks text): use -U 0 with -B binary",
+    );
     expect(usage(["-B", "foo"])).toBe(
       "repcached: option -B: Invalid value for binding protocol: foo -- should be one of auto, binary, or ascii",
     );
