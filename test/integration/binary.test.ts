@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { bun_path, project_root, RawClient, startOurs, type Spawned } from "../helpers/procs.ts";
 
 const main_path = join(project_root, "src", "main.ts");
+import { MiB, NonReader, RssSampler, rssSettled } from "../helpers/rss.ts";
 import { BinaryClient, deltaExtras, frame, Op, parseFrames, storeExtras, type Response } from "../helpers/binary.ts";
 
 const Status = { OK: 0, ENOENT: 1, EINVAL: 4, E2BIG: 3, AUTH_ERROR: 0x20, UNKNOWN: 0x81 } as const;
@@ -125,6 +126,28 @@ describe("binary protocol (auto-negotiated)", () => {
     expect(frames.map((f) => f.status)).toEqual([Status.UNKNOWN]);
     expect(closed).toBe(true);
   });
+
+  test("1,000 pipelined GETKs of a 1 MB value from a client that never reads: RSS grows by a few MiB", async () => {
+    // The bound (output_bound.test.ts's derivation): output_pending_bytes_max (4 MiB) unsent per
+    // connection plus the shared Output buffer, allocated at start; 16 MiB leaves the allocator room.
+    const value = Buffer.alloc(1_000_000, 0x62);
+    const setter = await BinaryClient.connect(server.port);
+    expect((await setter.call([{ opcode: Op.SET, key: "onemeg", extras: storeExtras(0, 0), value }]))[0]!.status).toBe(0);
+    setter.close();
+    const pid = server.proc.pid;
+    await rssSettled(pid, 300, 3_000);
+    const sampler = new RssSampler(pid);
+    const client = await NonReader.connect(server.port);
+    client.send(Buffer.concat(Array.from({ length: 1_000 }, () => frame({ opcode: Op.GETK, key: "onemeg" }))));
+    await rssSettled(pid);
+    sampler.stop();
+    console.log(`binary non-reading client: RSS growth ${sampler.growthMiB()} MiB`);
+    expect(sampler.growthMiB() * MiB).toBeLessThanOrEqual(16 * MiB);
+    const other = await BinaryClient.connect(server.port);
+    expect(text((await other.call([{ opcode: Op.VERSION }]))[0]!)).toBe("1.6.18");
+    other.close();
+    client.close();
+  }, 30_000);
 
   test("a frame cut at every point leaves nothing half-done: the rest completes it", async () => {
     const whole = Buffer.concat([
