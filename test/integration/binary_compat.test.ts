@@ -111,9 +111,10 @@ const cases: Case[] = [
     { send: [s("f3", "v"), { opcode: Op.FLUSH, extras: u32Extras(100) }, { opcode: Op.GET, key: "f3" }] },
     { send: [{ opcode: Op.FLUSH, extras: u32Extras(0) }] },
   ] },
-  { name: "stat groups whose lines match: items (empty cache), sizes, reset, detail, unknown", steps: [
+  { name: "stat groups whose lines match: sizes, reset, detail on/off/dump, unknown", steps: [
     { send: [{ opcode: Op.FLUSH }, { opcode: Op.STAT, key: "sizes" }, { opcode: Op.STAT, key: "reset" }] },
     { send: [{ opcode: Op.STAT, key: "detail on" }, { opcode: Op.STAT, key: "detail off" }, { opcode: Op.STAT, key: "bogus" }] },
+    { send: [{ opcode: Op.STAT, key: "detail dump" }] },
   ] },
   { name: "unknown opcodes without a body, and SASL without -S", steps: [
     { send: [{ opcode: 0x1f }, { opcode: 0x50, opaque: 9 }, { opcode: Op.VERBOSITY }] },
