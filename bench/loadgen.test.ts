@@ -108,6 +108,33 @@ describe.skipIf(!haveMemcached())("against stock memcached", () => {
     expect(run.json!.protocol_errors).toBe(0);
     expect(run.json!.last_error).toContain("SERVER_ERROR");
   }, 30_000);
+
+  test("--binary: single and multi gets (GETK, GETKQ + NOOP) and sets, every key a hit, E2BIG counted in step", async () => {
+    const server = await startMemcached(["-t", "1", "-m", "64"]);
+    servers.push(server);
+    for (const multiget of ["1", "3"]) {
+      const run = await mcload([
+        "--server", `127.0.0.1:${server.port}`, "--binary", "--preload", "--keys", "2000", "--conns", "4",
+        "--pipeline", "4", "--multiget", multiget, "--value-min", "10", "--value-max", "3000",
+        "--duration", "0.5", "--warmup", "0.1",
+      ]);
+      expect(run.exitCode).toBe(0);
+      const json = run.json!;
+      expect(json.preload_sets).toBe(2000);
+      expect([json.errors, json.closed_conns, json.misses]).toEqual([0, 0, 0]);
+      expect(json.hits).toBe(json.gets * Number(multiget));
+      expect(json.ops).toBe(json.gets + json.sets);
+    }
+    const small = await startMemcached(["-t", "1", "-m", "64", "-I", "2k", "-o", "slab_chunk_max=1024"]);
+    servers.push(small);
+    const refused = await mcload([
+      "--server", `127.0.0.1:${small.port}`, "--binary", "--conns", "2", "--set-only", "--value-min", "1000",
+      "--value-max", "4000", "--duration", "0.3", "--warmup", "0",
+    ]);
+    expect(refused.json!.error_replies).toBeGreaterThan(0);
+    expect(refused.json!.protocol_errors).toBe(0);
+    expect(refused.json!.last_error).toBe("Too large.");
+  }, 30_000);
 });
 
 describe("against fake servers", () => {

@@ -48,7 +48,7 @@ const kib = 1024;
 const mib = 1024 * 1024;
 const gib = 1024 * 1024 * 1024;
 
-export type BindingProtocol = "ascii" | "auto";
+export type BindingProtocol = "ascii" | "auto" | "binary";
 export type HashAlgorithm = "murmur3" | "jenkins" | "xxh3";
 
 /**
@@ -145,6 +145,12 @@ export interface Settings {
   cas_enabled: boolean;
   backlog: number;
   binding_protocol: BindingProtocol;
+  /** -S: SASL PLAIN over the binary protocol, checked against sasl_pwdb_path. */
+  sasl_enabled: boolean;
+  /** --sasl-pwdb, else $MEMCACHED_SASL_PWDB: `user:password` lines (memcached's password-file format). */
+  sasl_pwdb_path: string | null;
+  /** -Y: ASCII auth tokens, checked against this file of `user:password` lines. */
+  auth_file_path: string | null;
   item_size_max: number; // bytes
   shutdown_enabled: boolean;
   flush_enabled: boolean;
@@ -168,6 +174,8 @@ export type ParseResult =
 /** Facts about the host that some checks need; parseArgs reads process.getuid() when absent. */
 export interface HostFacts {
   uid: number | null;
+  /** $MEMCACHED_SASL_PWDB (memcached's password database for -S), when set. */
+  sasl_pwdb_env?: string | null;
 }
 
 export function extrasDefault(): Extras {
@@ -225,6 +233,9 @@ export function settingsDefault(): Settings {
     cas_enabled: true,
     backlog: 1024,
     binding_protocol: "auto",
+    sasl_enabled: false,
+    sasl_pwdb_path: null,
+    auth_file_path: null,
     item_size_max: 1 * mib, // the famous 1 MB limit
     shutdown_enabled: false,
     flush_enabled: true,
@@ -421,9 +432,8 @@ function pinParse(opt: string, text: string): string {
 }
 
 function protocolParse(opt: string, text: string): BindingProtocol {
-  if (text === "ascii" || text === "auto") return text;
-  if (text === "binary") fail(opt, "the binary protocol is not supported (use ascii or auto)");
-  fail(opt, `Invalid value for binding protocol: ${text} -- should be one of auto or ascii`);
+  if (text === "ascii" || text === "auto" || text === "binary") return text;
+  fail(opt, `Invalid value for binding protocol: ${text} -- should be one of auto, binary, or ascii`);
 }
 
 function delimiterParse(opt: string, text: string): string {
@@ -574,7 +584,7 @@ export const flags: readonly Flag[] = [
     s(d).backlog = countParse(o, v, backlog_max_limit);
   }),
   flag("B", "protocol", "name", "auto", null,
-    "protocol: ascii or auto; binary is not supported", (d, v, o) => {
+    "protocol - one of ascii, binary, or auto", (d, v, o) => {
       s(d).binding_protocol = protocolParse(o, v);
     }),
   flag("I", "max-item-size", "num", "1m", "bytes",
@@ -582,9 +592,15 @@ export const flags: readonly Flag[] = [
     (d, v, o) => {
       s(d).item_size_max = sizeParse(o, v, 1, memory_bytes_max_limit);
     }),
-  flag("S", "enable-sasl", null, null, null, "SASL authentication (not supported: refused)", (_d, _v, o) => {
-    fail(o, "SASL authentication is not supported");
-  }),
+  flag("S", "enable-sasl", null, null, null,
+    ["turn on Sasl authentication (PLAIN, binary protocol only;", "users from --sasl-pwdb or $MEMCACHED_SASL_PWDB)"], (d) => {
+      s(d).sasl_enabled = true;
+    }),
+  flag(null, "sasl-pwdb", "file", null, null,
+    ["SASL password file of user:password lines", "(memcached's MEMCACHED_SASL_PWDB; this flag wins)"], (d, v, o) => {
+      if (v === "") fail(o, "needs a file name");
+      s(d).sasl_pwdb_path = v;
+    }),
   flag("F", "disable-flush-all", null, null, null, "disable flush_all command", (d) => {
     s(d).flush_enabled = false;
   }),
@@ -596,9 +612,11 @@ export const flags: readonly Flag[] = [
   flag("W", "disable-watch", null, null, null, "disable watch commands (live logging)", (d) => {
     s(d).watch_enabled = false;
   }),
-  flag("Y", "auth-file", "file", null, null, "ASCII authentication (not supported: refused)", (_d, _v, o) => {
-    fail(o, "ASCII protocol authentication is not supported");
-  }),
+  flag("Y", "auth-file", "file", null, null,
+    ["enable ASCII protocol authentication. format:", "user:pass\\nuser2:pass2\\n"], (d, v, o) => {
+      if (v === "") fail(o, "needs a file name");
+      s(d).auth_file_path = v;
+    }),
   flag("e", "memory-file", "file", null, null,
     "mmap a file for item memory (ignored: no restartable cache)", (d, v, o) => {
       s(d).warnings.push(`option ${o} ${v}: restartable cache is not supported; items live in memory only`);
@@ -1110,7 +1128,40 @@ function hostCheck(settings: Settings, host: HostFacts): void {
   }
 }
 
+/**
+ * memcached 1.6.18's rules (its messages, exit 64): -S speaks binary only (-B ascii or auto refused)
+ * and not over UDP; -Y speaks ASCII only (-B binary or auto refused) and not over UDP. -S with -Y
+ * is refused here (memcached starts with both, -S's binary-only binding then leaves -Y no client).
+ */
+function authCheck(draft: Draft, host: HostFacts): void {
+  const settings = s(draft);
+  const given_b = draft.given.has("B");
+  if (settings.sasl_enabled && settings.auth_file_path !== null) {
+    fail("-S", "SASL (binary protocol only) and -Y (ASCII only) cannot both be on");
+  }
+  if (settings.sasl_enabled) {
+    if (given_b && settings.binding_protocol !== "binary") failBare("ERROR: You cannot allow the ASCII protocol while using SASL.");
+    if (settings.udp_port !== 0) failBare("ERROR: Cannot enable UDP while using binary SASL authentication.");
+    settings.binding_protocol = "binary";
+    settings.sasl_pwdb_path ??= host.sasl_pwdb_env ?? null;
+    if (settings.sasl_pwdb_path === null) fail("-S", "needs a password file: --sasl-pwdb <file> or MEMCACHED_SASL_PWDB");
+  } else if (draft.given.has("sasl-pwdb")) {
+    fail("--sasl-pwdb", "needs -S");
+  }
+  if (settings.binding_protocol === "binary" && !settings.sasl_enabled && settings.udp_port !== 0) {
+    fail("-B", "binary over UDP is not supported (UDP speaks text): use -U 0 with -B binary");
+  }
+  if (settings.auth_file_path !== null) {
+    if (given_b && settings.binding_protocol !== "ascii") {
+      failBare("ERROR: You cannot allow the BINARY protocol while using ascii authentication tokens.");
+    }
+    if (settings.udp_port !== 0) failBare("Cannot use UDP with ascii authentication enabled (-U 0 to disable)");
+    settings.binding_protocol = "ascii";
+  }
+}
+
 function crossCheck(draft: Draft, host: HostFacts): void {
+  authCheck(draft, host);
   itemSizeCheck(s(draft));
   slabChunkCheck(draft);
   lruCheck(s(draft).extras);
@@ -1122,7 +1173,7 @@ function crossCheck(draft: Draft, host: HostFacts): void {
 }
 
 function hostFactsCurrent(): HostFacts {
-  return { uid: typeof process.getuid === "function" ? process.getuid() : null };
+  return { uid: typeof process.getuid === "function" ? process.getuid() : null, sasl_pwdb_env: process.env.MEMCACHED_SASL_PWDB ?? null };
 }
 
 export function parseArgs(argv: string[], host: HostFacts = hostFactsCurrent()): ParseResult {
@@ -1242,9 +1293,9 @@ function connectionStats(settings: Settings, live: SettingsLive): Array<[string,
     ["reqs_per_event", String(settings.requests_per_event_max)],
     ["cas_enabled", yesNo(settings.cas_enabled)],
     ["tcp_backlog", String(settings.backlog)],
-    ["binding_protocol", settings.binding_protocol === "ascii" ? "ascii" : "auto-negotiate"],
-    ["auth_enabled_sasl", "no"],
-    ["auth_enabled_ascii", "no"],
+    ["binding_protocol", settings.binding_protocol === "auto" ? "auto-negotiate" : settings.binding_protocol],
+    ["auth_enabled_sasl", yesNo(settings.sasl_enabled)],
+    ["auth_enabled_ascii", settings.auth_file_path ?? "no"],
     ["item_size_max", String(settings.item_size_max)],
   ];
 }

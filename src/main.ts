@@ -2,6 +2,7 @@
 // run the server. Usage errors exit before anything is allocated.
 
 import { writeFileSync, rmSync } from "node:fs";
+import { PasswordFile } from "./server/auth.ts";
 import { listenAddressSplit, parseArgs, settingsStats, version_string, type Settings } from "./config.ts";
 import { Server, type ServerSettings } from "./server/server.ts";
 import { Replicator } from "./replication/replicator.ts";
@@ -48,9 +49,26 @@ function tlsLoad(s: Settings): TlsLoaded {
   }
 }
 
+/** -S / -Y: reads the password files once at start; exits 1 when one cannot be read (memcached: -Y). */
+function authLoad(s: Settings): { sasl: PasswordFile | null; text_auth: PasswordFile | null } {
+  try {
+    return {
+      sasl: s.sasl_enabled && s.sasl_pwdb_path !== null ? PasswordFile.load(s.sasl_pwdb_path) : null,
+      text_auth: s.auth_file_path !== null ? PasswordFile.load(s.auth_file_path) : null,
+    };
+  } catch (error) {
+    console.error((error as Error).message);
+    process.exit(1);
+  }
+}
+
 function serverSettings(s: Settings, tls: ClientTls | null): ServerSettings {
+  const auth = authLoad(s);
   return {
     tls,
+    binding_protocol: s.binding_protocol,
+    sasl: auth.sasl,
+    text_auth: auth.text_auth,
     tcp_port: s.tcp_port,
     udp_port: s.udp_port,
     requests_per_event_max: s.requests_per_event_max,

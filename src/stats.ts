@@ -27,6 +27,8 @@ export interface ServerFigures {
   threads: number;
   store_too_large: number;
   store_no_memory: number;
+  auth_cmds?: number;
+  auth_errors?: number;
 }
 
 /** memcached prints rusage as seconds.microseconds with six digits. */
@@ -69,7 +71,7 @@ export function generalStats(s: ServerFigures, store: Record<string, number>, ex
   for (const name of store_counters_in_order) lines.push([name, pick(store, name)]);
   lines.push(
     ["store_too_large", s.store_too_large], ["store_no_memory", s.store_no_memory],
-    ["auth_cmds", 0], ["auth_errors", 0],
+    ["auth_cmds", s.auth_cmds ?? 0], ["auth_errors", s.auth_errors ?? 0],
     ["bytes_read", s.bytes_read], ["bytes_written", s.bytes_written],
     ["limit_maxbytes", pick(store, "limit_maxbytes")], ["accepting_conns", 1], ["listen_disabled_num", 0],
     ["time_in_listen_disabled_us", 0], ["threads", s.threads], ["conn_yields", 0],

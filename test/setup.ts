@@ -13,6 +13,7 @@ const debian_packages: Array<[path: string, pkg: string]> = [
   ["/usr/lib/python3/dist-packages/pylibmc", "python3-pylibmc"],
   ["/usr/sbin/yrmcdsd", "yrmcds"],
   ["/usr/bin/openssl", "openssl"], // throwaway CAs and certificates for the TLS tests
+  ["/usr/lib/x86_64-linux-gnu/sasl2/libplain.so", "libsasl2-modules"], // PLAIN for memcached -S (binary_compat)
 ];
 
 function installMissing(): void {

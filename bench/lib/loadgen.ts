@@ -27,6 +27,8 @@ export interface LoadSpec {
   pipeline: number;
   /** Set every key once before the warmup. */
   preload: boolean;
+  /** Speak memcached's binary protocol (mcload --binary). */
+  binary?: boolean;
 }
 
 export interface LoadgenOptions {
@@ -53,6 +55,7 @@ export function loadgenArgs(spec: LoadSpec, port: number | string, options: Load
   else args.push("--get-ratio", String(spec.get_ratio));
   args.push("--multiget", String(spec.multiget), "--pipeline", String(spec.pipeline));
   if (spec.preload) args.push("--preload", "--preload-timeout", String(options.preload_timeout_s));
+  if (spec.binary === true) args.push("--binary");
   args.push("--seed", String(options.seed));
   if (options.cpu !== null) args.push("--cpu", String(options.cpu));
   return args;

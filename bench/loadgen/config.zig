@@ -4,6 +4,7 @@ const std = @import("std");
 const assert = std.debug.assert;
 const request = @import("request.zig");
 const reply = @import("reply.zig");
+const binary = @import("binary.zig");
 
 pub const connections_max = 4096;
 pub const pipeline_max = 1024;
@@ -60,6 +61,8 @@ pub const Config = struct {
     cpu: ?u32 = null,
     /// --max-ops: end the measurement after this many requests, if that comes before --duration.
     ops_max: ?u64 = null,
+    /// --binary: speak memcached's binary protocol (binary.zig) instead of text.
+    binary: bool = false,
 };
 
 /// Sizes derived from the config; the derivation is written beside each.
@@ -82,6 +85,9 @@ pub const Limits = struct {
             request.getBytes(config.multiget),
             request.setBytesMax(config.value_max_bytes, config.noreply),
             request.setBytesMax(config.value_max_bytes, false),
+            // binary frames are sized differently (a header per key): the larger of both protocols
+            binary.getBytes(config.multiget),
+            binary.setBytesMax(config.value_max_bytes),
         );
         // "VALUE <key> <flags u32> <bytes u32>\r\n<data>\r\n" per key, then "END\r\n".
         const value_reply_bytes = "VALUE ".len + request.key_bytes + 1 + 10 + 1 + 10 + 2 +
@@ -128,6 +134,7 @@ pub const help =
     \\  --seed N             seed of key and size choices (default 1)
     \\  --cpu C              pin mcload to core C (sched_setaffinity)
     \\  --max-ops N          end the measurement after N requests if before --duration
+    \\  --binary             speak memcached's binary protocol (GETK, GETKQ+NOOP, SET/SETQ)
     \\  --help               this text
     \\
     \\Prints one JSON object on stdout and a summary on stderr. Latencies run from the write of a
@@ -157,11 +164,12 @@ const Flag = enum {
     seed,
     cpu,
     @"max-ops",
+    binary,
     help,
 
     fn takesValue(flag: Flag) bool {
         return switch (flag) {
-            .@"set-only", .preload, .noreply, .help => false,
+            .@"set-only", .preload, .noreply, .binary, .help => false,
             else => true,
         };
     }
@@ -229,6 +237,7 @@ fn apply(config: *Config, flag: Flag, value: []const u8) ParseError!void {
         .seed => config.seed = try parseCount(name, value, 0, std.math.maxInt(u64)),
         .cpu => config.cpu = @intCast(try parseCount(name, value, 0, std.os.linux.CPU_SETSIZE * 8 - 1)),
         .@"max-ops" => config.ops_max = try parseCount(name, value, 1, std.math.maxInt(u64)),
+        .binary => config.binary = true,
     }
 }
 

@@ -11,6 +11,7 @@ const posix = std.posix;
 const assert = std.debug.assert;
 const reply = @import("reply.zig");
 const request = @import("request.zig");
+const binary = @import("binary.zig");
 const stats = @import("stats.zig");
 const Workload = @import("workload.zig").Workload;
 const Histogram = @import("histogram.zig").Histogram;
@@ -26,6 +27,8 @@ pub const Shared = struct {
     request_bytes_max: usize,
     /// Requests in flight per connection in this phase.
     depth: u32,
+    /// --binary: requests and replies in memcached's binary protocol (binary.zig).
+    binary: bool = false,
     inflight_total: u64 = 0,
     /// The line of the latest error reply or violation, for the report (copied, bounded).
     last_error: [error_line_bytes_max]u8 = undefined,
@@ -74,6 +77,7 @@ pub const Connection = struct {
     write_start: usize = 0,
     write_end: usize = 0,
     parser: reply.Parser = .{},
+    binary_parser: binary.Parser = .{},
     /// Ring of requests in flight, oldest at `head`.
     inflight: []InFlight,
     /// multiget key indexes per ring slot.
@@ -122,17 +126,19 @@ pub const Connection = struct {
 
     fn parseBuffered(conn: *Connection, shared: *Shared, now_ns: u64) ?CloseReason {
         var start: usize = 0;
-        while (start < conn.read_end) {
+        while (start < conn.read_end or (shared.binary and conn.binary_parser.owesStep())) {
             if (conn.count == 0) return .unexpected_reply;
             const input = conn.read_buffer[start..conn.read_end];
-            const step = conn.parser.step(input, conn.inflight[conn.head].expect);
+            const expect = conn.inflight[conn.head].expect;
+            const step = if (shared.binary) conn.binary_parser.step(input, expect) else conn.parser.step(input, expect);
             if (step.kind == .need_more) break;
             if (step.kind == .violation) {
                 shared.noteError(step.line);
                 shared.counters.protocol_errors += 1;
                 return .protocol_violation;
             }
-            assert(step.consumed > 0);
+            // The binary parser ends a value (and a GETK's request) without consuming bytes.
+            assert(step.consumed > 0 or (shared.binary and (step.kind == .value_end or step.kind == .end)));
             start += step.consumed;
             if (!conn.handle(shared, step, now_ns)) {
                 shared.noteError("VALUE for a key not requested (or out of order)");
@@ -197,7 +203,7 @@ pub const Connection = struct {
 
     fn complete(conn: *Connection, shared: *Shared, now_ns: u64, succeeded: bool) void {
         assert(conn.count > 0);
-        assert(conn.parser.atLineStart());
+        assert(conn.parser.atLineStart() and conn.binary_parser.atLineStart());
         const head = conn.inflight[conn.head];
         if (succeeded) {
             if (shared.histogram) |histogram| {
@@ -228,12 +234,16 @@ pub const Connection = struct {
             const out = conn.write_buffer[conn.write_end..];
             switch (op) {
                 .get => |keys_count| {
-                    conn.write_end += request.composeGet(out, conn.slotKeys(slot)[0..keys_count]);
+                    const keys = conn.slotKeys(slot)[0..keys_count];
+                    conn.write_end += if (shared.binary) binary.composeGet(out, keys) else request.composeGet(out, keys);
                     conn.push(shared, slot, now_ns, .retrieval, @intCast(keys_count));
                 },
                 .set => |set| {
                     const value = shared.value_pattern[0..set.value_bytes];
-                    conn.write_end += request.composeSet(out, set.key, value, set.noreply);
+                    conn.write_end += if (shared.binary)
+                        binary.composeSet(out, set.key, value, set.noreply)
+                    else
+                        request.composeSet(out, set.key, value, set.noreply);
                     if (set.noreply) {
                         conn.noreply_unwritten += 1;
                     } else {

@@ -75,6 +75,7 @@ pub const Engine = struct {
             .value_pattern = value_pattern,
             .request_bytes_max = limits.request_bytes_max,
             .depth = config.pipeline,
+            .binary = config.binary,
         };
         for (connections, 0..) |*conn, id| {
             const buffers: Connection.Buffers = .{

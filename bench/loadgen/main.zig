@@ -1,4 +1,4 @@
-//! mcload: a closed-loop memcached text-protocol load generator, single-threaded over epoll, fast
+//! mcload: a closed-loop memcached text-protocol (or, with --binary, binary-protocol) load generator, single-threaded over epoll, fast
 //! enough to saturate a stock `memcached -t 1` from one core. See README.md beside this file.
 //!
 //! Phases: parse flags → pin to --cpu → allocate everything → connect → preload (optional) →
@@ -143,6 +143,7 @@ fn timevalNs(time: posix.timeval) u64 {
 }
 
 test {
+    _ = @import("binary.zig");
     _ = @import("config.zig");
     _ = @import("connection.zig");
     _ = @import("engine.zig");

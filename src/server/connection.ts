@@ -27,6 +27,9 @@ import { InputStash } from "./stash.ts";
 import { SendQueue } from "./send_queue.ts";
 import { exptimeFrom, type StagingBudget } from "./staging.ts";
 import { input_bytes_initial, input_bytes_max, output_pending_bytes_max, value_inline_bytes_max } from "./limits.ts";
+import { BinaryConnection } from "./binary_connection.ts";
+import { auth_token_bytes_max, AuthReply, type ClientAccess } from "./access.ts";
+import { tokenAuthenticates } from "./auth.ts";
 
 export const State = { COMMANDS: 0, VALUE: 1, SWALLOW: 2, CLOSED: 3 } as const;
 
@@ -49,6 +52,8 @@ export interface ConnectionHost {
   /** Set by a replication link: lets `rep` / `marugoto_end` through and silences replies. */
   /** Bytes all connections together may stage for values still arriving (staging.ts). */
   readonly staging: StagingBudget;
+  /** -B / -S / -Y (access.ts); absent: auto-negotiation without a binary server, no auth. */
+  readonly access?: ClientAccess;
 }
 
 const command = new Command();
@@ -134,6 +139,11 @@ export class Connection {
   readonly flushOut: () => void;
   /** Unix seconds of the last input (stats conns' secs_since_last_cmd). */
   last_cmd_s: number;
+  /** Set on the first input when the client speaks binary: it gets every later event. */
+  private binary: BinaryConnection | null = null;
+  private negotiated = false;
+  /** -Y: false until an auth token `set` succeeds. */
+  private authenticated: boolean;
 
   constructor(socket: SocketLike, host: ConnectionHost, id: number, peer: PeerHooks | null = null) {
     this.socket = socket;
@@ -144,9 +154,14 @@ export class Connection {
     this.flushOut = peer === null ? () => this.flushOutput() : () => this.discardOutput();
     this.fetchDone = () => this.onFetchDone();
     this.writesResumed = () => this.onWritesResumed();
+    this.authenticated = peer !== null || !host.access?.text_auth;
   }
 
   onData(chunk: Uint8Array): void {
+    if (this.binary !== null || (!this.negotiated && this.negotiate(chunk))) {
+      this.last_cmd_s = this.host.now_s;
+      return this.binary!.onData(chunk);
+    }
     if (this.state === State.CLOSED) return;
     if (this.peer !== null) return this.onPeerData(chunk);
     this.host.bytesRead(chunk.length);
@@ -220,7 +235,18 @@ export class Connection {
     this.host.ctx.out.len = 0;
   }
 
+  /** memcached's negotiation on the first byte (0x80: binary), or -B binary for every connection. */
+  private negotiate(chunk: Uint8Array): boolean {
+    this.negotiated = true;
+    const access = this.host.access;
+    if (this.peer !== null || access === undefined || access.binary === null) return false;
+    if (access.binding !== "binary" && (access.binding !== "auto" || chunk[0] !== 0x80)) return false;
+    this.binary = new BinaryConnection(this.socket, access.binary);
+    return true;
+  }
+
   onDrain(): void {
+    if (this.binary !== null) return this.binary.onDrain();
     if (this.state === State.CLOSED) return;
     this.writePending();
     if (this.pending.bytes > 0) return;
@@ -241,6 +267,7 @@ export class Connection {
   }
 
   onClose(): void {
+    this.binary?.onClose();
     this.dropValue();
     this.state = State.CLOSED;
     this.pending.clear();
@@ -306,6 +333,7 @@ export class Connection {
       this.close();
       return end;
     }
+    if (!this.authenticated) return this.runUnauthenticated(cmd, buf, end);
     if (this.peer === null && isWrite(cmd.kind) && this.holdWrite()) return -1;
     const resuming = this.get_resume_off > 0;
     if (this.host.verbosity >= 2 && this.peer === null && !resuming) this.logCommand(buf, cmd);
@@ -324,6 +352,31 @@ export class Connection {
     if (cmd.next - at + total <= value_inline_bytes_max) return -1;
     this.beginValue(cmd, buf);
     return cmd.next;
+  }
+
+  /**
+   * -Y before authentication: a `set` whose data is "user password" authenticates; anything else
+   * is refused (a storage command's data skipped). Returns as runCommand does.
+   */
+  private runUnauthenticated(cmd: Command, buf: Uint8Array, end: number): number {
+    const ctx = this.host.ctx;
+    const access = this.host.access!;
+    const total = isStorage(cmd.kind) ? cmd.data_len + 2 : 0;
+    if (cmd.kind !== Cmd.SET || cmd.data_len > auth_token_bytes_max) {
+      ctx.out.put(cmd.kind === Cmd.SET ? AuthReply.FAILURE : AuthReply.UNAUTHENTICATED);
+      if (total > 0) this.beginSwallow(total);
+      return cmd.next;
+    }
+    if (end - cmd.next < total) return -1;
+    access.counters.auth_cmds++;
+    const data_end = cmd.next + cmd.data_len;
+    const chunk_ok = buf[data_end] === 13 && buf[data_end + 1] === 10;
+    const ok = chunk_ok ? tokenAuthenticates(access.text_auth!, buf.subarray(cmd.next, data_end)) : false;
+    if (ok === true) this.authenticated = true;
+    else access.counters.auth_errors++;
+    if (!chunk_ok) ctx.out.put(Reply.BAD_DATA_CHUNK);
+    else ctx.out.put(ok === true ? Reply.STORED : ok === null ? AuthReply.BAD_FORMAT : AuthReply.FAILURE);
+    return cmd.next + total;
   }
 
   /**

@@ -18,6 +18,9 @@ import { Connection, type Closable, type ConnectionHost } from "./connection.ts"
 import { StagingBudget } from "./staging.ts";
 import { output_headroom_bytes } from "./limits.ts";
 import { UdpTransport } from "./udp.ts";
+import type { AuthCounters, PasswordFile } from "./auth.ts";
+import type { BinaryHost } from "./binary_connection.ts";
+import type { Binding, ClientAccess } from "./access.ts";
 import { listenAddressSplit, listenNoTls } from "../config.ts";
 import { tlsPeerRefusal, VerifyMode, type ClientTls } from "./tls.ts";
 import {
@@ -53,6 +56,10 @@ export interface ServerSettings {
   eviction_log_max: number;
   /** Bounded reclaim work per second for expired items (a bounded LRU-crawler stand-in). */
   sweep_items_per_tick: number;
+  /** -B (absent: auto); -S's and -Y's password files (absent: off). See access.ts. */
+  binding_protocol?: Binding;
+  sasl?: PasswordFile | null;
+  text_auth?: PasswordFile | null;
 }
 
 /** Item header + CRLF the store adds to key + value (see native/items.zig). */
@@ -70,7 +77,7 @@ const store_pending_slots_min = 64;
 
 type ClientSocket = Socket<Connection>;
 
-export class Server implements ConnectionHost {
+export class Server implements BinaryHost {
   readonly settings: ServerSettings;
   readonly ctx: Context;
   /** Values still arriving wait outside the store, up to -m bytes in all (staging.ts). */
@@ -90,11 +97,19 @@ export class Server implements ConnectionHost {
   /** More `stats <name>` subcommands (replication adds `stats replication`). */
   readonly subStats = new Map<string, () => StatLines>();
   onShutdown: () => void = () => process.exit(0);
+  readonly auth_counters: AuthCounters = { auth_cmds: 0, auth_errors: 0 };
+  readonly sasl: PasswordFile | null;
+  readonly access: ClientAccess;
 
   constructor(settings: ServerSettings, mutations: MutationSink | null = null) {
     this.settings = settings;
     this.started_s = Math.floor(Date.now() / 1000);
     this.now_s = this.started_s;
+    this.sasl = settings.sasl ?? null;
+    const binding = settings.binding_protocol ?? "auto";
+    this.access = {
+      binding, binary: binding === "ascii" ? null : this, text_auth: settings.text_auth ?? null, counters: this.auth_counters,
+    };
     this.staging = new StagingBudget(settings.memory_bytes_max);
     const store = Store.open({
       memory_bytes_max: settings.memory_bytes_max,
@@ -224,6 +239,10 @@ export class Server implements ConnectionHost {
     return this.settings.verbosity;
   }
 
+  get version(): string {
+    return this.settings.version;
+  }
+
   bytesRead(n: number): void {
     this.figures.bytes_read += n;
   }
@@ -269,32 +288,58 @@ export class Server implements ConnectionHost {
   }
 
   private statsText(sub: string, cmd: Command, buf: Uint8Array): string | null {
-    const store = this.ctx.store;
     switch (sub) {
-      case "":
-        return formatStats(generalStats(this.figuresNow(), store.stats(), this.extraStats()));
-      case "settings":
-        return formatStats(this.settings.settingsStats({
-          verbosity: this.settings.verbosity, stats_detail_enabled: this.ctx.detail.enabled,
-        }));
-      case "items":
-        return formatStats(itemsStats(this.classFigures()));
-      case "slabs":
-        return formatStats(slabsStats(this.classFigures(), store.stats().total_malloced ?? 0));
-      case "sizes":
-        return formatStats([["sizes_status", "disabled"]]);
-      case "conns":
-        return formatStats(this.connsStats());
       case "reset":
-        store.statsReset();
-        this.ctx.detail.clear();
-        this.resetCounters();
+        this.statsReset();
         return "RESET\r\n";
       case "detail":
         return this.statsDetail(cmd.ntokens === 4 ? tokenText(buf, cmd, 2) : "");
     }
+    const lines = this.statGroup(sub);
+    return lines === null ? null : formatStats(lines);
+  }
+
+  /** The lines of `stats <sub>` that are plain name/value lists (text and binary share them). */
+  private statGroup(sub: string): StatLines | null {
+    const store = this.ctx.store;
+    switch (sub) {
+      case "":
+        return generalStats(this.figuresNow(), store.stats(), this.extraStats());
+      case "settings":
+        return this.settings.settingsStats({
+          verbosity: this.settings.verbosity, stats_detail_enabled: this.ctx.detail.enabled,
+        });
+      case "items":
+        return itemsStats(this.classFigures());
+      case "slabs":
+        return slabsStats(this.classFigures(), store.stats().total_malloced ?? 0);
+      case "sizes":
+        return [["sizes_status", "disabled"]];
+      case "conns":
+        return this.connsStats();
+    }
     const more = this.subStats.get(sub);
-    return more === undefined ? null : formatStats(more());
+    return more === undefined ? null : more();
+  }
+
+  private statsReset(): void {
+    this.ctx.store.statsReset();
+    this.ctx.detail.clear();
+    this.resetCounters();
+  }
+
+  /** Binary `stat <arg>`: memcached answers reset and detail on/off with the terminator alone. */
+  binaryStatLines(arg: string): StatLines | null {
+    if (arg === "reset") {
+      this.statsReset();
+      return [];
+    }
+    if (arg.startsWith("detail ")) {
+      const text = this.statsDetail(arg.slice("detail ".length));
+      if (text === "OK\r\n") return [];
+      return text.startsWith("CLIENT_ERROR") ? null : [["detailed", text]];
+    }
+    return this.statGroup(arg);
   }
 
   private statsDetail(arg: string): string {
@@ -312,6 +357,7 @@ export class Server implements ConnectionHost {
     c.cmd_get = c.cmd_set = c.cmd_flush = c.cmd_touch = c.store_too_large = c.store_no_memory = 0;
     this.figures.total_connections = this.figures.rejected_connections = 0;
     this.figures.bytes_read = this.figures.bytes_written = 0;
+    this.auth_counters.auth_cmds = this.auth_counters.auth_errors = 0;
   }
 
   private classFigures(): ClassFigures[] {
@@ -362,6 +408,8 @@ export class Server implements ConnectionHost {
       threads: this.settings.threads,
       store_too_large: c.store_too_large,
       store_no_memory: c.store_no_memory,
+      auth_cmds: this.auth_counters.auth_cmds,
+      auth_errors: this.auth_counters.auth_errors,
     };
   }
 }

@@ -3,7 +3,7 @@
 //
 // Each request is drawn from a mulberry32 stream (FUZZ_SEED, default 1103): valid and invalid
 // commands, random splits across writes, binary garbage, huge lengths, overlong keys and lines,
-// half-sent commands, noreply floods. After every batch: the process is alive, printed no
+// half-sent commands, noreply floods; and binary frames (test/helpers/binary_fuzz.ts). After every batch: the process is alive, printed no
 // 'error:'/'panic', answers `version` within version_deadline_ms, and its RSS is under
 // rss_bytes_max. At the end a key written first (never named by the generator) is intact.
 //
@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { freePort, RawClient, type Spawned, startOurs } from "../helpers/procs.ts";
 import { Prng } from "../helpers/prng.ts";
 import { MiB, rssBytes } from "../helpers/rss.ts";
+import { binary_opening, binaryRequest } from "../helpers/binary_fuzz.ts";
 
 const requests_total = Number(process.env.FUZZ_REQUESTS ?? 3000);
 const seed = Number(process.env.FUZZ_SEED ?? 1103);
@@ -150,14 +151,19 @@ function checkHealthy(node: Spawned): void {
 }
 
 /** Runs `total` requests in batches over up to connections_max connections; checks after each batch. */
-async function fuzzClientPort(node: Spawned, rng: Prng, total: number): Promise<void> {
+async function fuzzClientPort(
+  node: Spawned, rng: Prng, total: number, make: (rng: Prng) => Request = request, opening: Request | null = null,
+): Promise<void> {
   const conns: FuzzConnection[] = [];
   for (let done = 0; done < total; done += batch_requests) {
     for (let i = 0; i < batch_requests && done + i < total; i++) {
       const slot = rng.int(0, connections_max - 1);
-      if (conns[slot] === undefined || conns[slot]!.closed) conns[slot] = await FuzzConnection.open(node.port);
+      if (conns[slot] === undefined || conns[slot]!.closed) {
+        conns[slot] = await FuzzConnection.open(node.port);
+        if (opening !== null) await conns[slot]!.send(opening, rng);
+      }
       const conn = conns[slot]!;
-      const bytes = request(rng);
+      const bytes = make(rng);
       if (rng.chance(0.02)) {
         await conn.send(bytes.subarray(0, rng.int(0, bytes.length)), rng); // half-sent, then gone
         conn.close();
@@ -223,6 +229,13 @@ describe(`fuzz (seed ${seed}, ${requests_total} requests per port)`, () => {
     await fuzzClientPort(node, new Prng(seed), requests_total);
     expect(await getKnown(node.port)).toBe(`VALUE ${known_key} 7 ${known_value.length}\r\n${known_value}\r\nEND\r\n`);
     console.log(`fuzz client port: seed ${seed}, ${requests_total} requests, ${Date.now() - started} ms, RSS ${Math.round(rssBytes(node.proc.pid) / MiB)} MiB`);
+  }, test_ms_max);
+
+  test("binary frames on the client port: it survives, answers, stays bounded; the known key is intact", async () => {
+    const started = Date.now();
+    await fuzzClientPort(node, new Prng(seed + 2), requests_total, binaryRequest, binary_opening);
+    expect(await getKnown(node.port)).toBe(`VALUE ${known_key} 7 ${known_value.length}\r\n${known_value}\r\nEND\r\n`);
+    console.log(`fuzz binary frames: seed ${seed + 2}, ${requests_total} requests, ${Date.now() - started} ms, RSS ${Math.round(rssBytes(node.proc.pid) / MiB)} MiB`);
   }, test_ms_max);
 
   test("the replication port survives hostile handshakes and garbage; the known key is intact", async () => {

@@ -462,9 +462,35 @@ describe("every flag", () => {
     expect(run(["-N", "2"]).warnings.join("\n")).toContain("napi");
   });
 
-  test("-S and -Y are refused: we cannot honour them", () => {
-    expect(usage(["-S"])).toContain("SASL");
-    expect(usage(["-Y", "/etc/auth"])).toContain("authentication");
+  test("-S: binary only, needs a password file (--sasl-pwdb wins over MEMCACHED_SASL_PWDB)", () => {
+    expect(usage(["-S"])).toBe("repcached: option -S: needs a password file: --sasl-pwdb <file> or MEMCACHED_SASL_PWDB");
+    const from_env = parseArgs(["-S"], { ...user, sasl_pwdb_env: "/env/pwdb" });
+    expect(from_env.kind === "run" && from_env.settings.sasl_pwdb_path).toBe("/env/pwdb");
+    const both = parseArgs(["-S", "--sasl-pwdb", "/flag/pwdb"], { ...user, sasl_pwdb_env: "/env/pwdb" });
+    expect(both.kind === "run" && both.settings.sasl_pwdb_path).toBe("/flag/pwdb");
+    const settings = run(["-S", "--sasl-pwdb=/x"]);
+    expect(settings.sasl_enabled).toBe(true);
+    expect(settings.binding_protocol).toBe("binary");
+    expect(run(["-S", "--sasl-pwdb=/x", "-B", "binary"]).binding_protocol).toBe("binary");
+    // memcached 1.6.18's words (checked with the real binary)
+    expect(usage(["-S", "--sasl-pwdb=/x", "-B", "ascii"])).toBe("repcached: ERROR: You cannot allow the ASCII protocol while using SASL.");
+    expect(usage(["-S", "--sasl-pwdb=/x", "-B", "auto"])).toBe("repcached: ERROR: You cannot allow the ASCII protocol while using SASL.");
+    expect(usage(["-S", "--sasl-pwdb=/x", "-U", "11211"])).toBe("repcached: ERROR: Cannot enable UDP while using binary SASL authentication.");
+    expect(usage(["--sasl-pwdb=/x"])).toBe("repcached: option --sasl-pwdb: needs -S");
+  });
+
+  test("-Y: ASCII only, not over UDP, not with -S", () => {
+    const settings = run(["-Y", "/etc/auth"]);
+    expect(settings.auth_file_path).toBe("/etc/auth");
+    expect(settings.binding_protocol).toBe("ascii");
+    expect(usage(["-Y", "/etc/auth", "-B", "binary"])).toBe(
+      "repcached: ERROR: You cannot allow the BINARY protocol while using ascii authentication tokens.",
+    );
+    expect(usage(["-Y", "/etc/auth", "-B", "auto"])).toContain("You cannot allow the BINARY protocol");
+    expect(usage(["-Y", "/etc/auth", "-U", "11211"])).toBe(
+      "repcached: Cannot use UDP with ascii authentication enabled (-U 0 to disable)",
+    );
+    expect(usage(["-Y", "/etc/auth", "-S", "--sasl-pwdb=/x"])).toContain("cannot both be on");
   });
 });
 
@@ -591,11 +617,14 @@ describe("usage errors", () => {
     expect(run(["-n", "1048575"]).chunk_size_min).toBe(1048575);
   });
 
-  test("-B binary is refused, other names get memcached's message", () => {
-    expect(usage(["-B", "binary"])).toBe(
-      "repcached: option -B: the binary protocol is not supported (use ascii or auto)",
+  test("-B takes ascii, binary and auto; other names get memcached's message", () => {
+    expect(run(["-B", "binary"]).binding_protocol).toBe("binary");
+    expect(usage(["-B", "binary", "-U", "11211"])).toBe(
+      "repcached: option -B: binary over UDP is not supported (UDP speaks text): use -U 0 with -B binary",
     );
-    expect(usage(["-B", "foo"])).toContain("Invalid value for binding protocol: foo");
+    expect(usage(["-B", "foo"])).toBe(
+      "repcached: option -B: Invalid value for binding protocol: foo -- should be one of auto, binary, or ascii",
+    );
   });
 
   test("empty strings are refused where a path or name is needed", () => {
