@@ -1229,8 +1229,20 @@ fn newerVersion(new: *Header, cas: u64, old: *Header) bool {
     switch (std.mem.order(u8, items.valueOf(new), items.valueOf(old))) {
         .gt => return true,
         .lt => return false,
-        .eq => return items.flagsOf(new) > items.flagsOf(old),
+        .eq => {},
     }
+    const new_flags = items.flagsOf(new);
+    const old_flags = items.flagsOf(old);
+    if (new_flags != old_flags) return new_flags > old_flags;
+    // The same version, touched (touch and gat keep the cas, as memcached's): the later expiry
+    // wins, so a touch reaches the peer and concurrent touches converge; one that shortens the
+    // TTL stays local (README).
+    return expiryOrder(new.exptime_s) > expiryOrder(old.exptime_s);
+}
+
+/// Expiry times in order, 0 (never) last.
+fn expiryOrder(exptime_s: u32) u64 {
+    return if (exptime_s == 0) std.math.maxInt(u64) else exptime_s;
 }
 
 /// A replication `rep` line for the item (see get_mode_rep), or BUFFER_SMALL with io.need. A

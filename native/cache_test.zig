@@ -1219,6 +1219,17 @@ test "replicated versions with the same cas: every node breaks the tie alike (to
     try testing.expectEqual(Status.ok, a.op(op_rep_if_newer, "f", "v", 2, 0));
     a.store.io.setCas(901);
     try testing.expectEqual(Status.not_stored, a.op(op_rep_if_newer, "f", "v", 1, 0));
+    // The same bytes and flags (a touched version): the later expiry, never expiring last.
+    a.store.io.setCas(902);
+    try testing.expectEqual(Status.ok, a.op(op_rep_if_newer, "t", "v", 0, 100));
+    a.store.io.setCas(902);
+    try testing.expectEqual(Status.ok, a.op(op_rep_if_newer, "t", "v", 0, 200));
+    a.store.io.setCas(902);
+    try testing.expectEqual(Status.not_stored, a.op(op_rep_if_newer, "t", "v", 0, 150));
+    a.store.io.setCas(902);
+    try testing.expectEqual(Status.ok, a.op(op_rep_if_newer, "t", "v", 0, 0));
+    a.store.io.setCas(902);
+    try testing.expectEqual(Status.not_stored, a.op(op_rep_if_newer, "t", "v", 0, 300));
     // A delete and a write with the same cas: the delete, on both sides, in either order.
     try testing.expectEqual(Status.ok, repIfNewer(&a, "d", "v", 950));
     try testing.expectEqual(Status.ok, tomb(&a, "d", 950));

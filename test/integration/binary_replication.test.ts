@@ -120,9 +120,16 @@ describe("binary writes replicate", () => {
     expect(await sameOnB("r:touch")).toEqual(before);
   });
 
-  // The new TTL itself does not reach B yet, for text touch/gat either: the peer applies a `rep`
-  // only when its cas is higher (REP_IF_NEWER) and a touch keeps the cas. A replication change.
-  test.todo("touch/gat: the new TTL reaches the peer (replication drops an equal-cas rep)");
+  // A touch keeps the cas (memcached): the peer takes the same version with a later expiry.
+  test("touch/gat: the new TTL reaches the peer", async () => {
+    await ok([{ opcode: Op.SET, key: "r:ttl", extras: storeExtras(0, 100), value: "t" }]);
+    await sameOnB("r:ttl");
+    await ok([{ opcode: Op.TOUCH, key: "r:ttl", extras: u32Extras(1000) }]);
+    expect(await eventually(async () => Math.abs((await ttlOf(b.port, "r:ttl"))! - 1000) <= 1, converge_ms_max)).toBe(true);
+    await ok([{ opcode: Op.GAT, key: "r:ttl", extras: u32Extras(2000) }]);
+    expect(await eventually(async () => Math.abs((await ttlOf(b.port, "r:ttl"))! - 2000) <= 1, converge_ms_max)).toBe(true);
+    expect(await sameOnB("r:ttl")).not.toBeNull();
+  });
 
   test("delete, then flush", async () => {
     await ok([{ opcode: Op.DELETE, key: "r:n" }]);
