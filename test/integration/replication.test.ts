@@ -489,15 +489,27 @@ describe("serving during the copy", () => {
       }
     }
     expect(await ca.command("mn\r\n")).toBe("MN");
-    // A's bytes reach B 300 ms late: B serves at once while its copy is surely still on the way.
+    // A's bytes to B are held from the first chunk of its full copy on, so B's copy is surely on
+    // the way when B is asked (a fixed delay ran out on a loaded machine before B's first stats).
     const relay = await Relay.start(rport);
     relays.push(relay);
-    relay.down.delay(300);
+    relay.down.tap = (chunk) => {
+      if (relay.down.stalled || !chunk.includes("rep ")) return;
+      relay.down.stall();
+      relay.down.tap = null;
+    };
     const b = await node(["-x", "127.0.0.1", "-X", `${await freePort()}:${relay.port}`, "-m", "256", "--serve-during-copy"]);
     const cb = await CacheClient.connect(b.port);
+    expect(await eventually(async () => relay.down.stalled && (await cb.stats("replication")).get("state") === "copying", 10_000)).toBe(true);
     const keys = Array.from({ length: 20 }, (_, j) => `rt${total - 1 - j * 997}`);
     const copied_before = (await cb.stats("replication")).get("full_copies_received");
-    const got = await cb.gets(keys);
+    // The gets ask A (B to A is not held); then A's bytes flow again: the rest of the copy, the answers.
+    const getting = cb.gets(keys);
+    const watch = await CacheClient.connect(b.port);
+    expect(await eventually(async () => Number((await watch.stats("replication")).get("read_through_fetches")) > 0, 5_000)).toBe(true);
+    watch.close();
+    relay.down.resume();
+    const got = await getting;
     const missing = keys.filter((key) => got.get(key)?.value !== key.slice(2));
     if (missing.length > 0) console.log("missing", missing, Object.fromEntries(await cb.stats("replication")));
     for (const key of keys) expect(got.get(key)?.value).toBe(key.slice(2));
