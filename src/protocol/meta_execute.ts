@@ -94,6 +94,16 @@ function putTtl(out: Uint8Array, at: number, exptime_abs: number, now_s: number)
   return putUint(out, at, Math.max(0, exptime_abs - now_s));
 }
 
+/** memcached's realtime() of a ttl as unix seconds (0: none); a negative one is already due. */
+function absoluteOf(exptime: number, now_s: number): number {
+  if (exptime === 0) return 0;
+  if (exptime < 0) return now_s;
+  return exptime > relative_time_s_max ? exptime : now_s + exptime;
+}
+
+/** memcached's boundary between relative and absolute times (30 days). */
+const relative_time_s_max = 2_592_000;
+
 /** The checks every keyed meta command makes before its flags (memcached's order). */
 function lineError(cmd: Command, too_long: number): number {
   if (cmd.token_len[1]! > key_bytes_max) return MetaError.FORMAT;
@@ -176,7 +186,7 @@ export function executeMetaGet(ctx: Context, cmd: Command, buf: Uint8Array, now_
     if (ctx.mutations !== null) ctx.mutations.stored(buf, m.key_off, m.key_len);
   }
   const value_at = out.len + meta_reply_bytes_max;
-  let at = metaGetHeader(ctx, cmd, buf, m, n, now_s);
+  let at = metaGetHeader(ctx, cmd, buf, m, io[IoIndex.VALUE_LEN]!, now_s);
   if (m.value) {
     out.buf.copyWithin(at, value_at, value_at + n);
     at = putCrlf(out.buf, at + n);
@@ -300,7 +310,8 @@ export function executeMetaArithmetic(ctx: Context, cmd: Command, buf: Uint8Arra
   }
   if (n >= 0) {
     if (ctx.mutations !== null) ctx.mutations.stored(buf, m.key_off, m.key_len);
-    if (!m.quiet) putArithmeticReply(ctx, cmd, buf, m, n, created, now_s);
+    // memcached drops the reply of a quiet ma only when the item was there
+    if (!m.quiet || created) putArithmeticReply(ctx, cmd, buf, m, n, created, now_s);
     return;
   }
   if (n === Status.NON_NUMERIC) return ctx.out.put(Text.MA_NON_NUMERIC);
@@ -318,8 +329,12 @@ function vivifyCounter(ctx: Context, cmd: Command, buf: Uint8Array, m: MetaFlags
     if (letter === 78 /* N */) exptime = m.vivify_exptime;
     else if (letter === 84 /* T */) exptime = m.exptime;
   }
-  const status = ctx.store.store(StoreOp.ADD, buf, m.key_off, m.key_len, digits, 0, n, 0, exptime);
-  if (status === Status.OK) return n;
+  const store = ctx.store;
+  const status = store.store(StoreOp.ADD, buf, m.key_off, m.key_len, digits, 0, n, 0, exptime);
+  if (status === Status.OK) {
+    store.metaGet(buf, m.key_off, m.key_len, digits, n, 0, MetaGet.PEEK, 0, 0, 0); // the new item's cas into io
+    return n;
+  }
   if (status === Status.NOT_STORED) putStatusLine(ctx, cmd, buf, m, Text.NS);
   else ctx.out.put(Text.MA_VIVIFY_NO_MEMORY);
   return -1;
@@ -335,12 +350,12 @@ function putArithmeticReply(
   let at = out.len;
   if (m.value) at = putUint(o, put(o, at, Text.VA), n);
   else at = put(o, at, Text.HD);
+  // a created item starts without an exptime; then N and T set theirs in the line's order
   let exptime_abs = created ? 0 : io[IoIndex.EXPTIME_ABS]!;
-  const final_abs = created ? io[IoIndex.EXPTIME_ABS]! : io[IoIndex.TOUCH_ABS]!;
   for (let i = m.first; i < m.end; i++) {
     switch (buf[cmd.token_off[i]!]) {
-      case 84 /* T */: exptime_abs = created ? final_abs : io[IoIndex.TOUCH_ABS]!; break;
-      case 78 /* N */: if (created) exptime_abs = final_abs; break;
+      case 84 /* T */: exptime_abs = created ? absoluteOf(m.exptime, now_s) : io[IoIndex.TOUCH_ABS]!; break;
+      case 78 /* N */: if (created) exptime_abs = absoluteOf(m.vivify_exptime, now_s); break;
       case 99 /* c */: at = putU64(o, putFlag(o, at, 99), io[IoIndex.CAS_LO]!, io[IoIndex.CAS_HI]!); break;
       case 116 /* t */: at = putTtl(o, putFlag(o, at, 116), exptime_abs, now_s); break;
       case 79 /* O */: at = putToken(o, at, buf, cmd, i); break;
