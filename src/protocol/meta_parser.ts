@@ -106,22 +106,20 @@ export function frameMeta(buf: Uint8Array, cmd: Command): void {
   const second = buf[cmd.token_off[0]! + 1];
   const n = cmd.ntokens;
   cmd.kind = Cmd.ERROR;
+  cmd.key_off = cmd.token_off[1]!; // the terminal token (length 0) when there is no key
+  cmd.key_len = cmd.token_len[1]!;
   switch (second) {
     case 110 /* n */: cmd.kind = Cmd.MN; return;
-    case 101 /* e */: cmd.kind = Cmd.ME; return;
-    case 103 /* g */: if (n >= 3) cmd.kind = Cmd.MG; break;
-    case 100 /* d */: if (n >= 3) cmd.kind = Cmd.MD; break;
-    case 97 /* a */: if (n >= 3) cmd.kind = Cmd.MA; break;
+    case 101 /* e */: cmd.kind = Cmd.ME; return; // `me` alone: a CLIENT_ERROR, not ERROR
+    case 103 /* g */: if (n >= 3) cmd.kind = Cmd.MG; return;
+    case 100 /* d */: if (n >= 3) cmd.kind = Cmd.MD; return;
+    case 97 /* a */: if (n >= 3) cmd.kind = Cmd.MA; return;
     case 115 /* s */: if (n >= 3) frameMetaSet(buf, cmd); return;
   }
-  cmd.key_off = cmd.token_off[1]!;
-  cmd.key_len = cmd.token_len[1]!;
 }
 
 /** `ms <key> <datalen> <flag>*`: MS with data_len when the length is valid, else MS_INVALID. */
 function frameMetaSet(buf: Uint8Array, cmd: Command): void {
-  cmd.key_off = cmd.token_off[1]!;
-  cmd.key_len = cmd.token_len[1]!;
   cmd.data_len = 0;
   if (cmd.ntokens === 3) {
     cmd.kind = Cmd.MS_INVALID; // no length: the line alone is answered, nothing follows it
