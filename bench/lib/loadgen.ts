@@ -27,6 +27,8 @@ export interface LoadSpec {
   pipeline: number;
   /** Set every key once before the warmup. */
   preload: boolean;
+  /** The meta protocol (`mg`/`ms`) instead of get/set. */
+  meta?: boolean;
 }
 
 export interface LoadgenOptions {
@@ -52,6 +54,7 @@ export function loadgenArgs(spec: LoadSpec, port: number | string, options: Load
   if (spec.get_ratio === 0) args.push("--set-only");
   else args.push("--get-ratio", String(spec.get_ratio));
   args.push("--multiget", String(spec.multiget), "--pipeline", String(spec.pipeline));
+  if (spec.meta === true) args.push("--meta");
   if (spec.preload) args.push("--preload", "--preload-timeout", String(options.preload_timeout_s));
   args.push("--seed", String(options.seed));
   if (options.cpu !== null) args.push("--cpu", String(options.cpu));

@@ -19,7 +19,7 @@ export const server_labels: Record<ServerId, string> = {
 /** Ratios are ours ÷ this server, round by round. */
 export const baseline_server: ServerId = "mc1";
 
-export type WorkloadId = "a" | "b" | "c" | "d";
+export type WorkloadId = "a" | "b" | "c" | "d" | "e";
 
 export interface Workload extends LoadSpec {
   id: WorkloadId;
@@ -64,6 +64,14 @@ export const workloads: readonly Workload[] = [
     get_ratio: 0, multiget: 1, pipeline: 1, preload: false,
     servers: server_ids,
   },
+  {
+    id: "e",
+    short: "meta: 90% mg, 100 B",
+    title: "workload a in the meta protocol: 90% `mg <key> v k` / 10% `ms <key> 100`, 200 connections, 100k keys preloaded",
+    conns: 200, keys: keys_default, value_min_bytes: 100, value_max_bytes: 100,
+    get_ratio: 0.9, multiget: 1, pipeline: 1, preload: true, meta: true,
+    servers: server_ids,
+  },
 ];
 
 /** The RSS comparison: this many items of this size, loaded into fresh servers. */
@@ -72,5 +80,5 @@ export const rss_value_bytes = 100;
 export const rss_servers: readonly ServerId[] = ["mc1", "ours"];
 
 /** Every part `--only` can name. */
-export const parts = ["a", "b", "c", "d", "rss", "proxy", "micro"] as const;
+export const parts = ["a", "b", "c", "d", "e", "rss", "proxy", "micro"] as const;
 export type Part = (typeof parts)[number];
