@@ -15,7 +15,7 @@ import {
 } from "./meta_parser.ts";
 import { putU64, putUint } from "./numbers.ts";
 import { Reply } from "./replies.ts";
-import { itemTooLarge, reply, type Context } from "./execute.ts";
+import { itemTooLarge, type Context } from "./execute.ts";
 import { IoIndex, MetaDelete, MetaDelta, MetaGet, MetaState, Status, StoreOp } from "../native/store.ts";
 
 /** Room for a meta reply line without its value: status, every return flag, a base64 key, Z X W. */

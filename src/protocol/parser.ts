@@ -63,10 +63,9 @@ export const ClientErrorText = [
   "CLIENT_ERROR invalid numeric delta argument",
   "CLIENT_ERROR invalid exptime argument",
   "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]",
-  "CLIENT_ERROR invalid flag",
-  "CLIENT_ERROR duplicate flag",
 ] as const;
-export const ClientError = { FORMAT: 0, DELTA: 1, EXPTIME: 2, DELETE_USAGE: 3, INVALID_FLAG: 4, DUPLICATE_FLAG: 5 } as const;
+/** (The meta commands' errors are in meta_parser.ts.) */
+export const ClientError = { FORMAT: 0, DELTA: 1, EXPTIME: 2, DELETE_USAGE: 3 } as const;
 
 export const key_bytes_max = 250;
 /** memcached 1.6: a line without '\n' beyond this many bytes closes the connection (except get/gets). */
