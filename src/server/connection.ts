@@ -569,8 +569,8 @@ export class Connection {
     if (this.staged !== null) slot = this.reserveStaged();
     this.dropValue(); // the staged bytes are in the store now (or refused)
     if (slot < 0) return this.refuseValue(slot, 0);
-    if (this.value_kind === Cmd.CAS || this.value_kind === Cmd.REP) ctx.store.setCas(this.value_cas_lo, this.value_cas_hi);
-    if (this.value_kind === Cmd.MS) ctx.store.setCas(this.meta_plan!.cas_lo, this.meta_plan!.cas_hi);
+    const kind = this.value_kind;
+    if (kind === Cmd.CAS || kind === Cmd.REP || kind === Cmd.MS) ctx.store.setCas(this.value_cas_lo, this.value_cas_hi);
     const status = ctx.store.commit(slot);
     if (this.peer !== null) this.peer.onApplied(this.value_kind);
     const key = this.value_key;

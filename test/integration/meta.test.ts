@@ -78,6 +78,20 @@ describe("meta protocol", () => {
     c.close();
   });
 
+  test("a streamed ms compares its cas at commit (C), stores stale below it (I C), appends (MA)", async () => {
+    const c = await RawClient.connect(server.port);
+    const big = "y".repeat(100_000);
+    const first = await c.call(`ms sc ${big.length} c\r\n${big}\r\n`);
+    const cas = first.match(/^HD c(\d+)\r\n$/)![1]!;
+    expect(await c.call(`ms sc ${big.length} C${cas}1 c\r\n${big}\r\n`)).toBe("EX c0\r\n");
+    const second = await c.call(`ms sc ${big.length} C${cas} c\r\n${big}\r\n`);
+    expect(second).toMatch(/^HD c\d+\r\n$/);
+    expect(await c.call(`ms sc ${big.length} I C1\r\n${big}\r\n`)).toBe("HD\r\n");
+    expect(await c.call("mg sc s\r\n")).toBe(`HD s${big.length} X W\r\n`);
+    expect(await c.call(`ms sc ${big.length} MA q\r\n${big}\r\nmg sc s\r\n`)).toBe(`HD s${2 * big.length}\r\n`);
+    c.close();
+  });
+
   test("quiet mode: nominal replies dropped, failures and errors shown, mn ends the batch", async () => {
     const c = await RawClient.connect(server.port);
     const request =
