@@ -61,7 +61,7 @@ export type Norm =
   | { kind: "runs" }
   /** Meta replies: ` c<cas>` flags and `cas=<cas>` (me) become `<cas#N>` like "cas" (meta_compat_cases.ts). */
   | { kind: "metaCas" }
-  /** Meta replies: seconds (t, l, me's exp / la) rounded up to tens (meta_compat_cases.ts). */
+  /** Meta replies: seconds (t, l, me's exp / la) rounded to the nearest ten (meta_compat_cases.ts). */
   | { kind: "metaTimes" };
 
 export interface Step {
