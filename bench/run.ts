@@ -1,6 +1,6 @@
 // `bun bench`: repcached-bun against stock memcached on this machine.
 //
-// Parts (choose with --only): the load comparison (workloads a–e, e being a over the binary protocol: memcached -t 1, memcached -t 4,
+// Parts (choose with --only): the load comparison (workloads a–f, e being a over the binary protocol and f a in the meta protocol: memcached -t 1, memcached -t 4,
 // ours, ours + a live replication peer, side by side on 127.0.0.1, each driven by mcload in
 // interleaved rounds so drift cancels), the memory comparison (rss: 1M items of 100 B), and the
 // mitata micro-benchmarks (micro: bench/micro.bench.ts in a subprocess).

@@ -68,7 +68,36 @@ fn statusOf(err: Error) i32 {
     };
 }
 
-pub const Op = enum(u8) { set = 1, add = 2, replace = 3, append = 4, prepend = 5, cas = 6, rep = 7, rep_if_newer = 8 };
+/// Meta protocol ops: cas_stale is `ms I C<cas>` (a cas below the item's stores the value as
+/// stale, keeping its exptime and win token); append_cas/prepend_cas compare io's cas when it is
+/// not 0 (`ms MA C<cas>`).
+pub const Op = enum(u8) { set = 1, add = 2, replace = 3, append = 4, prepend = 5, cas = 6, rep = 7, rep_if_newer = 8, cas_stale = 9, append_cas = 10, prepend_cas = 11 };
+
+/// rc_meta_get options (memcached 1.6's mg flags that change what the store does).
+pub const meta_get_value: u32 = 1; // v: copy the value
+pub const meta_get_touch: u32 = 2; // T: set the exptime
+pub const meta_get_vivify: u32 = 4; // N: create an empty item on a miss (and win its token)
+pub const meta_get_recache: u32 = 8; // R: win the token when the ttl left is below the given one
+pub const meta_get_no_bump: u32 = 16; // u: no LRU bump, not marked fetched
+pub const meta_get_touch_first: u32 = 32; // T came before R on the line (R then sees T's exptime)
+pub const meta_get_peek: u32 = 64; // me: read only (no counters, bump or state change)
+const meta_get_all: u32 = 127;
+/// io.meta bits after a meta op: the item's state before the call, and what the call did.
+pub const meta_fetched: u32 = 1; // h: fetched before
+pub const meta_stale: u32 = 2; // X
+pub const meta_token_sent: u32 = 4; // Z: a win token had been handed out before
+pub const meta_won: u32 = 8; // W: this call handed out the win token
+pub const meta_created: u32 = 16; // N created the item
+/// rc_meta_delete options (md flags).
+pub const meta_delete_cas: u32 = 1; // C: compare io's cas
+pub const meta_delete_stale: u32 = 2; // I: mark stale instead of removing
+pub const meta_delete_touch: u32 = 4; // T (with I): set the exptime
+/// rc_meta_delta options (ma flags).
+pub const meta_delta_incr: u32 = 1;
+pub const meta_delta_cas: u32 = 2; // C: compare io's cas
+pub const meta_delta_touch: u32 = 4; // T: set the exptime
+/// memcached's item header bytes with a cas (`me` reports memcached's size and class).
+const memcached_item_with_cas_bytes = items.memcached_item_bytes + 8;
 
 pub const get_mode_text: u32 = 1; // write "VALUE <key> <flags> <bytes>[ <cas>]\r\n<data>\r\n"
 pub const get_mode_cas: u32 = 2; // include the cas in that line (gets)
@@ -99,7 +128,12 @@ pub const Io = extern struct {
     exptime_abs: u32, // 6 out: absolute unix expiry seconds, 0 = never
     key_len: u32, // 7 out (cursor)
     need: u32, // 8 out: bytes needed after BUFFER_SMALL
-    reserved: [7]u32, // pads to 64 bytes so cas and num are 8-byte aligned u64 lanes 0 and 1
+    meta: u32, // 9 out (meta ops): meta_* bits, the item's state before the call
+    last_access_s: u32, // 10 out (meta ops): seconds since the item's last access, before the call
+    touch_abs: u32, // 11 out (meta ops): the exptime a T token set (absolute unix s, 0 = never)
+    vivify_abs: u32, // 12 out (meta get): the exptime an N token set on a created item
+    class_id: u32, // 13 out (meta get): the slab class of memcached's size for the item (`me`)
+    reserved: [2]u32, // pads to 64 bytes so cas and num are 8-byte aligned u64 lanes 0 and 1
 
     pub fn setCas(self: *Io, value: u64) void {
         self.cas_lo = @truncate(value);
@@ -659,6 +693,148 @@ pub const Store = struct {
         return Status.ok;
     }
 
+    // ---- meta protocol (memcached 1.6 mg / md / ma / me) ----
+
+    /// mg (and `me` with meta_get_peek): the item's state before the call into io (meta bits,
+    /// last access, flags, cas, exptime, value_len, memcached-size class), then what the flags
+    /// do, in memcached's order: T sets the exptime, N creates an empty item on a miss and wins
+    /// its token, R wins it when the ttl left is below R's, a stale item without a token wins it;
+    /// a win marks the item (later calls see Z). The value bytes go to `out` with meta_get_value.
+    /// BUFFER_SMALL (io.need) changes nothing. Returns the value bytes written or NOT_FOUND.
+    pub fn metaGet(self: *Store, key: []const u8, out: []u8, opts: u32, exptime: i32, vivify_exptime: i32, recache_exptime: i32) i32 {
+        if (!keyValid(key)) return Status.bad_key;
+        if (opts & ~meta_get_all != 0) return Status.invalid;
+        const peek = opts & meta_get_peek != 0;
+        if (peek and opts & (meta_get_touch | meta_get_vivify) != 0) return Status.invalid;
+        const touching = opts & meta_get_touch != 0;
+        const bucket = self.bucketOfKey(key);
+        var found = self.lookup(bucket, key);
+        self.io.meta = 0;
+        self.io.touch_abs = 0;
+        self.io.vivify_abs = 0;
+        if (found.ref == ref_none) {
+            if (opts & meta_get_vivify == 0) {
+                if (!peek) self.countGetMiss(found.miss, touching);
+                return Status.not_found;
+            }
+            const ref = self.allocItem(.add, key, 0, 0, 0) catch |err| return statusOf(err);
+            self.linkOrReplace(bucket, self.lookupAny(bucket, key).ref, ref, self.nextCas());
+            found = .{ .ref = ref, .miss = .none };
+            self.io.meta = meta_created;
+        }
+        const ref = found.ref;
+        const h = self.arena.header(ref);
+        if (opts & meta_get_value != 0 and h.value_len > out.len) {
+            self.io.need = h.value_len;
+            return Status.buffer_small;
+        }
+        self.fillIo(h);
+        self.io.meta |= metaBitsOf(h);
+        self.io.last_access_s = self.clock.current_time_s -| h.time_s;
+        self.io.class_id = self.slabs.classFor(memcachedSizeOf(h));
+        if (opts & meta_get_value != 0) @memcpy(out[0..h.value_len], items.valueOf(h));
+        if (peek) return @intCast(if (opts & meta_get_value != 0) h.value_len else 0);
+        self.metaGetApply(ref, opts, exptime, vivify_exptime, recache_exptime);
+        return @intCast(if (opts & meta_get_value != 0) h.value_len else 0);
+    }
+
+    fn metaGetApply(self: *Store, ref: Ref, opts: u32, exptime: i32, vivify_exptime: i32, recache_exptime: i32) void {
+        const h = self.arena.header(ref);
+        const created = self.io.meta & meta_created != 0;
+        var won = false;
+        const exptime_before = h.exptime_s;
+        if (opts & meta_get_touch != 0) {
+            h.exptime_s = self.clock.realtime(exptime);
+            self.io.touch_abs = self.clock.absolute(h.exptime_s);
+        }
+        if (created and opts & meta_get_vivify != 0) {
+            h.exptime_s = self.clock.realtime(vivify_exptime);
+            self.io.vivify_abs = self.clock.absolute(h.exptime_s);
+            won = true;
+        }
+        if (opts & meta_get_recache != 0 and !created and h.item_flags & items.flag_win_token == 0) {
+            const seen = if (opts & meta_get_touch_first != 0) h.exptime_s else exptime_before;
+            if (seen != 0 and seen < self.clock.realtime(recache_exptime)) won = true;
+        }
+        if (h.item_flags & (items.flag_stale | items.flag_win_token) == items.flag_stale) won = true;
+        if (won) {
+            h.item_flags |= items.flag_win_token;
+            self.io.meta |= meta_won;
+        }
+        const class_counters = &self.class_counters[self.slabs.classOf(ref)];
+        self.global_counters.add(.cmd_get, 1);
+        if (opts & meta_get_touch != 0) {
+            self.global_counters.add(.cmd_touch, 1);
+            class_counters.add(.touch_hits, 1);
+        } else {
+            class_counters.add(.get_hits, 1);
+        }
+        if (opts & meta_get_no_bump == 0) self.markFetched(ref);
+    }
+
+    /// md: removes the key (a tombstone when replicating), or with meta_delete_stale marks it
+    /// stale at a new cas (its win token cleared, with meta_delete_touch a new exptime). With
+    /// meta_delete_cas io's cas must match the item's (EXISTS). io's cas = the new cas.
+    pub fn metaDelete(self: *Store, key: []const u8, opts: u32, exptime: i32) i32 {
+        if (!keyValid(key)) return Status.bad_key;
+        if (opts & ~@as(u32, 7) != 0) return Status.invalid;
+        const bucket = self.bucketOfKey(key);
+        const found = self.lookup(bucket, key);
+        if (found.ref == ref_none) {
+            self.global_counters.add(.delete_misses, 1);
+            return Status.not_found;
+        }
+        const h = self.arena.header(found.ref);
+        if (opts & meta_delete_cas != 0 and self.io.cas() != h.cas) {
+            self.global_counters.add(.delete_misses, 1);
+            return Status.exists;
+        }
+        if (opts & meta_delete_stale == 0) return self.delete(key);
+        if (opts & meta_delete_touch != 0) h.exptime_s = self.clock.realtime(exptime);
+        h.item_flags |= items.flag_stale;
+        h.item_flags &= ~items.flag_win_token;
+        h.cas = self.nextCas();
+        self.io.setCas(h.cas);
+        return Status.ok;
+    }
+
+    /// ma: incr/decr (see `delta`) with meta_delta_cas comparing io's cas first (EXISTS) and
+    /// meta_delta_touch setting the exptime after; io.exptime_abs = the exptime before the call,
+    /// io.touch_abs after it.
+    pub fn metaDelta(self: *Store, key: []const u8, opts: u32, exptime: i32, out: []u8) i32 {
+        if (!keyValid(key)) return Status.bad_key;
+        if (opts & ~@as(u32, 7) != 0) return Status.invalid;
+        const incr = opts & meta_delta_incr != 0;
+        if (opts & meta_delta_cas != 0) {
+            const expected = self.io.cas();
+            const found = self.lookup(self.bucketOfKey(key), key);
+            if (found.ref != ref_none and expected != 0 and expected != self.arena.header(found.ref).cas) return Status.exists;
+        }
+        const n = self.delta(key, incr, out);
+        if (n < 0) return n;
+        const found = self.lookup(self.bucketOfKey(key), key);
+        assert(found.ref != ref_none);
+        const h = self.arena.header(found.ref);
+        self.io.exptime_abs = self.clock.absolute(h.exptime_s);
+        if (opts & meta_delta_touch != 0) h.exptime_s = self.clock.realtime(exptime);
+        self.io.touch_abs = self.clock.absolute(h.exptime_s);
+        return n;
+    }
+
+    /// A replication peer's meta state (`rcb1_meta <key> <cas> <bits>`): sets the stale / win
+    /// token bits of the key's item when its cas is io's (the version the state belongs to).
+    /// OK, or NOT_FOUND when the key holds another version (or none).
+    pub fn metaMark(self: *Store, key: []const u8, bits: u32) i32 {
+        if (!keyValid(key)) return Status.bad_key;
+        if (bits & ~@as(u32, items.meta_state_flags) != 0) return Status.invalid;
+        const found = self.lookup(self.bucketOfKey(key), key);
+        if (found.ref == ref_none) return Status.not_found;
+        const h = self.arena.header(found.ref);
+        if (h.cas != self.io.cas()) return Status.not_found;
+        h.item_flags |= @intCast(bits);
+        return Status.ok;
+    }
+
     /// Removes the key, or (tombstones enabled) makes it a tombstone at a new cas, left in io.
     pub fn delete(self: *Store, key: []const u8) i32 {
         if (!keyValid(key)) return Status.bad_key;
@@ -773,7 +949,13 @@ pub const Store = struct {
                 self.linkOrReplace(bucket, live, new, self.nextCas());
             },
             .append, .prepend => return self.commitConcat(op, bucket, live, new),
+            .append_cas, .prepend_cas => {
+                const expected = self.io.cas();
+                if (live != ref_none and expected != 0 and expected != self.arena.header(live).cas) return error.Exists;
+                return self.commitConcat(if (op == .append_cas) .append else .prepend, bucket, live, new);
+            },
             .cas => try self.commitCas(bucket, live, new),
+            .cas_stale => try self.commitCasStale(bucket, live, new),
             .rep => self.linkOrReplace(bucket, old, new, self.givenCas()),
             .rep_if_newer => {
                 const given = self.io.cas();
@@ -798,6 +980,20 @@ pub const Store = struct {
         }
         self.class_counters[self.slabs.classOf(old)].add(.cas_hits, 1);
         self.linkOrReplace(bucket, old, new, self.nextCas());
+    }
+
+    /// `ms I C<cas>`: the cas matches (a plain cas store) or is below the item's: the value is
+    /// stored as stale, keeping the old exptime and win token (memcached's set_stale).
+    fn commitCasStale(self: *Store, bucket: u32, old: Ref, new: Ref) Error!void {
+        const expected = self.io.cas();
+        if (old == ref_none or expected == 0 or expected >= self.arena.header(old).cas) return self.commitCas(bucket, old, new);
+        const old_h = self.arena.header(old);
+        const h = self.arena.header(new);
+        self.class_counters[self.slabs.classOf(old)].add(.cas_hits, 1);
+        h.exptime_s = old_h.exptime_s;
+        const token = old_h.item_flags & items.flag_win_token;
+        self.linkOrReplace(bucket, old, new, self.nextCas());
+        h.item_flags |= items.flag_stale | token;
     }
 
     /// append/prepend: a new item holding old + data (or data + old) with the old flags and
@@ -1181,7 +1377,7 @@ pub fn keyValid(key: []const u8) bool {
 }
 
 fn opOf(raw: u32) ?Op {
-    if (raw < @intFromEnum(Op.set) or raw > @intFromEnum(Op.rep_if_newer)) return null;
+    if (raw < @intFromEnum(Op.set) or raw > @intFromEnum(Op.prepend_cas)) return null;
     return @enumFromInt(raw);
 }
 
@@ -1258,6 +1454,8 @@ fn writeRepLine(self: *Store, h: *Header, out: []u8, mode: u32) i32 {
     var need: usize = "rep ".len + h.key_len + 1 + signedDigits(flags) + 1 + signedDigits(exptime) + 1;
     need += number.digitCount(h.value_len) + 1 + number.digitCount(h.cas);
     need += items.crlf.len + h.value_len + items.crlf.len;
+    const meta_bits = if (mode & get_mode_rep_relative != 0) h.item_flags & items.meta_state_flags else 0;
+    if (meta_bits != 0) need += metaLineBytes(h, meta_bits);
     if (need > out.len) {
         self.io.need = @intCast(need);
         return Status.buffer_small;
@@ -1275,8 +1473,28 @@ fn writeRepLine(self: *Store, h: *Header, out: []u8, mode: u32) i32 {
     at += number.write(h.cas, out[at..]);
     at += put(out[at..], items.crlf);
     at += put(out[at..], items.valueCrlfOf(h));
+    if (meta_bits != 0) at += writeMetaLine(h, meta_bits, out[at..]);
     assert(at == need);
     return @intCast(at);
+}
+
+/// `rcb1_meta <key> <cas> <bits>\r\n` after a rep line, to a repcached-bun peer: the item's meta
+/// state (items.flag_stale | flag_win_token, as item flag bits), for the version at that cas.
+fn metaLineBytes(h: *Header, bits: u8) usize {
+    return "rcb1_meta ".len + h.key_len + 1 + number.digitCount(h.cas) + 1 + number.digitCount(bits) + items.crlf.len;
+}
+
+fn writeMetaLine(h: *Header, bits: u8, out: []u8) usize {
+    var at: usize = 0;
+    at += put(out[at..], "rcb1_meta ");
+    at += put(out[at..], items.keyOf(h));
+    at += put(out[at..], " ");
+    at += number.write(h.cas, out[at..]);
+    at += put(out[at..], " ");
+    at += number.write(bits, out[at..]);
+    at += put(out[at..], items.crlf);
+    assert(at == metaLineBytes(h, bits));
+    return at;
 }
 
 fn writeTombLine(self: *Store, h: *Header, out: []u8) i32 {
@@ -1317,4 +1535,19 @@ fn writeSigned(value: i64, out: []u8) usize {
 fn put(out: []u8, bytes: []const u8) usize {
     @memcpy(out[0..bytes.len], bytes);
     return bytes.len;
+}
+
+fn metaBitsOf(h: *const Header) u32 {
+    var bits: u32 = 0;
+    if (h.item_flags & items.flag_fetched != 0) bits |= meta_fetched;
+    if (h.item_flags & items.flag_stale != 0) bits |= meta_stale;
+    if (h.item_flags & items.flag_win_token != 0) bits |= meta_token_sent;
+    return bits;
+}
+
+/// memcached 1.6's ITEM_ntotal for the item (its header with a cas, key + NUL, value + CRLF,
+/// client flags when not 0): what `me` reports as size, and the class it picks from.
+fn memcachedSizeOf(h: *const Header) u64 {
+    const flags_bytes: u64 = if (items.flagsOf(h) == 0) 0 else items.client_flags_bytes;
+    return memcached_item_with_cas_bytes + @as(u64, h.key_len) + 1 + h.value_len + items.crlf.len + flags_bytes;
 }

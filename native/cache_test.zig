@@ -150,7 +150,7 @@ test "cache: set, get, text replies, buffer too small" {
     try testing.expectEqual(Status.bad_key, h.set("k" ** 251, "v"));
     try testing.expectEqual(Status.ok, h.set("k" ** 250, "v"));
     try testing.expectEqual(Status.invalid, h.store.get("foo", &h.out, 16, 0));
-    try testing.expectEqual(Status.invalid, h.op(9, "foo", "x", 0, 0));
+    try testing.expectEqual(Status.invalid, h.op(12, "foo", "x", 0, 0));
     try testing.expectEqual(@as(u64, 3), h.stat(.get_hits)); // BUFFER_SMALL counts nothing
     try testing.expectEqual(@as(u64, 1), h.stat(.get_misses));
     try testing.expectEqual(@as(u64, 2), h.stat(.curr_items));
@@ -1238,4 +1238,151 @@ test "replicated versions with the same cas: every node breaks the tie alike (to
     try testing.expectEqual(@as(?[]const u8, null), a.get("d"));
     try testing.expectEqual(@as(?[]const u8, null), b.get("d"));
     try testing.expectEqual(Status.not_stored, tomb(&a, "d", 950));
+}
+
+test "meta get: state before the call (h, l), T, u, and the memcached-size class" {
+    var h = try Harness.init(.{});
+    defer h.deinit();
+    try testing.expectEqual(Status.ok, h.op(op_set, "a", "hi", 0, 100));
+    h.advance(3);
+    var out: [64]u8 = undefined;
+    try testing.expectEqual(@as(i32, 2), h.store.metaGet("a", &out, cache.meta_get_value, 0, 0, 0));
+    try testing.expectEqualStrings("hi", out[0..2]);
+    try testing.expectEqual(@as(u32, 0), h.store.io.meta & cache.meta_fetched);
+    try testing.expectEqual(@as(u32, 3), h.store.io.last_access_s);
+    try testing.expectEqual(@as(u32, 1), h.store.io.class_id); // memcached: 48 + 8 + 2 + 4 = 62 bytes
+    try testing.expectEqual(@as(i32, 0), h.store.metaGet("a", &out, cache.meta_get_touch, 30, 0, 0));
+    try testing.expectEqual(cache.meta_fetched, h.store.io.meta & cache.meta_fetched);
+    try testing.expectEqual(@as(u32, @intCast(h.now_s + 30)), h.store.io.touch_abs);
+    try testing.expectEqual(@as(u32, @intCast(h.now_s - 3 + 100)), h.store.io.exptime_abs); // before T
+    try testing.expectEqual(cache.Status.buffer_small, h.store.metaGet("a", out[0..1], cache.meta_get_value, 0, 0, 0));
+    try testing.expectEqual(@as(u32, 2), h.store.io.need);
+    // u: not marked fetched (and peek neither)
+    try testing.expectEqual(Status.ok, h.set("b", "x"));
+    _ = h.store.metaGet("b", &out, cache.meta_get_no_bump, 0, 0, 0);
+    _ = h.store.metaGet("b", &out, cache.meta_get_peek, 0, 0, 0);
+    _ = h.store.metaGet("b", &out, 0, 0, 0, 0);
+    try testing.expectEqual(@as(u32, 0), h.store.io.meta & cache.meta_fetched);
+    try testing.expectEqual(Status.not_found, h.store.metaGet("none", &out, 0, 0, 0, 0));
+    try testing.expectEqual(Status.invalid, h.store.metaGet("b", &out, cache.meta_get_peek | cache.meta_get_touch, 0, 0, 0));
+}
+
+test "meta get: N creates an empty item and wins its token once; R wins when the ttl left is short" {
+    var h = try Harness.init(.{});
+    defer h.deinit();
+    var out: [64]u8 = undefined;
+    try testing.expectEqual(@as(i32, 0), h.store.metaGet("v", &out, cache.meta_get_vivify | cache.meta_get_value, 0, 30, 0));
+    try testing.expectEqual(cache.meta_created | cache.meta_won, h.store.io.meta);
+    try testing.expectEqual(@as(u32, @intCast(h.now_s + 30)), h.store.io.vivify_abs);
+    _ = h.store.metaGet("v", &out, cache.meta_get_vivify, 0, 30, 0);
+    try testing.expectEqual(cache.meta_token_sent, h.store.io.meta & (cache.meta_token_sent | cache.meta_won | cache.meta_created));
+    try testing.expectEqual(Status.ok, h.op(op_set, "r", "x", 0, 100));
+    _ = h.store.metaGet("r", &out, cache.meta_get_recache, 0, 0, 50);
+    try testing.expectEqual(@as(u32, 0), h.store.io.meta & cache.meta_won); // 100 left, not below 50
+    _ = h.store.metaGet("r", &out, cache.meta_get_recache, 0, 0, 200);
+    try testing.expectEqual(cache.meta_won, h.store.io.meta & cache.meta_won);
+    _ = h.store.metaGet("r", &out, cache.meta_get_recache, 0, 0, 200);
+    try testing.expectEqual(cache.meta_token_sent, h.store.io.meta & (cache.meta_won | cache.meta_token_sent));
+}
+
+test "meta delete: C compares, I marks stale at a new cas and clears the token; the next get wins it" {
+    var h = try Harness.init(.{});
+    defer h.deinit();
+    var out: [64]u8 = undefined;
+    try testing.expectEqual(Status.ok, h.op(op_set, "k", "v", 0, 100));
+    const cas = h.cas();
+    h.store.io.setCas(cas + 5);
+    try testing.expectEqual(Status.exists, h.store.metaDelete("k", cache.meta_delete_cas, 0));
+    h.store.io.setCas(cas);
+    try testing.expectEqual(Status.ok, h.store.metaDelete("k", cache.meta_delete_cas | cache.meta_delete_stale | cache.meta_delete_touch, 30));
+    try testing.expect(h.cas() > cas);
+    _ = h.store.metaGet("k", &out, 0, 0, 0, 0);
+    try testing.expectEqual(cache.meta_stale | cache.meta_won, h.store.io.meta & (cache.meta_stale | cache.meta_won | cache.meta_token_sent));
+    try testing.expectEqual(@as(u32, @intCast(h.now_s + 30)), h.store.io.exptime_abs);
+    _ = h.store.metaGet("k", &out, 0, 0, 0, 0);
+    try testing.expectEqual(cache.meta_stale | cache.meta_token_sent, h.store.io.meta & (cache.meta_stale | cache.meta_won | cache.meta_token_sent));
+    // a stale store below the item's cas keeps it stale, its token and its exptime
+    h.store.io.setCas(1);
+    try testing.expectEqual(Status.ok, h.op(9, "k", "new", 0, 0));
+    try testing.expectEqual(@as(i32, 3), h.store.metaGet("k", &out, cache.meta_get_value, 0, 0, 0));
+    try testing.expectEqualStrings("new", out[0..3]);
+    try testing.expectEqual(cache.meta_stale | cache.meta_token_sent, h.store.io.meta & (cache.meta_stale | cache.meta_token_sent));
+    try testing.expectEqual(@as(u32, @intCast(h.now_s + 30)), h.store.io.exptime_abs);
+    // a plain set makes it fresh; md without I removes it
+    try testing.expectEqual(Status.ok, h.set("k", "fresh"));
+    _ = h.store.metaGet("k", &out, 0, 0, 0, 0);
+    try testing.expectEqual(@as(u32, 0), h.store.io.meta & (cache.meta_stale | cache.meta_token_sent));
+    try testing.expectEqual(Status.ok, h.store.metaDelete("k", 0, 0));
+    try testing.expectEqual(Status.not_found, h.store.metaDelete("k", 0, 0));
+}
+
+test "meta store ops: append_cas compares a non-zero cas; cas_stale at the item's cas is a plain cas" {
+    var h = try Harness.init(.{});
+    defer h.deinit();
+    try testing.expectEqual(Status.ok, h.set("k", "a"));
+    const cas = h.cas();
+    h.store.io.setCas(cas + 1);
+    try testing.expectEqual(Status.exists, h.op(10, "k", "b", 0, 0));
+    h.store.io.setCas(0);
+    try testing.expectEqual(Status.ok, h.op(10, "k", "b", 0, 0));
+    h.store.io.setCas(h.cas());
+    try testing.expectEqual(Status.ok, h.op(11, "k", "c", 0, 0));
+    try testing.expectEqualStrings("cab", h.get("k").?);
+    h.store.io.setCas(h.cas());
+    try testing.expectEqual(Status.ok, h.op(9, "k", "d", 0, 0));
+    var out: [16]u8 = undefined;
+    _ = h.store.metaGet("k", &out, 0, 0, 0, 0);
+    try testing.expectEqual(@as(u32, 0), h.store.io.meta & cache.meta_stale);
+    h.store.io.setCas(h.cas() + 10);
+    try testing.expectEqual(Status.exists, h.op(9, "k", "e", 0, 0));
+    h.store.io.setCas(5);
+    try testing.expectEqual(Status.not_found, h.op(9, "gone", "e", 0, 0));
+}
+
+test "meta delta: C compares, T sets the exptime after" {
+    var h = try Harness.init(.{});
+    defer h.deinit();
+    var out: [32]u8 = undefined;
+    try testing.expectEqual(Status.ok, h.set("n", "5"));
+    const cas = h.cas();
+    h.store.io.setNum(2);
+    h.store.io.setCas(cas + 1);
+    try testing.expectEqual(Status.exists, h.store.metaDelta("n", cache.meta_delta_incr | cache.meta_delta_cas, 0, &out));
+    h.store.io.setCas(cas);
+    try testing.expectEqual(@as(i32, 1), h.store.metaDelta("n", cache.meta_delta_incr | cache.meta_delta_cas | cache.meta_delta_touch, 40, &out));
+    try testing.expectEqualStrings("7", out[0..1]);
+    try testing.expectEqual(@as(u32, 0), h.store.io.exptime_abs);
+    try testing.expectEqual(@as(u32, @intCast(h.now_s + 40)), h.store.io.touch_abs);
+    h.store.io.setNum(2);
+    try testing.expectEqual(@as(i32, 1), h.store.metaDelta("n", 0, 0, &out));
+    try testing.expectEqualStrings("5", out[0..1]);
+    try testing.expectEqual(Status.not_found, h.store.metaDelta("none", 1, 0, &out));
+}
+
+test "meta state reaches our kind of peer: rcb1_meta after the rep line, and metaMark applies it at that cas only" {
+    var h = try Harness.init(.{});
+    defer h.deinit();
+    try testing.expectEqual(Status.ok, h.set("s", "v"));
+    try testing.expectEqual(Status.ok, h.store.metaDelete("s", cache.meta_delete_stale, 0));
+    const cas = h.cas();
+    var out: [128]u8 = undefined;
+    var expected_buf: [128]u8 = undefined;
+    const rep = cache.get_mode_peek | cache.get_mode_rep;
+    var n = h.store.get("s", &out, rep | cache.get_mode_rep_relative, 0);
+    const expected = try std.fmt.bufPrint(&expected_buf, "rep s 0 0 1 {d}\r\nv\r\nrcb1_meta s {d} 8\r\n", .{ cas, cas });
+    try testing.expectEqualStrings(expected, out[0..@intCast(n)]);
+    n = h.store.get("s", &out, rep | cache.get_mode_rep_signed_flags, 0);
+    try testing.expect(std.mem.indexOf(u8, out[0..@intCast(n)], "rcb1_meta") == null);
+
+    var peer = try Harness.init(.{});
+    defer peer.deinit();
+    peer.store.io.setCas(cas);
+    try testing.expectEqual(Status.ok, peer.op(op_rep_if_newer, "s", "v", 0, 0));
+    peer.store.io.setCas(cas + 1);
+    try testing.expectEqual(Status.not_found, peer.store.metaMark("s", items.flag_stale));
+    peer.store.io.setCas(cas);
+    try testing.expectEqual(Status.ok, peer.store.metaMark("s", items.flag_stale));
+    try testing.expectEqual(Status.invalid, peer.store.metaMark("s", 1));
+    _ = peer.store.metaGet("s", &out, 0, 0, 0, 0);
+    try testing.expectEqual(cache.meta_stale | cache.meta_won, peer.store.io.meta & (cache.meta_stale | cache.meta_won));
 }

@@ -32,12 +32,21 @@ pub const crlf = "\r\n";
 pub const flag_fetched: u8 = 1 << 0; // read at least once since stored (for *_unfetched counters)
 pub const flag_linked: u8 = 1 << 1; // in the hash table and its class's LRU
 pub const flag_pending: u8 = 1 << 2; // reserved by rc_reserve, not linked, never evicted
-pub const flag_pinned: u8 = 1 << 3; // linked but must not be evicted right now (append, incr)
+/// Linked but must not be evicted right now (append, incr). The same bit as flag_pending: a
+/// pending item is never linked and a pinned one always is, so the two never meet.
+pub const flag_pinned: u8 = flag_pending;
+/// Meta protocol: invalidated (`md I`, `ms I` below the item's cas); mg answers X, and W to the
+/// first client after the invalidation.
+pub const flag_stale: u8 = 1 << 3;
 pub const flag_active: u8 = 1 << 4; // fetched at least twice (for evicted_active)
 pub const flag_client_flags: u8 = 1 << 5; // client flags stored after the header (not 0)
 /// A replication tombstone: the key was deleted at this item's cas (no value). Invisible to
 /// clients; it lets a replicated store order a delete against the peer's writes (cache.zig).
 pub const flag_tombstone: u8 = 1 << 6;
+/// Meta protocol: a win token (W) was handed out for this item; later mg answer Z.
+pub const flag_win_token: u8 = 1 << 7;
+/// The meta state a replication peer of our kind receives (`rcb1_meta`).
+pub const meta_state_flags: u8 = flag_stale | flag_win_token;
 
 pub const Header = extern struct {
     lru_prev: Ref, // towards the head (more recently used)

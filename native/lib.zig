@@ -12,10 +12,12 @@
 //! Io words (u32 indices into rc_io's 64-byte block; store.ts IoIndex):
 //!   0 CAS_LO  1 CAS_HI  (in: compare / given cas; out: item cas)
 //!   2 NUM_LO  3 NUM_HI  (in: incr/decr delta; out: new value)
-//!   4 FLAGS  5 VALUE_LEN  6 EXPTIME_ABS (unix s, 0 = never)  7 KEY_LEN  8 NEED  9..15 reserved
+//!   4 FLAGS  5 VALUE_LEN  6 EXPTIME_ABS (unix s, 0 = never)  7 KEY_LEN  8 NEED
+//!   9 META (meta ops: cache.meta_* bits)  10 LAST_ACCESS_S  11 TOUCH_ABS  12 VIVIFY_ABS
+//!   13 CLASS_ID  14..15 reserved
 //!
 //! Store ops (rc_store, rc_reserve): 1 SET 2 ADD 3 REPLACE 4 APPEND 5 PREPEND 6 CAS 7 REP
-//! 8 REP_IF_NEWER. rc_get mode bits: 1 text reply, 2 with cas, 4 touch.
+//! 8 REP_IF_NEWER 9 CAS_STALE 10 APPEND_CAS 11 PREPEND_CAS (meta protocol, cache.zig `Op`). rc_get mode bits: 1 text reply, 2 with cas, 4 touch.
 //!
 //! rc_stats indices (u64; store.ts GlobalStat), from stats.zig `Global`:
 //!   0 curr_items 1 bytes 2 total_malloced 3 limit_maxbytes 4 hash_power_level 5 hash_bytes
@@ -50,6 +52,8 @@ comptime {
     std.debug.assert(@offsetOf(cache.Io, "exptime_abs") == 6 * 4);
     std.debug.assert(@offsetOf(cache.Io, "key_len") == 7 * 4);
     std.debug.assert(@offsetOf(cache.Io, "need") == 8 * 4);
+    std.debug.assert(@offsetOf(cache.Io, "meta") == 9 * 4);
+    std.debug.assert(@offsetOf(cache.Io, "class_id") == 13 * 4);
     std.debug.assert(@sizeOf(cache.Params) == 48);
     std.debug.assert(@offsetOf(cache.Params, "growth_factor") == 8);
     std.debug.assert(@offsetOf(cache.Params, "unix_now_s") == 16);
@@ -79,13 +83,13 @@ fn bytesOut(buf: ?[*]u8, off: u32, cap: u32) ?[]u8 {
     return base[off..][0..@min(cap, std.math.maxInt(i32))];
 }
 
-const io_fields = [_][]const u8{ "cas_lo", "cas_hi", "num_lo", "num_hi", "flags", "value_len", "exptime_abs", "key_len", "need" };
+const io_fields = [_][]const u8{ "cas_lo", "cas_hi", "num_lo", "num_hi", "flags", "value_len", "exptime_abs", "key_len", "need", "meta", "last_access_s", "touch_abs", "vivify_abs", "class_id" };
 
 /// Layout facts for store.ts to check against its mirrors at load:
 /// 0 sizeof(Io) 1 sizeof(Params) 2 rc_stats count 3 rc_class_stats count 4 item header bytes
 /// 5 largest class id allowed 6 pending_max limit 7 eviction_log_max limit;
 /// 16 + i: the word index of Io field i in the order CAS_LO CAS_HI NUM_LO NUM_HI FLAGS
-/// VALUE_LEN EXPTIME_ABS KEY_LEN NEED.
+/// VALUE_LEN EXPTIME_ABS KEY_LEN NEED META LAST_ACCESS_S TOUCH_ABS VIVIFY_ABS CLASS_ID.
 export fn rc_abi(which: u32) i32 {
     if (which >= 16 and which < 16 + io_fields.len) {
         inline for (io_fields, 0..) |name, i| {
@@ -218,6 +222,36 @@ export fn rc_touch(store: ?*Store, key_buf: ?[*]const u8, key_off: u32, key_len:
     const s = store orelse return Status.invalid;
     const key = bytesIn(key_buf, key_off, key_len) orelse return Status.invalid;
     return s.touch(key, exptime);
+}
+
+/// mg / me: opts are cache.meta_get_* bits; see Store.metaGet.
+export fn rc_meta_get(store: ?*Store, key_buf: ?[*]const u8, key_off: u32, key_len: u32, out: ?[*]u8, out_off: u32, out_cap: u32, opts: u32, exptime: i32, vivify_exptime: i32, recache_exptime: i32) i32 {
+    const s = store orelse return Status.invalid;
+    const key = bytesIn(key_buf, key_off, key_len) orelse return Status.invalid;
+    const dest = bytesOut(out, out_off, out_cap) orelse return Status.invalid;
+    return s.metaGet(key, dest, opts, exptime, vivify_exptime, recache_exptime);
+}
+
+/// md: opts are cache.meta_delete_* bits (the compare cas in io); see Store.metaDelete.
+export fn rc_meta_delete(store: ?*Store, key_buf: ?[*]const u8, key_off: u32, key_len: u32, opts: u32, exptime: i32) i32 {
+    const s = store orelse return Status.invalid;
+    const key = bytesIn(key_buf, key_off, key_len) orelse return Status.invalid;
+    return s.metaDelete(key, opts, exptime);
+}
+
+/// ma: opts are cache.meta_delta_* bits (delta in io num, compare cas in io cas); see Store.metaDelta.
+export fn rc_meta_delta(store: ?*Store, key_buf: ?[*]const u8, key_off: u32, key_len: u32, opts: u32, exptime: i32, out: ?[*]u8, out_off: u32, out_cap: u32) i32 {
+    const s = store orelse return Status.invalid;
+    const key = bytesIn(key_buf, key_off, key_len) orelse return Status.invalid;
+    const dest = bytesOut(out, out_off, out_cap) orelse return Status.invalid;
+    return s.metaDelta(key, opts, exptime, dest);
+}
+
+/// A peer's `rcb1_meta`: the item at io's cas gets the stale / win token bits; see Store.metaMark.
+export fn rc_meta_mark(store: ?*Store, key_buf: ?[*]const u8, key_off: u32, key_len: u32, bits: u32) i32 {
+    const s = store orelse return Status.invalid;
+    const key = bytesIn(key_buf, key_off, key_len) orelse return Status.invalid;
+    return s.metaMark(key, bits);
 }
 
 /// Removes every item whose cas is below io's cas (a replication peer's flush_all made while

@@ -29,6 +29,8 @@ export interface LoadSpec {
   preload: boolean;
   /** Speak memcached's binary protocol (mcload --binary). */
   binary?: boolean;
+  /** The meta protocol (`mg`/`ms`) instead of get/set. */
+  meta?: boolean;
 }
 
 export interface LoadgenOptions {
@@ -54,6 +56,7 @@ export function loadgenArgs(spec: LoadSpec, port: number | string, options: Load
   if (spec.get_ratio === 0) args.push("--set-only");
   else args.push("--get-ratio", String(spec.get_ratio));
   args.push("--multiget", String(spec.multiget), "--pipeline", String(spec.pipeline));
+  if (spec.meta === true) args.push("--meta");
   if (spec.preload) args.push("--preload", "--preload-timeout", String(options.preload_timeout_s));
   if (spec.binary === true) args.push("--binary");
   args.push("--seed", String(options.seed));

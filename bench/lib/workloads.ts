@@ -72,6 +72,14 @@ export const workloads: readonly Workload[] = [
     get_ratio: 0.9, multiget: 1, pipeline: 1, preload: true, binary: true,
     servers: server_ids,
   },
+  {
+    id: "f",
+    short: "(a) over meta",
+    title: "workload a in the meta protocol: 90% `mg <key> v k` / 10% `ms <key> 100`, 200 connections, 100k keys preloaded",
+    conns: 200, keys: keys_default, value_min_bytes: 100, value_max_bytes: 100,
+    get_ratio: 0.9, multiget: 1, pipeline: 1, preload: true, meta: true,
+    servers: server_ids,
+  },
 ];
 
 /** The RSS comparison: this many items of this size, loaded into fresh servers. */
@@ -80,5 +88,5 @@ export const rss_value_bytes = 100;
 export const rss_servers: readonly ServerId[] = ["mc1", "ours"];
 
 /** Every part `--only` can name. */
-export const parts = ["a", "b", "c", "d", "e", "rss", "proxy", "micro"] as const;
+export const parts = ["a", "b", "c", "d", "e", "f", "rss", "proxy", "micro"] as const;
 export type Part = (typeof parts)[number];

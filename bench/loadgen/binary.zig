@@ -155,6 +155,8 @@ pub const Parser = struct {
                 5 => .not_stored,
                 else => .error_reply,
             },
+            // Meta requests are never sent with --binary (config.zig refuses both).
+            .meta_retrieval, .meta_storage => unreachable,
         };
         if (kind == .violation) return violation("response does not answer the request");
         return .{ .kind = kind, .consumed = total, .line = frame[header_bytes + extras_len + key_len ..] };

@@ -55,6 +55,8 @@ pub const Config = struct {
     preload: bool = false,
     /// --noreply: sets carry `noreply`; they count as done once written.
     noreply: bool = false,
+    /// --meta: the meta protocol (`mg <key> v k`, `ms <key> <n>`) instead of get/set.
+    meta: bool = false,
     /// --seed: of the key and size choices.
     seed: u64 = 1,
     /// --cpu: pin mcload to this core.
@@ -131,6 +133,8 @@ pub const help =
     \\  --preload            set every key once (pipelined, with replies) before the warmup
     \\  --preload-timeout S  give up the preload after S seconds (default 120)
     \\  --noreply            sets carry `noreply` and count as done when written (no latency)
+    \\  --meta               meta protocol: `mg <key> v k` and `ms <key> <n>` (q with --noreply);
+    \\                       --multiget must be 1
     \\  --seed N             seed of key and size choices (default 1)
     \\  --cpu C              pin mcload to core C (sched_setaffinity)
     \\  --max-ops N          end the measurement after N requests if before --duration
@@ -161,6 +165,7 @@ const Flag = enum {
     pipeline,
     preload,
     noreply,
+    meta,
     seed,
     cpu,
     @"max-ops",
@@ -169,7 +174,7 @@ const Flag = enum {
 
     fn takesValue(flag: Flag) bool {
         return switch (flag) {
-            .@"set-only", .preload, .noreply, .binary, .help => false,
+            .@"set-only", .preload, .noreply, .binary, .meta, .help => false,
             else => true,
         };
     }
@@ -234,6 +239,7 @@ fn apply(config: *Config, flag: Flag, value: []const u8) ParseError!void {
         .pipeline => config.pipeline = @intCast(try parseCount(name, value, 1, pipeline_max)),
         .preload => config.preload = true,
         .noreply => config.noreply = true,
+        .meta => config.meta = true,
         .seed => config.seed = try parseCount(name, value, 0, std.math.maxInt(u64)),
         .cpu => config.cpu = @intCast(try parseCount(name, value, 0, std.os.linux.CPU_SETSIZE * 8 - 1)),
         .@"max-ops" => config.ops_max = try parseCount(name, value, 1, std.math.maxInt(u64)),
@@ -255,6 +261,10 @@ fn checkAcross(config: *Config, given: Given) ParseError!void {
     }
     if (config.value_min_bytes > config.value_max_bytes) {
         return fail("--value-min {d} is above --value-max {d}", .{ config.value_min_bytes, config.value_max_bytes });
+    }
+    if (config.meta and config.binary) return fail("--meta and --binary are two protocols: choose one", .{});
+    if (config.meta and config.multiget != 1) {
+        return fail("--meta gets one key per request: --multiget must be 1, got {d}", .{config.multiget});
     }
     if (given.contains(.@"set-only") and given.contains(.@"get-ratio") and config.get_ratio != 0) {
         return fail("--set-only contradicts --get-ratio", .{});

@@ -29,6 +29,8 @@ pub const Shared = struct {
     depth: u32,
     /// --binary: requests and replies in memcached's binary protocol (binary.zig).
     binary: bool = false,
+    /// --meta: requests in the meta protocol.
+    meta: bool = false,
     inflight_total: u64 = 0,
     /// The line of the latest error reply or violation, for the report (copied, bounded).
     last_error: [error_line_bytes_max]u8 = undefined,
@@ -235,19 +237,29 @@ pub const Connection = struct {
             switch (op) {
                 .get => |keys_count| {
                     const keys = conn.slotKeys(slot)[0..keys_count];
-                    conn.write_end += if (shared.binary) binary.composeGet(out, keys) else request.composeGet(out, keys);
-                    conn.push(shared, slot, now_ns, .retrieval, @intCast(keys_count));
+                    if (shared.binary) {
+                        conn.write_end += binary.composeGet(out, keys);
+                    } else if (shared.meta) {
+                        assert(keys_count == 1);
+                        conn.write_end += request.composeMetaGet(out, keys[0]);
+                    } else {
+                        conn.write_end += request.composeGet(out, keys);
+                    }
+                    conn.push(shared, slot, now_ns, if (shared.meta) .meta_retrieval else .retrieval, @intCast(keys_count));
                 },
                 .set => |set| {
                     const value = shared.value_pattern[0..set.value_bytes];
-                    conn.write_end += if (shared.binary)
-                        binary.composeSet(out, set.key, value, set.noreply)
-                    else
-                        request.composeSet(out, set.key, value, set.noreply);
+                    if (shared.binary) {
+                        conn.write_end += binary.composeSet(out, set.key, value, set.noreply);
+                    } else if (shared.meta) {
+                        conn.write_end += request.composeMetaSet(out, set.key, value, set.noreply);
+                    } else {
+                        conn.write_end += request.composeSet(out, set.key, value, set.noreply);
+                    }
                     if (set.noreply) {
                         conn.noreply_unwritten += 1;
                     } else {
-                        conn.push(shared, slot, now_ns, .storage, 0);
+                        conn.push(shared, slot, now_ns, if (shared.meta) .meta_storage else .storage, 0);
                     }
                 },
             }

@@ -74,6 +74,7 @@ pub const Engine = struct {
             .histogram = null,
             .value_pattern = value_pattern,
             .request_bytes_max = limits.request_bytes_max,
+            .meta = config.meta,
             .depth = config.pipeline,
             .binary = config.binary,
         };

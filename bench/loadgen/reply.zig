@@ -9,6 +9,9 @@
 //!   retrieval: ( "VALUE <key> <flags> <bytes>[ <cas>]\r\n" <data> "\r\n" )* "END\r\n"
 //!   storage:   "STORED\r\n" | "NOT_STORED\r\n" | "EXISTS\r\n" | "NOT_FOUND\r\n"
 //!   either:    "ERROR\r\n" | "CLIENT_ERROR <text>\r\n" | "SERVER_ERROR <text>\r\n"
+//!   meta retrieval (`mg <key> v k`): "VA <bytes> k<key>\r\n" <data> "\r\n" | "EN\r\n"; the CRLF
+//!              after the data ends the reply (`end`, no `value_end`)
+//!   meta storage (`ms`): "HD\r\n" | "NS\r\n" | "EX\r\n" | "NF\r\n"
 //!
 //! Anything else is a `violation`: the stream can no longer be framed and the caller drops it.
 const std = @import("std");
@@ -19,7 +22,7 @@ pub const line_bytes_max = 2048;
 /// Largest value length accepted in a VALUE line (memcached's -I maximum is 1 GiB).
 pub const value_bytes_max: u64 = 1 << 30;
 
-pub const Expect = enum { retrieval, storage };
+pub const Expect = enum { retrieval, storage, meta_retrieval, meta_storage };
 
 pub const Kind = enum {
     need_more,
@@ -52,6 +55,8 @@ pub const Step = struct {
 pub const Parser = struct {
     phase: enum { line, data, data_end } = .line,
     data_remaining_bytes: u64 = 0,
+    /// The value being read is a meta reply's: its CRLF ends the reply.
+    meta_value: bool = false,
 
     pub fn step(parser: *Parser, input: []const u8, expect: Expect) Step {
         return switch (parser.phase) {
@@ -81,6 +86,7 @@ pub const Parser = struct {
             return .{ .kind = .violation, .consumed = 0, .line = "value data not followed by \\r\\n" };
         }
         parser.phase = .line;
+        if (parser.meta_value) return .{ .kind = .end, .consumed = 2 };
         return .{ .kind = .value_end, .consumed = 2 };
     }
 
@@ -101,6 +107,8 @@ pub const Parser = struct {
         const kind: Kind = switch (expect) {
             .retrieval => return parser.retrievalLine(line, consumed),
             .storage => storageLine(line),
+            .meta_retrieval => return parser.metaRetrievalLine(line, consumed),
+            .meta_storage => metaStorageLine(line),
         };
         return .{ .kind = kind, .consumed = consumed, .line = line };
     }
@@ -116,9 +124,47 @@ pub const Parser = struct {
             parser.phase = .data;
             parser.data_remaining_bytes = header.data_bytes;
         }
+        parser.meta_value = false;
+        return .{ .kind = .value_header, .consumed = consumed, .key = header.key };
+    }
+
+    fn metaRetrievalLine(parser: *Parser, line: []const u8, consumed: usize) Step {
+        if (std.mem.eql(u8, line, "EN")) return .{ .kind = .end, .consumed = consumed };
+        const header = parseMetaValueLine(line) orelse {
+            return .{ .kind = .violation, .consumed = 0, .line = line };
+        };
+        if (header.data_bytes == 0) {
+            parser.phase = .data_end;
+        } else {
+            parser.phase = .data;
+            parser.data_remaining_bytes = header.data_bytes;
+        }
+        parser.meta_value = true;
         return .{ .kind = .value_header, .consumed = consumed, .key = header.key };
     }
 };
+
+fn metaStorageLine(line: []const u8) Kind {
+    if (std.mem.eql(u8, line, "HD")) return .stored;
+    if (std.mem.eql(u8, line, "NS")) return .not_stored;
+    if (std.mem.eql(u8, line, "EX")) return .exists;
+    if (std.mem.eql(u8, line, "NF")) return .not_found;
+    return .violation;
+}
+
+/// `VA <bytes> k<key>`, as memcached writes the reply to `mg <key> v k`.
+fn parseMetaValueLine(line: []const u8) ?ValueLine {
+    var tokens = std.mem.splitScalar(u8, line, ' ');
+    const verb = tokens.next() orelse return null;
+    if (!std.mem.eql(u8, verb, "VA")) return null;
+    const bytes_text = tokens.next() orelse return null;
+    const data_bytes = std.fmt.parseInt(u64, bytes_text, 10) catch return null;
+    if (data_bytes > value_bytes_max) return null;
+    const key_flag = tokens.next() orelse return null;
+    if (key_flag.len < 2 or key_flag[0] != 'k' or key_flag.len > 251) return null;
+    if (tokens.next() != null) return null;
+    return .{ .key = key_flag[1..], .data_bytes = data_bytes };
+}
 
 fn errorReply(line: []const u8) bool {
     return std.mem.eql(u8, line, "ERROR") or
@@ -235,6 +281,17 @@ test "violations" {
     const long_line = [_]u8{'x'} ** line_bytes_max;
     try std.testing.expectEqual(Kind.violation, parser.step(&long_line, .storage).kind);
     try std.testing.expectEqual(Kind.need_more, parser.step(long_line[0 .. line_bytes_max - 1], .storage).kind);
+}
+
+test "meta replies: VA ends at its data's CRLF, EN is a miss, HD NS EX NF" {
+    try expectEverySplit("EN\r\n", .meta_retrieval, &.{.end}, 0);
+    try expectEverySplit("VA 5 kmcl:0000000001\r\nhello\r\n", .meta_retrieval, &.{ .value_header, .end }, 5);
+    try expectEverySplit("VA 0 ka\r\n\r\nEN\r\n", .meta_retrieval, &.{ .value_header, .end, .end }, 0);
+    try expectEverySplit("HD\r\nNS\r\nEX\r\nNF\r\n", .meta_storage, &.{ .stored, .not_stored, .exists, .not_found }, 0);
+    try expectEverySplit("CLIENT_ERROR bad data chunk\r\n", .meta_storage, &.{.error_reply}, 0);
+    try expectEverySplit("STORED\r\n", .meta_storage, &.{.violation}, 0);
+    try expectEverySplit("VA 2\r\nhi\r\n", .meta_retrieval, &.{.violation}, 0);
+    try expectEverySplit("VALUE k 0 1\r\nx\r\nEND\r\n", .meta_retrieval, &.{.violation}, 0);
 }
 
 test "a value header hands back its key in place" {

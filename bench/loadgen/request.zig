@@ -1,4 +1,5 @@
-//! Request composer: memcached text-protocol `get` and `set` lines written into a caller's buffer.
+//! Request composer: memcached text-protocol `get` and `set` lines written into a caller's buffer,
+//! or with --meta their meta-protocol forms `mg <key> v k` and `ms <key> <n>[ q]`.
 //!
 //! Keys have one fixed format, `mcl:` followed by the key index as ten zero-padded decimal digits
 //! (`mcl:0000000042`), so every key is key_bytes long and a request's size is known before it is
@@ -98,6 +99,41 @@ pub fn composeSet(out: []u8, key_index: u32, value: []const u8, noreply: bool) u
     return position;
 }
 
+/// Bytes of `mg <key> v k\r\n` (the meta get of one key: its value, its key echoed).
+pub const meta_get_bytes = "mg ".len + key_bytes + " v k".len + crlf.len;
+
+// A meta request never needs more room than the text one a config already sized for.
+comptime {
+    assert(meta_get_bytes <= setBytesMax(0, false));
+    assert("ms ".len + key_bytes + 1 + value_length_digits_max + " q".len <= "set ".len + key_bytes + set_flags_exptime.len + value_length_digits_max);
+}
+
+/// `mg <key> v k\r\n`; returns the bytes written (meta_get_bytes).
+pub fn composeMetaGet(out: []u8, key_index: u32) usize {
+    assert(out.len >= meta_get_bytes);
+    var position: usize = copy(out, "mg ");
+    writeKey(out[position..], key_index);
+    position += key_bytes;
+    position += copy(out[position..], " v k\r\n");
+    assert(position == meta_get_bytes);
+    return position;
+}
+
+/// `ms <key> <n>[ q]\r\n<value>\r\n` (q: quiet, the meta noreply); returns the bytes written.
+pub fn composeMetaSet(out: []u8, key_index: u32, value: []const u8, quiet: bool) usize {
+    assert(out.len >= setBytesMax(@intCast(value.len), quiet));
+    var position: usize = copy(out, "ms ");
+    writeKey(out[position..], key_index);
+    position += key_bytes;
+    position += copy(out[position..], " ");
+    position += writeDecimal(out[position..], value.len);
+    if (quiet) position += copy(out[position..], " q");
+    position += copy(out[position..], crlf);
+    position += copy(out[position..], value);
+    position += copy(out[position..], crlf);
+    return position;
+}
+
 /// Fills a value pattern: printable, so a captured stream stays readable.
 pub fn fillValuePattern(out: []u8) void {
     for (out, 0..) |*byte, index| byte.* = @intCast('a' + index % 26);
@@ -145,4 +181,14 @@ test "get and set lines" {
     const noreply_size = composeSet(&buffer, 3, "", true);
     try std.testing.expectEqualStrings("set mcl:0000000003 0 0 0 noreply\r\n\r\n", buffer[0..noreply_size]);
     try std.testing.expect(noreply_size <= setBytesMax(0, true));
+}
+
+test "meta get and set lines" {
+    var buffer: [256]u8 = undefined;
+    const get_size = composeMetaGet(&buffer, 7);
+    try std.testing.expectEqualStrings("mg mcl:0000000007 v k\r\n", buffer[0..get_size]);
+    const set_size = composeMetaSet(&buffer, 3, "hello", false);
+    try std.testing.expectEqualStrings("ms mcl:0000000003 5\r\nhello\r\n", buffer[0..set_size]);
+    const quiet_size = composeMetaSet(&buffer, 3, "", true);
+    try std.testing.expectEqualStrings("ms mcl:0000000003 0 q\r\n\r\n", buffer[0..quiet_size]);
 }

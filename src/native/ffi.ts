@@ -38,6 +38,14 @@ const library = dlopen(nativeLibraryPath(), {
   // store, key_buf, key_off, key_len, incr, out, out_off, out_cap
   rc_delta: { args: [ptr, ptr, u32, u32, u32, ptr, u32, u32], returns: i32 },
   rc_delete: { args: [ptr, ptr, u32, u32], returns: i32 },
+  // store, key_buf, key_off, key_len, out, out_off, out_cap, opts, exptime, vivify_exptime, recache_exptime
+  rc_meta_get: { args: [ptr, ptr, u32, u32, ptr, u32, u32, u32, i32, i32, i32], returns: i32 },
+  // store, key_buf, key_off, key_len, opts, exptime (the compare cas in io)
+  rc_meta_delete: { args: [ptr, ptr, u32, u32, u32, i32], returns: i32 },
+  // store, key_buf, key_off, key_len, opts, exptime, out, out_off, out_cap (delta and cas in io)
+  rc_meta_delta: { args: [ptr, ptr, u32, u32, u32, i32, ptr, u32, u32], returns: i32 },
+  // store, key_buf, key_off, key_len, bits (the cas in io)
+  rc_meta_mark: { args: [ptr, ptr, u32, u32, u32], returns: i32 },
   rc_touch: { args: [ptr, ptr, u32, u32, i32], returns: i32 },
   rc_flush: { args: [ptr, i32], returns: i32 },
   rc_remove_below_cas: { args: [ptr], returns: i32 },

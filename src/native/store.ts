@@ -36,7 +36,36 @@ export const StoreOp = {
   CAS: 6,
   REP: 7,
   REP_IF_NEWER: 8,
+  /** Meta protocol: `ms I C<cas>` (a cas below the item's stores the value as stale). */
+  CAS_STALE: 9,
+  /** Meta protocol: append/prepend that compare io's cas when it is not 0. */
+  APPEND_CAS: 10,
+  PREPEND_CAS: 11,
 } as const;
+
+/** rc_meta_get options (native/cache.zig meta_get_*). */
+export const MetaGet = {
+  VALUE: 1,
+  TOUCH: 2,
+  VIVIFY: 4,
+  RECACHE: 8,
+  NO_BUMP: 16,
+  TOUCH_FIRST: 32,
+  PEEK: 64,
+} as const;
+
+/** io META bits after a meta call (native/cache.zig meta_*). */
+export const MetaState = {
+  FETCHED: 1,
+  STALE: 2,
+  TOKEN_SENT: 4,
+  WON: 8,
+  CREATED: 16,
+} as const;
+
+/** rc_meta_delete / rc_meta_delta options. */
+export const MetaDelete = { CAS: 1, STALE: 2, TOUCH: 4 } as const;
+export const MetaDelta = { INCR: 1, CAS: 2, TOUCH: 4 } as const;
 export type StoreOpCode = (typeof StoreOp)[keyof typeof StoreOp];
 
 /** rc_get mode bits. */
@@ -61,6 +90,11 @@ export const IO_VALUE_LEN = 5; // out
 export const IO_EXPTIME_ABS = 6; // out: absolute unix expiry seconds, 0 = never
 export const IO_KEY_LEN = 7; // out (cursor)
 export const IO_NEED = 8; // out: bytes needed after BUFFER_SMALL
+export const IO_META = 9; // out (meta calls): MetaState bits
+export const IO_LAST_ACCESS_S = 10; // out (meta calls): seconds since the last access, before the call
+export const IO_TOUCH_ABS = 11; // out (meta calls): the exptime T set (absolute unix s, 0 = never)
+export const IO_VIVIFY_ABS = 12; // out (meta get): the exptime N set on a created item
+export const IO_CLASS_ID = 13; // out (meta get): the slab class of memcached's size for the item
 export const IO_BYTES = 64;
 export const IoIndex = {
   CAS_LO: IO_CAS_LO,
@@ -72,6 +106,11 @@ export const IoIndex = {
   EXPTIME_ABS: IO_EXPTIME_ABS,
   KEY_LEN: IO_KEY_LEN,
   NEED: IO_NEED,
+  META: IO_META,
+  LAST_ACCESS_S: IO_LAST_ACCESS_S,
+  TOUCH_ABS: IO_TOUCH_ABS,
+  VIVIFY_ABS: IO_VIVIFY_ABS,
+  CLASS_ID: IO_CLASS_ID,
 } as const;
 
 /** rc_stats order (native/stats.zig `Global`, listed in native/lib.zig). */
@@ -195,7 +234,10 @@ const abi = {
   pending_max_limit: native.rc_abi(6),
   eviction_log_max_limit: native.rc_abi(7),
 };
-const io_order = [IO_CAS_LO, IO_CAS_HI, IO_NUM_LO, IO_NUM_HI, IO_FLAGS, IO_VALUE_LEN, IO_EXPTIME_ABS, IO_KEY_LEN, IO_NEED];
+const io_order = [
+  IO_CAS_LO, IO_CAS_HI, IO_NUM_LO, IO_NUM_HI, IO_FLAGS, IO_VALUE_LEN, IO_EXPTIME_ABS, IO_KEY_LEN, IO_NEED,
+  IO_META, IO_LAST_ACCESS_S, IO_TOUCH_ABS, IO_VIVIFY_ABS, IO_CLASS_ID,
+];
 if (
   io_order.some((index, field) => native.rc_abi(16 + field) !== index) ||
   abi.io_bytes !== IO_BYTES ||
@@ -257,6 +299,10 @@ const {
   rc_abort,
   rc_delta,
   rc_delete,
+  rc_meta_get,
+  rc_meta_delete,
+  rc_meta_delta,
+  rc_meta_mark,
   rc_touch,
   rc_flush,
   rc_remove_below_cas,
@@ -384,6 +430,56 @@ export class Store {
   ): number {
     if (!inside(key, key_off, key_len) || !inside(out, out_off, out_cap)) return Status.INVALID;
     return rc_delta(this.handle, key, key_off, key_len, incr ? 1 : 0, out, out_off, out_cap);
+  }
+
+  /**
+   * memcached 1.6's mg (and `me` with MetaGet.PEEK): `opts` are MetaGet bits. The item's state
+   * before the call lands in io (META, LAST_ACCESS_S, FLAGS, CAS, EXPTIME_ABS, VALUE_LEN, CLASS_ID),
+   * what T / N set in TOUCH_ABS / VIVIFY_ABS; with VALUE the value bytes go to out. Returns the
+   * value bytes written (0 without VALUE), NOT_FOUND, or BUFFER_SMALL (nothing changed).
+   */
+  metaGet(
+    key: Uint8Array,
+    key_off: number,
+    key_len: number,
+    out: Uint8Array,
+    out_off: number,
+    out_cap: number,
+    opts: number,
+    exptime: number,
+    vivify_exptime: number,
+    recache_exptime: number,
+  ): number {
+    if (!inside(key, key_off, key_len) || !inside(out, out_off, out_cap)) return Status.INVALID;
+    return rc_meta_get(this.handle, key, key_off, key_len, out, out_off, out_cap, opts, exptime, vivify_exptime, recache_exptime);
+  }
+
+  /** md: `opts` are MetaDelete bits (the compare cas set with setCas). OK, NOT_FOUND or EXISTS; io cas = the new cas. */
+  metaDelete(key: Uint8Array, key_off: number, key_len: number, opts: number, exptime: number): number {
+    if (!inside(key, key_off, key_len)) return Status.INVALID;
+    return rc_meta_delete(this.handle, key, key_off, key_len, opts, exptime);
+  }
+
+  /** ma: `opts` are MetaDelta bits (delta via setDelta, compare cas via setCas); the new digits into out. */
+  metaDelta(
+    key: Uint8Array,
+    key_off: number,
+    key_len: number,
+    opts: number,
+    exptime: number,
+    out: Uint8Array,
+    out_off: number,
+    out_cap: number,
+  ): number {
+    if (!inside(key, key_off, key_len) || !inside(out, out_off, out_cap)) return Status.INVALID;
+    return rc_meta_delta(this.handle, key, key_off, key_len, opts, exptime, out, out_off, out_cap);
+  }
+
+  /** A peer's `rcb1_meta <key> <cas> <bits>`: OK when the key's item has that cas (bits set), else NOT_FOUND. */
+  metaMark(key: Uint8Array, key_off: number, key_len: number, cas_lo: number, cas_hi: number, bits: number): number {
+    if (!inside(key, key_off, key_len)) return Status.INVALID;
+    this.setCas(cas_lo, cas_hi);
+    return rc_meta_mark(this.handle, key, key_off, key_len, bits);
   }
 
   delete(key: Uint8Array, key_off: number, key_len: number): number {

@@ -5,12 +5,11 @@
 // output buffer. `noreply` suppresses every reply of that command, as memcached's out_string does.
 // A successful mutation is reported to `ctx.mutations` in one call (replication hooks in there).
 
-import { ClientError, Cmd, ClientErrorText, firstLongKey, key_cursor, nextKey, type Command } from "./parser.ts";
-import { putU64 } from "./numbers.ts";
+import { Cmd, ClientErrorText, firstLongKey, key_cursor, nextKey, type Command } from "./parser.ts";
 import { Reply } from "./replies.ts";
 import type { Output } from "../server/output.ts";
 import type { PrefixStats } from "./detail.ts";
-import { GetMode, IoIndex, Status, StoreOp, type Store } from "../native/store.ts";
+import { GetMode, Status, StoreOp, type Store } from "../native/store.ts";
 import type { DeleteLocks } from "./delete_locks.ts";
 import type { WriteGate } from "../replication/backpressure.ts";
 
@@ -119,9 +118,9 @@ export function isGet(kind: number): boolean {
   return kind >= Cmd.GET && kind <= Cmd.GATS;
 }
 
-/** Commands that change what is stored (and so reach the replication journal). */
+/** Commands that change what is stored (and so reach the replication journal); ms md ma too. */
 export function isWrite(kind: number): boolean {
-  return kind >= Cmd.GAT && kind <= Cmd.FLUSH_ALL;
+  return (kind >= Cmd.GAT && kind <= Cmd.FLUSH_ALL) || (kind >= Cmd.MS && kind <= Cmd.MA);
 }
 
 export function isStorage(kind: number): boolean {
@@ -237,76 +236,6 @@ function getOne(ctx: Context, buf: Uint8Array, key_off: number, key_len: number,
     }
     out.flushNow();
   }
-}
-
-/** Room for `VA <size>` and the v f t c k s return flags of a meta get, before its key. */
-const meta_header_bytes_max = 96;
-const meta_flags = "vftcks";
-
-/**
- * memcached 1.6's `mg <key> <flag>*` for the flags v (value), f (client flags), t (seconds to live,
- * -1 for none), c (cas), k (key), s (size): `VA <size> <flags>\r\n<data>\r\n`, `HD <flags>\r\n`
- * without v, `EN\r\n` on a miss. Other flags answer `CLIENT_ERROR invalid flag` (not supported).
- */
-export function executeMetaGet(ctx: Context, cmd: Command, buf: Uint8Array, now_s: number): void {
-  const out = ctx.out;
-  let seen = 0;
-  for (let from = cmd.keys_off; nextKey(buf, from, cmd.line_end); from = key_cursor.off + key_cursor.len) {
-    const bit = meta_flags.indexOf(String.fromCharCode(buf[key_cursor.off]!));
-    if (bit < 0) return out.put(client_error_replies[ClientError.INVALID_FLAG]!);
-    if ((seen & (1 << bit)) !== 0) return out.put(client_error_replies[ClientError.DUPLICATE_FLAG]!);
-    seen |= 1 << bit;
-  }
-  ctx.counters.cmd_get++;
-  const room = meta_header_bytes_max + cmd.key_len;
-  out.ensure(room + 2);
-  const store = ctx.store;
-  let value_at = out.len + room;
-  let n = store.get(buf, cmd.key_off, cmd.key_len, out.buf, value_at, out.buf.length - value_at - 2, GetMode.RAW, 0);
-  if (n === Status.BUFFER_SMALL) {
-    out.flushNow();
-    value_at = out.len + room;
-    n = store.get(buf, cmd.key_off, cmd.key_len, out.buf, value_at, out.buf.length - value_at - 2, GetMode.RAW, 0);
-  }
-  if (n < 0) return out.putText("EN\r\n");
-  const header = metaHeader(ctx, cmd, buf, n, now_s);
-  const dest = out.len;
-  for (let i = 0; i < header.length; i++) out.buf[dest + i] = header.charCodeAt(i);
-  let at = dest + header.length;
-  if (header.startsWith("VA")) {
-    out.buf.copyWithin(at, value_at, value_at + n);
-    at += n;
-    out.buf[at++] = 13;
-    out.buf[at++] = 10;
-  }
-  out.len = at;
-}
-
-function metaHeader(ctx: Context, cmd: Command, buf: Uint8Array, size: number, now_s: number): string {
-  const io = ctx.store.io;
-  let header = "";
-  let value = false;
-  for (let from = cmd.keys_off; nextKey(buf, from, cmd.line_end); from = key_cursor.off + key_cursor.len) {
-    switch (buf[key_cursor.off]) {
-      case 118 /* v */: value = true; break;
-      case 102 /* f */: header += ` f${io[IoIndex.FLAGS]}`; break;
-      case 116 /* t */: header += ` t${ttlOf(io[IoIndex.EXPTIME_ABS]!, now_s)}`; break;
-      case 99 /* c */: header += ` c${casText(io)}`; break;
-      case 107 /* k */: header += ` k${Buffer.from(buf.buffer, buf.byteOffset + cmd.key_off, cmd.key_len).toString("latin1")}`; break;
-      case 115 /* s */: header += ` s${size}`; break;
-    }
-  }
-  return (value ? `VA ${size}` : "HD") + header + "\r\n";
-}
-
-function ttlOf(exptime_abs: number, now_s: number): number {
-  return exptime_abs === 0 ? -1 : Math.max(0, exptime_abs - now_s);
-}
-
-const cas_digits = new Uint8Array(20);
-function casText(io: Uint32Array): string {
-  const end = putU64(cas_digits, 0, io[IoIndex.CAS_LO]!, io[IoIndex.CAS_HI]!);
-  return String.fromCharCode(...cas_digits.subarray(0, end));
 }
 
 const digits_room_bytes = 24;

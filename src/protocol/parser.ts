@@ -12,6 +12,7 @@
 // the reply to send; `cmd.noreply` is set exactly where memcached's set_noreply_maybe would set it.
 
 import { parsed, parseI32, parseU32Truncating, parseU64 } from "./numbers.ts";
+import { frameMeta } from "./meta_parser.ts";
 
 export const Parse = { NEED_MORE: 0, LINE: 1, CLOSE: 2 } as const;
 
@@ -45,9 +46,15 @@ export const Cmd = {
   SLABS: 26,
   FETCH: 27, // repcached-bun peers: `rcb1_fetch <id> <key>...` (read-through during a full copy)
   FETCHED: 28, // repcached-bun peers: `rcb1_fetched <id>` (the fetched keys were sent)
-  MG: 29, // memcached 1.6's meta get, the subset with flags v f t c k s
+  MG: 29, // memcached 1.6's meta protocol (meta_parser.ts): mg
   TOMB: 30, // repcached-bun peers: `rcb1_tomb <key> <cas>` (the key was deleted at that cas)
   FLUSH_BEFORE: 31, // repcached-bun peers: `rcb1_flush_before <cas>` (an immediate flush_all at that cas)
+  MS: 32, // meta set: cmd.data_len is its data block
+  MD: 33,
+  MA: 34,
+  ME: 35,
+  MS_INVALID: 36, // an `ms` line without a valid length (answered; with a length token the connection closes)
+  META_MARK: 37, // repcached-bun peers: `rcb1_meta <key> <cas> <bits>` (the item's meta state)
 } as const;
 
 /** Client errors a command line can carry; the reply text is `ClientError[n]`. */
@@ -56,10 +63,9 @@ export const ClientErrorText = [
   "CLIENT_ERROR invalid numeric delta argument",
   "CLIENT_ERROR invalid exptime argument",
   "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]",
-  "CLIENT_ERROR invalid flag",
-  "CLIENT_ERROR duplicate flag",
 ] as const;
-export const ClientError = { FORMAT: 0, DELTA: 1, EXPTIME: 2, DELETE_USAGE: 3, INVALID_FLAG: 4, DUPLICATE_FLAG: 5 } as const;
+/** (The meta commands' errors are in meta_parser.ts.) */
+export const ClientError = { FORMAT: 0, DELTA: 1, EXPTIME: 2, DELETE_USAGE: 3 } as const;
 
 export const key_bytes_max = 250;
 /** memcached 1.6: a line without '\n' beyond this many bytes closes the connection (except get/gets). */
@@ -248,11 +254,7 @@ function dispatch(buf: Uint8Array, cmd: Command): void {
       if (nameIs(buf, cmd, "touch")) return touch(buf, cmd);
       return;
     case 109 /* m */:
-      if (cmd.token_len[0] === 2) {
-        if (nameIs(buf, cmd, "mn")) cmd.kind = Cmd.MN;
-        else if (nameIs(buf, cmd, "mg")) metaGet(cmd);
-        return;
-      }
+      if (cmd.token_len[0] === 2) return isMetaName(buf[cmd.token_off[0]! + 1]!) ? frameMeta(buf, cmd) : undefined;
       if (nameIs(buf, cmd, "marugoto_end")) cmd.kind = Cmd.MARUGOTO_END;
       return;
   }
@@ -268,6 +270,7 @@ function dispatch(buf: Uint8Array, cmd: Command): void {
   if (nameIs(buf, cmd, "rcb1_fetched")) return fetchLine(buf, cmd, Cmd.FETCHED, 3);
   if (nameIs(buf, cmd, "rcb1_tomb")) return tombLine(buf, cmd);
   if (nameIs(buf, cmd, "rcb1_flush_before")) return flushBeforeLine(buf, cmd);
+  if (nameIs(buf, cmd, "rcb1_meta")) return metaMarkLine(buf, cmd);
   if (tokenStartsWith(buf, cmd, n - 2, "HTTP/")) cmd.kind = Cmd.CLOSE;
 }
 
@@ -325,12 +328,21 @@ function parseFlags(buf: Uint8Array, off: number, len: number, signed_allowed: b
   return true;
 }
 
-/** `mg <key> <flag>*`: the key in key_off/len, the flags from keys_off to line_end. */
-function metaGet(cmd: Command): void {
-  if (cmd.ntokens < 3) return; // `mg` alone: ERROR
+/** mn mg ms md ma me. */
+function isMetaName(second: number): boolean {
+  return second === 110 || second === 103 || second === 115 || second === 100 || second === 97 || second === 101;
+}
+
+/** `rcb1_meta <key> <cas> <bits>`: key in key_off/key_len, cas in num_lo/num_hi, bits in flags. */
+function metaMarkLine(buf: Uint8Array, cmd: Command): void {
+  if (cmd.ntokens !== 5) return;
   if (!setKey(cmd, 1)) return fail(cmd, ClientError.FORMAT);
-  cmd.keys_off = cmd.ntokens > 3 ? cmd.token_off[2]! : cmd.line_end;
-  cmd.kind = Cmd.MG;
+  if (!parseU64(buf, cmd.token_off[2]!, cmd.token_len[2]!)) return fail(cmd, ClientError.FORMAT);
+  cmd.num_lo = parsed.lo;
+  cmd.num_hi = parsed.hi;
+  if (!parseU32Truncating(buf, cmd.token_off[3]!, cmd.token_len[3]!)) return fail(cmd, ClientError.FORMAT);
+  cmd.flags = parsed.value;
+  cmd.kind = Cmd.META_MARK;
 }
 
 /** `rcb1_fetch <id> <key>...` / `rcb1_fetched <id>`: the id in num_lo, keys from keys_off. */

@@ -137,6 +137,7 @@ export class Client implements ReplyQueue {
     }
     this.host.counted(cmd.kind);
     if (cmd.kind >= Cmd.SET && cmd.kind <= Cmd.CAS) return this.storage(cmd, buf, end);
+    if (cmd.kind === Cmd.MS || cmd.kind === Cmd.MS_INVALID) return this.metaSet(cmd);
     this.execute(cmd, buf);
     return cmd.next;
   }
@@ -158,6 +159,22 @@ export class Client implements ReplyQueue {
     this.push(request);
     request.route(this.host.router, cmd, buf, total);
     return total;
+  }
+
+  /**
+   * The proxy does not route the meta protocol (mg md ma me answer ERROR, as unknown commands;
+   * mn answers MN). An `ms` is refused the same way and its data block skipped, never parsed as
+   * commands; one without a usable length cannot be skipped, so the connection closes after the reply.
+   */
+  private metaSet(cmd: Command): number {
+    this.local(ProxyReply.ERROR, false);
+    if (cmd.kind === Cmd.MS) {
+      this.swallow_left = cmd.data_len + 2;
+    } else if (cmd.has_arg) {
+      this.state = ClientState.QUITTING;
+      this.markDirty();
+    }
+    return cmd.next;
   }
 
   /** memcached drops the old value of a set it cannot store ("avoid stale data"): so do we. */

@@ -10,6 +10,10 @@
 //                                                               key was deleted at that cas
 //                                                               (the store writes these too)
 //   rcb1_flush_before <cas>\r\n                                 ... an immediate flush_all
+//   rcb1_meta <key> <cas> <bits>\r\n                            ... after a rep line: the meta
+//                                                               protocol state of that version
+//                                                               (stale 8, win token sent 128;
+//                                                               the store writes these too)
 //
 // Contract: every `encode*` writes at `at` and returns the offset after what it wrote; the caller
 // guarantees room (link.ts sizes its send buffer from `rep_header_bytes_max` and the item size).

@@ -17,9 +17,10 @@
 
 import { ClientError, Cmd, Command, key_bytes_max, Parse, parseCommand } from "../protocol/parser.ts";
 import {
-  countRefusal, executeDeferredDelete, executeGet, executeKeyCommand, executeMetaGet, executeStoreInline, isGet, isStorage, isWrite, itemTooLarge,
+  countRefusal, executeDeferredDelete, executeGet, executeKeyCommand, executeStoreInline, isGet, isStorage, isWrite, itemTooLarge,
   lockedStoreReply, releaseDeleteLock, reply, storeFailedTooLarge, storeOpOf, storeReply, type Context,
 } from "../protocol/execute.ts";
+import { executeMeta, executeMetaSet, isMetaKind, metaSetBegin, metaSetReply, MetaSetPlan } from "../protocol/meta_execute.ts";
 import { parsed, parseU64 } from "../protocol/numbers.ts";
 import { Reply } from "../protocol/replies.ts";
 import { Status, StoreOp } from "../native/store.ts";
@@ -136,6 +137,8 @@ export class Connection {
   private value_flags = 0;
   private value_exptime = 0;
   private swallow_left = 0;
+  /** An `ms` whose value streams: how to answer once it is stored (allocated at the first one). */
+  private meta_plan: MetaSetPlan | null = null;
   readonly flushOut: () => void;
   /** Unix seconds of the last input (stats conns' secs_since_last_cmd). */
   last_cmd_s: number;
@@ -203,7 +206,7 @@ export class Connection {
       const nl = chunk.indexOf(10, from);
       return nl < 0 ? left : nl - from + 1;
     }
-    if (parse !== Parse.LINE || !(isStorage(probe.kind) || probe.kind === Cmd.REP)) return left;
+    if (parse !== Parse.LINE || !(isStorage(probe.kind) || probe.kind === Cmd.REP || probe.kind === Cmd.MS)) return left;
     const need = probe.next + probe.data_len + 2 - stash.len;
     return need > 0 && need < left ? need : left;
   }
@@ -337,7 +340,7 @@ export class Connection {
     if (this.peer === null && isWrite(cmd.kind) && this.holdWrite()) return -1;
     const resuming = this.get_resume_off > 0;
     if (this.host.verbosity >= 2 && this.peer === null && !resuming) this.logCommand(buf, cmd);
-    if (!isStorage(cmd.kind) && !(cmd.kind === Cmd.REP && this.peer !== null)) {
+    if (!isStorage(cmd.kind) && cmd.kind !== Cmd.MS && !(cmd.kind === Cmd.REP && this.peer !== null)) {
       if (!resuming && this.readThrough(cmd, buf)) return -1;
       if (isGet(cmd.kind)) return this.runGet(cmd, buf);
       this.execute(cmd, buf);
@@ -345,12 +348,14 @@ export class Connection {
     }
     const total = cmd.data_len + 2;
     if (end - cmd.next >= total) {
-      executeStoreInline(this.host.ctx, cmd, buf, cmd.next, this.repOp());
+      if (cmd.kind === Cmd.MS) executeMetaSet(this.host.ctx, cmd, buf, cmd.next);
+      else executeStoreInline(this.host.ctx, cmd, buf, cmd.next, this.repOp());
       if (this.peer !== null) this.peer.onApplied(cmd.kind);
       return cmd.next + total;
     }
     if (cmd.next - at + total <= value_inline_bytes_max) return -1;
-    this.beginValue(cmd, buf);
+    if (cmd.kind === Cmd.MS) this.beginMetaValue(cmd, buf);
+    else this.beginValue(cmd, buf);
     return cmd.next;
   }
 
@@ -425,15 +430,13 @@ export class Connection {
   private execute(cmd: Command, buf: Uint8Array): void {
     const ctx = this.host.ctx;
     if (this.peer !== null && this.executePeerOnly(cmd, buf)) return;
+    if (isMetaKind(cmd.kind)) {
+      if (executeMeta(ctx, cmd, buf, this.host.now_s)) this.closeAfterWrite();
+      return;
+    }
     switch (cmd.kind) {
-      case Cmd.MN:
-        return ctx.out.put(Reply.MN);
-      case Cmd.MG:
-        return executeMetaGet(ctx, cmd, buf, this.host.now_s);
       case Cmd.QUIT:
-        this.close_after_write = true;
-        this.state = State.CLOSED;
-        return;
+        return this.closeAfterWrite();
       case Cmd.CLOSE:
         this.close();
         return;
@@ -464,6 +467,10 @@ export class Connection {
       peer.onFlushBefore(cmd.num_lo, cmd.num_hi);
       return true;
     }
+    if (cmd.kind === Cmd.META_MARK) {
+      this.host.ctx.store.metaMark(buf, cmd.key_off, cmd.key_len, cmd.num_lo, cmd.num_hi, cmd.flags);
+      return true;
+    }
     if (cmd.kind === Cmd.CLIENT_ERROR && cmd.error === ClientError.DELETE_USAGE && cmd.ntokens === 4) {
       this.deferredDelete(cmd, buf);
       peer.onApplied(Cmd.DELETE);
@@ -485,10 +492,20 @@ export class Connection {
     executeDeferredDelete(this.host.ctx, buf, key_off, key_len, parsed.lo);
   }
 
-  private beginValue(cmd: Command, buf: Uint8Array): void {
+  /** An `ms` whose value streams: its line checked and answered now if bad (the value skipped). */
+  private beginMetaValue(cmd: Command, buf: Uint8Array): void {
+    const plan = (this.meta_plan ??= new MetaSetPlan());
+    if (!metaSetBegin(this.host.ctx, cmd, buf, plan)) return this.beginSwallow(cmd.data_len + 2);
+    this.beginValue(cmd, buf, plan.op);
+  }
+
+  /** `meta_op`: the store op of an `ms` (metaSetBegin counted it and rewrote cmd). */
+  private beginValue(cmd: Command, buf: Uint8Array, meta_op = 0): void {
     const ctx = this.host.ctx;
-    ctx.counters.cmd_set++;
-    ctx.detail.recordSet(buf, cmd.key_off, cmd.key_len);
+    if (meta_op === 0) {
+      ctx.counters.cmd_set++;
+      ctx.detail.recordSet(buf, cmd.key_off, cmd.key_len);
+    }
     this.value_kind = cmd.kind;
     this.value_noreply = cmd.noreply;
     this.value_cas_lo = cmd.num_lo;
@@ -503,7 +520,7 @@ export class Connection {
       return this.beginSwallow(cmd.data_len + 2);
     }
     if (cmd.kind === Cmd.CAS || cmd.kind === Cmd.REP) ctx.store.setCas(cmd.num_lo, cmd.num_hi);
-    const op = cmd.kind === Cmd.REP ? this.repOp() : storeOpOf(cmd.kind);
+    const op = meta_op !== 0 ? meta_op : cmd.kind === Cmd.REP ? this.repOp() : storeOpOf(cmd.kind);
     if (this.host.staging.take(cmd.data_len)) {
       this.beginStaged(cmd, op);
     } else {
@@ -605,7 +622,8 @@ export class Connection {
     if (this.staged !== null) slot = this.reserveStaged();
     this.dropValue(); // the staged bytes are in the store now (or refused)
     if (slot < 0) return this.refuseValue(slot, 0);
-    if (this.value_kind === Cmd.CAS || this.value_kind === Cmd.REP) ctx.store.setCas(this.value_cas_lo, this.value_cas_hi);
+    const kind = this.value_kind;
+    if (kind === Cmd.CAS || kind === Cmd.REP || kind === Cmd.MS) ctx.store.setCas(this.value_cas_lo, this.value_cas_hi);
     const status = ctx.store.commit(slot);
     if (this.peer !== null) this.peer.onApplied(this.value_kind);
     const key = this.value_key;
@@ -613,6 +631,7 @@ export class Connection {
       releaseDeleteLock(ctx, key, 0, this.value_key_len);
       if (ctx.mutations !== null) ctx.mutations.stored(key, 0, this.value_key_len);
     }
+    if (this.value_kind === Cmd.MS) return metaSetReply(ctx, status, this.meta_plan!, key!, 0, this.value_key_len);
     reply(ctx.out, storeReply(status, this.value_kind), this.value_noreply);
   }
 
@@ -643,6 +662,12 @@ export class Connection {
     if (this.blocked) return;
     this.blocked = true;
     this.socket.pause();
+  }
+
+  /** Closes once this batch's replies are written (quit, an `ms` without a usable length). */
+  private closeAfterWrite(): void {
+    this.close_after_write = true;
+    this.state = State.CLOSED;
   }
 
   /** Closes after what was already queued is written. */

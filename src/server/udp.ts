@@ -29,6 +29,7 @@ import type { udp } from "bun";
 import { Cmd, Command, Parse, key_bytes_max, key_cursor, nextKey, parseCommand } from "../protocol/parser.ts";
 import { executeGet, executeKeyCommand, executeStoreInline, isStorage, type Context } from "../protocol/execute.ts";
 import { Reply } from "../protocol/replies.ts";
+import { executeMeta, executeMetaSet, isMetaKind } from "../protocol/meta_execute.ts";
 import { listenAddressSplit } from "../config.ts";
 import type { Closable } from "./connection.ts";
 import { output_headroom_bytes, output_pending_bytes_max } from "./limits.ts";
@@ -70,6 +71,8 @@ export interface UdpHost {
   executeAdmin(conn: Closable, cmd: Command, buf: Uint8Array): void;
   bytesRead(n: number): void;
   bytesWritten(n: number): void;
+  /** Unix seconds of the server's clock tick (meta ttl replies). */
+  readonly now_s: number;
 }
 
 export interface UdpSettings {
@@ -211,6 +214,18 @@ export class UdpTransport implements Closable {
       executeStoreInline(ctx, cmd, buf, cmd.next);
       this.endResponse(cmd.noreply);
       return data_end;
+    }
+    if (cmd.kind === Cmd.MS) {
+      const data_end = cmd.next + cmd.data_len + 2;
+      if (data_end > end) return -1;
+      executeMetaSet(ctx, cmd, buf, cmd.next);
+      this.endResponse(false);
+      return data_end;
+    }
+    if (cmd.kind !== Cmd.MN && isMetaKind(cmd.kind)) {
+      const skip_rest = executeMeta(ctx, cmd, buf, this.host.now_s); // an ms without a usable length
+      this.endResponse(false);
+      return skip_rest ? end : cmd.next;
     }
     switch (cmd.kind) {
       case Cmd.GET:

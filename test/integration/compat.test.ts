@@ -10,7 +10,10 @@
 // If our server cannot start, every case FAILS (it is never skipped).
 import { afterAll, describe, expect, test } from "bun:test";
 import { RawClient, startMemcached, startOurs, type Spawned } from "../helpers/procs";
-import { cases, EXTENSION_STAT_NAMES, type Case, type Norm, type Step } from "./compat_cases";
+import { cases as text_cases, EXTENSION_STAT_NAMES, type Case, type Norm, type Step } from "./compat_cases";
+import { meta_cases, metaCasOrdinals, metaTimes, recordMetaCas } from "./meta_compat_cases";
+
+const cases: Case[] = [...text_cases, ...meta_cases];
 
 const ONLY_MEMCACHED = process.env.COMPAT_ONLY_MEMCACHED === "1";
 const DUMP = process.env.COMPAT_DUMP === "1";
@@ -215,6 +218,7 @@ function valueHeaders(raw: string): ValueHeader[] {
 
 function recordCas(side: Side, raw: string): void {
   for (const h of valueHeaders(raw)) if (h.cas !== undefined) side.casByKey.set(h.key, h.cas);
+  recordMetaCas(side.casByKey, raw);
 }
 
 function normalize(side: Side, norms: Norm[], raw: string): Reply {
@@ -239,6 +243,12 @@ function normalize(side: Side, norms: Norm[], raw: string): Reply {
         break;
       case "runs":
         canon = normalizeRuns(canon);
+        break;
+      case "metaCas":
+        canon = metaCasOrdinals(side.casOrdinal, canon);
+        break;
+      case "metaTimes":
+        canon = metaTimes(canon);
         break;
     }
   }

@@ -58,7 +58,11 @@ export type Norm =
   /** `STAT <fd>:<name> value` lines (stats conns): only the set of names after the `<fd>:` prefix. */
   | { kind: "statsNames" }
   /** Consecutive identical lines collapse to one `line [xN>=1]` (fill-until-full loops: counts differ). */
-  | { kind: "runs" };
+  | { kind: "runs" }
+  /** Meta replies: ` c<cas>` flags and `cas=<cas>` (me) become `<cas#N>` like "cas" (meta_compat_cases.ts). */
+  | { kind: "metaCas" }
+  /** Meta replies: seconds (t, l, me's exp / la) rounded to the nearest ten (meta_compat_cases.ts). */
+  | { kind: "metaTimes" };
 
 export interface Step {
   send: string | string[];

@@ -3,7 +3,8 @@
 //
 // Each request is drawn from a mulberry32 stream (FUZZ_SEED, default 1103): valid and invalid
 // commands, random splits across writes, binary garbage, huge lengths, overlong keys and lines,
-// half-sent commands, noreply floods; and binary frames (test/helpers/binary_fuzz.ts). After every batch: the process is alive, printed no
+// half-sent commands, noreply floods, meta commands with random flags; and binary frames
+// (test/helpers/binary_fuzz.ts). After every batch: the process is alive, printed no
 // 'error:'/'panic', answers `version` within version_deadline_ms, and its RSS is under
 // rss_bytes_max. At the end a key written first (never named by the generator) is intact.
 //
@@ -66,6 +67,28 @@ function other(rng: Prng): Request {
   ]));
 }
 
+const meta_flags = [
+  "v", "f", "t", "c", "k", "s", "h", "l", "q", "u", "b", "I", "O1", "O" + "9".repeat(40), "N30", "N-1", "Nx", "T0",
+  "T100", "T-1", "R30", "C1", "C0", "Cx", "F7", "F4294967296", "MS", "ME", "MA", "MP", "MR", "MI", "MD", "M+", "Mz",
+  "MEE", "J5", "D3", "D-1", "E5", "x", "P", "L", "\x80",
+];
+
+/**
+ * Meta commands with random flags; an ms's data may hold harmless command lines (`mn`, `version`).
+ * (Never a destructive one: after another request's wrong length desynchronizes a connection, its
+ * bytes are commands — in memcached too. ms data that must stay data: meta.test.ts.)
+ */
+function meta(rng: Prng): Request {
+  const verb = rng.pick(["mg", "ms", "md", "ma", "me", "mn", "mg", "ms"]);
+  const k = rng.chance(0.1) ? rng.pick(["YQ==", "a2V5", "!!", "YQ", "===="]) : key(rng);
+  const flags = Array.from({ length: rng.chance(0.05) ? rng.int(18, 30) : rng.int(0, 6) }, () => rng.pick(meta_flags)).join(" ");
+  if (verb !== "ms") return text(`${verb} ${k} ${flags}\r\n`);
+  const value = rng.chance(0.3) ? "mn\r\nversion" : "v".repeat(rng.int(0, rng.chance(0.1) ? 70_000 : 64));
+  if (rng.chance(0.1)) return text(`ms ${k} ${rng.pick(["x", "-1", "", "2147483646"])} ${flags}\r\n`);
+  const declared = rng.chance(0.9) ? value.length : value.length + rng.pick([1, 2]);
+  return text(`ms ${k} ${declared} ${flags}\r\n${value}\r\n`);
+}
+
 function garbage(rng: Prng): Request {
   const bytes = new Uint8Array(rng.int(1, rng.chance(0.1) ? 5000 : 200));
   for (let i = 0; i < bytes.length; i++) bytes[i] = rng.int(0, 255);
@@ -80,7 +103,7 @@ function noreplyFlood(rng: Prng): Request {
 
 function request(rng: Prng): Request {
   const make = rng.weighted<(r: Prng) => Request>([
-    [storage, 30], [retrieval, 25], [other, 25], [garbage, 10], [noreplyFlood, 2],
+    [storage, 30], [retrieval, 25], [other, 25], [meta, 20], [garbage, 10], [noreplyFlood, 2],
     [(r) => text("x".repeat(r.int(2049, 70_000))), 1], // a line too long (closes), or a long get line
     [(r) => text("get " + "k1 ".repeat(r.int(700, 23_000))), 1],
   ]);

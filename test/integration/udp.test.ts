@@ -157,6 +157,11 @@ describe("UDP framing vs memcached 1.6.18", () => {
     expect(withoutCas(mine)).toEqual(withoutCas(theirs));
   });
 
+  test("meta commands: one response each; an ms data block is stored, never run as a command", async () => {
+    await same("ms u_meta 11 T0 k\r\nflush_all 0\r\nmg u_meta v s\r\nma u_cnt N0 J3 v\r\nmd u_cnt\r\nmg u_cnt v\r\n");
+    await same("ms u_meta 2 Z\r\nxx\r\nmg u_meta k v\r\nmg u_meta s f\r\nmn\r\n"); // (not me: its la= ticks apart)
+  });
+
   test("several commands in one datagram: one response (datagram) each, replies in order", async () => {
     const replies = await same("version\r\nset u_b 1 0 1\r\nb\r\nget u_b\r\nbogus\r\n\r\n");
     expect(replies.map((d) => d.payload)).toEqual([

@@ -18,6 +18,7 @@ import {
   type StoreOptions,
   item_header_bytes as header,
 } from "../../src/native/store.ts";
+import * as store_meta from "../../src/native/store.ts";
 
 const unix_start = 1_700_000_000;
 const encoder = new TextEncoder();
@@ -554,5 +555,94 @@ describe("stats and lifecycle", () => {
     expect(store.get(k, 0, 1, out, 0, 16, 0, 0)).toBe(Status.INVALID);
     expect(store.flush(0)).toBe(Status.INVALID);
     store.close();
+  });
+});
+
+describe("meta protocol calls (mg md ma, ms ops, rcb1_meta)", () => {
+  const k = (key: string) => encoder.encode(key);
+  const { IoIndex, MetaDelete, MetaDelta, MetaGet, MetaState } = store_meta;
+
+  test("metaGet: value, the state before the call, T and N exptimes, and the win token once", () => {
+    const h = new Harness();
+    expect(h.set("a", "hello", 7, 100)).toBe(Status.OK);
+    const io = h.store.io;
+    expect(h.store.metaGet(k("a"), 0, 1, out, 0, out.length, MetaGet.VALUE | MetaGet.TOUCH, 30, 0, 0)).toBe(5);
+    expect(decoder.decode(out.subarray(0, 5))).toBe("hello");
+    expect([io[IoIndex.FLAGS], io[IoIndex.VALUE_LEN], io[IoIndex.META]]).toEqual([7, 5, 0]);
+    expect(io[IoIndex.EXPTIME_ABS]).toBe(unix_start + 100);
+    expect(io[IoIndex.TOUCH_ABS]).toBe(unix_start + 30);
+    expect(h.store.metaGet(k("a"), 0, 1, out, 0, 2, MetaGet.VALUE, 0, 0, 0)).toBe(Status.BUFFER_SMALL);
+    expect(h.store.metaGet(k("a"), 0, 1, out, 0, 0, 0, 0, 0, 0)).toBe(0);
+    expect(io[IoIndex.META]! & MetaState.FETCHED).toBe(MetaState.FETCHED);
+    expect(io[IoIndex.EXPTIME_ABS]).toBe(unix_start + 30);
+
+    expect(h.store.metaGet(k("v"), 0, 1, out, 0, 0, 0, 0, 0, 0)).toBe(Status.NOT_FOUND);
+    expect(h.store.metaGet(k("v"), 0, 1, out, 0, 0, MetaGet.VIVIFY, 0, 60, 0)).toBe(0);
+    expect(io[IoIndex.META]).toBe(MetaState.CREATED | MetaState.WON);
+    expect(io[IoIndex.VIVIFY_ABS]).toBe(unix_start + 60);
+    expect(h.store.metaGet(k("v"), 0, 1, out, 0, 0, MetaGet.VIVIFY, 0, 60, 0)).toBe(0);
+    expect(io[IoIndex.META]! & (MetaState.TOKEN_SENT | MetaState.WON)).toBe(MetaState.TOKEN_SENT);
+    expect(h.store.metaGet(k("v"), 0, 1, out, 0, 0, MetaGet.PEEK | MetaGet.TOUCH, 1, 0, 0)).toBe(Status.INVALID);
+    expect(h.store.metaGet(k("v"), 0, 1, out, 0, 0, 128, 0, 0, 0)).toBe(Status.INVALID);
+  });
+
+  test("metaDelete: C, I (stale at a new cas, token cleared), plain delete; metaDelta: C and T", () => {
+    const h = new Harness();
+    const io = h.store.io;
+    expect(h.set("d", "v")).toBe(Status.OK);
+    const cas = h.cas();
+    h.setCas(cas + 1n);
+    expect(h.store.metaDelete(k("d"), 0, 1, MetaDelete.CAS, 0)).toBe(Status.EXISTS);
+    h.setCas(cas);
+    expect(h.store.metaDelete(k("d"), 0, 1, MetaDelete.CAS | MetaDelete.STALE, 0)).toBe(Status.OK);
+    expect(h.cas()).toBeGreaterThan(cas);
+    h.store.metaGet(k("d"), 0, 1, out, 0, 0, 0, 0, 0, 0);
+    expect(io[IoIndex.META]! & (MetaState.STALE | MetaState.WON)).toBe(MetaState.STALE | MetaState.WON);
+    expect(h.store.metaDelete(k("d"), 0, 1, 0, 0)).toBe(Status.OK);
+    expect(h.store.metaDelete(k("d"), 0, 1, 0, 0)).toBe(Status.NOT_FOUND);
+
+    expect(h.set("n", "10")).toBe(Status.OK);
+    h.store.setDelta(5, 0);
+    expect(h.store.metaDelta(k("n"), 0, 1, MetaDelta.INCR | MetaDelta.TOUCH, 40, out, 0, 32)).toBe(2);
+    expect(decoder.decode(out.subarray(0, 2))).toBe("15");
+    expect([io[IoIndex.EXPTIME_ABS], io[IoIndex.TOUCH_ABS]]).toEqual([0, unix_start + 40]);
+    h.setCas(1n);
+    expect(h.store.metaDelta(k("n"), 0, 1, MetaDelta.CAS, 0, out, 0, 32)).toBe(Status.EXISTS);
+    expect(h.store.metaDelta(k("x"), 0, 1, 0, 0, out, 0, 32)).toBe(Status.NOT_FOUND);
+  });
+
+  test("ms ops: CAS_STALE below the item's cas stores a stale value; APPEND_CAS compares a non-zero cas", () => {
+    const h = new Harness();
+    const io = h.store.io;
+    expect(h.set("s", "v0")).toBe(Status.OK);
+    expect(h.set("s", "v1", 0, 100)).toBe(Status.OK); // cas 2
+    h.setCas(1n);
+    expect(h.op(StoreOp.CAS_STALE, "s", "v2")).toBe(Status.OK);
+    h.store.metaGet(k("s"), 0, 1, out, 0, out.length, MetaGet.VALUE, 0, 0, 0);
+    expect(decoder.decode(out.subarray(0, 2))).toBe("v2");
+    expect(io[IoIndex.META]! & MetaState.STALE).toBe(MetaState.STALE);
+    expect(io[IoIndex.EXPTIME_ABS]).toBe(unix_start + 100);
+    h.setCas(h.cas() + 1n);
+    expect(h.op(StoreOp.APPEND_CAS, "s", "x")).toBe(Status.EXISTS);
+    h.setCas(0n);
+    expect(h.op(StoreOp.PREPEND_CAS, "s", "<")).toBe(Status.OK);
+    expect(h.get("s")).toBe("<v2");
+  });
+
+  test("rcb1_meta: written after the rep line to our kind, applied by metaMark at the same cas only", () => {
+    const a = new Harness();
+    expect(a.set("m", "v")).toBe(Status.OK);
+    expect(a.store.metaDelete(k("m"), 0, 1, MetaDelete.STALE, 0)).toBe(Status.OK);
+    const cas = a.cas();
+    const line = a.get("m", GetMode.PEEK | GetMode.REP | GetMode.REP_RELATIVE);
+    expect(line).toBe(`rep m 0 0 1 ${cas}\r\nv\r\nrcb1_meta m ${cas} 8\r\n`);
+    expect(a.get("m", GetMode.PEEK | GetMode.REP | GetMode.REP_SIGNED_FLAGS)).not.toContain("rcb1_meta");
+    const b = new Harness();
+    b.setCas(cas);
+    expect(b.op(StoreOp.REP_IF_NEWER, "m", "v")).toBe(Status.OK);
+    expect(b.store.metaMark(k("m"), 0, 1, Number(cas & 0xffffffffn) + 1, Number(cas >> 32n), 8)).toBe(Status.NOT_FOUND);
+    expect(b.store.metaMark(k("m"), 0, 1, Number(cas & 0xffffffffn), Number(cas >> 32n), 8)).toBe(Status.OK);
+    b.store.metaGet(k("m"), 0, 1, out, 0, 0, 0, 0, 0, 0);
+    expect(b.store.io[IoIndex.META]! & MetaState.STALE).toBe(MetaState.STALE);
   });
 });

@@ -127,6 +127,14 @@ describe("loadgen", () => {
     expect(d).not.toContain("--get-ratio");
   });
 
+  test("workload e: workload a in the meta protocol (--meta); the others without it", () => {
+    const e = loadgenArgs(workloads.find((w) => w.id === "e")!, 1, options);
+    const a = loadgenArgs(workloads.find((w) => w.id === "a")!, 1, options);
+    expect(e).toContain("--meta");
+    expect(e.filter((arg) => arg !== "--meta")).toEqual(a);
+    for (const w of workloads.filter((w) => w.id !== "e")) expect(loadgenArgs(w, 1, options)).not.toContain("--meta");
+  });
+
   test("workload c: multi-get 10, pipeline 8, 50 connections", () => {
     const c = loadgenArgs(workloads.find((w) => w.id === "c")!, "PORT", options);
     expect(flagValue(c, "--server")).toBe("127.0.0.1:PORT");
