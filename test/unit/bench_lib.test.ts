@@ -127,12 +127,12 @@ describe("loadgen", () => {
     expect(d).not.toContain("--get-ratio");
   });
 
-  test("workload e: workload a in the meta protocol (--meta); the others without it", () => {
-    const e = loadgenArgs(workloads.find((w) => w.id === "e")!, 1, options);
+  test("workload f: workload a in the meta protocol (--meta); the others without it", () => {
+    const f = loadgenArgs(workloads.find((w) => w.id === "f")!, 1, options);
     const a = loadgenArgs(workloads.find((w) => w.id === "a")!, 1, options);
-    expect(e).toContain("--meta");
-    expect(e.filter((arg) => arg !== "--meta")).toEqual(a);
-    for (const w of workloads.filter((w) => w.id !== "e")) expect(loadgenArgs(w, 1, options)).not.toContain("--meta");
+    expect(f).toContain("--meta");
+    expect(f.filter((arg) => arg !== "--meta")).toEqual(a);
+    for (const w of workloads.filter((w) => w.id !== "f")) expect(loadgenArgs(w, 1, options)).not.toContain("--meta");
   });
 
   test("workload c: multi-get 10, pipeline 8, 50 connections", () => {
