@@ -16,6 +16,7 @@
 //   upstreams are shared, so a client that does not read cannot be allowed to make the proxy hold
 //   its reply. Errors in a command line are answered like memcached and the connection lives on.
 
+import { request_magic } from "../protocol/binary_parser.ts";
 import type { Socket } from "bun";
 import { InputStash } from "../server/stash.ts";
 import { SendQueue } from "../server/send_queue.ts";
@@ -128,6 +129,12 @@ export class Client implements ReplyQueue {
 
   /** Parses and routes one command; returns the offset after it, or -1 when more input is needed. */
   private runCommand(buf: Uint8Array, at: number, end: number): number {
+    // The proxy speaks text only: a binary request (its magic byte where a command starts) closes
+    // the connection at once, as memcached's `-B ascii` does, instead of waiting for a line end.
+    if (buf[at] === request_magic) {
+      this.close();
+      return end;
+    }
     const cmd = command;
     const parse = parseCommand(buf, at, end, cmd);
     if (parse === Parse.NEED_MORE) return -1;

@@ -28,6 +28,21 @@ describe("magent and meta commands", () => {
     c.close();
   });
 
+  test("a binary request (the proxy speaks text) closes the connection at once; text clients go on", async () => {
+    const c = await RawClient.connect(proxy.port);
+    const getk = Buffer.alloc(24 + 3);
+    getk[0] = 0x80; // request magic
+    getk[1] = 0x0c; // GETK
+    getk.writeUInt16BE(3, 2);
+    getk.writeUInt32BE(3, 8);
+    getk.write("foo", 24);
+    c.send(getk);
+    expect(await c.waitClosed(5_000)).toBe(true);
+    const d = await RawClient.connect(proxy.port);
+    expect(await d.call("get victim\r\n", "END\r\n")).toBe("VALUE victim 0 5\r\nalive\r\nEND\r\n");
+    d.close();
+  });
+
   test("mg md ma me answer ERROR, mn answers MN, in order with routed commands", async () => {
     const c = await RawClient.connect(proxy.port);
     const reply = await c.call("mg victim v\r\nget victim\r\nmd victim\r\nma n\r\nme victim\r\nmn\r\n", "MN\r\n");
