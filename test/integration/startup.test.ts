@@ -11,6 +11,8 @@ import { bun_path, freePort, project_root, RawClient, startOurs, waitForPort } f
 import { exit_code_usage, version_line } from "../../src/config.ts";
 
 const exit_wait_ms = 10_000;
+/** A test's bound: several processes start and stop in each (a loaded 2-core machine is slow). */
+const test_wait_ms = 60_000;
 const start_wait_ms = 15_000;
 const is_root = process.getuid?.() === 0;
 const library_name = "librepcache.so";
@@ -134,7 +136,7 @@ describe("without a library", () => {
     expect(existsSync(join(root, "zig-out"))).toBe(false); // nothing was built
     expect(existsSync(join(root, ".zig-cache"))).toBe(false);
     console.log(`startup: -h ${help.ms.toFixed(0)} ms, usage error ${usage.ms.toFixed(0)} ms without a library`);
-  });
+  }, test_wait_ms);
 });
 
 describe("a built checkout", () => {
@@ -169,7 +171,7 @@ describe("a built checkout", () => {
     writeFileSync(library, "not a shared library\n");
     expectOneLineFix(await run([bun_path, main, "-p", String(port), "-U", "0"], root), "does not load");
     writeFileSync(library, library_bytes);
-  });
+  }, test_wait_ms);
 
   test(`read-only, started as ${is_root ? "nobody" : "this user"}: -h answers and the server serves`, async () => {
     setWritable(root, false);
@@ -185,7 +187,7 @@ describe("a built checkout", () => {
       if (is_root) expect(idsOfProcess(pid).uids[0]).toBe(idOf("nobody").uid);
     });
     expect(stderr).toBe("");
-  });
+  }, test_wait_ms);
 });
 
 describe("-u", () => {
@@ -208,7 +210,7 @@ describe("-u", () => {
     } finally {
       await server.stop();
     }
-  });
+  }, test_wait_ms);
 
   test(is_root ? "an unknown user: memcached's message, exit 67, nothing listens" : "an unknown user without root: a warning", async () => {
     const port = await freePort();
@@ -221,7 +223,7 @@ describe("-u", () => {
       const stderr = await withServer(args, project_root, port, async () => await expectServes(port, "unknown_user"));
       expect(stderr).toContain("-u no_such_user_13 has no effect");
     }
-  });
+  }, test_wait_ms);
 
   test(is_root ? "root without -u: memcached's refusal as a warning, without -v, and it serves" : "no -u and no root: no warning", async () => {
     const port = await freePort();
@@ -229,5 +231,5 @@ describe("-u", () => {
     const stderr = await withServer(args, project_root, port, async () => await expectServes(port, "root_warning"));
     if (is_root) expect(stderr).toContain("can't run as root without the -u switch");
     else expect(stderr).toBe("");
-  });
+  }, test_wait_ms);
 });
