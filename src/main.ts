@@ -2,7 +2,7 @@
 // run the server. Usage errors, -h and -V exit before anything is allocated: the modules that
 // open the native library (src/native/ffi.ts, through server.ts) load only after the flags pass.
 
-import { writeFileSync, rmSync } from "node:fs";
+import { chownSync, writeFileSync, rmSync } from "node:fs";
 import { PasswordFile } from "./server/auth.ts";
 import { listenAddressSplit, parseArgs, settingsStats, version_string, type Settings } from "./config.ts";
 import type { Server, ServerSettings } from "./server/server.ts";
@@ -123,9 +123,13 @@ function identityCheck(user: string | null): IdentityPlan {
   return plan;
 }
 
-/** -u, once every socket is bound. */
-function dropPrivileges(plan: IdentityPlan): void {
+/**
+ * -u, once every socket is bound. The unix socket (-s) is handed to the user first: memcached
+ * creates it after the switch, so the user owns it.
+ */
+function dropPrivileges(plan: IdentityPlan, unix_socket_path: string | null): void {
   if (plan.kind !== "switch") return;
+  if (unix_socket_path !== null) chownSync(unix_socket_path, plan.identity.uid, plan.identity.gid);
   const failure = identityAssume(plan.identity);
   if (failure === null) return;
   console.error(failure);
@@ -219,7 +223,7 @@ async function main(argv: string[]): Promise<void> {
     console.error(`failed to listen: ${String(error)}`);
     process.exit(71);
   }
-  dropPrivileges(identity);
+  dropPrivileges(identity, settings.unix_socket_path);
   if (settings.pid_file !== null) writeFileSync(settings.pid_file, `${process.pid}\n`);
 }
 

@@ -212,6 +212,27 @@ describe("-u", () => {
     }
   }, test_wait_ms);
 
+  test("-s with -u nobody: the socket belongs to the user it runs as, as memcached's (created after the switch)", async () => {
+    const socket_dir = mkdtempSync(join(tmpdir(), "repcached-startup-sock-"));
+    chmodSync(socket_dir, 0o755);
+    const path = join(socket_dir, "mc.sock");
+    const proc = Bun.spawn([bun_path, join(project_root, "src", "main.ts"), "-p", "0", "-U", "0", "-s", path, "-u", "nobody"], {
+      stdin: "ignore", stdout: "ignore", stderr: "ignore",
+    });
+    try {
+      const deadline = Date.now() + start_wait_ms;
+      const owner = is_root ? idOf("nobody") : { uid: process.getuid?.() ?? -1, gid: process.getgid?.() ?? -1 };
+      const owned = () => existsSync(path) && statSync(path).uid === owner.uid;
+      while (!owned() && Date.now() < deadline) await Bun.sleep(25);
+      expect(statSync(path).uid).toBe(owner.uid);
+      expect(statSync(path).gid).toBe(owner.gid);
+    } finally {
+      proc.kill("SIGKILL");
+      await proc.exited;
+      rmSync(socket_dir, { recursive: true, force: true });
+    }
+  }, test_wait_ms);
+
   test(is_root ? "an unknown user: memcached's message, exit 67, nothing listens" : "an unknown user without root: a warning", async () => {
     const port = await freePort();
     const args = [bun_path, join(project_root, "src", "main.ts"), "-l", "127.0.0.1", "-p", String(port), "-U", "0", "-u", "no_such_user_13"];
