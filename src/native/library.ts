@@ -63,7 +63,7 @@ function checkoutSource(): LibrarySource {
   const state = libraryState();
   if (state === "missing") throw new NativeLibraryError(`the native library ${library_path} is not built: ${build_hint}`);
   if (state === "stale") {
-    throw new NativeLibraryError(`the native library ${library_path} was not built from this native/ and build.zig: ${build_hint}`);
+    throw new NativeLibraryError(`the native library ${library_path} does not match native/ and build.zig (content hash): ${build_hint}`);
   }
   return { path: library_path, release: () => {} };
 }
