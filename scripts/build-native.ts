@@ -1,8 +1,15 @@
-// `bun scripts/build-native.ts` builds the native store; `--test` runs `zig build test`;
-// `--loadgen` builds the benchmark load generator.
+// `bun scripts/build-native.ts` (`npm run build:native`; `npm install` and `npm ci` run it as the
+// package's `prepare` script) builds the native store when missing or stale and prints its path;
+// `--test` runs `zig build test`; `--loadgen` builds the benchmark load generator.
+// A failed build prints the compiler's output and exits 1.
 import { nativeLibraryPath, runZig } from "../src/native/build.ts";
 
 const args = process.argv.slice(2);
-if (args.includes("--test")) runZig(["test"]);
-else if (args.includes("--loadgen")) runZig(["loadgen", "-Doptimize=ReleaseFast"]);
-else console.log(nativeLibraryPath());
+try {
+  if (args.includes("--test")) runZig(["test"]);
+  else if (args.includes("--loadgen")) runZig(["loadgen", "-Doptimize=ReleaseFast"]);
+  else console.log(nativeLibraryPath());
+} catch (error) {
+  console.error(error instanceof Error ? error.message : String(error));
+  process.exit(1);
+}

@@ -15,7 +15,7 @@
 // - -m takes k/m/g suffixes (memcached 1.6.18 ignores them: its "-m 2048k" is 2048 MB);
 // - -X is repcached's replication ports (memcached 1.6's -X, --disable-dumping, is long-only here);
 // - unknown -o options are collected as warnings, not refused;
-// - running as root without -u is a warning, not a refusal;
+// - running as root without -u is a warning, not a refusal (printed by main.ts: src/privileges.ts);
 // - a positional argument is an error (getopt would silently skip it).
 
 import { readFileSync } from "node:fs";
@@ -1115,13 +1115,7 @@ function socketCheck(draft: Draft): void {
   settings.udp_port = 0;
 }
 
-function hostCheck(settings: Settings, host: HostFacts): void {
-  if (host.uid === 0 && settings.user === null) {
-    settings.warnings.push(
-      "running as root without -u: memcached refuses this (\"can't run as root without the -u switch\"); " +
-        "repcached-bun keeps running as root",
-    );
-  }
+function hostCheck(settings: Settings): void {
   if (settings.threads >= threads_warning_min) {
     settings.warnings.push("Setting a high number of worker threads is not recommended (-t is accepted; " +
       "repcached-bun uses one event loop)");
@@ -1169,7 +1163,7 @@ function crossCheck(draft: Draft, host: HostFacts): void {
   socketCheck(draft);
   replicationCheck(draft);
   replicationTlsCheck(draft);
-  hostCheck(s(draft), host);
+  hostCheck(s(draft));
 }
 
 function hostFactsCurrent(): HostFacts {

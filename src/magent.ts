@@ -32,6 +32,8 @@
 
 import { parseArgs, type ProxySettings } from "./proxy/config.ts";
 import { ProxyServer } from "./proxy/proxy.ts";
+import { identityAssume, identityPlan, exit_code_os_error, type IdentityPlan } from "./privileges.ts";
+import { selfCommand } from "./self_command.ts";
 
 const daemon_child_env = "MAGENT_BUN_DAEMON_CHILD";
 const daemon_ready_line = "ready";
@@ -39,7 +41,7 @@ const daemon_start_ms_max = 10_000;
 
 /** Runs a detached copy of this command and returns once it reports that it listens. */
 async function daemonize(): Promise<never> {
-  const child = Bun.spawn([process.execPath, ...process.argv.slice(1)], {
+  const child = Bun.spawn(selfCommand(), {
     env: { ...process.env, [daemon_child_env]: "1" },
     stdio: ["ignore", "pipe", "ignore"],
     detached: true,
@@ -61,15 +63,37 @@ async function daemonize(): Promise<never> {
   process.exit(1);
 }
 
-function dropPrivileges(settings: ProxySettings): void {
-  if (process.getuid?.() !== 0) return;
-  try {
-    if (settings.group !== null) process.setgid?.(settings.group);
-    if (settings.user !== null && settings.user !== "root") process.setuid?.(settings.user);
-  } catch (error) {
-    console.error(`magent: can't run as ${settings.user}: ${String(error)}`);
-    process.exit(71);
+/**
+ * -u: the user's passwd entry, looked up before binding (src/privileges.ts: memcached's messages).
+ * Without -u magent stays who it is, root included (magent 0.5 did), so root gets no warning.
+ */
+function identityCheck(settings: ProxySettings): IdentityPlan {
+  if (settings.user === null) return { kind: "stay", warning: null };
+  const plan = identityPlan(settings.user, process.getuid?.() ?? null);
+  if (plan.kind === "error") {
+    console.error(`magent: ${plan.message}`);
+    process.exit(plan.exit_code);
   }
+  if (plan.kind === "stay" && plan.warning !== null) console.error(`magent: ${plan.warning}`);
+  return plan;
+}
+
+/** -u (and -g: a group name or number instead of the user's own gid), once bound. */
+function dropPrivileges(plan: IdentityPlan, settings: ProxySettings): void {
+  const group = settings.group === null ? null : /^\d+$/.test(settings.group) ? Number(settings.group) : settings.group;
+  let failure: string | null = null;
+  if (plan.kind === "switch") {
+    failure = identityAssume(plan.identity, group ?? plan.identity.gid);
+  } else if (group !== null && process.getuid?.() === 0) {
+    try {
+      process.setgid(group); // -g alone: only the group changes, as in magent
+    } catch (error) {
+      failure = `can't switch to group ${settings.group}: ${(error as Error).message}`;
+    }
+  }
+  if (failure === null) return;
+  console.error(`magent: ${failure}`);
+  process.exit(exit_code_os_error);
 }
 
 /** The daemon's report to its parent (stdout is a pipe the parent reads once). */
@@ -88,6 +112,7 @@ async function main(argv: string[]): Promise<void> {
     process.exit(0);
   }
   const settings = parsed.settings;
+  const identity = identityCheck(settings);
   if (!settings.foreground && !process.env[daemon_child_env]) await daemonize();
   const proxy = new ProxyServer(settings);
   try {
@@ -98,7 +123,7 @@ async function main(argv: string[]): Promise<void> {
     console.error(message);
     process.exit(71);
   }
-  dropPrivileges(settings);
+  dropPrivileges(identity, settings);
   const where = settings.tcp_port !== 0 ? `${settings.listen_host}:${settings.tcp_port}` : settings.unix_socket_path;
   proxy.log(1, `listening on ${where}; servers ${settings.servers.map((s) => `${s.host}:${s.port}`).join(" ")}`);
   report(daemon_ready_line);

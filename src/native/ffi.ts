@@ -1,18 +1,18 @@
-// The only importer of bun:ffi in the project: loads librepcache.so (rebuilt first when stale)
-// and declares its whole symbol table. Everything else sees src/native/store.ts.
+// The only importer of bun:ffi in the project: loads librepcache.so (found by library.ts; never
+// built here) and declares its whole symbol table. Everything else sees src/native/store.ts.
 //
 // Contract: pointer arguments are `FFIType.ptr`, so callers pass Uint8Arrays (or other typed
 // arrays) directly plus u32 offsets and lengths — no subarray, no garbage per call. Every
 // function returns an i32 status or byte count (see native/lib.zig); none calls back into JS.
-// Loading throws when the compiler fails or the library's layout differs from what the TS
-// mirrors expect (checked in store.ts through rc_abi).
+// Loading throws NativeLibraryError (one line, with the fix) when the library is missing, stale,
+// does not load, or its layout differs from what the TS mirrors expect (store.ts, rc_abi).
 import { dlopen, FFIType, toArrayBuffer, type Pointer } from "bun:ffi";
-import { nativeLibraryPath } from "./build.ts";
+import { libraryFix, librarySource, NativeLibraryError } from "./library.ts";
 
 const { ptr, u32, i32 } = FFIType;
 const none = FFIType.void;
 
-const library = dlopen(nativeLibraryPath(), {
+const symbols = {
   rc_abi: { args: [u32], returns: i32 },
   rc_create: { args: [ptr], returns: ptr },
   rc_destroy: { args: [ptr], returns: none },
@@ -59,7 +59,21 @@ const library = dlopen(nativeLibraryPath(), {
   rc_class_stats: { args: [ptr, u32, ptr], returns: i32 },
   rc_stats_reset: { args: [ptr], returns: i32 },
   rc_class_count: { args: [ptr], returns: i32 },
-});
+};
+
+function libraryOpen() {
+  const source = librarySource();
+  try {
+    return dlopen(source.path, symbols);
+  } catch (error) {
+    const reason = (error instanceof Error ? error.message : String(error)).split("\n")[0];
+    throw new NativeLibraryError(`the native library does not load (${reason}): ${libraryFix()}`);
+  } finally {
+    source.release();
+  }
+}
+
+const library = libraryOpen();
 
 export const native = library.symbols;
 export type StoreHandle = Pointer;

@@ -10,6 +10,7 @@
 // `io` taken before `close()` must not be used after it.
 import type { Pointer } from "./ffi.ts";
 import { native, nativeU32, nativeU64, type StoreHandle } from "./ffi.ts";
+import { libraryFix, NativeLibraryError } from "./library.ts";
 
 export const Status = {
   OK: 0,
@@ -245,7 +246,7 @@ if (
   abi.global_stats !== GLOBAL_STAT_NAMES.length ||
   abi.class_stats !== CLASS_STAT_NAMES.length
 ) {
-  throw new Error(`librepcache layout differs from src/native/store.ts: ${JSON.stringify(abi)}`);
+  throw new NativeLibraryError(`the native library's layout differs from src/native/store.ts (${JSON.stringify(abi)}): ${libraryFix()}`);
 }
 
 /** Bytes of an item's header in the store (items.zig); client flags other than 0 add 4. */

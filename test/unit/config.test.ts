@@ -806,16 +806,6 @@ describe("-o extended options", () => {
 });
 
 describe("host checks", () => {
-  test("root without -u is a warning, not a refusal", () => {
-    const result = parseArgs([], { uid: 0 });
-    expect(result.kind).toBe("run");
-    if (result.kind === "run") expect(result.settings.warnings.join("\n")).toContain("without the -u switch");
-    const with_user = parseArgs(["-u", "nobody"], { uid: 0 });
-    if (with_user.kind === "run") expect(with_user.settings.warnings).toEqual([]);
-    const unknown = parseArgs([], { uid: null });
-    if (unknown.kind === "run") expect(unknown.settings.warnings).toEqual([]);
-  });
-
   test("many threads: memcached's warning", () => {
     expect(run(["-t", "64"]).warnings).toEqual([]);
     expect(run(["-t", "65"]).warnings.join("\n")).toContain("high number of worker threads");
