@@ -86,7 +86,7 @@ function dropPrivileges(plan: IdentityPlan, settings: ProxySettings): void {
     failure = identityAssume(plan.identity, group ?? plan.identity.gid);
   } else if (group !== null && process.getuid?.() === 0) {
     try {
-      process.setgid(group); // -g alone: only the group changes, as in magent
+      process.setgid!(group); // -g alone (POSIX-only in Node's types; always there on Linux): only the group changes, as in magent
     } catch (error) {
       failure = `can't switch to group ${settings.group}: ${(error as Error).message}`;
     }

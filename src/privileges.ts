@@ -76,14 +76,15 @@ export function identityPlan(
  * uid. Returns memcached's message on failure, null on success.
  */
 export function identityAssume(identity: Identity, group: string | number = identity.gid): string | null {
+  // These are POSIX-only in Node's types; on Linux they always exist.
   try {
-    process.setgroups([]);
+    process.setgroups!([]);
   } catch (error) {
     return `failed to drop supplementary groups: ${(error as Error).message}`;
   }
   try {
-    process.setgid(group);
-    process.setuid(identity.uid);
+    process.setgid!(group);
+    process.setuid!(identity.uid);
   } catch {
     return `failed to assume identity of user ${identity.name}`;
   }

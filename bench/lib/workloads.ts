@@ -19,7 +19,7 @@ export const server_labels: Record<ServerId, string> = {
 /** Ratios are ours ÷ this server, round by round. */
 export const baseline_server: ServerId = "mc1";
 
-export type WorkloadId = "a" | "b" | "c" | "d" | "e";
+export type WorkloadId = "a" | "b" | "c" | "d" | "e" | "f";
 
 export interface Workload extends LoadSpec {
   id: WorkloadId;

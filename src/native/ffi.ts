@@ -59,7 +59,7 @@ const symbols = {
   rc_class_stats: { args: [ptr, u32, ptr], returns: i32 },
   rc_stats_reset: { args: [ptr], returns: i32 },
   rc_class_count: { args: [ptr], returns: i32 },
-};
+} as const;
 
 function libraryOpen() {
   const source = librarySource();

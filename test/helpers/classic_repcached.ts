@@ -601,7 +601,7 @@ interface PendingValue {
 }
 
 class Session {
-  private input = Buffer.alloc(0);
+  private input: Buffer = Buffer.alloc(0);
   private value: PendingValue | null = null;
   private closed = false;
 
