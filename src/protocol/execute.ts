@@ -5,7 +5,9 @@
 // output buffer. `noreply` suppresses every reply of that command, as memcached's out_string does.
 // A successful mutation is reported to `ctx.mutations` in one call (replication hooks in there).
 
-import { ClientError, Cmd, ClientErrorText, firstLongKey, key_cursor, nextKey, type Command } from "./parser.ts";
+import {
+  ClientError, Cmd, ClientErrorText, firstLongKey, isFlushAllLine, key_cursor, nextKey, type Command,
+} from "./parser.ts";
 import { putU64 } from "./numbers.ts";
 import { Reply } from "./replies.ts";
 import type { Output } from "../server/output.ts";
@@ -62,10 +64,18 @@ export interface Context {
   /** Item header bytes + CRLF: an item is too large when header + key + value > item_size_max. */
   item_size_max: number;
   item_overhead_bytes: number;
+  /** false with -F: a client's flush_all answers `CLIENT_ERROR flush_all not allowed` (still counted
+   *  in cmd_flush, as memcached 1.6). A replication peer's flush still applies. */
+  flush_enabled: boolean;
+  /** false with -C: clients see cas 0 (gets, gats, mg c) and `cas` never matches (EXISTS, or
+   *  NOT_FOUND for a missing key), as memcached -C. Items keep their cas: replication orders
+   *  versions by it. */
+  cas_enabled: boolean;
 }
 
 const encoder = new TextEncoder();
 const client_error_replies = ClientErrorText.map((text) => encoder.encode(text + "\r\n"));
+const flush_disabled_reply = encoder.encode("CLIENT_ERROR flush_all not allowed\r\n");
 
 export function reply(out: Output, bytes: Uint8Array, noreply: boolean): void {
   if (!noreply) out.put(bytes);
@@ -144,6 +154,18 @@ export function releaseDeleteLock(ctx: Context, key_buf: Uint8Array, key_off: nu
   if (ctx.delete_locks.size > 0) ctx.delete_locks.release(key_buf, key_off, key_len);
 }
 
+/**
+ * The cas a `cas` command compares (lo and hi words): the client's, or 0 with -C — no item has cas
+ * 0 (the store mints from 1), so it never matches, as memcached -C answers EXISTS. A peer's `rep`
+ * keeps its cas.
+ */
+export function casOperandLo(ctx: Context, cmd: Command): number {
+  return cmd.kind === Cmd.CAS && !ctx.cas_enabled ? 0 : cmd.num_lo;
+}
+export function casOperandHi(ctx: Context, cmd: Command): number {
+  return cmd.kind === Cmd.CAS && !ctx.cas_enabled ? 0 : cmd.num_hi;
+}
+
 /** A storage command whose whole data block (value + CRLF) is in buf at data_off. */
 export function executeStoreInline(
   ctx: Context, cmd: Command, buf: Uint8Array, data_off: number, rep_op: number = StoreOp.REP,
@@ -158,7 +180,7 @@ export function executeStoreInline(
   const refused = lockedStoreReply(ctx, cmd, buf);
   if (refused !== null) return reply(ctx.out, refused, cmd.noreply);
   const store = ctx.store;
-  if (cmd.kind === Cmd.CAS || cmd.kind === Cmd.REP) store.setCas(cmd.num_lo, cmd.num_hi);
+  if (cmd.kind === Cmd.CAS || cmd.kind === Cmd.REP) store.setCas(casOperandLo(ctx, cmd), casOperandHi(ctx, cmd));
   const op = cmd.kind === Cmd.REP ? rep_op : storeOpOf(cmd.kind);
   const status = store.store(
     op, buf, cmd.key_off, cmd.key_len, buf, data_off, cmd.data_len, cmd.flags, cmd.exptime,
@@ -191,7 +213,7 @@ export function storeFailedTooLarge(ctx: Context, cmd: Command, buf: Uint8Array)
 export function executeGet(ctx: Context, cmd: Command, buf: Uint8Array, from: number = cmd.keys_off): number {
   const out = ctx.out;
   let mode = GetMode.TEXT;
-  if (cmd.kind === Cmd.GETS || cmd.kind === Cmd.GATS) mode |= GetMode.CAS;
+  if (cmd.kind === Cmd.GETS || cmd.kind === Cmd.GATS) mode |= ctx.cas_enabled ? GetMode.CAS : GetMode.CAS | GetMode.CAS_HIDDEN;
   if (cmd.kind === Cmd.GAT || cmd.kind === Cmd.GATS) mode |= GetMode.TOUCH;
   const long_key = from === cmd.keys_off ? firstLongKey(buf, from, cmd.line_end) : -1;
   const keys_end = long_key >= 0 ? long_key : cmd.line_end;
@@ -287,7 +309,7 @@ function metaHeader(ctx: Context, cmd: Command, buf: Uint8Array, size: number, n
       case 118 /* v */: value = true; break;
       case 102 /* f */: header += ` f${io[IoIndex.FLAGS]}`; break;
       case 116 /* t */: header += ` t${ttlOf(io[IoIndex.EXPTIME_ABS]!, now_s)}`; break;
-      case 99 /* c */: header += ` c${casText(io)}`; break;
+      case 99 /* c */: header += ctx.cas_enabled ? ` c${casText(io)}` : " c0"; break;
       case 107 /* k */: header += ` k${Buffer.from(buf.buffer, buf.byteOffset + cmd.key_off, cmd.key_len).toString("latin1")}`; break;
       case 115 /* s */: header += ` s${size}`; break;
     }
@@ -382,14 +404,29 @@ export function executeKeyCommand(ctx: Context, cmd: Command, buf: Uint8Array): 
       return true;
     case Cmd.ERROR:
     case Cmd.CLIENT_ERROR:
-      replyCommandError(ctx.out, cmd);
+      if (isFlushAllLine(buf, cmd)) executeFlushBadLine(ctx, cmd);
+      else replyCommandError(ctx.out, cmd);
       return true;
   }
   return false;
 }
 
+/** A client's flush_all: counted, then refused with -F. */
 export function executeFlush(ctx: Context, cmd: Command): void {
   ctx.counters.cmd_flush++;
+  if (!ctx.flush_enabled) return reply(ctx.out, flush_disabled_reply, cmd.noreply);
+  flushApply(ctx, cmd);
+}
+
+/** A flush_all whose exptime is bad: memcached counts it, then -F refuses it before the exptime is read. */
+function executeFlushBadLine(ctx: Context, cmd: Command): void {
+  ctx.counters.cmd_flush++;
+  if (!ctx.flush_enabled) return reply(ctx.out, flush_disabled_reply, cmd.noreply);
+  replyCommandError(ctx.out, cmd);
+}
+
+/** Flushes (now, or at cmd.exptime) and tells replication; a peer's flush comes here directly. */
+export function flushApply(ctx: Context, cmd: Command): void {
   const exptime = cmd.exptime > 0 ? cmd.exptime : 0;
   ctx.store.flush(exptime);
   if (ctx.mutations !== null) ctx.mutations.flushed(exptime);

@@ -406,6 +406,11 @@ function flushAll(buf: Uint8Array, cmd: Command): void {
   cmd.kind = Cmd.FLUSH_ALL;
 }
 
+/** A flush_all line the parser refused for its exptime (memcached counts it, and -F refuses it first). */
+export function isFlushAllLine(buf: Uint8Array, cmd: Command): boolean {
+  return cmd.kind === Cmd.CLIENT_ERROR && cmd.error === ClientError.EXPTIME && nameIs(buf, cmd, "flush_all");
+}
+
 function verbosity(buf: Uint8Array, cmd: Command): void {
   if (cmd.ntokens !== 3 && cmd.ntokens !== 4) return;
   noreplyMaybe(buf, cmd);

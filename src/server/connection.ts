@@ -17,7 +17,7 @@
 
 import { ClientError, Cmd, Command, key_bytes_max, Parse, parseCommand } from "../protocol/parser.ts";
 import {
-  countRefusal, executeDeferredDelete, executeGet, executeKeyCommand, executeMetaGet, executeStoreInline, isGet, isStorage, isWrite, itemTooLarge,
+  casOperandHi, casOperandLo, countRefusal, executeDeferredDelete, flushApply, executeGet, executeKeyCommand, executeMetaGet, executeStoreInline, isGet, isStorage, isWrite, itemTooLarge,
   lockedStoreReply, releaseDeleteLock, reply, storeFailedTooLarge, storeOpOf, storeReply, type Context,
 } from "../protocol/execute.ts";
 import { parsed, parseU64 } from "../protocol/numbers.ts";
@@ -416,7 +416,13 @@ export class Connection {
       peer.onApplied(Cmd.DELETE);
       return true;
     }
-    if (cmd.kind === Cmd.DELETE || cmd.kind === Cmd.FLUSH_ALL) peer.onApplied(cmd.kind);
+    if (cmd.kind === Cmd.FLUSH_ALL) {
+      peer.onApplied(cmd.kind);
+      this.host.ctx.counters.cmd_flush++;
+      flushApply(this.host.ctx, cmd); // a peer's flush applies under -F too: the pair stays alike
+      return true;
+    }
+    if (cmd.kind === Cmd.DELETE) peer.onApplied(cmd.kind);
     return false;
   }
 
@@ -438,8 +444,8 @@ export class Connection {
     ctx.detail.recordSet(buf, cmd.key_off, cmd.key_len);
     this.value_kind = cmd.kind;
     this.value_noreply = cmd.noreply;
-    this.value_cas_lo = cmd.num_lo;
-    this.value_cas_hi = cmd.num_hi;
+    this.value_cas_lo = casOperandLo(ctx, cmd);
+    this.value_cas_hi = casOperandHi(ctx, cmd);
     if (itemTooLarge(ctx, cmd)) {
       storeFailedTooLarge(ctx, cmd, buf);
       return this.beginSwallow(cmd.data_len + 2);
@@ -449,7 +455,7 @@ export class Connection {
       reply(ctx.out, refused, cmd.noreply);
       return this.beginSwallow(cmd.data_len + 2);
     }
-    if (cmd.kind === Cmd.CAS || cmd.kind === Cmd.REP) ctx.store.setCas(cmd.num_lo, cmd.num_hi);
+    if (cmd.kind === Cmd.CAS || cmd.kind === Cmd.REP) ctx.store.setCas(this.value_cas_lo, this.value_cas_hi);
     const op = cmd.kind === Cmd.REP ? this.repOp() : storeOpOf(cmd.kind);
     if (this.host.staging.take(cmd.data_len)) {
       this.beginStaged(cmd, op);

@@ -40,7 +40,10 @@ export interface ServerSettings {
   chunk_size_min: number;
   growth_factor: number;
   evictions_disabled: boolean;
-  cas_enabled: boolean;
+  cas_enabled: boolean; // false with -C: clients see no cas (Context.cas_enabled)
+  flush_enabled: boolean; // false with -F: flush_all is refused (Context.flush_enabled)
+  /** -o idle_timeout: a client connection waiting for a command longer than this is closed (0 = never). */
+  idle_timeout_s: number;
   verbosity: number;
   threads: number;
   shutdown_enabled: boolean;
@@ -116,6 +119,8 @@ export class Server implements ConnectionHost {
       detail: new PrefixStats(settings.stats_detail_enabled, settings.stats_prefix_delimiter),
       item_size_max: settings.item_size_max,
       item_overhead_bytes,
+      flush_enabled: settings.flush_enabled,
+      cas_enabled: settings.cas_enabled,
     };
   }
 
