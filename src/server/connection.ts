@@ -132,7 +132,8 @@ export class Connection {
   private value_exptime = 0;
   private swallow_left = 0;
   readonly flushOut: () => void;
-  /** Unix seconds of the last input (stats conns' secs_since_last_cmd). */
+  /** Unix seconds (the server's clock tick) of the last command line, as memcached's last_cmd_time:
+   *  bytes that complete no line do not count (stats conns' secs_since_last_cmd, -o idle_timeout). */
   last_cmd_s: number;
 
   constructor(socket: SocketLike, host: ConnectionHost, id: number, peer: PeerHooks | null = null) {
@@ -140,7 +141,7 @@ export class Connection {
     this.host = host;
     this.id = id;
     this.peer = peer;
-    this.last_cmd_s = Math.floor(Date.now() / 1000);
+    this.last_cmd_s = host.now_s;
     this.flushOut = peer === null ? () => this.flushOutput() : () => this.discardOutput();
     this.fetchDone = () => this.onFetchDone();
     this.writesResumed = () => this.onWritesResumed();
@@ -150,7 +151,6 @@ export class Connection {
     if (this.state === State.CLOSED) return;
     if (this.peer !== null) return this.onPeerData(chunk);
     this.host.bytesRead(chunk.length);
-    this.last_cmd_s = this.host.now_s;
     this.bindOutput();
     this.consume(chunk);
     this.flushOutput();
@@ -306,6 +306,7 @@ export class Connection {
       this.close();
       return end;
     }
+    this.last_cmd_s = this.host.now_s;
     if (this.peer === null && isWrite(cmd.kind) && this.holdWrite()) return -1;
     const resuming = this.get_resume_off > 0;
     if (this.host.verbosity >= 2 && this.peer === null && !resuming) this.logCommand(buf, cmd);
@@ -596,6 +597,20 @@ export class Connection {
     if (this.blocked) return;
     this.blocked = true;
     this.socket.pause();
+  }
+
+  /**
+   * Whether the connection waits for its client's next command — the only state memcached's idle
+   * kicker closes: not inside a value (a small one waits in the stash behind its line), not writing
+   * a backlog, not held by replication's gate or a read-through.
+   */
+  awaitingCommand(): boolean {
+    if (this.state !== State.COMMANDS) return false;
+    if (this.blocked || this.held || this.waiting_fetch || this.close_after_write) return false;
+    if (this.pending.bytes > 0) return false;
+    // a stashed complete line is a storage command waiting for its value (memcached's conn_nread)
+    const stash = this.stash;
+    return stash.len === 0 || parseCommand(stash.bytes!, 0, stash.len, probe) !== Parse.LINE;
   }
 
   /** Closes after what was already queued is written. */

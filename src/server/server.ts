@@ -87,6 +87,7 @@ export class Server implements ConnectionHost {
   readonly connections = new Set<Connection>();
   figures = {
     total_connections: 0, rejected_connections: 0, bytes_read: 0, bytes_written: 0,
+    idle_kicks: 0, // connections closed by -o idle_timeout
   };
   /** Extra `stats` lines (replication adds its own). */
   extraStats: () => StatLines = () => [];
@@ -161,6 +162,24 @@ export class Server implements ConnectionHost {
     this.ctx.store.clock(this.now_s);
     this.ctx.store.reclaimTails(tail_reclaim_items_per_tick);
     this.ctx.delete_locks.tick(this.now_s);
+    this.kickIdle();
+  }
+
+  /**
+   * -o idle_timeout: closes client connections that have waited for a command longer than the
+   * timeout, as memcached's idle kicker (its `current_time - last_cmd_time > idle_timeout`, on a
+   * 1-second clock; counted in idle_kicks, "Closing idle fd" at -vv). Replication links are not
+   * client connections and are never kicked. One pass per tick, bounded by connections_max.
+   */
+  private kickIdle(): void {
+    const idle_s = this.settings.idle_timeout_s;
+    if (idle_s === 0) return;
+    for (const conn of this.connections) {
+      if (this.now_s - conn.last_cmd_s <= idle_s || !conn.awaitingCommand()) continue;
+      this.figures.idle_kicks++;
+      if (this.settings.verbosity >= 2) console.error(`Closing idle fd ${conn.id}`);
+      conn.close();
+    }
   }
 
   /** Stops accepting clients and closes the client connections (first step of a shutdown). */
@@ -317,6 +336,7 @@ export class Server implements ConnectionHost {
     c.cmd_get = c.cmd_set = c.cmd_flush = c.cmd_touch = c.store_too_large = c.store_no_memory = 0;
     this.figures.total_connections = this.figures.rejected_connections = 0;
     this.figures.bytes_read = this.figures.bytes_written = 0;
+    this.figures.idle_kicks = 0;
   }
 
   private classFigures(): ClassFigures[] {
@@ -367,6 +387,7 @@ export class Server implements ConnectionHost {
       threads: this.settings.threads,
       store_too_large: c.store_too_large,
       store_no_memory: c.store_no_memory,
+      idle_kicks: this.settings.idle_timeout_s > 0 ? this.figures.idle_kicks : null,
     };
   }
 }
