@@ -202,20 +202,32 @@ export function storeFailedTooLarge(ctx: Context, cmd: Command, buf: Uint8Array)
   reply(ctx.out, Reply.TOO_LARGE, cmd.noreply);
 }
 
+/** executeGet's answers besides a resume offset (>= 0). */
+export const GetDone = {
+  /** Every key was looked up (and, for the line's last part, END written). */
+  ANSWERED: -1,
+  /** A key over key_bytes_max: the line is answered with the error alone (what follows is not read). */
+  LONG_KEY: -2,
+} as const;
+
 /**
- * get/gets/gat/gats from the key at `from` (cmd.keys_off at first). Returns -1 when the command is
- * answered (values, then END once), or the offset of the next key when it stopped because the
- * owner's unsent output passed its bound (`out.overBacklog()`): the caller keeps the line and calls
- * again from there once the socket drained. At least one key is served per call; nothing is
- * allocated per key. A line with a key over key_bytes_max is answered, like memcached, with the
- * error alone: the keys before it are looked up (counted, touched) but their values are dropped.
+ * get/gets/gat/gats from the key at `from` (cmd.keys_off at first) to cmd.line_end. Returns
+ * GetDone.ANSWERED when every key was served and, if `last` (the range ends the line), END written
+ * once; or the offset of the next key when it stopped because the owner's unsent output passed its
+ * bound (`out.overBacklog()`): the caller keeps the line and calls again from there once the socket
+ * drained. At least one key is served per call; nothing is allocated per key. A range with a key
+ * over key_bytes_max is answered, like memcached, with the error alone (GetDone.LONG_KEY): the keys
+ * before it are looked up (counted, touched) but their values are dropped — for a long line
+ * executed in parts (parser's GET_PART), only those of the part with the long key.
  */
-export function executeGet(ctx: Context, cmd: Command, buf: Uint8Array, from: number = cmd.keys_off): number {
+export function executeGet(
+  ctx: Context, cmd: Command, buf: Uint8Array, from: number = cmd.keys_off, last: boolean = true,
+): number {
   const out = ctx.out;
   let mode = GetMode.TEXT;
   if (cmd.kind === Cmd.GETS || cmd.kind === Cmd.GATS) mode |= ctx.cas_enabled ? GetMode.CAS : GetMode.CAS | GetMode.CAS_HIDDEN;
   if (cmd.kind === Cmd.GAT || cmd.kind === Cmd.GATS) mode |= GetMode.TOUCH;
-  const long_key = from === cmd.keys_off ? firstLongKey(buf, from, cmd.line_end) : -1;
+  const long_key = firstLongKey(buf, from, cmd.line_end);
   const keys_end = long_key >= 0 ? long_key : cmd.line_end;
   let served = 0;
   for (let at = from; nextKey(buf, at, keys_end); served++) {
@@ -229,10 +241,10 @@ export function executeGet(ctx: Context, cmd: Command, buf: Uint8Array, from: nu
   if (long_key >= 0) {
     ctx.counters.get_keys_too_long++;
     out.put(client_error_replies[0]!);
-    return -1;
+    return GetDone.LONG_KEY;
   }
-  out.put(Reply.END);
-  return -1;
+  if (last) out.put(Reply.END);
+  return GetDone.ANSWERED;
 }
 
 /** One key of a get: its VALUE block into the output (flushing first if it does not fit); returns its length (0: a miss). */

@@ -15,9 +15,11 @@
 //   streams into an item reserved at its command line. A value the store refuses is swallowed, as
 //   memcached does.
 
-import { ClientError, Cmd, Command, key_bytes_max, Parse, parseCommand } from "../protocol/parser.ts";
 import {
-  casOperandHi, casOperandLo, countRefusal, executeDeferredDelete, flushApply, executeGet, executeKeyCommand, executeMetaGet, executeStoreInline, isGet, isStorage, isWrite, itemTooLarge,
+  ClientError, Cmd, Command, get_line_bytes_max, key_bytes_max, nextKey, Parse, parseCommand, parseGetRest,
+} from "../protocol/parser.ts";
+import {
+  casOperandHi, casOperandLo, countRefusal, executeDeferredDelete, flushApply, GetDone, executeGet, executeKeyCommand, executeMetaGet, executeStoreInline, isGet, isStorage, isWrite, itemTooLarge,
   lockedStoreReply, releaseDeleteLock, reply, storeFailedTooLarge, storeOpOf, storeReply, type Context,
 } from "../protocol/execute.ts";
 import { parsed, parseU64 } from "../protocol/numbers.ts";
@@ -28,7 +30,9 @@ import { SendQueue } from "./send_queue.ts";
 import { exptimeFrom, type StagingBudget } from "./staging.ts";
 import { input_bytes_initial, input_bytes_max, output_pending_bytes_max, value_inline_bytes_max } from "./limits.ts";
 
-export const State = { COMMANDS: 0, VALUE: 1, SWALLOW: 2, CLOSED: 3 } as const;
+/** GET_REST: inside a get line longer than get_line_bytes_max, executed part by part as it
+ *  arrives; GET_SKIP: skipping the rest of such a line up to its '\n' (its keys ended early). */
+export const State = { COMMANDS: 0, VALUE: 1, SWALLOW: 2, CLOSED: 3, GET_REST: 4, GET_SKIP: 5 } as const;
 
 /** What an admin command may do to the connection it came on (`shutdown` closes it). */
 export interface Closable {
@@ -56,6 +60,12 @@ const command = new Command();
 const probe = new Command();
 /** -vv logs at most this much of a command line. */
 const log_line_bytes_max = 256;
+
+/** Bytes of chunk[from..] that finish a long get line's unfinished key: through the first space or '\n'. */
+function keyTailNeed(chunk: Uint8Array, from: number): number {
+  for (let i = from; i < chunk.length; i++) if (chunk[i] === 32 || chunk[i] === 10) return i - from + 1;
+  return chunk.length - from;
+}
 
 /**
  * What makes a connection a replication peer's inbound stream: `rep` and `marugoto_end` are
@@ -112,6 +122,11 @@ export class Connection {
   /** A multi-get stopped at its output bound: the offset of its next key from the line's start
    *  (the line is the first thing in the stash); 0 when none is waiting. */
   private get_resume_off = 0;
+  /** A long get line executed in parts (State.GET_REST / GET_SKIP): its kind; whether any key was
+   *  seen (a line of spaces alone answers ERROR, as memcached); what GET_SKIP answers at its '\n'. */
+  private get_kind = 0;
+  private get_keys_seen = false;
+  private get_skip_reply: Uint8Array | null = null;
   // Value streaming / swallowing.
   private slot = -1;
   private value_left = 0;
@@ -182,11 +197,13 @@ export class Connection {
   private stashNeed(chunk: Uint8Array, from: number): number {
     const left = chunk.length - from;
     const stash = this.stash;
+    if (this.state === State.GET_REST) return keyTailNeed(chunk, from);
     if (this.state !== State.COMMANDS) return left;
     const parse = parseCommand(stash.bytes!, 0, stash.len, probe);
     if (parse === Parse.NEED_MORE) {
       const nl = chunk.indexOf(10, from);
-      return nl < 0 ? left : nl - from + 1;
+      // a long get line grows the stash only just past get_line_bytes_max: then it runs in parts
+      return Math.min(nl < 0 ? left : nl - from + 1, Math.max(1, get_line_bytes_max + 1 - stash.len));
     }
     if (parse !== Parse.LINE || !(isStorage(probe.kind) || probe.kind === Cmd.REP)) return left;
     const need = probe.next + probe.data_len + 2 - stash.len;
@@ -246,6 +263,7 @@ export class Connection {
     this.pending.clear();
     this.stash.clear();
     this.get_resume_off = 0;
+    this.get_kind = 0;
   }
 
   /** While replication's gate is shut, a write waits with its input stashed and the socket paused. */
@@ -287,8 +305,9 @@ export class Connection {
     while (at < end && !this.blocked && !this.waiting_fetch && !this.held && this.state !== State.CLOSED) {
       if (this.state === State.VALUE) at = this.readValue(buf, at, end);
       else if (this.state === State.SWALLOW) at = this.swallow(at, end);
+      else if (this.state === State.GET_SKIP) at = this.skipGetLine(buf, at, end);
       else {
-        const next = this.runCommand(buf, at, end);
+        const next = this.state === State.GET_REST ? this.runGetRest(buf, at, end) : this.runCommand(buf, at, end);
         if (next < 0) break;
         at = next;
       }
@@ -312,7 +331,8 @@ export class Connection {
     if (this.host.verbosity >= 2 && this.peer === null && !resuming) this.logCommand(buf, cmd);
     if (!isStorage(cmd.kind) && !(cmd.kind === Cmd.REP && this.peer !== null)) {
       if (!resuming && this.readThrough(cmd, buf)) return -1;
-      if (isGet(cmd.kind)) return this.runGet(cmd, buf);
+      if (parse === Parse.GET_PART) return this.beginGetLine(cmd, buf);
+      if (isGet(cmd.kind)) return this.runGet(cmd, buf, true);
       this.execute(cmd, buf);
       return cmd.next;
     }
@@ -328,21 +348,77 @@ export class Connection {
   }
 
   /**
-   * A get-like command, from its first key or from where it stopped. Returns the offset after the
-   * line, or -1 when it stopped at the output bound: then the connection blocks and the line is
-   * run again from `get_resume_off` on drain (END comes once, at the very end).
+   * A get-like command's keys [keys_off, line_end), from the first or from where they stopped.
+   * `last`: they end the line (END follows them). Returns the offset after them, or -1 when they
+   * stopped at the output bound: then the connection blocks and the same range is run again from
+   * `get_resume_off` on drain (END comes once, at the very end). A long key answers the line: the
+   * rest of a line that is still arriving is skipped.
    */
-  private runGet(cmd: Command, buf: Uint8Array): number {
+  private runGet(cmd: Command, buf: Uint8Array, last: boolean): number {
     const resume_off = this.get_resume_off;
     const from = resume_off > 0 ? cmd.line_start + resume_off : cmd.keys_off;
-    const stopped = executeGet(this.host.ctx, cmd, buf, from);
-    if (stopped < 0) {
-      this.get_resume_off = 0;
-      return cmd.next;
+    const stopped = executeGet(this.host.ctx, cmd, buf, from, last);
+    if (stopped >= 0) {
+      this.get_resume_off = stopped - cmd.line_start;
+      this.block();
+      return -1;
     }
-    this.get_resume_off = stopped - cmd.line_start;
-    this.block();
-    return -1;
+    this.get_resume_off = 0;
+    if (last) return cmd.next;
+    if (nextKey(buf, cmd.keys_off, cmd.line_end)) this.get_keys_seen = true;
+    if (stopped === GetDone.LONG_KEY) this.skipGetRest(null);
+    else if (cmd.keys_final) this.skipGetRest(Reply.END);
+    return cmd.next;
+  }
+
+  /** The first part of a get line longer than get_line_bytes_max (parser's GET_PART). */
+  private beginGetLine(cmd: Command, buf: Uint8Array): number {
+    if (this.get_resume_off === 0) {
+      this.get_kind = cmd.kind;
+      this.get_keys_seen = false;
+    }
+    const next = this.runGet(cmd, buf, false);
+    // (stopped at the output bound, the line is parsed from its name again on drain)
+    if (next >= 0 && this.state === State.COMMANDS) this.state = State.GET_REST;
+    return next;
+  }
+
+  /** More of a long get line: its complete keys are executed, its unfinished last key waits. */
+  private runGetRest(buf: Uint8Array, at: number, end: number): number {
+    const cmd = command;
+    const parse = parseGetRest(buf, at, end, cmd);
+    if (parse === Parse.NEED_MORE) return -1;
+    cmd.kind = this.get_kind;
+    cmd.exptime = 0;
+    this.last_cmd_s = this.host.now_s;
+    if (this.get_resume_off === 0 && this.readThrough(cmd, buf)) return -1;
+    if (parse === Parse.GET_PART) return this.runGet(cmd, buf, false);
+    if (!this.get_keys_seen && !nextKey(buf, cmd.keys_off, cmd.line_end)) {
+      this.host.ctx.out.put(Reply.ERROR); // `get` and spaces only: memcached's too-few-tokens ERROR
+      return this.endGetLine(cmd.next);
+    }
+    const next = this.runGet(cmd, buf, true);
+    return next < 0 ? -1 : this.endGetLine(next);
+  }
+
+  /** The rest of a long get line up to its '\n' carries nothing: skipped, then `reply` (if any). */
+  private skipGetRest(reply: Uint8Array | null): void {
+    this.get_skip_reply = reply;
+    this.state = State.GET_SKIP;
+  }
+
+  private skipGetLine(buf: Uint8Array, at: number, end: number): number {
+    const nl = buf.indexOf(10, at);
+    if (nl < 0 || nl >= end) return end;
+    if (this.get_skip_reply !== null) this.host.ctx.out.put(this.get_skip_reply);
+    return this.endGetLine(nl + 1);
+  }
+
+  private endGetLine(next: number): number {
+    this.state = State.COMMANDS;
+    this.get_kind = 0;
+    this.get_skip_reply = null;
+    return next;
   }
 
   /** -vv: memcached's `<fd command` lines (the line only, never value bytes). */
@@ -605,7 +681,8 @@ export class Connection {
    * a backlog, not held by replication's gate or a read-through.
    */
   awaitingCommand(): boolean {
-    if (this.state !== State.COMMANDS) return false;
+    const reading = this.state === State.COMMANDS || this.state === State.GET_REST || this.state === State.GET_SKIP;
+    if (!reading) return false;
     if (this.blocked || this.held || this.waiting_fetch || this.close_after_write) return false;
     if (this.pending.bytes > 0) return false;
     // a stashed complete line is a storage command waiting for its value (memcached's conn_nread)
