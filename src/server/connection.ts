@@ -244,9 +244,8 @@ export class Connection {
     if (this.close_after_write) return this.close();
     if (!this.blocked) return;
     this.blocked = false;
-    if (this.held) return;
+    if (this.held || this.waiting_fetch) return;
     this.socket.resume();
-    if (this.waiting_fetch) return;
     this.resumeStash();
   }
 
@@ -279,7 +278,7 @@ export class Connection {
   private onWritesResumed(): void {
     this.held = false;
     if (this.state === State.CLOSED) return;
-    if (!this.blocked) this.socket.resume();
+    if (!this.blocked && !this.waiting_fetch) this.socket.resume();
     if (this.blocked || this.waiting_fetch || this.stash.bytes === null) return;
     this.resumeStash();
   }
@@ -287,7 +286,9 @@ export class Connection {
   private onFetchDone(): void {
     this.waiting_fetch = false;
     this.skip_read_through = true;
-    if (this.state === State.CLOSED || this.blocked || this.stash.bytes === null) return;
+    if (this.state === State.CLOSED) return;
+    if (!this.blocked && !this.held) this.socket.resume();
+    if (this.blocked || this.stash.bytes === null) return;
     this.resumeStash();
   }
 
@@ -439,6 +440,7 @@ export class Connection {
     if (read_through === null || !read_through.active()) return false;
     if (!read_through.fetchMissing(buf, cmd, this.fetchDone)) return false;
     this.waiting_fetch = true;
+    this.socket.pause(); // what the client sends meanwhile (a long get line's rest) waits in the kernel
     return true;
   }
 
