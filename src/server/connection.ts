@@ -368,7 +368,7 @@ export class Connection {
     if (last) return cmd.next;
     if (nextKey(buf, cmd.keys_off, cmd.line_end)) this.get_keys_seen = true;
     if (stopped === GetDone.LONG_KEY) this.skipGetRest(null);
-    else if (cmd.keys_final) this.skipGetRest(Reply.END);
+    else if (cmd.keys_final) this.skipGetRest(this.get_keys_seen ? Reply.END : Reply.ERROR);
     return cmd.next;
   }
 

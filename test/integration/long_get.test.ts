@@ -93,6 +93,29 @@ describe("long get lines", () => {
     }
   }, 60_000);
 
+  test("edges past the bound, byte-identical with memcached: NUL, spaces only, a 250-byte key last", async () => {
+    const filler = "zz ".repeat(Math.ceil(get_line_bytes_max / 3) + 500);
+    const lines = [
+      "get \0" + filler + "\r\n", // no key before the NUL: ERROR
+      "get foobarbaz\0" + filler + "\r\n", // keys end at the NUL
+      "get" + " ".repeat(get_line_bytes_max + 100) + "\r\n", // spaces only: ERROR
+      "get" + " ".repeat(get_line_bytes_max + 100) + "foobarbaz\r\n",
+      "gets " + filler + "foobarbaz " + "K".repeat(250) + "\r\n",
+      "get " + filler + "foobarbaz\r\r\n", // a \r inside the last key ("foobarbaz\r")
+    ];
+    for (const line of lines) {
+      const replies: string[] = [];
+      for (const server of [theirs, ours]) {
+        const c = await RawClient.connect(server.port);
+        await sendInTwo(c, server.port, line + "mn\r\n", get_line_bytes_max + 50);
+        replies.push(await c.readText("MN\r\n", reply_ms_max));
+        c.close();
+      }
+      const [mc, mine] = replies.map((text) => text.replace(/(VALUE foobarbaz 0 2) \d+/g, "$1 <cas>"));
+      expect(mine).toBe(mc!);
+    }
+  }, 30_000);
+
   test("-vv logs a long get line cut to 256 bytes", async () => {
     const { line } = getsetLine();
     const c = await RawClient.connect(ours.port);

@@ -386,7 +386,7 @@ class GetLineDriver {
       this.state = "commands";
     } else if (long_key || cmd.keys_final) {
       this.state = "skip";
-      this.skip_reply = long_key ? "" : "END";
+      this.skip_reply = long_key ? "" : this.keys_seen ? "END" : "ERROR";
     } else {
       this.state = "rest";
     }
@@ -503,5 +503,10 @@ describe("long get lines in parts", () => {
     const spaces = bytes("get" + " ".repeat(get_line_bytes_max + 10));
     expect(drive([spaces, bytes("  \r\n")]).trace).toEqual(["get", "ERROR"]);
     expect(drive([spaces, bytes("  a\r\n")]).trace).toEqual(["get", "a", "END"]);
+    // a NUL first: no key at all (memcached 1.6.18: ERROR); after a key: END
+    const nul_first = bytes("get \0" + "a ".repeat(get_line_bytes_max));
+    expect(drive([nul_first, bytes("b\r\n")]).trace).toEqual(["get", "ERROR"]);
+    const nul_after = bytes("get  a\0" + "a ".repeat(get_line_bytes_max));
+    expect(drive([nul_after, bytes("b\r\n")]).trace).toEqual(["get", "a", "END"]);
   });
 });
