@@ -4,7 +4,7 @@
 // complete no line do not count as a command). A client inside a value is not kicked; a replication
 // link is not a client and is never kicked. Every wait is a condition with a deadline.
 import { afterEach, describe, expect, test } from "bun:test";
-import { freePort, RawClient, startMemcached, startOurs, type Spawned } from "../helpers/procs.ts";
+import { freePort, RawClient, startMagent, startMemcached, startOurs, type Spawned } from "../helpers/procs.ts";
 import { CacheClient, eventually, untilValue } from "../helpers/cache_client.ts";
 
 const started: Spawned[] = [];
@@ -110,6 +110,19 @@ describe("-o idle_timeout", () => {
     const mc_off = await startMemcached([]);
     started.push(mc_off);
     expect(await stat(mc_off.port, "idle_kicks")).toBeUndefined();
+  }, 30_000);
+
+  test("the proxy (magent) takes a server's idle kick of its pooled connection as an idle close, not a failure", async () => {
+    const server = await startOurs(["-o", "idle_timeout=1"]);
+    started.push(server);
+    const proxy = await startMagent(["-s", `127.0.0.1:${server.port}`]);
+    started.push(proxy);
+    const c = await CacheClient.connect(proxy.port);
+    expect(await c.set("via_proxy", "v")).toBe("STORED");
+    const kicked = async () => Number(await stat(server.port, "idle_kicks")) >= 1;
+    expect(await eventually(kicked, 6_000, 100)).toBe(true);
+    expect((await c.get("via_proxy"))?.value).toBe("v"); // the proxy reconnects on demand
+    c.close();
   }, 30_000);
 
   test("a replication link is never kicked; its clients are", async () => {
