@@ -48,6 +48,8 @@ export interface ConnectionHost {
   bytesWritten(n: number): void;
   /** Unix seconds, refreshed by the server's clock tick (no Date.now per request). */
   readonly now_s: number;
+  /** Clock ticks (one a second) since start: a monotonic count, for the idle kicker. */
+  readonly clock_ticks: number;
   /** -v count (the `verbosity` command changes it): at 2 and above commands are logged. */
   readonly verbosity: number;
   /** Set by a replication link: lets `rep` / `marugoto_end` through and silences replies. */
@@ -150,6 +152,9 @@ export class Connection {
   /** Unix seconds (the server's clock tick) of the last command line, as memcached's last_cmd_time:
    *  bytes that complete no line do not count (stats conns' secs_since_last_cmd, -o idle_timeout). */
   last_cmd_s: number;
+  /** The server's clock tick of the last command line (-o idle_timeout counts whole ticks: the
+   *  wall clock the tick reads may jump by 2 s when a tick is late, a tick count does not). */
+  last_cmd_tick: number;
 
   constructor(socket: SocketLike, host: ConnectionHost, id: number, peer: PeerHooks | null = null) {
     this.socket = socket;
@@ -157,6 +162,7 @@ export class Connection {
     this.id = id;
     this.peer = peer;
     this.last_cmd_s = host.now_s;
+    this.last_cmd_tick = host.clock_ticks;
     this.flushOut = peer === null ? () => this.flushOutput() : () => this.discardOutput();
     this.fetchDone = () => this.onFetchDone();
     this.writesResumed = () => this.onWritesResumed();
@@ -326,7 +332,7 @@ export class Connection {
       this.close();
       return end;
     }
-    this.last_cmd_s = this.host.now_s;
+    this.commandSeen();
     if (this.peer === null && isWrite(cmd.kind) && this.holdWrite()) return -1;
     const resuming = this.get_resume_off > 0;
     if (this.host.verbosity >= 2 && this.peer === null && !resuming) this.logCommand(buf, cmd);
@@ -391,7 +397,7 @@ export class Connection {
     if (parse === Parse.NEED_MORE) return -1;
     cmd.kind = this.get_kind;
     cmd.exptime = 0;
-    this.last_cmd_s = this.host.now_s;
+    this.commandSeen();
     if (this.get_resume_off === 0 && this.readThrough(cmd, buf)) return -1;
     if (parse === Parse.GET_PART) return this.runGet(cmd, buf, false);
     if (!this.get_keys_seen && !nextKey(buf, cmd.keys_off, cmd.line_end)) {
@@ -675,6 +681,11 @@ export class Connection {
     if (this.blocked) return;
     this.blocked = true;
     this.socket.pause();
+  }
+
+  private commandSeen(): void {
+    this.last_cmd_s = this.host.now_s;
+    this.last_cmd_tick = this.host.clock_ticks;
   }
 
   /**

@@ -80,6 +80,7 @@ export class Server implements ConnectionHost {
   readonly staging: StagingBudget;
   readonly started_s: number;
   now_s: number;
+  clock_ticks = 0;
   private listeners: Array<TCPSocketListener<Connection> | UnixSocketListener<Connection>> = [];
   private udp: UdpTransport | null = null;
   private timers: Array<ReturnType<typeof setInterval>> = [];
@@ -158,6 +159,7 @@ export class Server implements ConnectionHost {
   }
 
   private tick(): void {
+    this.clock_ticks++;
     this.now_s = Math.floor(Date.now() / 1000);
     this.ctx.store.clock(this.now_s);
     this.ctx.store.reclaimTails(tail_reclaim_items_per_tick);
@@ -167,15 +169,18 @@ export class Server implements ConnectionHost {
 
   /**
    * -o idle_timeout: closes client connections that have waited for a command longer than the
-   * timeout, as memcached's idle kicker (its `current_time - last_cmd_time > idle_timeout`, on a
-   * 1-second clock; counted in idle_kicks, "Closing idle fd" at -vv). Replication links are not
-   * client connections and are never kicked. One pass per tick, bounded by connections_max.
+   * timeout, as memcached's idle kicker (counted in idle_kicks, "Closing idle fd" at -vv).
+   * memcached checks `current_time - last_cmd_time > idle_timeout` on its 1-second clock and closes
+   * a silent client between N+1 and N+2 seconds after its last command (measured on 1.6.18: 3.1 to
+   * 4.0 s for 2); so do we, counting whole ticks after the one the command came in
+   * (ticks never fire early, so a client is never closed sooner). Replication links are not client
+   * connections and are never kicked. One pass per tick, bounded by connections_max.
    */
   private kickIdle(): void {
     const idle_s = this.settings.idle_timeout_s;
     if (idle_s === 0) return;
     for (const conn of this.connections) {
-      if (this.now_s - conn.last_cmd_s <= idle_s || !conn.awaitingCommand()) continue;
+      if (this.clock_ticks - conn.last_cmd_tick <= idle_s + 1 || !conn.awaitingCommand()) continue;
       this.figures.idle_kicks++;
       if (this.settings.verbosity >= 2) console.error(`Closing idle fd ${conn.id}`);
       conn.close();
