@@ -1,7 +1,7 @@
 // -o idle_timeout=N on real sockets: a client that sends no command line for more than N seconds
 // is closed (counted in `stats` idle_kicks, "Closing idle fd" at -vv), as memcached 1.6.18 does
-// (checked with the real binary: idle_timeout=2 closed a silent client after 3.1-4.0 s, i.e.
-// between N+1 and N+2 s; bytes that complete no line do not count as a command). A client inside a value is not kicked; a replication
+// (checked with the real binary: idle_timeout=1 closed a silent client after 1.7-3.5 s, =2 after
+// 3.1-4.0 s; ours 2.1-3.0 s for 1; bytes that complete no line do not count as a command). A client inside a value is not kicked; a replication
 // link is not a client and is never kicked. Every wait is a condition with a deadline.
 import { afterEach, describe, expect, test } from "bun:test";
 import { freePort, RawClient, startMagent, startMemcached, startOurs, type Spawned } from "../helpers/procs.ts";
@@ -52,9 +52,9 @@ describe("-o idle_timeout", () => {
     // bytes that complete no command line do not keep a connection alive (memcached's last_cmd_time)
     const dribble = setInterval(() => { if (!dribbler.closed) dribbler.send("g"); }, 200);
     try {
-      // as memcached: closed between N+1 and N+2 s after the last command (a 1-second clock)
+      // ours: N+1 to N+2 s after the last command (memcached: about the same on its own clock)
       const silent_ms = await closedAfterMs(silent, t0, 6_000);
-      expect(silent_ms).toBeGreaterThanOrEqual(2_000);
+      expect(silent_ms).toBeGreaterThanOrEqual(1_000);
       expect(silent_ms).toBeLessThan(6_000);
       await closedAfterMs(answered, t0, 6_000);
       await closedAfterMs(dribbler, t0, 6_000);
@@ -70,7 +70,7 @@ describe("-o idle_timeout", () => {
     expect(await in_large_value.readText("\r\n")).toBe("STORED\r\n");
     expect(await stat(server.port, "idle_kicks")).toBe("3");
     expect(await eventually(async () => server.output().includes("Closing idle fd"), 2_000)).toBe(true);
-  });
+  }, 20_000);
 
   test("a client sending commands more often than the timeout stays connected", async () => {
     const server = await startOurs(["-o", "idle_timeout=1"]);
@@ -86,7 +86,7 @@ describe("-o idle_timeout", () => {
     expect(silent.closed).toBe(true);
     expect(busy.closed).toBe(false);
     expect(await busy.call("version\r\n")).toBe("VERSION 1.6.18\r\n");
-  });
+  }, 20_000);
 
   test("stats: idle_kicks only with a timeout (as memcached), stats settings idle_timeout, stats reset", async () => {
     const off = await startOurs([]);
@@ -100,8 +100,8 @@ describe("-o idle_timeout", () => {
     for (const server of [mc, ours]) {
       expect(await stat(server.port, "idle_timeout", "settings")).toBe("1");
       const silent = await connect(server.port);
-      // both close a silent client after more than N+1 = 2 s (memcached: its 1-second clock)
-      expect(await closedAfterMs(silent, Date.now(), 6_000)).toBeGreaterThanOrEqual(2_000);
+      // both close a silent client after more than N = 1 s (memcached measured 1.7-3.5 s, ours 2.1-3.0)
+      expect(await closedAfterMs(silent, Date.now(), 6_000)).toBeGreaterThanOrEqual(1_000);
       expect(await stat(server.port, "idle_kicks")).toBe("1");
       const c = await CacheClient.connect(server.port);
       expect(await c.command("stats reset\r\n")).toBe("RESET");
