@@ -110,8 +110,11 @@ pub const get_mode_peek: u32 = 8; // replication reads state: no counters, no LR
 pub const get_mode_rep: u32 = 16;
 pub const get_mode_rep_relative: u32 = 32;
 pub const get_mode_rep_signed_flags: u32 = 64;
+/// With cas: print 0 for the cas (memcached -C: clients see no cas; the item keeps its own, which
+/// replication orders versions by).
+pub const get_mode_cas_hidden: u32 = 128;
 const get_modes_all = get_mode_text | get_mode_cas | get_mode_touch | get_mode_peek | get_mode_rep |
-    get_mode_rep_relative | get_mode_rep_signed_flags;
+    get_mode_rep_relative | get_mode_rep_signed_flags | get_mode_cas_hidden;
 
 /// Buckets one rc_cursor_next call may scan before answering CURSOR_AGAIN.
 pub const cursor_buckets_per_call_max = 4096;
@@ -1386,8 +1389,13 @@ fn replyBytes(h: *Header, mode: u32) usize {
     if (mode & get_mode_text == 0) return h.value_len;
     var need: usize = "VALUE ".len + h.key_len + 1 + number.digitCount(items.flagsOf(h)) + 1;
     need += number.digitCount(h.value_len);
-    if (mode & get_mode_cas != 0) need += 1 + number.digitCount(h.cas);
+    if (mode & get_mode_cas != 0) need += 1 + number.digitCount(shownCas(h, mode));
     return need + items.crlf.len + h.value_len + items.crlf.len;
+}
+
+/// The cas a text reply shows: the item's, or 0 with get_mode_cas_hidden.
+fn shownCas(h: *const Header, mode: u32) u64 {
+    return if (mode & get_mode_cas_hidden != 0) 0 else h.cas;
 }
 
 fn writeReply(h: *Header, out: []u8, mode: u32) usize {
@@ -1404,7 +1412,7 @@ fn writeReply(h: *Header, out: []u8, mode: u32) usize {
     at += number.write(h.value_len, out[at..]);
     if (mode & get_mode_cas != 0) {
         at += put(out[at..], " ");
-        at += number.write(h.cas, out[at..]);
+        at += number.write(shownCas(h, mode), out[at..]);
     }
     at += put(out[at..], items.crlf);
     at += put(out[at..], items.valueCrlfOf(h));

@@ -157,6 +157,20 @@ test "cache: set, get, text replies, buffer too small" {
     try testing.expectEqual(items.totalBytes(3, 5, 42) + items.totalBytes(250, 1, 0), h.stat(.bytes));
 }
 
+test "cache: get_mode_cas_hidden prints cas 0 and the item keeps its cas (-C)" {
+    var h = try Harness.init(.{});
+    defer h.deinit();
+    try testing.expectEqual(Status.ok, h.op(op_set, "foo", "hello", 42, 0));
+    const cas = h.cas();
+    try testing.expect(cas != 0);
+    const mode = cache.get_mode_text | cache.get_mode_cas | cache.get_mode_cas_hidden;
+    const n = h.store.get("foo", &h.out, mode, 0);
+    try testing.expectEqualStrings("VALUE foo 42 5 0\r\nhello\r\n", h.out[0..@intCast(n)]);
+    try testing.expectEqual(cas, h.store.io.cas());
+    try testing.expectEqual(Status.buffer_small, h.store.get("foo", h.out[0..10], mode, 0));
+    try testing.expectEqual(@as(u32, 25), h.store.io.need);
+}
+
 test "cache: add, replace, append, prepend, delete" {
     var h = try Harness.init(.{});
     defer h.deinit();

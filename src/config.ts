@@ -577,7 +577,8 @@ export const flags: readonly Flag[] = [
       s(d).requests_per_event_max = countAtLeast(o, count, 1,
         "Number of requests per event must be greater than 0");
     }),
-  flag("C", "disable-cas", null, null, null, "disable use of CAS", (d) => {
+  flag("C", "disable-cas", null, null, null,
+    ["disable use of CAS: clients see cas 0 and `cas` never matches;", "items keep theirs (replication orders versions by it)"], (d) => {
     s(d).cas_enabled = false;
   }),
   flag("b", "listen-backlog", "num", "1024", "connections", "set the backlog queue limit", (d, v, o) => {
@@ -601,7 +602,8 @@ export const flags: readonly Flag[] = [
       if (v === "") fail(o, "needs a file name");
       s(d).sasl_pwdb_path = v;
     }),
-  flag("F", "disable-flush-all", null, null, null, "disable flush_all command", (d) => {
+  flag("F", "disable-flush-all", null, null, null,
+    ["disable flush_all command (a replication peer's flush", "still applies: give both nodes -F)"], (d) => {
     s(d).flush_enabled = false;
   }),
   flag(null, "disable-dumping", null, null, null,
@@ -863,7 +865,7 @@ export const suboptions: readonly Suboption[] = [
     e.temp_lru = true;
     e.temporary_ttl_s = countParse(o, v, u32_max);
   }),
-  subValue("idle_timeout", "sec", "timeout for idle connections (default: 0, no timeout)",
+  subValue("idle_timeout", "sec", "timeout for idle client connections (default: 0, no timeout)",
     (e, v, o) => (e.idle_timeout_s = countParse(o, v, u32_max))),
   { name: "slab_chunk_max", value: "bytes", help: "max slab chunk size in bytes (default: 524288)",
     apply: (d, v, o) => {

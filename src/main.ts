@@ -89,6 +89,8 @@ function serverSettings(s: Settings, tls: ClientTls | null): ServerSettings {
     growth_factor: s.growth_factor,
     evictions_disabled: s.evictions_disabled,
     cas_enabled: s.cas_enabled,
+    flush_enabled: s.flush_enabled,
+    idle_timeout_s: s.extras.idle_timeout_s,
     verbosity: s.verbosity,
     threads: s.threads,
     shutdown_enabled: s.shutdown_enabled,

@@ -29,6 +29,8 @@ export interface ServerFigures {
   store_no_memory: number;
   auth_cmds?: number;
   auth_errors?: number;
+  /** Connections closed by -o idle_timeout; null when it is off (memcached then prints no line). */
+  idle_kicks: number | null;
 }
 
 /** memcached prints rusage as seconds.microseconds with six digits. */
@@ -72,6 +74,9 @@ export function generalStats(s: ServerFigures, store: Record<string, number>, ex
   lines.push(
     ["store_too_large", s.store_too_large], ["store_no_memory", s.store_no_memory],
     ["auth_cmds", s.auth_cmds ?? 0], ["auth_errors", s.auth_errors ?? 0],
+  );
+  if (s.idle_kicks !== null) lines.push(["idle_kicks", s.idle_kicks]);
+  lines.push(
     ["bytes_read", s.bytes_read], ["bytes_written", s.bytes_written],
     ["limit_maxbytes", pick(store, "limit_maxbytes")], ["accepting_conns", 1], ["listen_disabled_num", 0],
     ["time_in_listen_disabled_us", 0], ["threads", s.threads], ["conn_yields", 0],

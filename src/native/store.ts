@@ -79,6 +79,7 @@ export const GetMode = {
   REP: 16, // with PEEK: write repcached's `rep <key> <flags> <exptime> <bytes> <cas>` line + data
   REP_RELATIVE: 32, // REP's exptime as seconds left (<= 30 days), else absolute
   REP_SIGNED_FLAGS: 64, // REP's flags as a signed int, as repcached 1.2.8 prints them
+  CAS_HIDDEN: 128, // with CAS: print cas 0 (-C: clients see no cas; the item keeps its own)
 } as const;
 
 /** Word indices of `Store.io` (native/cache.zig `Io`, checked against native/lib.zig). */

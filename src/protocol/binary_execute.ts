@@ -76,8 +76,18 @@ function peek(ctx: Context, buf: Uint8Array, key_off: number, key_len: number): 
 }
 
 function casDiffers(ctx: Context, cmd: BinaryCommand): boolean {
+  if (!ctx.cas_enabled) return true; // -C: items keep no cas for clients (0), and the given one is not 0
   const io = ctx.store.io;
   return io[IoIndex.CAS_LO] !== cmd.cas_lo || io[IoIndex.CAS_HI] !== cmd.cas_hi;
+}
+
+/** The cas a reply carries: the item's, or 0 under -C (memcached keeps none then). */
+function replyCasLo(ctx: Context): number {
+  return ctx.cas_enabled ? ctx.store.io[IoIndex.CAS_LO]! : 0;
+}
+
+function replyCasHi(ctx: Context): number {
+  return ctx.cas_enabled ? ctx.store.io[IoIndex.CAS_HI]! : 0;
 }
 
 function hasCas(cmd: BinaryCommand): boolean {
@@ -120,8 +130,7 @@ export function storeReply(ctx: Context, cmd: BinaryCommand, key_buf: Uint8Array
     releaseDeleteLock(ctx, key_buf, key_off, cmd.keylen);
     if (ctx.mutations !== null) ctx.mutations.stored(key_buf, key_off, cmd.keylen);
     if (cmd.quiet) return;
-    const io = ctx.store.io;
-    return putEmpty(ctx.out, cmd, io[IoIndex.CAS_LO]!, io[IoIndex.CAS_HI]!);
+    return putEmpty(ctx.out, cmd, replyCasLo(ctx), replyCasHi(ctx));
   }
   countRefusal(ctx.counters, status);
   putError(ctx.out, cmd, storeStatus(binaryStoreOp(cmd), status));
@@ -159,7 +168,7 @@ export function executeBinaryGet(ctx: Context, cmd: BinaryCommand, buf: Uint8Arr
       ctx.detail.recordGet(buf, cmd.key_off, cmd.keylen, true);
       if (touching && ctx.mutations !== null) ctx.mutations.stored(buf, cmd.key_off, cmd.keylen);
       const io = ctx.store.io;
-      putHeader(out, cmd, BinStatus.OK, key_len, flags_bytes, flags_bytes + key_len + n, io[IoIndex.CAS_LO]!, io[IoIndex.CAS_HI]!);
+      putHeader(out, cmd, BinStatus.OK, key_len, flags_bytes, flags_bytes + key_len + n, replyCasLo(ctx), replyCasHi(ctx));
       putU32(out.buf, out.len, io[IoIndex.FLAGS]!);
       const key_at = out.len + flags_bytes;
       for (let i = 0; i < key_len; i++) out.buf[key_at + i] = buf[cmd.key_off + i]!; // no subarray per get
@@ -214,9 +223,8 @@ function deltaReply(ctx: Context, cmd: BinaryCommand, buf: Uint8Array, lo: numbe
   if (ctx.mutations !== null) ctx.mutations.stored(buf, cmd.key_off, cmd.keylen);
   if (cmd.quiet) return;
   const out = ctx.out;
-  const io = ctx.store.io;
   out.ensure(header_bytes + counter_bytes);
-  putHeader(out, cmd, BinStatus.OK, 0, 0, counter_bytes, io[IoIndex.CAS_LO]!, io[IoIndex.CAS_HI]!);
+  putHeader(out, cmd, BinStatus.OK, 0, 0, counter_bytes, replyCasLo(ctx), replyCasHi(ctx));
   putU32(out.buf, out.len, hi);
   putU32(out.buf, out.len + 4, lo);
   out.len += counter_bytes;
@@ -230,13 +238,15 @@ export function executeBinaryTouch(ctx: Context, cmd: BinaryCommand, buf: Uint8A
   const out = ctx.out;
   const io = ctx.store.io;
   out.ensure(header_bytes + flags_bytes);
-  putHeader(out, cmd, BinStatus.OK, 0, flags_bytes, flags_bytes, io[IoIndex.CAS_LO]!, io[IoIndex.CAS_HI]!);
+  putHeader(out, cmd, BinStatus.OK, 0, flags_bytes, flags_bytes, replyCasLo(ctx), replyCasHi(ctx));
   putU32(out.buf, out.len, io[IoIndex.FLAGS]!);
   out.len += flags_bytes;
 }
 
 /** flush/flushq, with an optional delay (extras: u32 exptime). */
 export function executeBinaryFlush(ctx: Context, cmd: BinaryCommand, buf: Uint8Array): void {
+  // -F: memcached 1.6.18 answers "Auth failure." (quiet or not) and does not count it.
+  if (!ctx.flush_enabled) return putError(ctx.out, cmd, BinStatus.AUTH_ERROR);
   ctx.counters.cmd_flush++;
   const exptime = cmd.extlen === 4 ? exptimeAt(buf, cmd.ext_off) : 0;
   ctx.store.flush(exptime);

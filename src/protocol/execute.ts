@@ -5,7 +5,7 @@
 // output buffer. `noreply` suppresses every reply of that command, as memcached's out_string does.
 // A successful mutation is reported to `ctx.mutations` in one call (replication hooks in there).
 
-import { Cmd, ClientErrorText, firstLongKey, key_cursor, nextKey, type Command } from "./parser.ts";
+import { Cmd, ClientErrorText, firstLongKey, isFlushAllLine, key_cursor, nextKey, type Command } from "./parser.ts";
 import { Reply } from "./replies.ts";
 import type { Output } from "../server/output.ts";
 import type { PrefixStats } from "./detail.ts";
@@ -65,10 +65,18 @@ export interface Context {
   /** Item header bytes + CRLF: an item is too large when header + key + value > item_size_max. */
   item_size_max: number;
   item_overhead_bytes: number;
+  /** false with -F: a client's flush_all answers `CLIENT_ERROR flush_all not allowed` (still counted
+   *  in cmd_flush, as memcached 1.6). A replication peer's flush still applies. */
+  flush_enabled: boolean;
+  /** false with -C: clients see cas 0 (gets, gats, mg c) and `cas` never matches (EXISTS, or
+   *  NOT_FOUND for a missing key), as memcached -C. Items keep their cas: replication orders
+   *  versions by it. */
+  cas_enabled: boolean;
 }
 
 const encoder = new TextEncoder();
 const client_error_replies = ClientErrorText.map((text) => encoder.encode(text + "\r\n"));
+const flush_disabled_reply = encoder.encode("CLIENT_ERROR flush_all not allowed\r\n");
 
 export function reply(out: Output, bytes: Uint8Array, noreply: boolean): void {
   if (!noreply) out.put(bytes);
@@ -147,6 +155,18 @@ export function releaseDeleteLock(ctx: Context, key_buf: Uint8Array, key_off: nu
   if (ctx.delete_locks.size > 0) ctx.delete_locks.release(key_buf, key_off, key_len);
 }
 
+/**
+ * The cas a `cas` command compares (lo and hi words): the client's, or 0 with -C — no item has cas
+ * 0 (the store mints from 1), so it never matches, as memcached -C answers EXISTS. A peer's `rep`
+ * keeps its cas.
+ */
+export function casOperandLo(ctx: Context, cmd: Command): number {
+  return cmd.kind === Cmd.CAS && !ctx.cas_enabled ? 0 : cmd.num_lo;
+}
+export function casOperandHi(ctx: Context, cmd: Command): number {
+  return cmd.kind === Cmd.CAS && !ctx.cas_enabled ? 0 : cmd.num_hi;
+}
+
 /** A storage command whose whole data block (value + CRLF) is in buf at data_off. */
 export function executeStoreInline(
   ctx: Context, cmd: Command, buf: Uint8Array, data_off: number, rep_op: number = StoreOp.REP,
@@ -161,7 +181,7 @@ export function executeStoreInline(
   const refused = lockedStoreReply(ctx, cmd, buf);
   if (refused !== null) return reply(ctx.out, refused, cmd.noreply);
   const store = ctx.store;
-  if (cmd.kind === Cmd.CAS || cmd.kind === Cmd.REP) store.setCas(cmd.num_lo, cmd.num_hi);
+  if (cmd.kind === Cmd.CAS || cmd.kind === Cmd.REP) store.setCas(casOperandLo(ctx, cmd), casOperandHi(ctx, cmd));
   const op = cmd.kind === Cmd.REP ? rep_op : storeOpOf(cmd.kind);
   const status = store.store(
     op, buf, cmd.key_off, cmd.key_len, buf, data_off, cmd.data_len, cmd.flags, cmd.exptime,
@@ -183,20 +203,32 @@ export function storeFailedTooLarge(ctx: Context, cmd: Command, buf: Uint8Array)
   reply(ctx.out, Reply.TOO_LARGE, cmd.noreply);
 }
 
+/** executeGet's answers besides a resume offset (>= 0). */
+export const GetDone = {
+  /** Every key was looked up (and, for the line's last part, END written). */
+  ANSWERED: -1,
+  /** A key over key_bytes_max: the line is answered with the error alone (what follows is not read). */
+  LONG_KEY: -2,
+} as const;
+
 /**
- * get/gets/gat/gats from the key at `from` (cmd.keys_off at first). Returns -1 when the command is
- * answered (values, then END once), or the offset of the next key when it stopped because the
- * owner's unsent output passed its bound (`out.overBacklog()`): the caller keeps the line and calls
- * again from there once the socket drained. At least one key is served per call; nothing is
- * allocated per key. A line with a key over key_bytes_max is answered, like memcached, with the
- * error alone: the keys before it are looked up (counted, touched) but their values are dropped.
+ * get/gets/gat/gats from the key at `from` (cmd.keys_off at first) to cmd.line_end. Returns
+ * GetDone.ANSWERED when every key was served and, if `last` (the range ends the line), END written
+ * once; or the offset of the next key when it stopped because the owner's unsent output passed its
+ * bound (`out.overBacklog()`): the caller keeps the line and calls again from there once the socket
+ * drained. At least one key is served per call; nothing is allocated per key. A range with a key
+ * over key_bytes_max is answered, like memcached, with the error alone (GetDone.LONG_KEY): the keys
+ * before it are looked up (counted, touched) but their values are dropped — for a long line
+ * executed in parts (parser's GET_PART), only those of the part with the long key.
  */
-export function executeGet(ctx: Context, cmd: Command, buf: Uint8Array, from: number = cmd.keys_off): number {
+export function executeGet(
+  ctx: Context, cmd: Command, buf: Uint8Array, from: number = cmd.keys_off, last: boolean = true,
+): number {
   const out = ctx.out;
   let mode = GetMode.TEXT;
-  if (cmd.kind === Cmd.GETS || cmd.kind === Cmd.GATS) mode |= GetMode.CAS;
+  if (cmd.kind === Cmd.GETS || cmd.kind === Cmd.GATS) mode |= ctx.cas_enabled ? GetMode.CAS : GetMode.CAS | GetMode.CAS_HIDDEN;
   if (cmd.kind === Cmd.GAT || cmd.kind === Cmd.GATS) mode |= GetMode.TOUCH;
-  const long_key = from === cmd.keys_off ? firstLongKey(buf, from, cmd.line_end) : -1;
+  const long_key = firstLongKey(buf, from, cmd.line_end);
   const keys_end = long_key >= 0 ? long_key : cmd.line_end;
   let served = 0;
   for (let at = from; nextKey(buf, at, keys_end); served++) {
@@ -210,10 +242,10 @@ export function executeGet(ctx: Context, cmd: Command, buf: Uint8Array, from: nu
   if (long_key >= 0) {
     ctx.counters.get_keys_too_long++;
     out.put(client_error_replies[0]!);
-    return -1;
+    return GetDone.LONG_KEY;
   }
-  out.put(Reply.END);
-  return -1;
+  if (last) out.put(Reply.END);
+  return GetDone.ANSWERED;
 }
 
 /** One key of a get: its VALUE block into the output (flushing first if it does not fit); returns its length (0: a miss). */
@@ -315,14 +347,29 @@ export function executeKeyCommand(ctx: Context, cmd: Command, buf: Uint8Array): 
       return true;
     case Cmd.ERROR:
     case Cmd.CLIENT_ERROR:
-      replyCommandError(ctx.out, cmd);
+      if (isFlushAllLine(buf, cmd)) executeFlushBadLine(ctx, cmd);
+      else replyCommandError(ctx.out, cmd);
       return true;
   }
   return false;
 }
 
+/** A client's flush_all: counted, then refused with -F. */
 export function executeFlush(ctx: Context, cmd: Command): void {
   ctx.counters.cmd_flush++;
+  if (!ctx.flush_enabled) return reply(ctx.out, flush_disabled_reply, cmd.noreply);
+  flushApply(ctx, cmd);
+}
+
+/** A flush_all whose exptime is bad: memcached counts it, then -F refuses it before the exptime is read. */
+function executeFlushBadLine(ctx: Context, cmd: Command): void {
+  ctx.counters.cmd_flush++;
+  if (!ctx.flush_enabled) return reply(ctx.out, flush_disabled_reply, cmd.noreply);
+  replyCommandError(ctx.out, cmd);
+}
+
+/** Flushes (now, or at cmd.exptime) and tells replication; a peer's flush comes here directly. */
+export function flushApply(ctx: Context, cmd: Command): void {
   const exptime = cmd.exptime > 0 ? cmd.exptime : 0;
   ctx.store.flush(exptime);
   if (ctx.mutations !== null) ctx.mutations.flushed(exptime);

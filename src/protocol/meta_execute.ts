@@ -234,7 +234,7 @@ function metaGetHeader(ctx: Context, cmd: Command, buf: Uint8Array, m: MetaFlags
       case 78 /* N */: if ((state & MetaState.CREATED) !== 0) exptime_abs = io[IoIndex.VIVIFY_ABS]!; break;
       case 115 /* s */: at = putUint(out, putFlag(out, at, 115), size); break;
       case 116 /* t */: at = putTtl(out, putFlag(out, at, 116), exptime_abs, now_s); break;
-      case 99 /* c */: at = putU64(out, putFlag(out, at, 99), io[IoIndex.CAS_LO]!, io[IoIndex.CAS_HI]!); break;
+      case 99 /* c */: at = putU64(out, putFlag(out, at, 99), replyCas(ctx, io[IoIndex.CAS_LO]!), replyCas(ctx, io[IoIndex.CAS_HI]!)); break;
       case 102 /* f */: at = putUint(out, putFlag(out, at, 102), io[IoIndex.FLAGS]!); break;
       case 108 /* l */: at = putUint(out, putFlag(out, at, 108), io[IoIndex.LAST_ACCESS_S]!); break;
       case 104 /* h */: at = putUint(out, putFlag(out, at, 104), (state & MetaState.FETCHED) !== 0 ? 1 : 0); break;
@@ -260,7 +260,7 @@ export function executeMetaDelete(ctx: Context, cmd: Command, buf: Uint8Array): 
   let opts = 0;
   if (m.has_cas) {
     opts |= MetaDelete.CAS;
-    store.setCas(m.cas_lo, m.cas_hi);
+    store.setCas(compareCas(ctx, m.cas_lo), compareCas(ctx, m.cas_hi));
   }
   if (m.set_stale) opts |= MetaDelete.STALE;
   if (m.touch) opts |= MetaDelete.TOUCH;
@@ -298,7 +298,7 @@ export function executeMetaArithmetic(ctx: Context, cmd: Command, buf: Uint8Arra
   let opts = incr ? MetaDelta.INCR : 0;
   if (m.has_cas) {
     opts |= MetaDelta.CAS;
-    store.setCas(m.cas_lo, m.cas_hi);
+    store.setCas(compareCas(ctx, m.cas_lo), compareCas(ctx, m.cas_hi));
   }
   if (m.touch) opts |= MetaDelta.TOUCH;
   let n = store.metaDelta(buf, m.key_off, m.key_len, opts, m.exptime, digits, 0, digits.length);
@@ -356,7 +356,7 @@ function putArithmeticReply(
     switch (buf[cmd.token_off[i]!]) {
       case 84 /* T */: exptime_abs = created ? absoluteOf(m.exptime, now_s) : io[IoIndex.TOUCH_ABS]!; break;
       case 78 /* N */: if (created) exptime_abs = absoluteOf(m.vivify_exptime, now_s); break;
-      case 99 /* c */: at = putU64(o, putFlag(o, at, 99), io[IoIndex.CAS_LO]!, io[IoIndex.CAS_HI]!); break;
+      case 99 /* c */: at = putU64(o, putFlag(o, at, 99), replyCas(ctx, io[IoIndex.CAS_LO]!), replyCas(ctx, io[IoIndex.CAS_HI]!)); break;
       case 116 /* t */: at = putTtl(o, putFlag(o, at, 116), exptime_abs, now_s); break;
       case 79 /* O */: at = putToken(o, at, buf, cmd, i); break;
       case 107 /* k */: at = putKey(o, at, buf, m); break;
@@ -391,9 +391,22 @@ export function executeMetaDebug(ctx: Context, cmd: Command, buf: Uint8Array, no
   at = m.base64 ? base64Encode(out.buf, at, buf, m.key_off, m.key_len) : putCopy(out.buf, at, buf, m.key_off, m.key_len);
   out.len = at;
   const exp = exptime_abs === 0 ? -1 : now_s - exptime_abs;
-  const cas = casText(io[IoIndex.CAS_LO]!, io[IoIndex.CAS_HI]!);
+  const cas = casText(replyCas(ctx, io[IoIndex.CAS_LO]!), replyCas(ctx, io[IoIndex.CAS_HI]!));
   const fetched = (io[IoIndex.META]! & MetaState.FETCHED) !== 0 ? "yes" : "no";
   out.putText(` exp=${exp} la=${io[IoIndex.LAST_ACCESS_S]} cas=${cas} fetch=${fetched} cls=${io[IoIndex.CLASS_ID]} size=${size}\r\n`);
+}
+
+/** A cas word a reply shows: the item's, or 0 under -C (memcached keeps no cas then). */
+function replyCas(ctx: Context, word: number): number {
+  return ctx.cas_enabled ? word : 0;
+}
+
+/** Under -C no item has a cas a client could give: a compare uses a word no minted cas has. */
+const cas_never_word = 0xffffffff;
+
+/** A cas word a request compares with: its own, or under -C one that never matches (EX, as memcached). */
+function compareCas(ctx: Context, word: number): number {
+  return ctx.cas_enabled ? word : cas_never_word;
 }
 
 function casText(lo: number, hi: number): string {
@@ -449,8 +462,8 @@ export function metaSetBegin(ctx: Context, cmd: Command, buf: Uint8Array, plan: 
   cmd.flags = m.client_flags;
   cmd.exptime = m.touch ? m.exptime : 0;
   cmd.noreply = false;
-  cmd.num_lo = m.has_cas ? m.cas_lo : 0;
-  cmd.num_hi = m.has_cas ? m.cas_hi : 0;
+  cmd.num_lo = m.has_cas ? compareCas(ctx, m.cas_lo) : 0;
+  cmd.num_hi = m.has_cas ? compareCas(ctx, m.cas_hi) : 0;
   ctx.counters.cmd_set++;
   ctx.detail.recordSet(buf, cmd.key_off, cmd.key_len);
   if (itemTooLarge(ctx, cmd)) {
@@ -458,8 +471,8 @@ export function metaSetBegin(ctx: Context, cmd: Command, buf: Uint8Array, plan: 
     return false;
   }
   plan.op = op;
-  plan.cas_lo = m.has_cas ? m.cas_lo : 0;
-  plan.cas_hi = m.has_cas ? m.cas_hi : 0;
+  plan.cas_lo = m.has_cas ? compareCas(ctx, m.cas_lo) : 0;
+  plan.cas_hi = m.has_cas ? compareCas(ctx, m.cas_hi) : 0;
   plan.quiet = m.quiet;
   plan.base64 = m.base64;
   let at = 0;
@@ -524,7 +537,7 @@ export function metaSetReply(
     if (end - i === 2 && letter === 107 /* k */) at = putStoredKey(o, at, key, key_off, key_len, plan.base64);
     else if (end - i === 2 && letter === 99 /* c */) {
       at = putFlag(o, at, 99);
-      at = status === Status.OK ? putU64(o, at, ctx.store.io[IoIndex.CAS_LO]!, ctx.store.io[IoIndex.CAS_HI]!) : putUint(o, at, 0);
+      at = status === Status.OK ? putU64(o, at, replyCas(ctx, ctx.store.io[IoIndex.CAS_LO]!), replyCas(ctx, ctx.store.io[IoIndex.CAS_HI]!)) : putUint(o, at, 0);
     } else at = putCopy(o, at, echo, i, end - i);
     i = end;
   }

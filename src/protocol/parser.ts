@@ -4,7 +4,13 @@
 //   Parse.NEED_MORE  no complete line yet; nothing consumed, `cmd` untouched except scratch;
 //   Parse.LINE       one command line parsed into `cmd`; cmd.next is the offset after its '\n'.
 //                    A storage command's data block starts at cmd.next and is NOT consumed here;
-//   Parse.CLOSE      the line is too long to be a command (memcached closes the connection).
+//   Parse.CLOSE      the line is too long to be a command (memcached closes the connection);
+//   Parse.GET_PART   a get/gets line longer than get_line_bytes_max whose '\n' has not arrived:
+//                    cmd.kind is GET or GETS and its complete keys so far are [keys_off, line_end);
+//                    the rest of the line starts at cmd.next: parse it with `parseGetRest`. If
+//                    cmd.keys_final, the line carries no more keys (a NUL ended them, or the last one
+//                    is already too long): skip to its '\n'.
+// memcached buffers a long get line whole, without bound; we execute it key by key as it arrives.
 // Tokens are offsets into `buf`, never copies. Splitting follows memcached 1.6's tokenize_command:
 // single spaces separate, runs of spaces are skipped, at most `tokens_max` tokens (the last holds the
 // rest of the line), a NUL byte ends the line, a '\r' before the '\n' is dropped.
@@ -14,7 +20,7 @@
 import { parsed, parseI32, parseU32Truncating, parseU64 } from "./numbers.ts";
 import { frameMeta } from "./meta_parser.ts";
 
-export const Parse = { NEED_MORE: 0, LINE: 1, CLOSE: 2 } as const;
+export const Parse = { NEED_MORE: 0, LINE: 1, CLOSE: 2, GET_PART: 3 } as const;
 
 export const Cmd = {
   ERROR: 0, // reply `ERROR`
@@ -70,7 +76,11 @@ export const ClientError = { FORMAT: 0, DELTA: 1, EXPTIME: 2, DELETE_USAGE: 3 } 
 export const key_bytes_max = 250;
 /** memcached 1.6: a line without '\n' beyond this many bytes closes the connection (except get/gets). */
 export const line_bytes_max = 2048;
-/** Our bound on a long multi-get line (memcached grows its buffer without limit). */
+/**
+ * The longest get/gets line we hold whole, waiting for its '\n' (memcached grows its buffer without
+ * limit). A longer one is executed in parts as it arrives (Parse.GET_PART): its complete keys, then
+ * its unfinished last key (at most key_bytes_max + 1 bytes) is all that is kept.
+ */
 export const get_line_bytes_max = 64 * 1024;
 /** memcached's MAX_TOKENS, counting the terminal token. */
 export const tokens_max = 24;
@@ -100,6 +110,8 @@ export class Command {
   /** A numeric argument was given (flush_all delay, verbosity level, delete's legacy 0). */
   has_arg = false;
   noreply = false;
+  /** GET_PART: the line's keys end with this part (a NUL, or a key already too long). */
+  keys_final = false;
 }
 
 const NL = 10;
@@ -112,12 +124,24 @@ function startsWith(buf: Uint8Array, off: number, end: number, text: string): bo
   return true;
 }
 
-/** memcached lets a long line through only if it is a multi-get (`get ` / `gets `). */
-function isLongGetLine(buf: Uint8Array, start: number, end: number): boolean {
+/** memcached's leading spaces before a long multi-get's name: more, and the line is closed. */
+const long_get_spaces_max = 100;
+
+/**
+ * memcached lets a long line through only if it is a multi-get (`get ` / `gets `, gat/gats are
+ * closed too): the kind (Cmd.GET or GETS), or -1. `cmd.keys_off` is set to after the name.
+ */
+function longGetKind(buf: Uint8Array, start: number, end: number, cmd: Command): number {
   let i = start;
   while (i < end && buf[i] === SPACE) i++;
-  if (i - start > 100) return false;
-  return startsWith(buf, i, end, "get ") || startsWith(buf, i, end, "gets ");
+  if (i - start > long_get_spaces_max) return -1;
+  if (startsWith(buf, i, end, "get ")) {
+    cmd.keys_off = i + 4;
+    return Cmd.GET;
+  }
+  if (!startsWith(buf, i, end, "gets ")) return -1;
+  cmd.keys_off = i + 5;
+  return Cmd.GETS;
 }
 
 export function parseCommand(buf: Uint8Array, start: number, end: number, cmd: Command): number {
@@ -125,8 +149,14 @@ export function parseCommand(buf: Uint8Array, start: number, end: number, cmd: C
   if (nl < 0 || nl >= end) {
     const pending = end - start;
     if (pending <= line_bytes_max) return Parse.NEED_MORE;
-    if (pending <= get_line_bytes_max && isLongGetLine(buf, start, end)) return Parse.NEED_MORE;
-    return Parse.CLOSE;
+    const kind = longGetKind(buf, start, end, cmd);
+    if (kind < 0) return Parse.CLOSE;
+    if (pending <= get_line_bytes_max) return Parse.NEED_MORE;
+    cmd.kind = kind;
+    cmd.line_start = start;
+    cmd.exptime = 0;
+    cmd.noreply = false;
+    return getPart(buf, cmd.keys_off, end, cmd);
   }
   let line_end = nl;
   if (line_end - start > 1 && buf[line_end - 1] === CR) line_end--;
@@ -418,12 +448,59 @@ function flushAll(buf: Uint8Array, cmd: Command): void {
   cmd.kind = Cmd.FLUSH_ALL;
 }
 
+/** A flush_all line the parser refused for its exptime (memcached counts it, and -F refuses it first). */
+export function isFlushAllLine(buf: Uint8Array, cmd: Command): boolean {
+  return cmd.kind === Cmd.CLIENT_ERROR && cmd.error === ClientError.EXPTIME && nameIs(buf, cmd, "flush_all");
+}
+
 function verbosity(buf: Uint8Array, cmd: Command): void {
   if (cmd.ntokens !== 3 && cmd.ntokens !== 4) return;
   noreplyMaybe(buf, cmd);
   if (!parseU32Truncating(buf, cmd.token_off[1]!, cmd.token_len[1]!)) return fail(cmd, ClientError.FORMAT);
   cmd.num_lo = parsed.value;
   cmd.kind = Cmd.VERBOSITY;
+}
+
+/**
+ * The rest of a get line that came as Parse.GET_PART: buf[start, end) continues it (cmd.kind is the
+ * caller's to keep). Returns Parse.LINE when its '\n' is here (keys [keys_off, line_end), as
+ * parseCommand cuts a line: a '\r' before the '\n' dropped, a NUL ends it; cmd.next after the
+ * '\n'), Parse.GET_PART (as parseCommand's), or Parse.NEED_MORE when only an unfinished key is
+ * here (at most key_bytes_max + 1 bytes; nothing consumed).
+ */
+export function parseGetRest(buf: Uint8Array, start: number, end: number, cmd: Command): number {
+  cmd.line_start = start;
+  cmd.keys_off = start;
+  const nl = buf.indexOf(NL, start);
+  if (nl < 0 || nl >= end) return getPart(buf, start, end, cmd);
+  let line_end = nl;
+  if (line_end > start && buf[line_end - 1] === CR) line_end--;
+  cmd.line_end = cutAtNul(buf, start, line_end);
+  cmd.next = nl + 1;
+  return Parse.LINE;
+}
+
+/**
+ * A piece buf[from, end) of a long get line without its '\n': its complete keys are those before
+ * its last space; a NUL ends the line's keys (memcached reads the line as a C string); an unfinished
+ * key longer than key_bytes_max + 1 (room for a '\r') can only be too long, so it is handed over
+ * with the rest (the executor answers the error). Otherwise NEED_MORE when no space is here.
+ */
+function getPart(buf: Uint8Array, from: number, end: number, cmd: Command): number {
+  const nul = cutAtNul(buf, from, end);
+  if (nul < end) return getPartEnd(cmd, nul, end, true);
+  let last_space = end - 1;
+  while (last_space >= from && buf[last_space] !== SPACE) last_space--;
+  if (end - (last_space + 1) > key_bytes_max + 1) return getPartEnd(cmd, end, end, true);
+  if (last_space < from) return Parse.NEED_MORE;
+  return getPartEnd(cmd, last_space, last_space + 1, false);
+}
+
+function getPartEnd(cmd: Command, keys_end: number, next: number, keys_final: boolean): number {
+  cmd.line_end = keys_end;
+  cmd.next = next;
+  cmd.keys_final = keys_final;
+  return Parse.GET_PART;
 }
 
 /**

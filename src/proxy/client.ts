@@ -138,7 +138,8 @@ export class Client implements ReplyQueue {
     const cmd = command;
     const parse = parseCommand(buf, at, end, cmd);
     if (parse === Parse.NEED_MORE) return -1;
-    if (parse === Parse.CLOSE) {
+    // a get line longer than get_line_bytes_max is not split across servers in parts: closed
+    if (parse === Parse.CLOSE || parse === Parse.GET_PART) {
       this.close();
       return end;
     }

@@ -180,6 +180,9 @@ export class BinaryConnection {
       putError(out, cmd, parse === BinParse.INVALID ? BinStatus.EINVAL : BinStatus.UNKNOWN_COMMAND);
       return this.closeAfterWrite(end);
     }
+    // -C: a store's cas is ignored (memcached 1.6.18 then stores as without one); delete and
+    // incr/decr still compare theirs with the item's, which is 0 (binary_execute.ts casDiffers).
+    if (!this.host.ctx.cas_enabled && (cmd.kind === BinKind.STORE || cmd.kind === BinKind.CONCAT)) cmd.cas_lo = cmd.cas_hi = 0;
     if (!this.authenticated && !allowedUnauthenticated(cmd.kind)) {
       putError(out, cmd, BinStatus.AUTH_ERROR);
       return this.closeAfterWrite(end);

@@ -15,9 +15,11 @@
 //   streams into an item reserved at its command line. A value the store refuses is swallowed, as
 //   memcached does.
 
-import { ClientError, Cmd, Command, key_bytes_max, Parse, parseCommand } from "../protocol/parser.ts";
 import {
-  countRefusal, executeDeferredDelete, executeGet, executeKeyCommand, executeStoreInline, isGet, isStorage, isWrite, itemTooLarge,
+  ClientError, Cmd, Command, get_line_bytes_max, key_bytes_max, nextKey, Parse, parseCommand, parseGetRest,
+} from "../protocol/parser.ts";
+import {
+  casOperandHi, casOperandLo, countRefusal, executeDeferredDelete, flushApply, GetDone, executeGet, executeKeyCommand, executeStoreInline, isGet, isStorage, isWrite, itemTooLarge,
   lockedStoreReply, releaseDeleteLock, reply, storeFailedTooLarge, storeOpOf, storeReply, type Context,
 } from "../protocol/execute.ts";
 import { executeMeta, executeMetaSet, isMetaKind, metaSetBegin, metaSetReply, MetaSetPlan } from "../protocol/meta_execute.ts";
@@ -32,7 +34,9 @@ import { BinaryConnection } from "./binary_connection.ts";
 import { auth_token_bytes_max, AuthReply, type ClientAccess } from "./access.ts";
 import { tokenAuthenticates } from "./auth.ts";
 
-export const State = { COMMANDS: 0, VALUE: 1, SWALLOW: 2, CLOSED: 3 } as const;
+/** GET_REST: inside a get line longer than get_line_bytes_max, executed part by part as it
+ *  arrives; GET_SKIP: skipping the rest of such a line up to its '\n' (its keys ended early). */
+export const State = { COMMANDS: 0, VALUE: 1, SWALLOW: 2, CLOSED: 3, GET_REST: 4, GET_SKIP: 5 } as const;
 
 /** What an admin command may do to the connection it came on (`shutdown` closes it). */
 export interface Closable {
@@ -48,6 +52,8 @@ export interface ConnectionHost {
   bytesWritten(n: number): void;
   /** Unix seconds, refreshed by the server's clock tick (no Date.now per request). */
   readonly now_s: number;
+  /** Clock ticks (one a second) since start: a monotonic count, for the idle kicker. */
+  readonly clock_ticks: number;
   /** -v count (the `verbosity` command changes it): at 2 and above commands are logged. */
   readonly verbosity: number;
   /** Set by a replication link: lets `rep` / `marugoto_end` through and silences replies. */
@@ -62,6 +68,12 @@ const command = new Command();
 const probe = new Command();
 /** -vv logs at most this much of a command line. */
 const log_line_bytes_max = 256;
+
+/** Bytes of chunk[from..] that finish a long get line's unfinished key: through the first space or '\n'. */
+function keyTailNeed(chunk: Uint8Array, from: number): number {
+  for (let i = from; i < chunk.length; i++) if (chunk[i] === 32 || chunk[i] === 10) return i - from + 1;
+  return chunk.length - from;
+}
 
 /**
  * What makes a connection a replication peer's inbound stream: `rep` and `marugoto_end` are
@@ -118,6 +130,11 @@ export class Connection {
   /** A multi-get stopped at its output bound: the offset of its next key from the line's start
    *  (the line is the first thing in the stash); 0 when none is waiting. */
   private get_resume_off = 0;
+  /** A long get line executed in parts (State.GET_REST / GET_SKIP): its kind; whether any key was
+   *  seen (a line of spaces alone answers ERROR, as memcached); what GET_SKIP answers at its '\n'. */
+  private get_kind = 0;
+  private get_keys_seen = false;
+  private get_skip_reply: Uint8Array | null = null;
   // Value streaming / swallowing.
   private slot = -1;
   private value_left = 0;
@@ -140,20 +157,25 @@ export class Connection {
   /** An `ms` whose value streams: how to answer once it is stored (allocated at the first one). */
   private meta_plan: MetaSetPlan | null = null;
   readonly flushOut: () => void;
-  /** Unix seconds of the last input (stats conns' secs_since_last_cmd). */
+  /** Unix seconds (the server's clock tick) of the last command line, as memcached's last_cmd_time:
+   *  bytes that complete no line do not count (stats conns' secs_since_last_cmd, -o idle_timeout). */
   last_cmd_s: number;
   /** Set on the first input when the client speaks binary: it gets every later event. */
   private binary: BinaryConnection | null = null;
   private negotiated = false;
   /** -Y: false until an auth token `set` succeeds. */
   private authenticated: boolean;
+  /** The server's clock tick of the last command line (-o idle_timeout counts whole ticks: the
+   *  wall clock the tick reads may jump by 2 s when a tick is late, a tick count does not). */
+  last_cmd_tick: number;
 
   constructor(socket: SocketLike, host: ConnectionHost, id: number, peer: PeerHooks | null = null) {
     this.socket = socket;
     this.host = host;
     this.id = id;
     this.peer = peer;
-    this.last_cmd_s = Math.floor(Date.now() / 1000);
+    this.last_cmd_s = host.now_s;
+    this.last_cmd_tick = host.clock_ticks;
     this.flushOut = peer === null ? () => this.flushOutput() : () => this.discardOutput();
     this.fetchDone = () => this.onFetchDone();
     this.writesResumed = () => this.onWritesResumed();
@@ -168,7 +190,6 @@ export class Connection {
     if (this.state === State.CLOSED) return;
     if (this.peer !== null) return this.onPeerData(chunk);
     this.host.bytesRead(chunk.length);
-    this.last_cmd_s = this.host.now_s;
     this.bindOutput();
     this.consume(chunk);
     this.flushOutput();
@@ -200,11 +221,13 @@ export class Connection {
   private stashNeed(chunk: Uint8Array, from: number): number {
     const left = chunk.length - from;
     const stash = this.stash;
+    if (this.state === State.GET_REST) return keyTailNeed(chunk, from);
     if (this.state !== State.COMMANDS) return left;
     const parse = parseCommand(stash.bytes!, 0, stash.len, probe);
     if (parse === Parse.NEED_MORE) {
       const nl = chunk.indexOf(10, from);
-      return nl < 0 ? left : nl - from + 1;
+      // a long get line grows the stash only just past get_line_bytes_max: then it runs in parts
+      return Math.min(nl < 0 ? left : nl - from + 1, Math.max(1, get_line_bytes_max + 1 - stash.len));
     }
     if (parse !== Parse.LINE || !(isStorage(probe.kind) || probe.kind === Cmd.REP || probe.kind === Cmd.MS)) return left;
     const need = probe.next + probe.data_len + 2 - stash.len;
@@ -256,9 +279,8 @@ export class Connection {
     if (this.close_after_write) return this.close();
     if (!this.blocked) return;
     this.blocked = false;
-    if (this.held) return;
+    if (this.held || this.waiting_fetch) return;
     this.socket.resume();
-    if (this.waiting_fetch) return;
     this.resumeStash();
   }
 
@@ -276,6 +298,7 @@ export class Connection {
     this.pending.clear();
     this.stash.clear();
     this.get_resume_off = 0;
+    this.get_kind = 0;
   }
 
   /** While replication's gate is shut, a write waits with its input stashed and the socket paused. */
@@ -291,7 +314,7 @@ export class Connection {
   private onWritesResumed(): void {
     this.held = false;
     if (this.state === State.CLOSED) return;
-    if (!this.blocked) this.socket.resume();
+    if (!this.blocked && !this.waiting_fetch) this.socket.resume();
     if (this.blocked || this.waiting_fetch || this.stash.bytes === null) return;
     this.resumeStash();
   }
@@ -299,7 +322,9 @@ export class Connection {
   private onFetchDone(): void {
     this.waiting_fetch = false;
     this.skip_read_through = true;
-    if (this.state === State.CLOSED || this.blocked || this.stash.bytes === null) return;
+    if (this.state === State.CLOSED) return;
+    if (!this.blocked && !this.held) this.socket.resume();
+    if (this.blocked || this.stash.bytes === null) return;
     this.resumeStash();
   }
 
@@ -317,8 +342,9 @@ export class Connection {
     while (at < end && !this.blocked && !this.waiting_fetch && !this.held && this.state !== State.CLOSED) {
       if (this.state === State.VALUE) at = this.readValue(buf, at, end);
       else if (this.state === State.SWALLOW) at = this.swallow(at, end);
+      else if (this.state === State.GET_SKIP) at = this.skipGetLine(buf, at, end);
       else {
-        const next = this.runCommand(buf, at, end);
+        const next = this.state === State.GET_REST ? this.runGetRest(buf, at, end) : this.runCommand(buf, at, end);
         if (next < 0) break;
         at = next;
       }
@@ -336,13 +362,15 @@ export class Connection {
       this.close();
       return end;
     }
+    this.commandSeen();
     if (!this.authenticated) return this.runUnauthenticated(cmd, buf, end);
     if (this.peer === null && isWrite(cmd.kind) && this.holdWrite()) return -1;
     const resuming = this.get_resume_off > 0;
     if (this.host.verbosity >= 2 && this.peer === null && !resuming) this.logCommand(buf, cmd);
     if (!isStorage(cmd.kind) && cmd.kind !== Cmd.MS && !(cmd.kind === Cmd.REP && this.peer !== null)) {
       if (!resuming && this.readThrough(cmd, buf)) return -1;
-      if (isGet(cmd.kind)) return this.runGet(cmd, buf);
+      if (parse === Parse.GET_PART) return this.beginGetLine(cmd, buf);
+      if (isGet(cmd.kind)) return this.runGet(cmd, buf, true);
       this.execute(cmd, buf);
       return cmd.next;
     }
@@ -385,21 +413,77 @@ export class Connection {
   }
 
   /**
-   * A get-like command, from its first key or from where it stopped. Returns the offset after the
-   * line, or -1 when it stopped at the output bound: then the connection blocks and the line is
-   * run again from `get_resume_off` on drain (END comes once, at the very end).
+   * A get-like command's keys [keys_off, line_end), from the first or from where they stopped.
+   * `last`: they end the line (END follows them). Returns the offset after them, or -1 when they
+   * stopped at the output bound: then the connection blocks and the same range is run again from
+   * `get_resume_off` on drain (END comes once, at the very end). A long key answers the line: the
+   * rest of a line that is still arriving is skipped.
    */
-  private runGet(cmd: Command, buf: Uint8Array): number {
+  private runGet(cmd: Command, buf: Uint8Array, last: boolean): number {
     const resume_off = this.get_resume_off;
     const from = resume_off > 0 ? cmd.line_start + resume_off : cmd.keys_off;
-    const stopped = executeGet(this.host.ctx, cmd, buf, from);
-    if (stopped < 0) {
-      this.get_resume_off = 0;
-      return cmd.next;
+    const stopped = executeGet(this.host.ctx, cmd, buf, from, last);
+    if (stopped >= 0) {
+      this.get_resume_off = stopped - cmd.line_start;
+      this.block();
+      return -1;
     }
-    this.get_resume_off = stopped - cmd.line_start;
-    this.block();
-    return -1;
+    this.get_resume_off = 0;
+    if (last) return cmd.next;
+    if (nextKey(buf, cmd.keys_off, cmd.line_end)) this.get_keys_seen = true;
+    if (stopped === GetDone.LONG_KEY) this.skipGetRest(null);
+    else if (cmd.keys_final) this.skipGetRest(this.get_keys_seen ? Reply.END : Reply.ERROR);
+    return cmd.next;
+  }
+
+  /** The first part of a get line longer than get_line_bytes_max (parser's GET_PART). */
+  private beginGetLine(cmd: Command, buf: Uint8Array): number {
+    if (this.get_resume_off === 0) {
+      this.get_kind = cmd.kind;
+      this.get_keys_seen = false;
+    }
+    const next = this.runGet(cmd, buf, false);
+    // (stopped at the output bound, the line is parsed from its name again on drain)
+    if (next >= 0 && this.state === State.COMMANDS) this.state = State.GET_REST;
+    return next;
+  }
+
+  /** More of a long get line: its complete keys are executed, its unfinished last key waits. */
+  private runGetRest(buf: Uint8Array, at: number, end: number): number {
+    const cmd = command;
+    const parse = parseGetRest(buf, at, end, cmd);
+    if (parse === Parse.NEED_MORE) return -1;
+    cmd.kind = this.get_kind;
+    cmd.exptime = 0;
+    this.commandSeen();
+    if (this.get_resume_off === 0 && this.readThrough(cmd, buf)) return -1;
+    if (parse === Parse.GET_PART) return this.runGet(cmd, buf, false);
+    if (!this.get_keys_seen && !nextKey(buf, cmd.keys_off, cmd.line_end)) {
+      this.host.ctx.out.put(Reply.ERROR); // `get` and spaces only: memcached's too-few-tokens ERROR
+      return this.endGetLine(cmd.next);
+    }
+    const next = this.runGet(cmd, buf, true);
+    return next < 0 ? -1 : this.endGetLine(next);
+  }
+
+  /** The rest of a long get line up to its '\n' carries nothing: skipped, then `reply` (if any). */
+  private skipGetRest(reply: Uint8Array | null): void {
+    this.get_skip_reply = reply;
+    this.state = State.GET_SKIP;
+  }
+
+  private skipGetLine(buf: Uint8Array, at: number, end: number): number {
+    const nl = buf.indexOf(10, at);
+    if (nl < 0 || nl >= end) return end;
+    if (this.get_skip_reply !== null) this.host.ctx.out.put(this.get_skip_reply);
+    return this.endGetLine(nl + 1);
+  }
+
+  private endGetLine(next: number): number {
+    this.state = State.COMMANDS;
+    this.get_kind = 0;
+    this.get_skip_reply = null;
+    return next;
   }
 
   /** -vv: memcached's `<fd command` lines (the line only, never value bytes). */
@@ -420,6 +504,7 @@ export class Connection {
     if (read_through === null || !read_through.active()) return false;
     if (!read_through.fetchMissing(buf, cmd, this.fetchDone)) return false;
     this.waiting_fetch = true;
+    this.socket.pause(); // what the client sends meanwhile (a long get line's rest) waits in the kernel
     return true;
   }
 
@@ -476,7 +561,13 @@ export class Connection {
       peer.onApplied(Cmd.DELETE);
       return true;
     }
-    if (cmd.kind === Cmd.DELETE || cmd.kind === Cmd.FLUSH_ALL) peer.onApplied(cmd.kind);
+    if (cmd.kind === Cmd.FLUSH_ALL) {
+      peer.onApplied(cmd.kind);
+      this.host.ctx.counters.cmd_flush++;
+      flushApply(this.host.ctx, cmd); // a peer's flush applies under -F too: the pair stays alike
+      return true;
+    }
+    if (cmd.kind === Cmd.DELETE) peer.onApplied(cmd.kind);
     return false;
   }
 
@@ -508,8 +599,8 @@ export class Connection {
     }
     this.value_kind = cmd.kind;
     this.value_noreply = cmd.noreply;
-    this.value_cas_lo = cmd.num_lo;
-    this.value_cas_hi = cmd.num_hi;
+    this.value_cas_lo = casOperandLo(ctx, cmd);
+    this.value_cas_hi = casOperandHi(ctx, cmd);
     if (itemTooLarge(ctx, cmd)) {
       storeFailedTooLarge(ctx, cmd, buf);
       return this.beginSwallow(cmd.data_len + 2);
@@ -519,7 +610,7 @@ export class Connection {
       reply(ctx.out, refused, cmd.noreply);
       return this.beginSwallow(cmd.data_len + 2);
     }
-    if (cmd.kind === Cmd.CAS || cmd.kind === Cmd.REP) ctx.store.setCas(cmd.num_lo, cmd.num_hi);
+    if (cmd.kind === Cmd.CAS || cmd.kind === Cmd.REP) ctx.store.setCas(this.value_cas_lo, this.value_cas_hi);
     const op = meta_op !== 0 ? meta_op : cmd.kind === Cmd.REP ? this.repOp() : storeOpOf(cmd.kind);
     if (this.host.staging.take(cmd.data_len)) {
       this.beginStaged(cmd, op);
@@ -668,6 +759,26 @@ export class Connection {
   private closeAfterWrite(): void {
     this.close_after_write = true;
     this.state = State.CLOSED;
+  }
+
+  private commandSeen(): void {
+    this.last_cmd_s = this.host.now_s;
+    this.last_cmd_tick = this.host.clock_ticks;
+  }
+
+  /**
+   * Whether the connection waits for its client's next command — the only state memcached's idle
+   * kicker closes: not inside a value (a small one waits in the stash behind its line), not writing
+   * a backlog, not held by replication's gate or a read-through.
+   */
+  awaitingCommand(): boolean {
+    const reading = this.state === State.COMMANDS || this.state === State.GET_REST || this.state === State.GET_SKIP;
+    if (!reading) return false;
+    if (this.blocked || this.held || this.waiting_fetch || this.close_after_write) return false;
+    if (this.pending.bytes > 0) return false;
+    // a stashed complete line is a storage command waiting for its value (memcached's conn_nread)
+    const stash = this.stash;
+    return stash.len === 0 || parseCommand(stash.bytes!, 0, stash.len, probe) !== Parse.LINE;
   }
 
   /** Closes after what was already queued is written. */

@@ -1,7 +1,8 @@
 // Named bounds of the network layer, with the derivation of each.
 
 /** Unprocessed input a connection may hold: one read (uSockets reads up to 512 KiB at once) plus a
- *  partial multi-get line (protocol get_line_bytes_max, 64 KiB) — beyond this it is closed. */
+ *  partial multi-get line (protocol get_line_bytes_max, 64 KiB; a longer one runs in parts and
+ *  keeps only its unfinished key) — beyond this it is closed. */
 export const input_bytes_max = 512 * 1024 + 64 * 1024;
 /** First size of a connection's input stash; it doubles on demand up to input_bytes_max. */
 export const input_bytes_initial = 16 * 1024;

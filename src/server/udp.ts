@@ -190,7 +190,8 @@ export class UdpTransport implements Closable {
       const parse = parseCommand(buf, at, end, command);
       // memcached flushes what it holds while it waits for the rest of a line (it never comes).
       if (parse === Parse.NEED_MORE) return this.transmit();
-      if (parse === Parse.CLOSE) return this.discard();
+      // (a datagram is shorter than get_line_bytes_max: a get line never comes in parts here)
+      if (parse === Parse.CLOSE || parse === Parse.GET_PART) return this.discard();
       at = this.runCommand(command, buf, end);
       if (at < 0 || this.closing || this.overflow) return this.discard();
       if (command.kind === Cmd.QUIT) return;

@@ -728,6 +728,39 @@ export const cases: Case[] = [
     steps: [closes("shutdown graceful\r\n", { serverExits: true })],
   },
   {
+    name: "flush_all with a bad exptime is counted in cmd_flush",
+    fresh: true,
+    steps: [
+      s("flush_all bad\r\nflush_all noreply extra\r\nflush_all 1 2 3\r\nflush_all\r\n"),
+      s("stats\r\n", { norm: [{ kind: "stats", promised: ["cmd_flush"], values: ["cmd_flush"] }] }),
+    ],
+  },
+  {
+    name: "-F: every flush_all form is refused and counted; stats settings flush_enabled no",
+    flags: ["-F"],
+    steps: [
+      s(set("nf_k", "x") + "flush_all\r\nflush_all noreply\r\nflush_all 10\r\nflush_all 0 noreply\r\n"),
+      s("flush_all bad\r\nflush_all noreply extra\r\nflush_all 1 2 3\r\nflush_all -1\r\nget nf_k\r\n"),
+      s("stats\r\n", { norm: [{ kind: "stats", promised: ["cmd_flush", "curr_items"], values: ["cmd_flush", "curr_items"] }] }),
+      s("stats settings\r\n", { norm: [{ kind: "stats", promised: ["flush_enabled"], values: ["flush_enabled"] }] }),
+    ],
+  },
+  {
+    // The first item of a fresh server has cas 1 on both servers: `cas nc_a ... 1` would match it
+    // if -C only hid the cas. Values over 16 KiB take our streamed path (connection.ts).
+    name: "-C: gets/gats/mg show cas 0, cas never matches (EXISTS / NOT_FOUND), stats settings cas_enabled no",
+    flags: ["-C"],
+    steps: [
+      s(set("nc_a", "x") + "gets nc_a\r\nmg nc_a c v\r\nmg nc_a c\r\n"),
+      s("cas nc_a 0 0 1 1\r\ny\r\ncas nc_a 0 0 1 0\r\ny\r\ncas nc_a 0 0 1 2\r\ny\r\ncas nc_missing 0 0 1 0\r\nz\r\n"),
+      s("cas nc_a 0 0 1 18446744073709551615\r\ny\r\ncas nc_a 0 0 1 0 noreply\r\ny\r\nappend nc_a 0 0 1\r\nz\r\ngets nc_a\r\ngats 100 nc_a nc_missing\r\n"),
+      s(set("nc_big", rep("b", 20_000)) + `cas nc_big 0 0 20000 3\r\n${rep("c", 20_000)}\r\ncas nc_big 0 0 20000 4\r\n${rep("c", 20_000)}\r\ngets nc_big\r\n`),
+      s("set nc_n 0 0 1\r\n5\r\nincr nc_n 1\r\ngets nc_n\r\ntouch nc_n 10\r\ngats 5 nc_n nc_a\r\n"),
+      s("stats\r\n", { norm: [{ kind: "stats", promised: ["cas_misses", "cas_hits", "cas_badval"], values: ["cas_misses", "cas_hits", "cas_badval"] }] }),
+      s("stats settings\r\n", { norm: [{ kind: "stats", promised: ["cas_enabled"], values: ["cas_enabled"] }] }),
+    ],
+  },
+  {
     // Compared: the rejection bytes, that the rejected socket is closed, that accepted sockets keep working and
     // that a slot frees up when a client leaves. Not compared: how many clients fit (see the header comment).
     name: "-c connection limit: ERROR Too many open connections, then close",

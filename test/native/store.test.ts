@@ -122,7 +122,7 @@ describe("get and set", () => {
     expect(h.store.get(key, 5, 3, small, 0, 64, 0, 0)).toBe(Status.INVALID);
     expect(h.store.get(key, 0, 3, small, 1, 64, 0, 0)).toBe(Status.INVALID);
     expect(h.store.get(key, -1, 3, small, 0, 64, 0, 0)).toBe(Status.INVALID);
-    expect(h.store.get(key, 0, 3, small, 0, 64, 128, 0)).toBe(Status.INVALID);
+    expect(h.store.get(key, 0, 3, small, 0, 64, GetMode.CAS_HIDDEN * 2, 0)).toBe(Status.INVALID); // an unknown mode bit
     expect(h.op(0, "foo", "x")).toBe(Status.INVALID);
     const stats = h.store.stats();
     expect(stats.get_hits).toBe(4); // BUFFER_SMALL counted nothing

@@ -1,7 +1,8 @@
 // The text parser without sockets: every command at every split point, errors, limits.
 import { describe, expect, test } from "bun:test";
 import {
-  Cmd, ClientError, Command, Parse, get_line_bytes_max, key_cursor, line_bytes_max, nextKey, parseCommand,
+  Cmd, ClientError, Command, Parse, get_line_bytes_max, key_bytes_max, key_cursor, line_bytes_max, nextKey,
+  parseCommand, parseGetRest,
 } from "../../src/protocol/parser.ts";
 import { parsed, parseI32, parseU32Truncating, parseU64 } from "../../src/protocol/numbers.ts";
 
@@ -235,7 +236,9 @@ describe("command lines", () => {
     const long_get = bytes("get " + "k ".repeat(line_bytes_max));
     expect(parseCommand(long_get, 0, long_get.length, new Command())).toBe(Parse.NEED_MORE);
     const huge_get = bytes("get " + "k ".repeat(get_line_bytes_max));
-    expect(parseCommand(huge_get, 0, huge_get.length, new Command())).toBe(Parse.CLOSE);
+    expect(parseCommand(huge_get, 0, huge_get.length, new Command())).toBe(Parse.GET_PART);
+    const huge_gat = bytes("gat 0 " + "k ".repeat(get_line_bytes_max));
+    expect(parseCommand(huge_gat, 0, huge_gat.length, new Command())).toBe(Parse.CLOSE); // as memcached
   });
 
   test("more than 23 tokens keeps the rest in the terminal token", () => {
@@ -304,5 +307,206 @@ describe("numbers (memcached's safe_strto*)", () => {
   test("flags truncate to 32 bits like memcached's unsigned long store", () => {
     expect(parseU32Truncating(bytes("4294967296"), 0, 10)).toBe(true);
     expect(parsed.value).toBe(0);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Long get lines (past get_line_bytes_max): parsed in parts as they arrive. A driver feeds chunks
+// the way a connection does (what a parse does not consume is kept and the next chunk appended)
+// and records what an executor would do: keys in order, then END, ERROR or the long-key error.
+
+const SP = " ";
+
+class GetLineDriver {
+  private pending: Uint8Array = new Uint8Array(0);
+  private state: "commands" | "rest" | "skip" = "commands";
+  private skip_reply = "";
+  private keys_seen = false;
+  readonly cmd = new Command();
+  readonly trace: string[] = [];
+  /** The most bytes held between two chunks. */
+  held_max = 0;
+
+  feed(chunk: Uint8Array): void {
+    const buf = new Uint8Array(this.pending.length + chunk.length);
+    buf.set(this.pending);
+    buf.set(chunk, this.pending.length);
+    let at = 0;
+    for (;;) {
+      const next = this.step(buf, at, buf.length);
+      if (next < 0) break;
+      at = next;
+    }
+    this.pending = buf.slice(at);
+    this.held_max = Math.max(this.held_max, this.pending.length);
+  }
+
+  /** One parse; returns where the next starts, or -1 (NEED_MORE, or the buffer is used up). */
+  private step(buf: Uint8Array, at: number, end: number): number {
+    if (at >= end) return -1;
+    const cmd = this.cmd;
+    if (this.state === "skip") {
+      const nl = buf.indexOf(10, at);
+      if (nl < 0) return end;
+      if (this.skip_reply !== "") this.trace.push(this.skip_reply);
+      this.state = "commands";
+      return nl + 1;
+    }
+    if (this.state === "rest") {
+      const status = parseGetRest(buf, at, end, cmd);
+      if (status === Parse.NEED_MORE) return -1;
+      return this.keys(buf, status === Parse.LINE);
+    }
+    const status = parseCommand(buf, at, end, cmd);
+    if (status === Parse.NEED_MORE) return -1;
+    if (status === Parse.CLOSE) {
+      this.trace.push("CLOSE");
+      return end;
+    }
+    this.trace.push(cmd.kind === Cmd.GETS ? "gets" : cmd.kind === Cmd.GET ? "get" : `cmd${cmd.kind}`);
+    if (status === Parse.LINE && cmd.kind !== Cmd.GET && cmd.kind !== Cmd.GETS) return cmd.next;
+    this.keys_seen = false;
+    return this.keys(buf, status === Parse.LINE);
+  }
+
+  /** The keys of [keys_off, line_end): all of them, or the long-key error alone (as executeGet). */
+  private keys(buf: Uint8Array, last: boolean): number {
+    const cmd = this.cmd;
+    const found: string[] = [];
+    let long_key = false;
+    for (let from = cmd.keys_off; nextKey(buf, from, cmd.line_end); from = key_cursor.off + key_cursor.len) {
+      if (key_cursor.len > 250) long_key = true;
+      found.push(tokenText(buf, key_cursor.off, key_cursor.len));
+    }
+    if (long_key) this.trace.push("CLIENT_ERROR");
+    else this.trace.push(...found);
+    if (found.length > 0) this.keys_seen = true;
+    if (last) {
+      if (!long_key) this.trace.push(this.keys_seen ? "END" : "ERROR");
+      this.state = "commands";
+    } else if (long_key || cmd.keys_final) {
+      this.state = "skip";
+      this.skip_reply = long_key ? "" : this.keys_seen ? "END" : "ERROR";
+    } else {
+      this.state = "rest";
+    }
+    return cmd.next;
+  }
+}
+
+function drive(chunks: Uint8Array[]): GetLineDriver {
+  const driver = new GetLineDriver();
+  for (const chunk of chunks) driver.feed(chunk);
+  return driver;
+}
+
+/** A get line just past get_line_bytes_max: keys of 1..250 bytes, then `tail` and a next command. */
+function longGetLine(tail: string): { line: Buffer; keys: string[] } {
+  const keys: string[] = [];
+  let text = "get";
+  for (let i = 0; text.length < get_line_bytes_max + 1_000; i++) {
+    const key = `k${i}_`.padEnd(1 + (i * 37) % 250, "x");
+    keys.push(key);
+    text += (i % 7 === 0 ? "   " : SP) + key;
+  }
+  return { line: bytes(`${text}${tail}`), keys };
+}
+
+describe("long get lines in parts", () => {
+  const { line, keys } = longGetLine("\r\nversion\r\n");
+  const expected = ["get", ...keys, "END", `cmd${Cmd.VERSION}`];
+
+  test("whole, the line is one LINE; fed past get_line_bytes_max it comes in parts", () => {
+    expect(drive([line]).trace).toEqual(expected);
+    const first = line.subarray(0, get_line_bytes_max + 10);
+    const cmd = new Command();
+    expect(parseCommand(first, 0, first.length, cmd)).toBe(Parse.GET_PART);
+    expect(cmd.kind).toBe(Cmd.GET);
+    expect(first[cmd.line_end]).toBe(32); // the complete keys end at the last space
+    expect(cmd.keys_final).toBe(false);
+  });
+
+  test("two chunks at split points around the bound (every one) and elsewhere (every 61st)", () => {
+    for (let split = 1; split < line.length; split++) {
+      const near = Math.abs(split - get_line_bytes_max) < 600 || split > line.length - 600;
+      if (!near && split % 61 !== 0) continue;
+      const driver = drive([line.subarray(0, split), line.subarray(split)]);
+      if (driver.trace.length !== expected.length || driver.trace.some((entry, i) => entry !== expected[i])) {
+        throw new Error(`split at ${split}: ${JSON.stringify(driver.trace.slice(-5))}`);
+      }
+    }
+  });
+
+  test("one byte at a time: same keys, and never more than get_line_bytes_max held", () => {
+    const driver = drive(Array.from({ length: line.length }, (_, i) => line.subarray(i, i + 1)));
+    expect(driver.trace).toEqual(expected);
+    expect(driver.held_max).toBeLessThanOrEqual(get_line_bytes_max);
+  });
+
+  test("past the bound, only the unfinished key is held between chunks", () => {
+    const driver = new GetLineDriver();
+    driver.feed(line.subarray(0, get_line_bytes_max + 1));
+    driver.held_max = 0;
+    for (let at = get_line_bytes_max + 1; at < line.length; at += 100) driver.feed(line.subarray(at, at + 100));
+    expect(driver.trace).toEqual(expected);
+    expect(driver.held_max).toBeLessThanOrEqual(key_bytes_max + 1);
+  });
+
+  test("a key over 250 bytes answers the error once, nothing after it; the next command is read", () => {
+    const { line: with_long } = longGetLine(` ${"L".repeat(251)} after1 after2\r\nversion\r\n`);
+    for (const split of [1, 100, get_line_bytes_max - 5, get_line_bytes_max + 500, with_long.length - 260, with_long.length - 20]) {
+      const trace = drive([with_long.subarray(0, split), with_long.subarray(split)]).trace;
+      expect(trace.filter((entry) => entry === "CLIENT_ERROR").length).toBe(1);
+      expect(trace).not.toContain("END");
+      expect(trace).not.toContain("after1");
+      expect(trace.slice(-2)).toEqual(["CLIENT_ERROR", `cmd${Cmd.VERSION}`]);
+      const served = trace.slice(1, -2);
+      expect(served).toEqual(keys.slice(0, served.length)); // a prefix: the parts before the long key's
+    }
+    // whole, it is memcached's answer exactly: the error alone
+    expect(drive([with_long]).trace).toEqual(["get", "CLIENT_ERROR", `cmd${Cmd.VERSION}`]);
+  });
+
+  test("an unfinished key already over 251 bytes is the error before its end arrives", () => {
+    const { line: start } = longGetLine(" " + "L".repeat(300));
+    const driver = drive([start]);
+    expect(driver.trace.at(-1)).toBe("CLIENT_ERROR");
+    driver.feed(bytes("L".repeat(5_000)));
+    driver.feed(bytes(" more\r\nversion\r\n"));
+    expect(driver.trace.slice(-2)).toEqual(["CLIENT_ERROR", `cmd${Cmd.VERSION}`]);
+    expect(driver.held_max).toBeLessThanOrEqual(get_line_bytes_max);
+  });
+
+  test("a 250-byte last key split before its \\r\\n is a key, not an error", () => {
+    const { line: ends_250 } = longGetLine(` ${"M".repeat(250)}\r\nversion\r\n`);
+    for (let back = 1; back <= 4; back++) {
+      const split = ends_250.length - "version\r\n".length - back;
+      const trace = drive([ends_250.subarray(0, get_line_bytes_max + 2), ends_250.subarray(get_line_bytes_max + 2, split), ends_250.subarray(split)]).trace;
+      expect(trace.slice(-3)).toEqual(["M".repeat(250), "END", `cmd${Cmd.VERSION}`]);
+    }
+  });
+
+  test("a NUL ends the keys (memcached reads a C string): the rest up to \\n is skipped, then END", () => {
+    const { line: with_nul } = longGetLine(" before\0after x y\r\nversion\r\n");
+    for (const split of [get_line_bytes_max + 100, with_nul.length - 15, with_nul.length - 3]) {
+      const trace = drive([with_nul.subarray(0, split), with_nul.subarray(split)]).trace;
+      expect(trace.slice(-3)).toEqual(["before", "END", `cmd${Cmd.VERSION}`]);
+      expect(trace).not.toContain("after");
+    }
+  });
+
+  test("gets comes in parts too; a line of spaces alone answers ERROR", () => {
+    const gets_line = bytes("gets" + line.subarray(3).toString("latin1"));
+    const trace = drive([gets_line.subarray(0, get_line_bytes_max + 7), gets_line.subarray(get_line_bytes_max + 7)]).trace;
+    expect(trace[0]).toBe("gets");
+    expect(trace.slice(1, -2)).toEqual(keys);
+    const spaces = bytes("get" + " ".repeat(get_line_bytes_max + 10));
+    expect(drive([spaces, bytes("  \r\n")]).trace).toEqual(["get", "ERROR"]);
+    expect(drive([spaces, bytes("  a\r\n")]).trace).toEqual(["get", "a", "END"]);
+    // a NUL first: no key at all (memcached 1.6.18: ERROR); after a key: END
+    const nul_first = bytes("get \0" + "a ".repeat(get_line_bytes_max));
+    expect(drive([nul_first, bytes("b\r\n")]).trace).toEqual(["get", "ERROR"]);
+    const nul_after = bytes("get  a\0" + "a ".repeat(get_line_bytes_max));
+    expect(drive([nul_after, bytes("b\r\n")]).trace).toEqual(["get", "a", "END"]);
   });
 });
