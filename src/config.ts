@@ -20,6 +20,7 @@
 
 import { readFileSync } from "node:fs";
 import { secretWeakness } from "./replication/handshake.ts";
+import { optionsRead, suboptionsSplit, type OptionError, type OptionSpec } from "./options.ts";
 
 export const program_name = "repcached";
 export const program_version = "0.1.0"; // repcached-bun's own version
@@ -451,7 +452,7 @@ export interface Draft {
   given: Set<string>; // keys of the flags and -o options seen, for the cross-flag checks
 }
 
-export interface Flag {
+export interface Flag extends OptionSpec {
   short: string | null; // the letter, or null for a long-only option
   long: string | null; // memcached 1.6's long name where it has one
   value: string | null; // the value's placeholder ("num", "file"); null: takes no value
@@ -470,7 +471,8 @@ function flag(
   help: string | string[],
   apply: (draft: Draft, value: string, opt: string) => void,
 ): Flag {
-  return { short, long, value, default_text, unit, help: Array.isArray(help) ? help : [help], apply };
+  const takes = value === null ? "none" : "required";
+  return { short, long, value, takes, default_text, unit, help: Array.isArray(help) ? help : [help], apply };
 }
 
 const s = (draft: Draft): Settings => draft.settings;
@@ -929,89 +931,37 @@ function suboptionApply(d: Draft, name: string, value: string | null, opt: strin
 }
 
 // ---------------------------------------------------------------------------------------------
-// The option loop (getopt_long's syntax).
-
-const flag_by_short = new Map<string, Flag>();
-for (const entry of flags) if (entry.short !== null) flag_by_short.set(entry.short, entry);
+// The option loop: src/options.ts splits argv (getopt_long's syntax); the words are memcached's.
 
 function flagKey(entry: Flag): string {
   return entry.short ?? entry.long!;
 }
 
-/** Exact long name, else a unique prefix, as getopt_long. */
-function longFind(name: string): Flag {
-  const exact = flags.find((entry) => entry.long === name);
-  if (exact !== undefined) return exact;
-  const matches = name === "" ? [] : flags.filter((entry) => entry.long?.startsWith(name));
-  if (matches.length === 1) return matches[0]!;
-  if (matches.length === 0) failSyntax(`unknown option '--${name}'`);
-  const names = matches.map((entry) => `'--${entry.long}'`).join(" ");
-  failSyntax(`option '--${name}' is ambiguous; possibilities: ${names}`);
-}
-
-function missingValue(opt: string, entry: Flag): never {
-  failSyntax(`option ${opt}: missing value <${entry.value}>`);
-}
-
-/** Reads argv[index] (a long option); returns how many argv entries it used. */
-function longRead(draft: Draft, argv: string[], index: number): number {
-  const body = argv[index]!.slice(2);
-  const equals = body.indexOf("=");
-  const entry = longFind(equals < 0 ? body : body.slice(0, equals));
-  const opt = `--${entry.long}`;
-  if (entry.value === null) {
-    if (equals >= 0) failSyntax(`option '${opt}' doesn't allow an argument`);
-    entry.apply(draft, "", opt);
-    draft.given.add(flagKey(entry));
-    return 1;
-  }
-  let used = 1;
-  let value = body.slice(equals + 1);
-  if (equals < 0) {
-    if (index + 1 >= argv.length) missingValue(opt, entry);
-    value = argv[index + 1]!;
-    used = 2;
-  }
-  entry.apply(draft, value, opt);
-  draft.given.add(flagKey(entry));
-  return used;
-}
-
-/** Reads a cluster of short flags such as -vvv, -dM or -p11211; returns argv entries used. */
-function shortRead(draft: Draft, argv: string[], index: number): number {
-  const cluster = argv[index]!;
-  for (let at = 1; at < cluster.length && draft.exit === null; at++) {
-    const letter = cluster[at]!;
-    const entry = flag_by_short.get(letter);
-    if (entry === undefined) failSyntax(`unknown option -- ${letter}`);
-    const opt = `-${letter}`;
-    draft.given.add(flagKey(entry));
-    if (entry.value === null) {
-      entry.apply(draft, "", opt);
-      continue;
+function readError(error: OptionError<Flag>): never {
+  switch (error.reason) {
+    case "unknown-short":
+      failSyntax(`unknown option -- ${error.letter}`);
+    case "unknown-long":
+      failSyntax(`unknown option '--${error.name}'`);
+    case "ambiguous": {
+      const names = error.matches.map((entry) => `'--${entry.long}'`).join(" ");
+      failSyntax(`option '--${error.name}' is ambiguous; possibilities: ${names}`);
     }
-    if (at + 1 < cluster.length) {
-      entry.apply(draft, cluster.slice(at + 1), opt);
-      return 1;
-    }
-    if (index + 1 >= argv.length) missingValue(opt, entry);
-    entry.apply(draft, argv[index + 1]!, opt);
-    return 2;
+    case "missing-value":
+      failSyntax(`option ${error.opt}: missing value <${error.spec.value}>`);
+    case "unexpected-value":
+      failSyntax(`option '${error.opt}' doesn't allow an argument`);
   }
-  return 1;
 }
 
-function optionsRead(draft: Draft, argv: string[]): void {
-  let index = 0;
-  while (index < argv.length && draft.exit === null) {
-    const arg = argv[index]!;
-    if (arg === "--") {
-      if (index + 1 < argv.length) failSyntax(`unexpected argument '${argv[index + 1]}'`);
-      return;
-    }
-    if (arg.startsWith("--")) index += longRead(draft, argv, index);
-    else if (arg.startsWith("-") && arg.length > 1) index += shortRead(draft, argv, index);
-    else failSyntax(`unexpected argument '${arg}'`);
+function optionsApply(draft: Draft, argv: string[]): void {
+  for (const event of optionsRead(argv, flags, { long_prefixes: true })) {
+    if (event.kind === "error") readError(event.error);
+    if (event.kind === "positional") failSyntax(`unexpected argument '${event.arg}'`);
+    if (event.kind !== "option") continue;
+    draft.given.add(flagKey(event.spec));
+    event.spec.apply(draft, event.value ?? "", event.opt);
+    if (draft.exit !== null) return; // -h, -V, -i: the rest is not read
   }
 }
 
@@ -1173,7 +1123,7 @@ function hostFactsCurrent(): HostFacts {
 export function parseArgs(argv: string[], host: HostFacts = hostFactsCurrent()): ParseResult {
   const draft: Draft = { settings: settingsDefault(), exit: null, given: new Set() };
   try {
-    optionsRead(draft, argv);
+    optionsApply(draft, argv);
     if (draft.exit === "help") return { kind: "help", text: helpText() };
     if (draft.exit === "version") return { kind: "version", text: `${version_line}\n` };
     if (draft.exit === "license") return { kind: "license", text: licenseText() };
