@@ -10,8 +10,11 @@
 // (memcached is stopped right after its options by a trailing `-c 0`, a value it refuses while
 // reading options: "Maximum connections must be greater than 0".)
 import { describe, expect, test } from "bun:test";
-import { existsSync } from "node:fs";
-import { flags, parseArgs, suboption_accepted_only, suboption_no_effect, suboptions } from "../../src/config.ts";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import {
+  flags, helpText, parseArgs, settings_stats_left_out, suboption_accepted_only, suboption_no_effect, suboptions,
+} from "../../src/config.ts";
 
 type Outcome = "effect" | "warned" | "refused" | "others";
 
@@ -159,6 +162,24 @@ describe("the flag table: every memcached 1.6.18 flag and -o option", () => {
     // Printed so the report can quote them; asserted so a change to the table is a visible change.
     const counts = { effect: count("effect"), warned: count("warned"), refused: count("refused"), others: count("others") };
     expect(counts).toEqual({ effect: 37, warned: 60, refused: 6, others: 4 });
+  });
+});
+
+describe("README and -h say the same", () => {
+  const readme = readFileSync(join(import.meta.dir, "..", "..", "README.md"), "utf8");
+  const flags_section = readme.slice(readme.indexOf("## Flags"), readme.indexOf("## Replication"));
+
+  test("README's flags section names every flag, every -o option and every left-out stats settings line", () => {
+    for (const row of flag_rows) expect(flags_section).toContain(`\`${row.opt}`);
+    for (const name of [...suboptions.map((sub) => sub.name), ...Object.keys(suboption_accepted_only)]) {
+      expect(flags_section).toContain(`\`${name}\``);
+    }
+    for (const name of Object.keys(settings_stats_left_out)) expect(flags_section).toContain(`\`${name}\``);
+  });
+
+  test("-h and README say -X is repcached's, and memcached's -X is --disable-dumping", () => {
+    expect(helpText()).toContain("memcached 1.6's -X is --disable-dumping here");
+    expect(flags_section).toContain("**`-X` has repcached's meaning.**");
   });
 });
 
