@@ -8,13 +8,19 @@
 // --replication-secret-file) and never throws for bad input: it returns { kind: "error" } before
 // anything is allocated.
 //
-// Syntax is getopt_long's, as memcached uses it: clustered short flags (-vvv, -dM), attached
-// values (-p11211, -m64), --long=value and --long value, unique prefixes of long names.
+// Syntax is getopt_long's, as memcached uses it (src/options.ts reads argv; the words here are
+// memcached's): clustered short flags (-vvv, -dM), attached values (-p11211, -m64), --long=value
+// and --long value, unique prefixes of long names.
+//
+// Every memcached 1.6.18 flag and -o option has one decided outcome (test/unit/flag_table.test.ts,
+// README › Flags): it takes effect; or it is accepted with a warning (flag_no_effect,
+// suboption_no_effect, suboption_accepted_only: the runtime cannot honour it), printed at start
+// without -v and listed in `stats settings`; or, for an -o option memcached does not know either,
+// it is refused in memcached's words (`Illegal suboption "<item>"`, exit 1).
 // Where we differ from memcached 1.6 (verified against a running 1.6.18):
 // - numbers are strict (decimal digits only, no trailing junk, range-checked); memcached uses atoi;
 // - -m takes k/m/g suffixes (memcached 1.6.18 ignores them: its "-m 2048k" is 2048 MB);
 // - -X is repcached's replication ports (memcached 1.6's -X, --disable-dumping, is long-only here);
-// - unknown -o options are collected as warnings, not refused;
 // - running as root without -u is a warning, not a refusal (printed by main.ts: src/privileges.ts);
 // - a positional argument is an error (getopt would silently skip it).
 
