@@ -8,18 +8,26 @@
 // --replication-secret-file) and never throws for bad input: it returns { kind: "error" } before
 // anything is allocated.
 //
-// Syntax is getopt_long's, as memcached uses it: clustered short flags (-vvv, -dM), attached
-// values (-p11211, -m64), --long=value and --long value, unique prefixes of long names.
+// Syntax is getopt_long's, as memcached uses it (src/options.ts reads argv; the words here are
+// memcached's): clustered short flags (-vvv, -dM), attached values (-p11211, -m64), --long=value
+// and --long value, unique prefixes of long names.
+//
+// Every memcached 1.6.18 flag and -o option has one decided outcome (test/unit/flag_table.test.ts,
+// README › Flags): it takes effect; or it is accepted with a warning (flag_no_effect,
+// suboption_no_effect, suboption_accepted_only: the runtime cannot honour it), printed at start
+// without -v and listed in `stats settings`; or, for an -o option memcached does not know either,
+// it is refused in memcached's words (`Illegal suboption "<item>"`, exit 1).
 // Where we differ from memcached 1.6 (verified against a running 1.6.18):
 // - numbers are strict (decimal digits only, no trailing junk, range-checked); memcached uses atoi;
 // - -m takes k/m/g suffixes (memcached 1.6.18 ignores them: its "-m 2048k" is 2048 MB);
 // - -X is repcached's replication ports (memcached 1.6's -X, --disable-dumping, is long-only here);
-// - unknown -o options are collected as warnings, not refused;
 // - running as root without -u is a warning, not a refusal (printed by main.ts: src/privileges.ts);
 // - a positional argument is an error (getopt would silently skip it).
 
 import { readFileSync } from "node:fs";
 import { secretWeakness } from "./replication/handshake.ts";
+import { journal_entry_bytes_max } from "./replication/journal.ts";
+import { optionsRead, suboptionsSplit, type OptionError, type OptionSpec } from "./options.ts";
 
 export const program_name = "repcached";
 export const program_version = "0.1.0"; // repcached-bun's own version
@@ -42,6 +50,12 @@ export const backlog_max_limit = 1 << 20;
 export const chunk_size_min_limit = item_size_max_upper;
 export const verbosity_max = 3;
 export const replication_queue_items_max_limit = 1 << 24;
+/**
+ * --replication-queue-bytes bounds the journal, which holds keys (never values: they are read at
+ * send time), at most this many bytes per entry. So the most it can use is -q × this: that is the
+ * default and the maximum (a larger bound could never be reached, and is refused).
+ */
+export const replication_queue_entry_bytes_max = journal_entry_bytes_max;
 export const peer_host_length_max = 253; // a DNS name
 
 const kib = 1024;
@@ -249,7 +263,7 @@ export function settingsDefault(): Settings {
       listen_port: 11212,
       connect_port: 11212,
       queue_items_max: 8192, // repcached's default
-      queue_bytes_max: 64 * mib,
+      queue_bytes_max: 8192 * journal_entry_bytes_max, // -q × the largest entry (see replicationCheck)
       secret: null,
       propagate_evictions: true, // repcached sends evictions as deletes
       serve_during_copy: false, // repcached opens client ports after the full copy
@@ -279,9 +293,23 @@ class UsageError extends Error {
   constructor(
     message: string,
     readonly try_help: boolean,
+    readonly exit_code: number = exit_code_usage,
   ) {
     super(message);
   }
+}
+
+/** memcached 1.6.18's exit status for an unknown -o item (it prints the message and exits 1). */
+export const exit_code_illegal_suboption = 1;
+
+/** memcached's refusal of an unknown -o item, word for word: no program name, the item quoted whole. */
+function failIllegalSuboption(item: string): never {
+  throw new UsageError(`Illegal suboption "${item}"`, false, exit_code_illegal_suboption);
+}
+
+/** A flag or -o option memcached has but this runtime cannot honour: accepted, and said so at start. */
+function warnNoEffect(d: Draft, opt: string, why: string): void {
+  s(d).warnings.push(`option ${opt}: accepted without effect: ${why}`);
 }
 
 function fail(opt: string, detail: string): never {
@@ -451,7 +479,7 @@ export interface Draft {
   given: Set<string>; // keys of the flags and -o options seen, for the cross-flag checks
 }
 
-export interface Flag {
+export interface Flag extends OptionSpec {
   short: string | null; // the letter, or null for a long-only option
   long: string | null; // memcached 1.6's long name where it has one
   value: string | null; // the value's placeholder ("num", "file"); null: takes no value
@@ -470,10 +498,24 @@ function flag(
   help: string | string[],
   apply: (draft: Draft, value: string, opt: string) => void,
 ): Flag {
-  return { short, long, value, default_text, unit, help: Array.isArray(help) ? help : [help], apply };
+  const takes = value === null ? "none" : "required";
+  return { short, long, value, takes, default_text, unit, help: Array.isArray(help) ? help : [help], apply };
 }
 
 const s = (draft: Draft): Settings => draft.settings;
+
+/**
+ * memcached 1.6 flags this runtime cannot honour: accepted (scripts that pass them still start),
+ * and each prints this reason at start (without -v) and shows it in `stats settings`.
+ */
+export const flag_no_effect: Readonly<Record<string, string>> = {
+  r: "the runtime cannot raise the core file limit (Bun has no setrlimit)",
+  k: "the runtime cannot lock memory (Bun has no mlockall)",
+  L: "the store maps ordinary pages (no large-page allocation here)",
+  b: "Bun.listen has no backlog option: the runtime's own listen backlog applies",
+  e: "no restartable cache here: items live in process memory and are lost at restart",
+  N: "no NAPI ID steering here (one event loop serves every connection)",
+};
 
 export const flags: readonly Flag[] = [
   flag("p", "port", "num", "11211", null, "TCP port to listen on, 0 is off", (d, v, o) => {
@@ -505,8 +547,9 @@ export const flags: readonly Flag[] = [
   flag("d", "daemon", null, null, null, "run as a daemon", (d) => {
     s(d).daemonize = true;
   }),
-  flag("r", "enable-coredumps", null, null, null, "maximize core file limit", (d) => {
+  flag("r", "enable-coredumps", null, null, null, "maximize core file limit (accepted; no effect here)", (d, _v, o) => {
     s(d).core_limit_raise = true;
+    warnNoEffect(d, o, flag_no_effect.r!);
   }),
   flag("u", "user", "user", null, null, "assume identity of <username> (only when run as root)", (d, v, o) => {
     if (v === "") fail(o, "the user name is empty");
@@ -524,8 +567,9 @@ export const flags: readonly Flag[] = [
     const count = countParse(o, v, connections_max_limit);
     s(d).connections_max = countAtLeast(o, count, 1, "Maximum connections must be greater than 0");
   }),
-  flag("k", "lock-memory", null, null, null, "lock down all paged memory", (d) => {
+  flag("k", "lock-memory", null, null, null, "lock down all paged memory (accepted; no effect here)", (d, _v, o) => {
     s(d).lock_memory = true;
+    warnNoEffect(d, o, flag_no_effect.k!);
   }),
   flag("v", "verbose", null, null, null,
     ["verbose (print errors/warnings while in event loop)", "-vv: also client commands/responses",
@@ -555,8 +599,9 @@ export const flags: readonly Flag[] = [
     const count = countParse(o, v, chunk_size_min_limit);
     s(d).chunk_size_min = countAtLeast(o, count, 1, "Chunk size must be greater than 0");
   }),
-  flag("L", "enable-largepages", null, null, null, "try to use large memory pages (accepted; no effect)", (d) => {
+  flag("L", "enable-largepages", null, null, null, "try to use large memory pages (accepted; no effect here)", (d, _v, o) => {
     s(d).large_pages = true;
+    warnNoEffect(d, o, flag_no_effect.L!);
   }),
   flag("D", null, "char", ":", null,
     ["use <char> as the delimiter between key prefixes and IDs", "for per-prefix stats; also turns those stats on"],
@@ -581,8 +626,9 @@ export const flags: readonly Flag[] = [
     ["disable use of CAS: clients see cas 0 and `cas` never matches;", "items keep theirs (replication orders versions by it)"], (d) => {
     s(d).cas_enabled = false;
   }),
-  flag("b", "listen-backlog", "num", "1024", "connections", "set the backlog queue limit", (d, v, o) => {
+  flag("b", "listen-backlog", "num", "1024", "connections", "set the backlog queue limit (accepted; no effect here)", (d, v, o) => {
     s(d).backlog = countParse(o, v, backlog_max_limit);
+    warnNoEffect(d, o, flag_no_effect.b!);
   }),
   flag("B", "protocol", "name", "auto", null,
     "protocol - one of ascii, binary, or auto", (d, v, o) => {
@@ -620,17 +666,18 @@ export const flags: readonly Flag[] = [
       s(d).auth_file_path = v;
     }),
   flag("e", "memory-file", "file", null, null,
-    "mmap a file for item memory (ignored: no restartable cache)", (d, v, o) => {
-      s(d).warnings.push(`option ${o} ${v}: restartable cache is not supported; items live in memory only`);
+    "mmap a file for item memory (accepted; no effect here)", (d, v, o) => {
+      pathParse(o, v);
+      warnNoEffect(d, o, flag_no_effect.e!);
     }),
   flag("Z", "enable-ssl", null, null, null,
     ["enable TLS on TCP client listeners (see -o ssl_*); UDP and", "UNIX sockets stay plain, as in memcached"],
     (d) => {
       s(d).tls.enabled = true;
     }),
-  flag("N", "napi-ids", "num", null, null, "number of napi ids (accepted and ignored)", (d, v, o) => {
+  flag("N", "napi-ids", "num", null, null, "number of napi ids (accepted; no effect here)", (d, v, o) => {
     countParse(o, v, threads_max_limit);
-    s(d).warnings.push(`option ${o}: napi ids are not supported; ignored`);
+    warnNoEffect(d, o, flag_no_effect.N!);
   }),
   flag("o", "extended", "options", null, null,
     ["comma separated list of extended options", "most options have a 'no_' prefix to disable"],
@@ -643,7 +690,8 @@ export const flags: readonly Flag[] = [
       s(d).replication.peer_host = peerParse(o, v);
     }),
   flag("X", "replication-ports", "num:num", "11212", null,
-    ["TCP ports for replication: <listen>[:<connect>]", "(connect defaults to listen); -x or -X turns replication on"],
+    ["TCP ports for replication: <listen>[:<connect>]", "(connect defaults to listen); -x or -X turns replication on;",
+      "repcached's -X: memcached 1.6's -X is --disable-dumping here"],
     (d, v, o) => {
       const [listen_port, connect_port] = replicationPortsParse(o, v);
       s(d).replication.listen_port = listen_port;
@@ -655,8 +703,10 @@ export const flags: readonly Flag[] = [
       s(d).replication.queue_items_max = countAtLeast(o, count, 1,
         "the replication queue limit must be greater than 0");
     }),
-  flag(null, "replication-queue-bytes", "size", "64m", "bytes",
-    ["replication queue limit in bytes, k/m/g suffix allowed;", "at least -I (the default grows to -I)"],
+  flag(null, "replication-queue-bytes", "size", null, "bytes",
+    ["replication queue limit in bytes, k/m/g suffix allowed; the queue",
+      `holds keys, not values: ${journal_entry_bytes_max}..-q × ${journal_entry_bytes_max} bytes`,
+      `(default: -q × ${journal_entry_bytes_max}, ${8192 * journal_entry_bytes_max} with -q 8192)`],
     (d, v, o) => {
       const bytes = sizeParse(o, v, 1, memory_bytes_max_limit);
       s(d).replication.queue_bytes_max = countAtLeast(o, bytes, 1,
@@ -896,31 +946,78 @@ export const suboptions: readonly Suboption[] = [
     apply: (d) => noModernApply(d) },
 ];
 
-// memcached 1.6 options that need a feature we lack (extstore, proxy, ...): warned, ignored.
-const suboption_unsupported_prefixes = ["ext_", "proxy_"];
-const suboption_unsupported_names = new Set([
-  "slab_sizes", "no_chunked_items", "no_inline_ascii_resp", "no_drop_privileges", "drop_privileges",
-  "resp_obj_mem_limit", "sock_cookie_id", "slab_automove_freeratio",
-]);
+const no_lru_segments = "one plain LRU per slab class here (no segmented LRU, no maintainer thread)";
+const no_crawler = "no LRU crawler here: expired items are reclaimed on access and by a fixed background sweep";
+const no_slab_mover = "no slab page mover here: pages stay in their class";
+const no_watch = "no watch (live logging) here";
+const no_extstore = "no extstore (external storage) here";
+
+/**
+ * memcached 1.6.18's -o options this store cannot honour, and why: accepted (their values are still
+ * checked with memcached's rules), a warning at start (without -v) and in `stats settings`; their
+ * memcached `stats settings` lines are left out (README: "stats settings").
+ */
+export const suboption_no_effect: Readonly<Record<string, string>> = {
+  no_maxconns_fast: "connections past -c are always answered an error and closed at once (maxconns_fast)",
+  hashpower: "the hash table sizes itself (from -m) and grows as items come",
+  no_hashexpand: "the hash table always grows, one bucket at a time",
+  tail_repair_time: "items here hold no references that could leave an LRU tail stuck",
+  hash_algorithm: "keys hash with Wyhash and a random seed (not selectable)",
+  lru_crawler: no_crawler,
+  no_lru_crawler: no_crawler,
+  lru_crawler_sleep: no_crawler,
+  lru_crawler_tocrawl: no_crawler,
+  read_buf_mem_limit: "connection buffers have fixed per-connection bounds here",
+  lru_maintainer: no_lru_segments,
+  no_lru_maintainer: no_lru_segments,
+  hot_lru_pct: no_lru_segments,
+  warm_lru_pct: no_lru_segments,
+  hot_max_factor: no_lru_segments,
+  warm_max_factor: no_lru_segments,
+  temporary_ttl: no_lru_segments,
+  slab_chunk_max: "the store does not split large items into chunks",
+  watcher_logbuf_size: no_watch,
+  worker_logbuf_size: no_watch,
+  track_sizes: "no item size histogram here ('stats sizes' answers disabled)",
+  slab_reassign: no_slab_mover,
+  no_slab_reassign: no_slab_mover,
+  slab_automove: no_slab_mover,
+  no_slab_automove: no_slab_mover,
+  slab_automove_ratio: no_slab_mover,
+  slab_automove_window: no_slab_mover,
+  no_modern: "it selects memcached 1.4's LRU, hash and slab behaviour, none of which exists here",
+};
+
+/**
+ * memcached 1.6.18 -o options (as Debian builds it: extstore and TLS, no proxy) with no counterpart
+ * at all here: accepted with a warning, value unchecked. Anything neither here nor in `suboptions`
+ * is refused as memcached refuses it: `Illegal suboption "<item>"`, exit 1.
+ */
+export const suboption_accepted_only: Readonly<Record<string, string>> = {
+  ...Object.fromEntries(["ext_path", "ext_page_size", "ext_wbuf_size", "ext_threads", "ext_io_depth",
+    "ext_item_size", "ext_item_age", "ext_low_ttl", "ext_drop_unread", "ext_recache_rate", "ext_compact_under",
+    "ext_drop_under", "ext_max_frag", "ext_max_sleep", "slab_automove_freeratio"].map((name) => [name, no_extstore])),
+  slab_sizes: "slab classes come from -f and -n here",
+  no_chunked_items: "the store does not split large items into chunks",
+  inline_ascii_resp: "memcached 1.6 ignores it too",
+  no_inline_ascii_resp: "memcached 1.6 ignores it too",
+  drop_privileges: "no seccomp sandbox here",
+  no_drop_privileges: "no seccomp sandbox here",
+  resp_obj_mem_limit: "memcached 1.6 ignores it too (see read_buf_mem_limit)",
+  sock_cookie_id: "no socket cookies (SO_MARK) here",
+};
 
 function extendedApply(d: Draft, text: string, opt: string): void {
-  for (const item of text.split(",")) {
-    if (item === "") fail(opt, `Illegal suboption ""`);
-    const equals = item.indexOf("=");
-    const name = equals < 0 ? item : item.slice(0, equals);
-    const value = equals < 0 ? null : item.slice(equals + 1);
-    suboptionApply(d, name, value, opt);
-  }
+  if (text === "") return; // memcached: an empty list sets nothing
+  for (const { item, name, value } of suboptionsSplit(text)) suboptionApply(d, item, name, value, opt);
 }
 
-function suboptionApply(d: Draft, name: string, value: string | null, opt: string): void {
+function suboptionApply(d: Draft, item: string, name: string, value: string | null, opt: string): void {
   const sub = suboptions.find((candidate) => candidate.name === name);
   if (sub === undefined) {
-    const unsupported = suboption_unsupported_names.has(name) ||
-      suboption_unsupported_prefixes.some((prefix) => name.startsWith(prefix));
-    s(d).warnings.push(unsupported
-      ? `option ${opt}: '${name}' is not supported by repcached-bun; ignored`
-      : `option ${opt}: unknown extended option '${name}' ignored (memcached would refuse it)`);
+    const why = suboption_accepted_only[name];
+    if (why === undefined) failIllegalSuboption(item);
+    warnNoEffect(d, `${opt} ${name}`, why);
     return;
   }
   const sub_opt = `${opt} ${name}`;
@@ -928,92 +1025,42 @@ function suboptionApply(d: Draft, name: string, value: string | null, opt: strin
   if (sub.value === null && value !== null) fail(sub_opt, `'${name}' does not take a value`);
   sub.apply(d, value ?? "", sub_opt);
   d.given.add(name);
+  const why = suboption_no_effect[name];
+  if (why !== undefined) warnNoEffect(d, sub_opt, why);
 }
 
 // ---------------------------------------------------------------------------------------------
-// The option loop (getopt_long's syntax).
-
-const flag_by_short = new Map<string, Flag>();
-for (const entry of flags) if (entry.short !== null) flag_by_short.set(entry.short, entry);
+// The option loop: src/options.ts splits argv (getopt_long's syntax); the words are memcached's.
 
 function flagKey(entry: Flag): string {
   return entry.short ?? entry.long!;
 }
 
-/** Exact long name, else a unique prefix, as getopt_long. */
-function longFind(name: string): Flag {
-  const exact = flags.find((entry) => entry.long === name);
-  if (exact !== undefined) return exact;
-  const matches = name === "" ? [] : flags.filter((entry) => entry.long?.startsWith(name));
-  if (matches.length === 1) return matches[0]!;
-  if (matches.length === 0) failSyntax(`unknown option '--${name}'`);
-  const names = matches.map((entry) => `'--${entry.long}'`).join(" ");
-  failSyntax(`option '--${name}' is ambiguous; possibilities: ${names}`);
-}
-
-function missingValue(opt: string, entry: Flag): never {
-  failSyntax(`option ${opt}: missing value <${entry.value}>`);
-}
-
-/** Reads argv[index] (a long option); returns how many argv entries it used. */
-function longRead(draft: Draft, argv: string[], index: number): number {
-  const body = argv[index]!.slice(2);
-  const equals = body.indexOf("=");
-  const entry = longFind(equals < 0 ? body : body.slice(0, equals));
-  const opt = `--${entry.long}`;
-  if (entry.value === null) {
-    if (equals >= 0) failSyntax(`option '${opt}' doesn't allow an argument`);
-    entry.apply(draft, "", opt);
-    draft.given.add(flagKey(entry));
-    return 1;
-  }
-  let used = 1;
-  let value = body.slice(equals + 1);
-  if (equals < 0) {
-    if (index + 1 >= argv.length) missingValue(opt, entry);
-    value = argv[index + 1]!;
-    used = 2;
-  }
-  entry.apply(draft, value, opt);
-  draft.given.add(flagKey(entry));
-  return used;
-}
-
-/** Reads a cluster of short flags such as -vvv, -dM or -p11211; returns argv entries used. */
-function shortRead(draft: Draft, argv: string[], index: number): number {
-  const cluster = argv[index]!;
-  for (let at = 1; at < cluster.length && draft.exit === null; at++) {
-    const letter = cluster[at]!;
-    const entry = flag_by_short.get(letter);
-    if (entry === undefined) failSyntax(`unknown option -- ${letter}`);
-    const opt = `-${letter}`;
-    draft.given.add(flagKey(entry));
-    if (entry.value === null) {
-      entry.apply(draft, "", opt);
-      continue;
+function readError(error: OptionError<Flag>): never {
+  switch (error.reason) {
+    case "unknown-short":
+      failSyntax(`unknown option -- ${error.letter}`);
+    case "unknown-long":
+      failSyntax(`unknown option '--${error.name}'`);
+    case "ambiguous": {
+      const names = error.matches.map((entry) => `'--${entry.long}'`).join(" ");
+      failSyntax(`option '--${error.name}' is ambiguous; possibilities: ${names}`);
     }
-    if (at + 1 < cluster.length) {
-      entry.apply(draft, cluster.slice(at + 1), opt);
-      return 1;
-    }
-    if (index + 1 >= argv.length) missingValue(opt, entry);
-    entry.apply(draft, argv[index + 1]!, opt);
-    return 2;
+    case "missing-value":
+      failSyntax(`option ${error.opt}: missing value <${error.spec.value}>`);
+    case "unexpected-value":
+      failSyntax(`option '${error.opt}' doesn't allow an argument`);
   }
-  return 1;
 }
 
-function optionsRead(draft: Draft, argv: string[]): void {
-  let index = 0;
-  while (index < argv.length && draft.exit === null) {
-    const arg = argv[index]!;
-    if (arg === "--") {
-      if (index + 1 < argv.length) failSyntax(`unexpected argument '${argv[index + 1]}'`);
-      return;
-    }
-    if (arg.startsWith("--")) index += longRead(draft, argv, index);
-    else if (arg.startsWith("-") && arg.length > 1) index += shortRead(draft, argv, index);
-    else failSyntax(`unexpected argument '${arg}'`);
+function optionsApply(draft: Draft, argv: string[]): void {
+  for (const event of optionsRead(argv, flags, { long_prefixes: true })) {
+    if (event.kind === "error") readError(event.error);
+    if (event.kind === "positional") failSyntax(`unexpected argument '${event.arg}'`);
+    if (event.kind !== "option") continue;
+    draft.given.add(flagKey(event.spec));
+    event.spec.apply(draft, event.value ?? "", event.opt);
+    if (draft.exit !== null) return; // -h, -V, -i: the rest is not read
   }
 }
 
@@ -1067,13 +1114,21 @@ function replicationCheck(draft: Draft): void {
   if (settings.tcp_port !== 0 && replication.listen_port === settings.tcp_port) {
     fail("-X", `replication listen port ${replication.listen_port} is also the TCP port (-p)`);
   }
-  // The queue must hold at least one item of the largest size: the default grows with -I.
+  // The journal holds keys (values are read at send time): -q entries never need more than
+  // -q × the largest entry. That is the default, and the most the flag may ask for.
+  const bytes_most = replication.queue_items_max * journal_entry_bytes_max;
   if (!draft.given.has("replication-queue-bytes")) {
-    replication.queue_bytes_max = Math.max(replication.queue_bytes_max, settings.item_size_max);
+    replication.queue_bytes_max = bytes_most;
+    return;
   }
-  if (replication.queue_bytes_max < settings.item_size_max) {
-    fail("--replication-queue-bytes",
-      `${replication.queue_bytes_max} bytes is less than one item of -I (${settings.item_size_max} bytes)`);
+  const bytes = replication.queue_bytes_max;
+  if (bytes < journal_entry_bytes_max) {
+    fail("--replication-queue-bytes", `${bytes} bytes is less than one queue entry (${journal_entry_bytes_max} bytes: the longest key and its header)`);
+  }
+  if (bytes > bytes_most) {
+    fail("--replication-queue-bytes", `${bytes} bytes is more than ${replication.queue_items_max} entries (-q) can use: ` +
+      `the queue holds keys, not values, at most ${journal_entry_bytes_max} bytes each, so at most ${bytes_most} bytes ` +
+      `(raise -q for more)`);
   }
 }
 
@@ -1175,7 +1230,7 @@ function hostFactsCurrent(): HostFacts {
 export function parseArgs(argv: string[], host: HostFacts = hostFactsCurrent()): ParseResult {
   const draft: Draft = { settings: settingsDefault(), exit: null, given: new Set() };
   try {
-    optionsRead(draft, argv);
+    optionsApply(draft, argv);
     if (draft.exit === "help") return { kind: "help", text: helpText() };
     if (draft.exit === "version") return { kind: "version", text: `${version_line}\n` };
     if (draft.exit === "license") return { kind: "license", text: licenseText() };
@@ -1183,7 +1238,7 @@ export function parseArgs(argv: string[], host: HostFacts = hostFactsCurrent()):
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
     const hint = error.try_help ? `\nTry '${program_name} -h' for more information.` : "";
-    return { kind: "error", message: error.message + hint, exit_code: exit_code_usage };
+    return { kind: "error", message: error.message + hint, exit_code: error.exit_code };
   }
   return { kind: "run", settings: draft.settings };
 }
@@ -1212,10 +1267,25 @@ function flagHelp(entry: Flag): string[] {
 }
 
 function suboptionHelp(): string[] {
-  return suboptions.map((sub) => {
+  const lines = suboptions.map((sub) => {
     const name = sub.value === null ? sub.name : `${sub.name}=<${sub.value}>`;
-    return helpColumns(`   - ${name}:`, [sub.help])[0]!;
+    const help = sub.name in suboption_no_effect ? `${sub.help} (accepted; no effect here)` : sub.help;
+    return helpColumns(`   - ${name}:`, [help])[0]!;
   });
+  lines.push(...helpColumns("   - also accepted,", ["without effect (no extstore, seccomp, ...):",
+    ...wrapWords(Object.keys(suboption_accepted_only).join(", "), 52)]));
+  lines.push(...helpColumns("   - any other:", ['refused as memcached does: Illegal suboption "<name>"']));
+  return lines;
+}
+
+function wrapWords(text: string, width: number): string[] {
+  const lines: string[] = [];
+  for (const word of text.split(" ")) {
+    const last = lines.length - 1;
+    if (last >= 0 && lines[last]!.length + 1 + word.length <= width) lines[last] += ` ${word}`;
+    else lines.push(word);
+  }
+  return lines;
 }
 
 export function helpText(): string {
@@ -1224,7 +1294,10 @@ export function helpText(): string {
     lines.push(...flagHelp(entry));
     if (entry.short === "o") lines.push(...suboptionHelp());
   }
-  lines.push("", "Replication follows repcached 2.2.1: start one node, then start its peer with -x.");
+  lines.push("", "Replication follows repcached 2.2.1: start one node, then start its peer with -x.",
+    "-X is repcached's replication ports, as in repcached 2.2.1; memcached 1.6's -X",
+    "(--disable-dumping) is long-only here. Flags marked 'no effect here' are accepted",
+    "and print a warning at start (also in `stats settings`).");
   return lines.join("\n") + "\n";
 }
 
@@ -1288,7 +1361,6 @@ function connectionStats(settings: Settings, live: SettingsLive): Array<[string,
     ["detail_enabled", yesNo(live.stats_detail_enabled)],
     ["reqs_per_event", String(settings.requests_per_event_max)],
     ["cas_enabled", yesNo(settings.cas_enabled)],
-    ["tcp_backlog", String(settings.backlog)],
     ["binding_protocol", settings.binding_protocol === "auto" ? "auto-negotiate" : settings.binding_protocol],
     ["auth_enabled_sasl", yesNo(settings.sasl_enabled)],
     ["auth_enabled_ascii", settings.auth_file_path ?? "no"],
@@ -1296,43 +1368,42 @@ function connectionStats(settings: Settings, live: SettingsLive): Array<[string,
   ];
 }
 
-function extrasStats(settings: Settings, live: SettingsLive): Array<[string, string]> {
-  const e = settings.extras;
+function extrasStats(settings: Settings): Array<[string, string]> {
   return [
-    ["maxconns_fast", yesNo(e.maxconns_fast)],
-    ["hashpower_init", String(e.hashpower_init)],
-    ["slab_reassign", yesNo(e.slab_reassign)],
-    ["slab_automove", String(e.slab_automove)],
-    ["slab_automove_ratio", printfFixed(e.slab_automove_ratio, 2)],
-    ["slab_automove_window", String(e.slab_automove_window)],
-    ["slab_chunk_max", String(e.slab_chunk_size_max)],
-    ["lru_crawler", yesNo(e.lru_crawler)],
-    ["lru_crawler_sleep", String(e.lru_crawler_sleep_us)],
-    ["lru_crawler_tocrawl", String(e.lru_crawler_tocrawl_max)],
-    ["tail_repair_time", String(e.tail_repair_time_s)],
+    // Connections past -c are always answered an error and closed (no_maxconns_fast has no effect).
+    ["maxconns_fast", "yes"],
     ["flush_enabled", yesNo(settings.flush_enabled)],
-    ["dump_enabled", yesNo(settings.dump_enabled)],
-    ["hash_algorithm", e.hash_algorithm],
-    ["lru_maintainer_thread", yesNo(e.lru_maintainer)],
-    ["lru_segmented", yesNo(e.lru_segmented)],
-    ["hot_lru_pct", String(e.hot_lru_pct)],
-    ["warm_lru_pct", String(e.warm_lru_pct)],
-    ["hot_max_factor", printfFixed(e.hot_max_factor, 2)],
-    ["warm_max_factor", printfFixed(e.warm_max_factor, 2)],
-    ["temp_lru", yesNo(e.temp_lru)],
-    ["temporary_ttl", String(e.temporary_ttl_s)],
-    ["idle_timeout", String(e.idle_timeout_s)],
-    ["watcher_logbuf_size", String(e.watcher_logbuf_bytes)],
-    ["worker_logbuf_size", String(e.worker_logbuf_bytes)],
-    ["read_buf_mem_limit", String(e.read_buf_memory_bytes_max)],
-    ["track_sizes", yesNo(live.track_sizes)],
-    ["inline_ascii_response", "no"],
-    // memcached prints ext_* here (extstore builds); we have no extstore.
+    ["idle_timeout", String(settings.extras.idle_timeout_s)],
     ...tlsStats(settings.tls),
-    ["num_napi_ids", "(null)"],
-    ["memory_file", "(null)"],
   ];
 }
+
+/**
+ * memcached 1.6.18's `stats settings` lines left out here, and why: each names a setting that does
+ * not exist in this server, so any value would be made up (README: "stats settings").
+ */
+export const settings_stats_left_out: Readonly<Record<string, string>> = {
+  tcp_backlog: "Bun.listen has no backlog option (-b is accepted with a warning)",
+  hashpower_init: "the hash table sizes itself (-o hashpower has no effect)",
+  slab_reassign: "no slab page mover", slab_automove: "no slab page mover",
+  slab_automove_ratio: "no slab page mover", slab_automove_window: "no slab page mover",
+  slab_chunk_max: "large items are not split into chunks",
+  lru_crawler: "no LRU crawler", lru_crawler_sleep: "no LRU crawler", lru_crawler_tocrawl: "no LRU crawler",
+  tail_repair_time: "no item references to repair",
+  dump_enabled: "no dump commands (stats cachedump, lru_crawler metadump) to enable",
+  hash_algorithm: "the hash (seeded Wyhash) is not selectable",
+  lru_maintainer_thread: "no segmented LRU", lru_segmented: "no segmented LRU", hot_lru_pct: "no segmented LRU",
+  warm_lru_pct: "no segmented LRU", hot_max_factor: "no segmented LRU", warm_max_factor: "no segmented LRU",
+  temp_lru: "no segmented LRU", temporary_ttl: "no segmented LRU",
+  watcher_logbuf_size: "no watch (live logging)", worker_logbuf_size: "no watch (live logging)",
+  read_buf_mem_limit: "connection buffers have fixed bounds",
+  track_sizes: "no item size histogram",
+  inline_ascii_response: "a memcached 1.4 setting (always no in 1.6)",
+  ssl_wbuf_size: "the runtime sizes its own TLS buffers",
+  num_napi_ids: "no NAPI ID steering (-N is accepted with a warning)",
+  memory_file: "no restartable cache (-e is accepted with a warning)",
+  // memcached prints ext_* and slab_automove_freeratio in extstore builds; there is no extstore here.
+};
 
 /** memcached shows ssl_verify_mode as OpenSSL's flags: none 0, peer 1, +fail-if-none 2, +once 4. */
 const tls_verify_flags = [0, 1, 1 | 2, 1 | 2 | 4];
@@ -1347,9 +1418,9 @@ function tlsStats(tls: TlsSettings): Array<[string, string]> {
     ["ssl_keyformat", String(tls_keyformat_pem)],
     ["ssl_ciphers", tls.ciphers ?? "NULL"],
     ["ssl_ca_cert", tls.ca_cert_path ?? "NULL"],
-    ["ssl_wbuf_size", String(tls.write_buffer_bytes)],
-    ["ssl_session_cache", yesNo(tls.session_cache)],
-    ["ssl_kernel_tls", yesNo(tls.kernel_tls)],
+    // Accepted with a warning, never on here: the real values.
+    ["ssl_session_cache", "no"],
+    ["ssl_kernel_tls", "no"],
     ["ssl_min_version", tls_version_names[tls.min_version]!],
   ];
 }
@@ -1376,5 +1447,12 @@ export function settingsStats(settings: Settings, live: Partial<SettingsLive> = 
     stats_detail_enabled: live.stats_detail_enabled ?? settings.stats_detail_enabled,
     track_sizes: live.track_sizes ?? settings.extras.track_sizes,
   };
-  return [...connectionStats(settings, now), ...extrasStats(settings, now), ...replicationStats(settings)];
+  return [...connectionStats(settings, now), ...extrasStats(settings), ...replicationStats(settings),
+    ...warningStats(settings)];
+}
+
+/** The start-up warnings (flags accepted without effect, and the like), as printed at start. */
+function warningStats(settings: Settings): Array<[string, string]> {
+  return [["warnings", String(settings.warnings.length)],
+    ...settings.warnings.map((text, at): [string, string] => [`warning_${at + 1}`, text])];
 }

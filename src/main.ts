@@ -195,7 +195,9 @@ async function main(argv: string[]): Promise<void> {
     process.exit(0);
   }
   const settings = parsed.settings;
-  for (const warning of settings.warnings) if (settings.verbosity > 0) console.error(warning);
+  // Always printed (not only with -v): a flag accepted without effect must not pass unnoticed.
+  // `stats settings` repeats them (warning_<n>).
+  for (const warning of settings.warnings) console.error(`WARNING: ${warning}`);
   const identity = identityCheck(settings.user);
   const tls = tlsLoad(settings);
   if (settings.daemonize && !process.env[daemon_child_env]) daemonize();

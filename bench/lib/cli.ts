@@ -1,5 +1,6 @@
 // The command line of `bun bench` (bench/run.ts). Pure: argv in, options or a usage error out.
 import { parts, type Part } from "./workloads.ts";
+import { optionsRead, type OptionError, type OptionSpec } from "../../src/options.ts";
 
 export const usage = `usage: bun bench [--quick] [--rounds N] [--duration S] [--only a,b,c,d,e,f,rss,proxy,micro] [--no-pin] [--out DIR]
 
@@ -34,13 +35,39 @@ export const duration_s_max = 600;
 
 export type CliResult = { kind: "run"; options: Options } | { kind: "help" } | { kind: "error"; message: string };
 
-function positive(flag: string, text: string | undefined, max: number, integer: boolean): number | string {
-  if (text === undefined) return `${flag} needs a value`;
+function positive(flag: string, text: string, max: number, integer: boolean): number | string {
   const value = Number(text);
   if (!/^\d+(\.\d+)?$/.test(text) || !(value > 0) || value > max || (integer && !Number.isInteger(value))) {
     return `${flag} ${JSON.stringify(text)}: expected ${integer ? "an integer" : "a number"} in (0, ${max}]`;
   }
   return value;
+}
+
+type BenchFlag = OptionSpec & { long: string; placeholder: string };
+
+const bench_flags: readonly BenchFlag[] = [
+  { short: "h", long: "help", takes: "none", placeholder: "" },
+  { short: null, long: "quick", takes: "none", placeholder: "" },
+  { short: null, long: "no-pin", takes: "none", placeholder: "" },
+  { short: null, long: "rounds", takes: "required", placeholder: "value" },
+  { short: null, long: "duration", takes: "required", placeholder: "value" },
+  { short: null, long: "only", takes: "required", placeholder: "list" },
+  { short: null, long: "out", takes: "required", placeholder: "directory" },
+];
+
+/** The reader's complaint in bench's words (src/options.ts splits argv, as the server's and magent's). */
+function readError(error: OptionError<BenchFlag>): string {
+  switch (error.reason) {
+    case "unknown-short":
+    case "unknown-long":
+      return `unknown argument ${JSON.stringify(error.arg)}`;
+    case "ambiguous":
+      return `unknown argument ${JSON.stringify(`--${error.name}`)}`;
+    case "missing-value":
+      return `${error.opt} needs a ${error.spec.placeholder}`;
+    case "unexpected-value":
+      return `${error.opt} takes no value`;
+  }
 }
 
 export function parseCli(argv: readonly string[]): CliResult {
@@ -50,35 +77,33 @@ export function parseCli(argv: readonly string[]): CliResult {
   let only: Set<Part> | null = null;
   let pin = true;
   let out_dir: string | null = null;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    const [flag, attached] = arg.startsWith("--") && arg.includes("=") ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)] : [arg, undefined];
-    const value = () => attached ?? argv[++i];
-    switch (flag) {
-      case "--help":
-      case "-h":
+  for (const event of optionsRead(argv, bench_flags, { long_prefixes: false })) {
+    if (event.kind === "error") return { kind: "error", message: readError(event.error) };
+    if (event.kind === "positional") return { kind: "error", message: `unknown argument ${JSON.stringify(event.arg)}` };
+    const flag = `--${event.spec.long}`;
+    const text = event.value ?? "";
+    switch (event.spec.long) {
+      case "help":
         return { kind: "help" };
-      case "--quick":
+      case "quick":
         quick = true;
         break;
-      case "--no-pin":
+      case "no-pin":
         pin = false;
         break;
-      case "--rounds": {
-        const n = positive(flag, value(), rounds_max, true);
+      case "rounds": {
+        const n = positive(flag, text, rounds_max, true);
         if (typeof n === "string") return { kind: "error", message: n };
         rounds = n;
         break;
       }
-      case "--duration": {
-        const n = positive(flag, value(), duration_s_max, false);
+      case "duration": {
+        const n = positive(flag, text, duration_s_max, false);
         if (typeof n === "string") return { kind: "error", message: n };
         duration_s = n;
         break;
       }
-      case "--only": {
-        const text = value();
-        if (text === undefined) return { kind: "error", message: "--only needs a list" };
+      case "only": {
         const names = text.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
         const unknown = names.filter((n) => !(parts as readonly string[]).includes(n));
         if (unknown.length > 0 || names.length === 0) {
@@ -87,14 +112,9 @@ export function parseCli(argv: readonly string[]): CliResult {
         only = new Set(names as Part[]);
         break;
       }
-      case "--out": {
-        const dir = value();
-        if (dir === undefined) return { kind: "error", message: "--out needs a directory" };
-        out_dir = dir;
+      case "out":
+        out_dir = text;
         break;
-      }
-      default:
-        return { kind: "error", message: `unknown argument ${JSON.stringify(arg)}` };
     }
   }
   const options: Options = {

@@ -3,7 +3,8 @@
 // One flag table (`flags`) drives parsing and `-h`. Settings flow one way: defaults
 // (settingsDefault) → per-flag checks while the options are read → cross-flag checks → plain values
 // for the proxy. parseArgs is pure and never throws for bad input: it returns { kind: "error" }
-// naming the flag, before anything is allocated. Syntax is getopt's: clustered short flags (-Dk),
+// naming the flag, before anything is allocated. Syntax is getopt's (src/options.ts, shared with
+// the server and bench): clustered short flags (-Dk),
 // attached values (-p12000, -s127.0.0.1:11211), and `--name value` / `--name=value` for long ones.
 //
 // Where we differ from magent 0.5, on purpose:
@@ -13,6 +14,7 @@
 // - numbers are strict (digits only, range-checked), where magent used atoi.
 
 import type { ServerAddress } from "./ketama.ts";
+import { optionsRead, type OptionSpec } from "../options.ts";
 
 export const program_name = "magent";
 /** The magent version we speak as: `stats` and `version` say `memcached agent v0.5`. */
@@ -110,7 +112,7 @@ export function serverParse(opt: string, text: string): ServerAddress {
   return { host, port };
 }
 
-export interface Flag {
+export interface Flag extends OptionSpec {
   short: string | null;
   long: string | null;
   value: string | null; // placeholder of the value; null: takes none
@@ -118,7 +120,9 @@ export interface Flag {
   apply: (s: ProxySettings, value: string, opt: string) => void;
 }
 
-export const flags: readonly Flag[] = [
+type FlagRow = Omit<Flag, "takes">;
+
+const flag_rows: readonly FlagRow[] = [
   { short: "h", long: "help", value: null, help: "this message", apply: () => {} },
   { short: "u", long: null, value: "uid", help: "run as this user (after binding)", apply: (s, v) => void (s.user = v) },
   { short: "g", long: null, value: "gid", help: "run as this group (after binding)", apply: (s, v) => void (s.group = v) },
@@ -186,6 +190,8 @@ export const flags: readonly Flag[] = [
   },
 ];
 
+export const flags: readonly Flag[] = flag_rows.map((row) => ({ ...row, takes: row.value === null ? "none" : "required" }));
+
 export function usageText(): string {
   const lines = [`${agent_line} (repcached-bun)`, "Usage:"];
   for (const f of flags) {
@@ -195,52 +201,31 @@ export function usageText(): string {
   return lines.join("\n");
 }
 
-function findShort(letter: string): Flag {
-  const found = flags.find((f) => f.short === letter);
-  if (found === undefined) fail(`-${letter}`, "unknown option");
-  return found;
-}
-
-function findLong(name: string): Flag {
-  const found = flags.find((f) => f.long === name);
-  if (found === undefined) fail(`--${name}`, "unknown option");
-  return found;
-}
-
-/** Reads argv into settings; returns true when -h was given. */
+/** Reads argv into settings (src/options.ts splits it; the words are ours); true when -h was given. */
 function readOptions(argv: readonly string[], s: ProxySettings): boolean {
   let help = false;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg.startsWith("--")) {
-      const eq = arg.indexOf("=");
-      const name = eq < 0 ? arg.slice(2) : arg.slice(2, eq);
-      const f = findLong(name);
-      if (f.value === null) {
-        if (eq >= 0) fail(`--${name}`, "takes no value");
-        if (f.short === "h") help = true;
-        f.apply(s, "", `--${name}`);
-        continue;
-      }
-      const value = eq >= 0 ? arg.slice(eq + 1) : argv[++i];
-      if (value === undefined) fail(`--${name}`, `needs a value (${f.value})`);
-      f.apply(s, value, `--${name}`);
-      continue;
+  for (const event of optionsRead(argv, flags, { long_prefixes: false })) {
+    if (event.kind === "positional") {
+      // "--" itself is no magent option: it is reported as one, as before.
+      fail(event.after_dashes ? "--" : event.arg, event.after_dashes ? "unknown option" : "unexpected argument (options start with -)");
     }
-    if (!arg.startsWith("-") || arg.length < 2) fail(arg, "unexpected argument (options start with -)");
-    for (let c = 1; c < arg.length; c++) {
-      const f = findShort(arg[c]!);
-      const opt = `-${arg[c]}`;
-      if (f.value === null) {
-        if (f.short === "h") help = true;
-        f.apply(s, "", opt);
-        continue;
+    if (event.kind === "error") {
+      const error = event.error;
+      switch (error.reason) {
+        case "unknown-short":
+          fail(`-${error.letter}`, "unknown option");
+        case "unknown-long":
+        case "ambiguous":
+          fail(`--${error.name}`, "unknown option");
+        case "missing-value":
+          fail(error.opt, `needs a value (${error.spec.value})`);
+        case "unexpected-value":
+          fail(error.opt, "takes no value");
       }
-      const value = c + 1 < arg.length ? arg.slice(c + 1) : argv[++i];
-      if (value === undefined) fail(opt, `needs a value (${f.value})`);
-      f.apply(s, value, opt);
-      break;
     }
+    if (event.kind !== "option") continue;
+    if (event.spec.short === "h") help = true;
+    event.spec.apply(s, event.value ?? "", event.opt);
   }
   return help;
 }

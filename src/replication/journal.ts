@@ -12,6 +12,14 @@ export const Entry = { NONE: 0, SYNC: 1, FLUSH: 2, FETCH_KEY: 3, FETCHED: 4, DEL
 
 /** Per key entry: type byte + key length byte + the key + the version's cas (two u32 words). */
 const entry_header_bytes = 2 + 8;
+/** The longest key an entry holds (a length byte; the protocols stop keys at 250). */
+const entry_key_bytes_max = 255;
+/**
+ * The largest journal entry: the journal holds keys, never values (the sender reads the value at
+ * send time), so `items_max` entries never need more than items_max × this many bytes. A byte
+ * bound above that could never be reached: config.ts refuses it (--replication-queue-bytes).
+ */
+export const journal_entry_bytes_max = entry_header_bytes + entry_key_bytes_max;
 const flush_entry_bytes = 1 + 4;
 
 export class Journal {
@@ -32,7 +40,9 @@ export class Journal {
   flush_exptime = 0;
 
   constructor(items_max: number, bytes_max: number) {
-    if (!(items_max > 0) || !(bytes_max >= 512)) throw new RangeError("journal bounds must be positive");
+    if (!(items_max > 0) || !(bytes_max >= journal_entry_bytes_max) || bytes_max > items_max * journal_entry_bytes_max) {
+      throw new RangeError(`journal bounds: ${items_max} items, ${bytes_max} bytes (${journal_entry_bytes_max}..items × ${journal_entry_bytes_max})`);
+    }
     this.items_max = items_max;
     this.bytes_max = bytes_max;
     this.ring = new Uint8Array(bytes_max);
@@ -87,7 +97,7 @@ export class Journal {
 
   private keyEntry(type: number, buf: Uint8Array, off: number, len: number, cas_lo: number, cas_hi: number): boolean {
     const n = entry_header_bytes + len;
-    if (len > 255 || !this.room(n)) return false;
+    if (len > entry_key_bytes_max || !this.room(n)) return false;
     this.putByte(type);
     this.putByte(len);
     for (let i = 0; i < len; i++) this.putByte(buf[off + i]!);

@@ -76,8 +76,6 @@ const bye_fetch_id = 0;
 const bye_wait_ms_max = 5_000;
 /** Graceful stop: poll the drain this often. */
 const drain_poll_ms = 10;
-/** Bytes per journal entry counted against -q items (key, type, length), for the default byte bound. */
-const journal_entry_bytes_max = 258;
 
 export class Replicator implements MutationSink, ReadThrough, LinkOwner {
   private readonly server: Server;
@@ -135,7 +133,7 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
     this.options = options;
     this.secret = options.secret;
     const item_size_max = server.settings.item_size_max;
-    this.journal = new Journal(options.queue_items_max, Math.min(options.queue_bytes_max, options.queue_items_max * journal_entry_bytes_max));
+    this.journal = new Journal(options.queue_items_max, options.queue_bytes_max); // config.ts keeps bytes ≤ items × the largest entry
     this.outbox = new Outbox(send_window_bytes, item_size_max + rep_header_bytes_max);
     this.gate = new Backpressure(this.journal.items_max, this.journal.bytes_max);
     this.streamer = new Streamer(server.ctx.store, this.journal, this.outbox, this.figures, {
