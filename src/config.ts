@@ -19,6 +19,7 @@
 // - a positional argument is an error (getopt would silently skip it).
 
 import { readFileSync } from "node:fs";
+import { license_text } from "./license.ts";
 import { secretWeakness } from "./replication/handshake.ts";
 
 export const program_name = "repcached";
@@ -1230,12 +1231,11 @@ export function licenseText(): string {
   return [
     version_line,
     "",
+    license_text,
     "repcached-bun is a reimplementation of the memcached 1.6 text protocol and of",
     "repcached 2.2.1's replication. It contains no code from either project.",
-    "",
     "memcached is Copyright (c) 2003, Danga Interactive, Inc., under the BSD license.",
     "repcached is a patch set for memcached by KLab Inc., under the same license.",
-    "See the LICENSE file of the repcached-bun distribution for its own terms.",
     "",
   ].join("\n");
 }
