@@ -7,7 +7,8 @@
 //   written before stays readable through nutcracker, writes go on, and A restarted with its own
 //   command gets the pair's keys back;
 // - auto_eject_hosts with plain nodes: a dead node is ejected and its keys move to the others —
-//   empty (nutcracker copies nothing), so what the dead node held is a miss.
+//   empty (nutcracker copies nothing), so what the dead node held is a miss;
+// - named entries: ketama hashes the name, so an entry may change address without moving keys.
 // Every process is stopped by PID; every wait has a deadline.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { freePort, RawClient, type Spawned, startMagent, startMemcached, startOurs } from "../helpers/procs.ts";
@@ -307,5 +308,43 @@ describe("nutcracker auto_eject_hosts with plain nodes (no replicas)", () => {
     for (const lost of dead_keys.slice(1, 11)) expect(await c.call(`get ${lost}\r\n`, "END\r\n")).toBe("END\r\n");
     for (const kept of live_keys) expect(await c.call(`get ${kept}\r\n`, "END\r\n")).toBe(valueLine(kept));
     c.close();
+  }, test_wait_ms);
+});
+
+describe("nutcracker's ketama hashes an entry's name, not its address", () => {
+  test("two entries swap addresses under the same names: every key follows its name to the other node", async () => {
+    const nodes = [await startOurs(), await startOurs()];
+    const keys = Array.from({ length: 100 }, (_, i) => `named:${i}`);
+    try {
+      const put = async (addresses: Spawned[], value: string): Promise<void> => {
+        const nut = await startNutcracker(addresses.map((n, i) => ({ address: `127.0.0.1:${n.port}`, name: `entry${i + 1}` })));
+        try {
+          const c = await RawClient.connect(nut.port);
+          for (const key of keys) expect(await c.call(`set ${key} 0 0 1\r\n${value}\r\n`)).toBe("STORED\r\n");
+          c.close();
+        } finally {
+          await nut.stop();
+        }
+      };
+      await put([nodes[0]!, nodes[1]!], "1");
+      await put([nodes[1]!, nodes[0]!], "2");
+      // Hashed by name, each key went to one node first and to the other after the swap: both
+      // hold it, with different values. (Hashed by address, the second set would overwrite the first.)
+      const values = async (port: number) => {
+        const c = await RawClient.connect(port);
+        const reply = await c.call(`get ${keys.join(" ")}\r\n`, "END\r\n");
+        c.close();
+        return new Map([...reply.matchAll(/^VALUE (\S+) 0 1\r\n(\d)\r\n/gm)].map((m) => [m[1]!, m[2]!]));
+      };
+      const [on_first, on_second] = [await values(nodes[0]!.port), await values(nodes[1]!.port)];
+      const first_on_first = keys.filter((key) => on_first.get(key) === "1").length;
+      expect(first_on_first).toBeGreaterThan(10);
+      expect(first_on_first).toBeLessThan(90);
+      for (const key of keys) {
+        expect([on_first.get(key), on_second.get(key)].sort()).toEqual(["1", "2"]);
+      }
+    } finally {
+      await Promise.all(nodes.map((n) => n.stop()));
+    }
   }, test_wait_ms);
 });
