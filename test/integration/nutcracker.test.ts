@@ -59,6 +59,7 @@ op("get_many 100", lambda: sorted(c.get_many(["py:m%d" % i for i in range(100)])
 op("big", lambda: c.set("py:big", b"x" * 200000, noreply=False) and len(c.get("py:big")))
 op("noreply set", lambda: c.set("py:q", b"quiet", noreply=True))
 op("get noreply", lambda: c.get("py:q"))
+op("version", lambda: c.version())
 `;
 
 const pylibmc_script = (port: number) => `
@@ -208,6 +209,8 @@ describe("nutcracker (ketama) in front of 3 nodes: the same client scripts, stoc
     expect(results.ours!.pymemcache).toContain("get b b'013'\n");
     expect(results.ours!.pymemcache).toContain("get_many 100 True\n");
     expect(results.ours!.pymemcache).toContain("big 200000\n");
+    expect(results.ours!.pymemcache).toContain("touch True\n");
+    expect(results.ours!.pymemcache).toContain("version b'1.6.18'\n");
     expect(results.ours!.pylibmc).toContain("get_multi (200, 'v7')\n");
     expect(results.ours!.pylibmc).toContain("get swapped 'swapped'\n");
     expect(results.ours!.perl).toContain("multi 50 '50'\n");
