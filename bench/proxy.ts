@@ -10,6 +10,8 @@
 //
 // Usage: bun bench/proxy.ts [--rounds 3] [--duration 5] [--conns 50] [--keys 10000]
 //        [--value-size 100] [--get-ratio 0.9] [--pool 20] [--json FILE]
+// memcached and nutcracker are installed with apt-get when missing and we are root; otherwise, or
+// when the install fails, it exits 1 saying which package to install (so does `bun bench`).
 // With two cores or more both proxies run on core 0 (taskset) and mcload on core 1; memcached
 // floats. Every process started here is stopped by PID (also on SIGINT/SIGTERM); every wait is
 // bounded.
@@ -17,6 +19,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
+import { ensureDebianPackage } from "./lib/debian.ts";
 import { freePort, portOpen } from "./lib/servers.ts";
 
 const project_root = join(import.meta.dir, "..");
@@ -225,7 +228,10 @@ function summarize(runs: Run[], names: string[]): Record<string, number> {
 
 async function main(): Promise<void> {
   const o = parseOptions(process.argv.slice(2));
-  for (const path of [memcached_path, nutcracker_path]) if (!existsSync(path)) throw new Error(`${path} is missing`);
+  for (const [path, pkg] of [[memcached_path, "memcached"], [nutcracker_path, "nutcracker"]] as const) {
+    const missing = ensureDebianPackage(path, pkg, (line) => console.log(line));
+    if (missing !== null) throw new Error(missing);
+  }
   ensureLoadgen();
   const pin = cpus().length >= 2;
   const taskset = pin && Bun.which("taskset") !== null ? ["taskset", "-c", "0"] : [];

@@ -14,6 +14,7 @@ import { cpus, release, tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { nativeLibraryPath, project_root } from "../src/native/build.ts";
 import { killChildren, track } from "./lib/children.ts";
+import { ensureDebianPackage } from "./lib/debian.ts";
 import { isoDate, parseCli, usage, type Options } from "./lib/cli.ts";
 import {
   buildLoadgen, haveLoadgen, loadgen_path, loadgenArgs, runLoadgen, type LoadgenOptions, type LoadgenRun,
@@ -38,7 +39,6 @@ const preload_timeout_s = 60;
 /** mcload's own limit is preload + warmup + duration; this is the harness's backstop. */
 const loadgen_slack_s = 30;
 const micro_timeout_ms = 10 * 60 * 1000;
-const apt_timeout_ms = 5 * 60 * 1000;
 const reason_chars_max = 140;
 /** Other processes busier than this during a run are called out: the machine was not quiet. */
 const busy_background_cores = 0.1;
@@ -49,6 +49,8 @@ const say = (line: string) => console.log(line);
 
 /** Servers of the load comparison, stopped gracefully at the end or on a signal. */
 const live_servers = new Set<RunningServer>();
+/** Parts run as scripts (proxy, micro) that failed: any makes the run exit 1. */
+const failed_parts: string[] = [];
 let interrupted = false;
 
 async function stopAll(): Promise<void> {
@@ -94,18 +96,7 @@ function environmentLines(): string[] {
 
 /** Installs Debian's memcached if it is missing; null when it is there, else why it is not. */
 function ensureMemcached(): string | null {
-  if (existsSync(memcached_path)) return null;
-  const can_install = process.getuid?.() === 0 && Bun.which("apt-get") !== null;
-  if (!can_install) {
-    return `${memcached_path} is missing and cannot be installed here (needs root and apt-get): run \`apt-get install -y memcached\``;
-  }
-  say("memcached is missing: apt-get install -y memcached …");
-  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
-  const run = (argv: string[]) => Bun.spawnSync(argv, { env, stdout: "pipe", stderr: "pipe", timeout: apt_timeout_ms });
-  const update = run(["apt-get", "update", "-qq"]);
-  const install = update.exitCode === 0 ? run(["apt-get", "install", "-y", "-qq", "memcached"]) : update;
-  if (install.exitCode === 0 && existsSync(memcached_path)) return null;
-  return `apt-get install -y memcached failed: ${oneLine(install.stderr.toString(), 300)}`;
+  return ensureDebianPackage(memcached_path, "memcached", say);
 }
 
 interface Pinning {
@@ -341,7 +332,10 @@ async function runScript(title: string, script: string, args: string[] = []): Pr
   const code = await proc.exited;
   clearTimeout(timer);
   const err = (await stderr).trim();
-  if (code !== 0) text += `\n(${script} exited with code ${code})${err ? `\n${err}` : ""}`;
+  if (code !== 0) {
+    text += `\n(${script} exited with code ${code})${err ? `\n${err}` : ""}`;
+    failed_parts.push(`${title}: bench/${script} exited with code ${code}${err ? `: ${oneLine(err, reason_chars_max)}` : ""}`);
+  }
   return stripAnsi(text);
 }
 
@@ -504,10 +498,12 @@ async function main(): Promise<number> {
   say(`  ${pins.note}`);
   const prepared = prepare(selected.length > 0 || options.parts.has("rss"), problems);
   const results = await runParts(options, pins, prepared);
+  problems.push(...failed_parts);
   printResults(results, loadgenOptionsOf(options, pins));
   const written = writeResults(resultsDir(options), date, results, options, pins, environment, problems);
   say(`\nwrote ${written.join(", ")} (${((performance.now() - started_ms) / 60_000).toFixed(1)} min)`);
-  return prepared.loadgen_error === null ? 0 : 1;
+  for (const failure of failed_parts) console.error(`bench: FAILED: ${failure}`);
+  return prepared.loadgen_error === null && failed_parts.length === 0 ? 0 : 1;
 }
 
 function methodLines(options: Options): string[] {

@@ -25,6 +25,7 @@
 // - a positional argument is an error (getopt would silently skip it).
 
 import { readFileSync } from "node:fs";
+import { license_text } from "./license.ts";
 import { secretWeakness } from "./replication/handshake.ts";
 import { journal_entry_bytes_max } from "./replication/journal.ts";
 import { optionsRead, suboptionsSplit, type OptionError, type OptionSpec } from "./options.ts";
@@ -1305,12 +1306,11 @@ export function licenseText(): string {
   return [
     version_line,
     "",
+    license_text,
     "repcached-bun is a reimplementation of the memcached 1.6 text protocol and of",
     "repcached 2.2.1's replication. It contains no code from either project.",
-    "",
     "memcached is Copyright (c) 2003, Danga Interactive, Inc., under the BSD license.",
     "repcached is a patch set for memcached by KLab Inc., under the same license.",
-    "See the LICENSE file of the repcached-bun distribution for its own terms.",
     "",
   ].join("\n");
 }

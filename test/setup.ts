@@ -14,6 +14,8 @@ const debian_packages: Array<[path: string, pkg: string]> = [
   ["/usr/sbin/yrmcdsd", "yrmcds"],
   ["/usr/bin/openssl", "openssl"], // throwaway CAs and certificates for the TLS tests
   ["/usr/lib/x86_64-linux-gnu/sasl2/libplain.so", "libsasl2-modules"], // PLAIN for memcached -S (binary_compat)
+  ["/usr/sbin/nutcracker", "nutcracker"], // twemproxy: scale-out in front of our nodes (nutcracker.test.ts)
+  ["/usr/bin/systemd-analyze", "systemd"], // systemd-analyze verify of ops/systemd's units
 ];
 
 function installMissing(): void {

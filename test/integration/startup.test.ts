@@ -50,11 +50,11 @@ function expectOneLineFix(ran: Ran, what: string): void {
   expect(lines[0]).toContain("npm run build:native");
 }
 
-/** A copy of the checkout's runtime files (src/, native/, build.zig; the library if `built`). */
+/** A copy of the checkout's runtime files (src/, native/, build.zig, LICENSE for -i; the library if `built`). */
 function checkoutCopy(built: boolean): string {
   const root = mkdtempSync(join(tmpdir(), "repcached-startup-"));
   for (const name of ["src", "native"]) cpSync(join(project_root, name), join(root, name), { recursive: true });
-  cpSync(join(project_root, "build.zig"), join(root, "build.zig"));
+  for (const name of ["build.zig", "LICENSE"]) cpSync(join(project_root, name), join(root, name));
   if (built) {
     mkdirSync(join(root, "zig-out", "lib"), { recursive: true });
     for (const name of [library_name, `${library_name}.hash`]) {
