@@ -14,6 +14,7 @@ const debian_packages: Array<[path: string, pkg: string]> = [
   ["/usr/sbin/yrmcdsd", "yrmcds"],
   ["/usr/bin/openssl", "openssl"], // throwaway CAs and certificates for the TLS tests
   ["/usr/lib/x86_64-linux-gnu/sasl2/libplain.so", "libsasl2-modules"], // PLAIN for memcached -S (binary_compat)
+  ["/usr/bin/promtool", "prometheus"], // promtool check metrics: the /metrics pages (metrics.test.ts)
 ];
 
 function installMissing(): void {
