@@ -96,6 +96,8 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
   /** When the peer last took bytes (or had none waiting): the lag is measured from it (lagMs). */
   private progress_ms = 0;
   private progress_bytes = 0;
+  /** Nothing waited for the peer at the end of the last pump turn (the lag clock restarts). */
+  private idle = true;
   private readonly fetches = new Fetches();
   /** The peer's running (else last) full copy as it arrives (its size from `rcb1_copy_total`). */
   private readonly receiving = new CopyProgress();
@@ -573,6 +575,7 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
   private pump(): void {
     const link = this.link;
     if (link === null || !link.running || link.closed) return;
+    if (this.idle) this.progress_ms = performance.now(); // data starts waiting now, not at the last turn
     const more = this.streamer.fill(link, !this.stopping);
     this.write(link);
     if (more && this.outbox.pending() < this.outbox.window_bytes) this.kick();
@@ -585,6 +588,7 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
     const progress = written !== this.progress_bytes || this.outbox.pending() === 0;
     this.progress_bytes = written;
     if (progress) this.progress_ms = performance.now();
+    this.idle = this.outbox.pending() === 0 && this.journal.count === 0;
     return progress;
   }
 
@@ -602,7 +606,7 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
    */
   lagMs(): number {
     const link = this.link;
-    if (link === null || !link.running) return 0;
+    if (link === null || !link.running || this.idle) return 0; // idle: what waits is younger than one turn
     if (this.journal.count === 0 && this.outbox.pending() === 0) return 0;
     return Math.max(0, Math.round(performance.now() - this.progress_ms));
   }
@@ -678,6 +682,7 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
     if (this.outgoing === link) this.outgoing = null;
     if (this.link !== link) return;
     this.link = null;
+    this.idle = true;
     this.receiving.abort(performance.now());
     this.streamer.sending.abort(performance.now());
     link.inbound?.onClose();

@@ -7,7 +7,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { connect } from "node:net";
 import { join } from "node:path";
-import { bun_path, freePort, project_root, type Spawned, startMagent, startOurs } from "../helpers/procs.ts";
+import { bun_path, freePort, pauseProcess, project_root, type Spawned, startMagent, startOurs } from "../helpers/procs.ts";
 import { CacheClient, eventually } from "../helpers/cache_client.ts";
 
 const promtool_path = "/usr/bin/promtool";
@@ -155,6 +155,28 @@ describe("server /metrics", () => {
     }
   });
 });
+
+test("the lag grows while the peer takes nothing and returns to 0 once it has caught up", async () => {
+  const rport = await freePort();
+  const ma = await freePort();
+  const a = await ours(["-X", String(rport), "--metrics-port", String(ma), "-m", "256"]);
+  const b = await ours(["-x", "127.0.0.1", "-X", String(rport), "-m", "256"]);
+  const synced = 'repcached_state{state="synced"}';
+  expect(await eventually(async () => sample(await scrape(ma), synced) === 1, 10_000)).toBe(true);
+  await pauseProcess(b.proc.pid);
+  const c = await CacheClient.connect(a.port);
+  const value = "l".repeat(10_000);
+  let batch = "";
+  for (let i = 0; i < 2000; i++) batch += `set lag${i} 0 0 ${value.length} noreply\r\n${value}\r\n`;
+  c.raw.send(batch); // 20 MB: more than the kernel's buffers hold for a stopped peer
+  expect(await c.command("mn\r\n")).toBe("MN");
+  const lagging = async () => (sample(await scrape(ma), "repcached_lag_seconds") ?? 0) >= 0.2;
+  expect(await eventually(lagging, 10_000, 50)).toBe(true);
+  process.kill(b.proc.pid, "SIGCONT");
+  const caught_up = async () => sample(await scrape(ma), "repcached_lag_seconds") === 0 && sample(await scrape(ma), "repcached_queue_items") === 0;
+  expect(await eventually(caught_up, 15_000, 50)).toBe(true);
+  c.close();
+}, 30_000);
 
 describe("proxy /metrics", () => {
   test("promtool accepts the page; requests fill the histogram; a backend going down flips its up gauge", async () => {
