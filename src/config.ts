@@ -709,9 +709,9 @@ export const flags: readonly Flag[] = [
     }),
   flag(null, "metrics-listen", "addr", null, null,
     ["address of the metrics listener", "(default: the first -l host, else every address)"], (d, v, o) => {
-    if (v === "" || /[\s,]/.test(v)) fail(o, `'${v}' is not an address`);
-    s(d).metrics_listen = v;
-  }),
+      if (v === "" || /[\s,]/.test(v)) fail(o, `'${v}' is not an address`);
+      s(d).metrics_listen = v;
+    }),
   flag(null, "serve-during-copy", null, null, null,
     ["open client ports while the peer's full copy arrives", "(default: off: like repcached, serve after the copy)"],
     (d) => {
