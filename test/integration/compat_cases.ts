@@ -123,9 +123,10 @@ export const STATS_COUNTERS = [
   "evictions", "reclaimed",
 ] as const;
 
-/** Stat names our server may print although memcached has no such name: the repcached replication extension.
+/** Stat names our server may print although memcached has no such name: the repcached replication extension
+ *  and the metrics listener (`stats settings`: metrics_port, metrics_listen).
  *  Any other name our server prints must exist in memcached's reply to the same command. */
-export const EXTENSION_STAT_NAMES = /^(repcached_|replication_)/;
+export const EXTENSION_STAT_NAMES = /^(repcached_|replication_|metrics_)/;
 
 /** `stats settings` names our server promises (memcached order); values compared where listed. */
 export const SETTINGS_PROMISED = ["maxbytes", "maxconns", "tcpport", "verbosity", "evictions", "growth_factor", "chunk_size", "item_size_max"] as const;
