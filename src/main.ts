@@ -208,8 +208,8 @@ async function main(argv: string[]): Promise<void> {
     stopping = true;
     if (settings.verbosity > 0) console.error(`Signal handled: ${signal}.`);
     server.stopListening();
+    if (replicator !== null) await replicator.stop(); // the drain can still be watched on /metrics
     metrics?.stop();
-    if (replicator !== null) await replicator.stop();
     server.stop();
     if (settings.pid_file !== null) rmSync(settings.pid_file, { force: true });
     process.exit(0);
