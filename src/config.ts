@@ -176,6 +176,9 @@ export interface Settings {
   replication: ReplicationSettings;
   tls: TlsSettings;
   extras: Extras;
+  /** Prometheus /metrics over HTTP (src/metrics/): port, 0 = off; address, null = the first -l host. */
+  metrics_port: number;
+  metrics_listen: string | null;
   warnings: string[];
 }
 
@@ -283,6 +286,8 @@ export function settingsDefault(): Settings {
       kernel_tls: false,
     },
     extras: extrasDefault(),
+    metrics_port: 0, // off: no HTTP listener nobody asked for
+    metrics_listen: null,
     warnings: [],
   };
 }
@@ -751,6 +756,15 @@ export const flags: readonly Flag[] = [
     "do not send evictions to the peer as deletes (repcached does)", (d) => {
       s(d).replication.propagate_evictions = false;
     }),
+  flag(null, "metrics-port", "num", "0, off", null,
+    ["serve Prometheus metrics over HTTP at /metrics on this port", "(also -o metrics_port=<num>)"], (d, v, o) => {
+      s(d).metrics_port = portParse(o, v);
+    }),
+  flag(null, "metrics-listen", "addr", null, null,
+    ["address of the metrics listener", "(default: the first -l host, else every address)"], (d, v, o) => {
+      if (v === "" || /[\s,]/.test(v)) fail(o, `'${v}' is not an address`);
+      s(d).metrics_listen = v;
+    }),
   flag(null, "serve-during-copy", null, null, null,
     ["open client ports while the peer's full copy arrives", "(default: off: like repcached, serve after the copy)"],
     (d) => {
@@ -942,6 +956,8 @@ export const suboptions: readonly Suboption[] = [
     (e, v, o) => (e.slab_automove_window = countAtLeast(o, countParse(o, v, u32_max), 1,
       "slab_automove_window must be greater than 0"))),
   ...tlsSuboptions(),
+  { name: "metrics_port", value: "num", help: "serve Prometheus metrics at /metrics on this port (default: 0, off)",
+    apply: (d, v, o) => void (s(d).metrics_port = portParse(o, v)) },
   subSwitch("modern", "enables options which will be default in future (currently: nothing)", () => {}),
   { name: "no_modern", value: null, help: "uses defaults of previous major version (1.4.x)",
     apply: (d) => noModernApply(d) },
@@ -1212,7 +1228,15 @@ function authCheck(draft: Draft, host: HostFacts): void {
   }
 }
 
+/** --metrics-listen without a port would be a flag accepted and ignored. */
+function metricsCheck(settings: Settings): void {
+  if (settings.metrics_listen !== null && settings.metrics_port === 0) {
+    fail("--metrics-listen", "needs --metrics-port (or -o metrics_port)");
+  }
+}
+
 function crossCheck(draft: Draft, host: HostFacts): void {
+  metricsCheck(s(draft));
   authCheck(draft, host);
   itemSizeCheck(s(draft));
   slabChunkCheck(draft);
@@ -1436,6 +1460,8 @@ function replicationStats(settings: Settings): Array<[string, string]> {
     ["replication_tls", yesNo(r.tls.cert_path !== null)],
     ["replication_tls_ca", r.tls.ca_path ?? "NULL"],
     ["replication_tls_pin", r.tls.pin_sha256 ?? "NULL"],
+    ["metrics_port", String(settings.metrics_port)],
+    ["metrics_listen", settings.metrics_listen ?? "NULL"],
   ];
 }
 

@@ -32,6 +32,7 @@
 
 import { parseArgs, type ProxySettings } from "./proxy/config.ts";
 import { ProxyServer } from "./proxy/proxy.ts";
+import { startProxyMetrics } from "./metrics/proxy_endpoint.ts";
 import { identityAssume, identityPlan, exit_code_os_error, type IdentityPlan } from "./privileges.ts";
 import { selfCommand } from "./self_command.ts";
 
@@ -123,12 +124,14 @@ async function main(argv: string[]): Promise<void> {
     console.error(message);
     process.exit(71);
   }
+  const metrics = startProxyMetrics(proxy, settings, report);
   dropPrivileges(identity, settings);
   const where = settings.tcp_port !== 0 ? `${settings.listen_host}:${settings.tcp_port}` : settings.unix_socket_path;
   proxy.log(1, `listening on ${where}; servers ${settings.servers.map((s) => `${s.host}:${s.port}`).join(" ")}`);
   report(daemon_ready_line);
   const stop = (signal: string) => {
     proxy.log(1, `signal ${signal}: stopping`);
+    metrics?.stop();
     proxy.stop();
     process.exit(0);
   };

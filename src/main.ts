@@ -10,6 +10,7 @@ import type { Replicator } from "./replication/replicator.ts";
 import { NativeLibraryError } from "./native/library.ts";
 import { identityAssume, identityPlan, exit_code_os_error, type IdentityPlan } from "./privileges.ts";
 import { selfCommand } from "./self_command.ts";
+import { startServerMetrics } from "./metrics/server_endpoint.ts";
 import { delete_locks_max } from "./protocol/delete_locks.ts";
 import { TlsLoadError, tlsClientOptions, tlsReplicationOptions, type ClientTls, type ReplicationTls } from "./server/tls.ts";
 
@@ -204,13 +205,15 @@ async function main(argv: string[]): Promise<void> {
   const { Server, Replicator } = await serverModules();
   const server = new Server(serverSettings(settings, tls.client));
   const replicator = startReplication(Replicator, server, settings, tls.replication);
+  const metrics = startServerMetrics(server, settings); // before the copy: its progress is visible
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     if (settings.verbosity > 0) console.error(`Signal handled: ${signal}.`);
     server.stopListening();
-    if (replicator !== null) await replicator.stop();
+    if (replicator !== null) await replicator.stop(); // the drain can still be watched on /metrics
+    metrics?.stop();
     server.stop();
     if (settings.pid_file !== null) rmSync(settings.pid_file, { force: true });
     process.exit(0);

@@ -16,6 +16,7 @@ const debian_packages: Array<[path: string, pkg: string]> = [
   ["/usr/lib/x86_64-linux-gnu/sasl2/libplain.so", "libsasl2-modules"], // PLAIN for memcached -S (binary_compat)
   ["/usr/sbin/nutcracker", "nutcracker"], // twemproxy: scale-out in front of our nodes (nutcracker.test.ts)
   ["/usr/bin/systemd-analyze", "systemd"], // systemd-analyze verify of ops/systemd's units
+  ["/usr/bin/promtool", "prometheus"], // promtool check metrics: the /metrics pages (metrics.test.ts)
 ];
 
 function installMissing(): void {

@@ -61,6 +61,7 @@ export const Cmd = {
   ME: 35,
   MS_INVALID: 36, // an `ms` line without a valid length (answered; with a length token the connection closes)
   META_MARK: 37, // repcached-bun peers: `rcb1_meta <key> <cas> <bits>` (the item's meta state)
+  COPY_TOTAL: 38, // repcached-bun peers: `rcb1_copy_total <items>` (the size of the full copy that follows)
 } as const;
 
 /** Client errors a command line can carry; the reply text is `ClientError[n]`. */
@@ -301,6 +302,7 @@ function dispatch(buf: Uint8Array, cmd: Command): void {
   if (nameIs(buf, cmd, "rcb1_tomb")) return tombLine(buf, cmd);
   if (nameIs(buf, cmd, "rcb1_flush_before")) return flushBeforeLine(buf, cmd);
   if (nameIs(buf, cmd, "rcb1_meta")) return metaMarkLine(buf, cmd);
+  if (nameIs(buf, cmd, "rcb1_copy_total")) return copyTotalLine(buf, cmd);
   if (tokenStartsWith(buf, cmd, n - 2, "HTTP/")) cmd.kind = Cmd.CLOSE;
 }
 
@@ -392,6 +394,14 @@ function tombLine(buf: Uint8Array, cmd: Command): void {
   cmd.num_lo = parsed.lo;
   cmd.num_hi = parsed.hi;
   cmd.kind = Cmd.TOMB;
+}
+
+/** `rcb1_copy_total <items>`: the count in num_lo (a progress hint: a bad one is just not used). */
+function copyTotalLine(buf: Uint8Array, cmd: Command): void {
+  if (cmd.ntokens !== 3) return;
+  if (!parseU32Truncating(buf, cmd.token_off[1]!, cmd.token_len[1]!)) return fail(cmd, ClientError.FORMAT);
+  cmd.num_lo = parsed.value;
+  cmd.kind = Cmd.COPY_TOTAL;
 }
 
 /** `rcb1_flush_before <cas>`: the cas in num_lo/num_hi. */

@@ -21,6 +21,7 @@ import { Part, type PartOwner } from "./part.ts";
 import { ReplyKind } from "./reply.ts";
 import type { ServerAddress } from "./ketama.ts";
 import { backend_requests_max, backoff_factor, upstream_busy_parts_min } from "./limits.ts";
+import { LatencyHistogram } from "../metrics/histogram.ts";
 
 /** A client's connection on every server, indexed by Backend.index (see Backend.send). */
 export interface Affinity {
@@ -84,6 +85,8 @@ export class Backend implements UpstreamHost, PartOwner {
   queued = 0;
   meta: number = MetaSupport.UNKNOWN;
   readonly counters = new BackendCounters();
+  /** Time from queueing a request to its reply, answered requests only (fixed buckets). */
+  readonly latency = new LatencyHistogram();
   last_error = "";
 
   constructor(host: BackendHost, index: number, address: ServerAddress, settings: BackendSettings) {
@@ -145,10 +148,14 @@ export class Backend implements UpstreamHost, PartOwner {
     return this.conns.length + (this.probe !== null ? 1 : 0);
   }
 
-  partSettled(ok: boolean): void {
+  partSettled(ok: boolean, started_ms: number): void {
     this.queued--;
-    if (ok) this.counters.replies++;
-    else this.counters.failures++;
+    if (!ok) {
+      this.counters.failures++;
+      return;
+    }
+    this.counters.replies++;
+    this.latency.record(performance.now() - started_ms);
   }
 
   dirty(upstream: Upstream): void {

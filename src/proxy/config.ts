@@ -46,6 +46,8 @@ export interface ProxySettings {
   retry_min_ms: number; // first probe of a down server after this
   retry_max_ms: number; // probes back off (doubling) up to this interval
   backup_fill: boolean; // a main server's miss is looked up on the backup and written back
+  metrics_port: number; // --metrics-port: Prometheus /metrics over HTTP; 0 = off
+  metrics_listen: string | null; // --metrics-listen; null = the -l address
 }
 
 export type ParseResult =
@@ -74,6 +76,8 @@ export function settingsDefault(): ProxySettings {
     retry_min_ms: 100,
     retry_max_ms: 250,
     backup_fill: true,
+    metrics_port: 0, // off
+    metrics_listen: null,
   };
 }
 
@@ -188,6 +192,17 @@ const flag_rows: readonly FlagRow[] = [
     help: "serve a main server's misses as misses (magent 0.5), not from the backup",
     apply: (s) => void (s.backup_fill = false),
   },
+  {
+    short: null, long: "metrics-port", value: "port", help: "serve Prometheus metrics at /metrics on this port, default 0 (off)",
+    apply: (s, v, o) => void (s.metrics_port = countParse(o, v, 0, port_max)),
+  },
+  {
+    short: null, long: "metrics-listen", value: "ip", help: "address of the metrics listener, default the -l address",
+    apply: (s, v, o) => {
+      if (v === "" || /[\s,]/.test(v)) fail(o, `'${v}' is not an address`);
+      s.metrics_listen = v;
+    },
+  },
 ];
 
 export const flags: readonly Flag[] = flag_rows.map((row) => ({ ...row, takes: row.value === null ? "none" : "required" }));
@@ -236,6 +251,7 @@ function crossCheck(s: ProxySettings): void {
   if (s.backups.length > servers_max) fail("-b", `at most ${servers_max} backup servers`);
   if (s.tcp_port === 0 && s.unix_socket_path === null) fail("-p", "0 disables TCP and no -f socket is given");
   if (s.retry_min_ms > s.retry_max_ms) fail("--retry-min", "is above --retry-max");
+  if (s.metrics_listen !== null && s.metrics_port === 0) fail("--metrics-listen", "needs --metrics-port");
   const seen = new Set<string>();
   for (const server of s.servers) {
     const name = `${server.host}:${server.port}`;

@@ -29,6 +29,8 @@ export class Part {
   backend: Backend;
   /** When it was queued, on the proxy's coarse clock. */
   queued_ms = 0;
+  /** When it was queued, precisely (performance.now): its reply's latency is measured from it. */
+  started_ms = 0;
   settled = false;
 
   constructor(owner: PartOwner | null, kind: number, tag: number, backend: Backend) {
@@ -50,14 +52,14 @@ export class Part {
   done(buf: Uint8Array, off: number, len: number): void {
     if (this.settled) throw new Error("part settled twice");
     this.settled = true;
-    this.backend.partSettled(true);
+    this.backend.partSettled(true, this.started_ms);
     if (this.owner !== null) this.owner.partDone(this, buf, off, len);
   }
 
   failed(sent: boolean): void {
     if (this.settled) throw new Error("part settled twice");
     this.settled = true;
-    this.backend.partSettled(false);
+    this.backend.partSettled(false, this.started_ms);
     if (this.owner !== null) this.owner.partFailed(this, sent);
   }
 }

@@ -212,7 +212,8 @@ export class ProxyServer implements ClientHost, BackendHost {
     return null;
   }
 
-  private figuresNow(): ProxyFigures {
+  /** The figures `stats` prints (also what /metrics reads). */
+  figuresNow(): ProxyFigures {
     const now_s = Math.floor(Date.now() / 1000);
     const f = this.figures;
     return {

@@ -123,6 +123,7 @@ export class Upstream {
   enqueue(part: Part): void {
     if (!this.usable()) throw new Error("enqueue on an unusable upstream");
     part.queued_ms = this.host.now_ms;
+    part.started_ms = performance.now();
     this.parts.push(part);
     this.markDirty();
   }

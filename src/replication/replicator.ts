@@ -32,6 +32,7 @@ import { Streamer } from "./streamer.ts";
 import { Link, type LinkOwner, type LinkSocket } from "./link.ts";
 import { Phase, type PeerKind, type Role } from "./resync.ts";
 import { Fetches } from "./read_through.ts";
+import { CopyProgress } from "./copy_progress.ts";
 import { Backpressure, stall_ms_max } from "./backpressure.ts";
 import { newToken } from "./handshake.ts";
 import { tlsPeerRefusal, type ReplicationTls } from "../server/tls.ts";
@@ -90,10 +91,14 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
   private stall_timer: ReturnType<typeof setInterval> | null = null;
   /** Graceful stop: the peer acknowledged everything we sent (see acknowledged()). */
   private bye_acked = false;
-  /** When the peer last took bytes (or had none waiting). */
+  /** When the peer last took bytes (or had none waiting): the lag is measured from it (lagMs). */
   private progress_ms = 0;
   private progress_bytes = 0;
+  /** Nothing waited for the peer at the end of the last pump turn (the lag clock restarts). */
+  private idle = true;
   private readonly fetches = new Fetches();
+  /** The peer's running (else last) full copy as it arrives (its size from `rcb1_copy_total`). */
+  private readonly receiving = new CopyProgress();
   private listeners: Array<TCPSocketListener<Link>> = [];
   private link: Link | null = null;
   private outgoing: Link | null = null;
@@ -383,7 +388,9 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
   private onData(link: Link | undefined, chunk: Buffer): void {
     if (link === undefined || link.closed) return;
     if (!link.running) return link.onHandshakeData(chunk);
+    if (this.receiving.running) this.receiving.step(0, chunk.length);
     link.inbound!.onData(chunk);
+    if (this.receiving.running) this.logReceiving();
     this.kick();
   }
 
@@ -411,6 +418,7 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
     this.outbox.clear();
     if (kind === "ours") this.streamer.encodeFlushFloor();
     if (link.resync.begin(kind, link.role)) this.streamer.beginCopy(link);
+    if (link.resync.expect_peer_copy) this.receiving.start(-1, performance.now());
     if (rest.length > 0) link.inbound.onData(Buffer.from(rest, "latin1"));
     if (this.options.serve_during_copy || link.resync.peer_data_in) this.markReady();
     this.kick();
@@ -444,7 +452,13 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
       // A classic peer: last arrival wins (repcached). Ours: the higher cas wins (resync.ts).
       rep_op: kind === "ours" ? StoreOp.REP_IF_NEWER : StoreOp.REP,
       onMarugotoEnd: () => this.peerCopyIn(link),
-      onApplied: () => this.figures.received_items++,
+      onApplied: () => {
+        this.figures.received_items++;
+        if (this.receiving.running) this.receiving.step(1, 0);
+      },
+      onCopyTotal: (items) => {
+        if (this.receiving.running) this.receiving.total = items;
+      },
       onFetch: (id, buf, keys_off, line_end) => this.onFetch(id, buf, keys_off, line_end),
       onFetched: (id) => {
         if (id === bye_fetch_id) this.bye_acked = true;
@@ -458,6 +472,7 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
   private peerCopyIn(link: Link): void {
     if (!link.resync.peerCopyIn()) return;
     this.figures.full_copies_received++;
+    this.receiving.finish(performance.now());
     this.log(1, "replication: start");
     this.updateTombstones();
     this.markReady();
@@ -558,6 +573,7 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
   private pump(): void {
     const link = this.link;
     if (link === null || !link.running || link.closed) return;
+    if (this.idle) this.progress_ms = performance.now(); // data starts waiting now, not at the last turn
     const more = this.streamer.fill(link, !this.stopping);
     this.write(link);
     if (more && this.outbox.pending() < this.outbox.window_bytes) this.kick();
@@ -570,7 +586,27 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
     const progress = written !== this.progress_bytes || this.outbox.pending() === 0;
     this.progress_bytes = written;
     if (progress) this.progress_ms = performance.now();
+    this.idle = this.outbox.pending() === 0 && this.journal.count === 0;
     return progress;
+  }
+
+  /** A progress line for the peer's copy at -v, when one is due (copy_progress.ts bounds them). */
+  private logReceiving(): void {
+    const now_ms = performance.now();
+    if (this.receiving.due(now_ms)) this.log(1, this.receiving.line("received", now_ms));
+  }
+
+  /**
+   * The replication lag: 0 while nothing waits for the peer (journal and send buffer empty);
+   * else the ms since the peer last took bytes, or since data started waiting after an idle
+   * spell (the pump refreshes `progress_ms` whenever the peer takes bytes or nothing is pending).
+   * Read when asked; nothing on the request path.
+   */
+  lagMs(): number {
+    const link = this.link;
+    if (link === null || !link.running || this.idle) return 0; // idle: what waits is younger than one turn
+    if (this.journal.count === 0 && this.outbox.pending() === 0) return 0;
+    return Math.max(0, Math.round(performance.now() - this.progress_ms));
   }
 
   /** Our full copy is in the send buffer (the streamer's callback). */
@@ -644,6 +680,9 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
     if (this.outgoing === link) this.outgoing = null;
     if (this.link !== link) return;
     this.link = null;
+    this.idle = true;
+    this.receiving.abort(performance.now());
+    this.streamer.sending.abort(performance.now());
     link.inbound?.onClose();
     this.fetches.failAll();
     this.journal.clear();
@@ -730,6 +769,24 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
     ];
   }
 
+  /** Full-copy progress: ours (sent) and the peer's (received), running or last. */
+  private copyLines(): Array<[string, string | number]> {
+    const sent = this.streamer.sending;
+    const received = this.receiving;
+    return [
+      ["copy_sending", sent.running ? 1 : 0],
+      ["copy_items_sent", sent.items],
+      ["copy_bytes_sent", sent.bytes],
+      ["copy_items_planned", sent.total < 0 ? 0 : sent.total],
+      ["copy_percent", sent.percent()],
+      ["copy_receiving", received.running ? 1 : 0],
+      ["copy_items_received", received.items],
+      ["copy_bytes_received", received.bytes],
+      ["copy_items_expected", received.total],
+      ["copy_percent_received", received.percent()],
+    ];
+  }
+
   /** `stats replication`. */
   detailLines(): Array<[string, string | number]> {
     const link = this.link;
@@ -758,6 +815,8 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
       ["full_copies_received", f.full_copies_received],
       ["last_full_copy_items", f.last_copy_items],
       ["last_full_copy_ms", f.last_copy_ms],
+      ...this.copyLines(),
+      ["lag_ms", this.lagMs()],
       ["pairings", f.pairings],
       ["link_drops", f.link_drops],
       ["queue_overflows", f.queue_overflows],

@@ -17,7 +17,10 @@ import { Entry, type Journal } from "./journal.ts";
 import { encodeDelete, encodeFlush, encodeFlushBefore, encodeMarugotoEnd, encodeTomb } from "./codec.ts";
 import type { Outbox } from "./outbox.ts";
 import type { Link } from "./link.ts";
+import { CopyProgress } from "./copy_progress.ts";
 
+/** During a full copy, look at the clock for a progress line once per this many items. */
+const progress_check_items = 256;
 /** Encode at most this many messages per pump turn, then yield to clients. */
 const messages_per_turn_max = 4096;
 /** Evicted keys taken per step ([u8 len][key][u64 cas LE] entries). */
@@ -51,6 +54,8 @@ export class Streamer {
   private readonly figures: StreamFigures;
   private readonly hooks: StreamHooks;
   private readonly evictions = new Uint8Array(evictions_bytes);
+  /** Our running (else last) full copy: items, bytes, percent of the store's count at its start. */
+  readonly sending = new CopyProgress();
 
   constructor(store: Store, journal: Journal, outbox: Outbox, figures: StreamFigures, hooks: StreamHooks) {
     this.store = store;
@@ -60,9 +65,14 @@ export class Streamer {
     this.hooks = hooks;
   }
 
+  /** Starts our full copy; a peer of our kind is told its size first (`rcb1_copy_total`, progress only). */
   beginCopy(link: Link): void {
     link.copy_items = 0;
     link.copy_started_ms = performance.now();
+    const stats = this.store.stats();
+    const total = (stats.curr_items ?? 0) + (stats.tombstones ?? 0);
+    this.sending.start(total, link.copy_started_ms);
+    if (link.mode === "ours") this.outbox.putText(`rcb1_copy_total ${total}\r\n`);
     this.store.cursorStart();
   }
 
@@ -179,6 +189,13 @@ export class Streamer {
     link.copy_items++;
     this.advance(at, n);
     this.figures.sent_items++;
+    this.sending.step(1, n);
+    if (link.copy_items % progress_check_items === 0) this.logProgress();
+  }
+
+  private logProgress(): void {
+    const now_ms = performance.now();
+    if (this.sending.due(now_ms)) this.hooks.log(1, this.sending.line("sent", now_ms));
   }
 
   private finishCopy(link: Link): void {
@@ -186,6 +203,7 @@ export class Streamer {
     this.figures.full_copies_sent++;
     this.figures.last_copy_items = link.copy_items;
     this.figures.last_copy_ms = Math.round(performance.now() - link.copy_started_ms);
+    this.sending.finish(performance.now());
     if (link.copy_items > 0) {
       this.hooks.log(1, `replication: marugoto ${link.copy_items}`);
       this.hooks.log(1, "replication: marugoto owari");

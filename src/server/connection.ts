@@ -93,6 +93,8 @@ export interface PeerHooks {
   onTomb(buf: Uint8Array, key_off: number, key_len: number, cas_lo: number, cas_hi: number): void;
   /** `rcb1_flush_before <cas>`: the peer ran an immediate flush_all at that cas. */
   onFlushBefore(cas_lo: number, cas_hi: number): void;
+  /** `rcb1_copy_total <items>`: the size of the full copy the peer is about to send (progress only). */
+  onCopyTotal?(items: number): void;
 }
 
 /** The socket operations a connection uses (a Bun socket, or a replication link's). */
@@ -550,6 +552,10 @@ export class Connection {
     }
     if (cmd.kind === Cmd.FLUSH_BEFORE) {
       peer.onFlushBefore(cmd.num_lo, cmd.num_hi);
+      return true;
+    }
+    if (cmd.kind === Cmd.COPY_TOTAL) {
+      peer.onCopyTotal?.(cmd.num_lo);
       return true;
     }
     if (cmd.kind === Cmd.META_MARK) {

@@ -124,9 +124,10 @@ export const STATS_COUNTERS = [
 ] as const;
 
 /** Stat names our server may print although memcached has no such name: the repcached replication extension,
- *  and `stats settings`' start-up warnings (flags accepted without effect: README › Flags).
+ *  `stats settings`' start-up warnings (flags accepted without effect: README › Flags) and the
+ *  metrics listener (`stats settings`: metrics_port, metrics_listen).
  *  Any other name our server prints must exist in memcached's reply to the same command. */
-export const EXTENSION_STAT_NAMES = /^(repcached_|replication_|warnings$|warning_[0-9]+$)/;
+export const EXTENSION_STAT_NAMES = /^(repcached_|replication_|metrics_|warnings$|warning_[0-9]+$)/;
 
 /** `stats settings` names our server promises (memcached order); values compared where listed. */
 export const SETTINGS_PROMISED = ["maxbytes", "maxconns", "tcpport", "verbosity", "evictions", "growth_factor", "chunk_size", "item_size_max"] as const;

@@ -293,6 +293,8 @@ const replication_names = [
   "replication_tls",
   "replication_tls_ca",
   "replication_tls_pin",
+  "metrics_port", // ours too, after replication's
+  "metrics_listen",
 ];
 
 describe("defaults", () => {
@@ -860,6 +862,19 @@ function kept(lines: Array<[string, string]>): Array<[string, string]> {
 function memcachedPart(lines: Array<[string, string]>): Array<[string, string]> {
   return lines.slice(0, lines.findIndex(([name]) => name === replication_names[0]));
 }
+
+describe("metrics flags", () => {
+  test("--metrics-port, -o metrics_port and --metrics-listen set the listener; a listen address alone is refused", () => {
+    expect(run(["--metrics-port", "9150"]).metrics_port).toBe(9150);
+    expect(run(["-o", "metrics_port=9151"]).metrics_port).toBe(9151);
+    const both = run(["--metrics-port=9152", "--metrics-listen", "127.0.0.1"]);
+    expect([both.metrics_port, both.metrics_listen]).toEqual([9152, "127.0.0.1"]);
+    const alone = parseArgs(["--metrics-listen", "127.0.0.1"], { uid: 1000 });
+    expect(alone.kind === "error" && alone.message.includes("--metrics-listen")).toBe(true);
+    const bad = parseArgs(["--metrics-port", "70000"], { uid: 1000 });
+    expect(bad.kind === "error" && bad.exit_code === 64).toBe(true);
+  });
+});
 
 describe("stats settings", () => {
   test("field names and order are memcached 1.6's (those that exist here), then replication's, then warnings", () => {
