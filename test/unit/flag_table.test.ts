@@ -115,6 +115,9 @@ const refused_rows: Row[] = ["bogus", "bogus=1", "proxy_config=/x", "ext_direct_
 
 const rows = [...flag_rows, ...suboption_rows, ...refused_rows];
 
+/** -o options of ours that memcached 1.6.18 does not have (it refuses them): tested where they act. */
+const ours_only_suboptions = ["metrics_port"];
+
 function warningsOf(argv: string[]): string[] {
   const result = parseArgs(argv, user);
   if (result.kind !== "run") throw new Error(`${argv.join(" ")}: ${JSON.stringify(result)}`);
@@ -130,7 +133,9 @@ describe("the flag table: every memcached 1.6.18 flag and -o option", () => {
         expect(["x", "q"]).toContain(entry.short);
       }
     }
-    for (const sub of suboptions) expect(covered.has(`-o ${sub.name}`)).toBe(true);
+    for (const sub of suboptions) {
+      if (!ours_only_suboptions.includes(sub.name)) expect(covered.has(`-o ${sub.name}`)).toBe(true);
+    }
   });
 
   for (const row of rows) {
