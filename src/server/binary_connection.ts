@@ -102,6 +102,15 @@ export class BinaryConnection {
     this.resumeStash();
   }
 
+  /**
+   * Whether the connection waits for its client's next request (what -o idle_timeout may close):
+   * not inside a frame's body or a value, not writing a backlog, not held by replication's gate.
+   */
+  awaitingCommand(): boolean {
+    if (this.state !== BinState.COMMANDS || this.blocked || this.held || this.close_after_write) return false;
+    return this.pending.bytes === 0 && this.stash.len < header_bytes;
+  }
+
   onClose(): void {
     this.dropValue();
     this.state = BinState.CLOSED;

@@ -186,7 +186,7 @@ export class Connection {
 
   onData(chunk: Uint8Array): void {
     if (this.binary !== null || (!this.negotiated && this.negotiate(chunk))) {
-      this.last_cmd_s = this.host.now_s;
+      this.commandSeen(); // a binary client's input counts as activity (-o idle_timeout, stats conns)
       return this.binary!.onData(chunk);
     }
     if (this.state === State.CLOSED) return;
@@ -778,6 +778,7 @@ export class Connection {
    * a backlog, not held by replication's gate or a read-through.
    */
   awaitingCommand(): boolean {
+    if (this.binary !== null) return this.binary.awaitingCommand();
     const reading = this.state === State.COMMANDS || this.state === State.GET_REST || this.state === State.GET_SKIP;
     if (!reading) return false;
     if (this.blocked || this.held || this.waiting_fetch || this.close_after_write) return false;

@@ -6,6 +6,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { freePort, RawClient, startMagent, startMemcached, startOurs, type Spawned } from "../helpers/procs.ts";
 import { CacheClient, eventually, untilValue } from "../helpers/cache_client.ts";
+import { frame, Op } from "../helpers/binary.ts";
 
 const started: Spawned[] = [];
 const clients: RawClient[] = [];
@@ -37,6 +38,25 @@ async function closedAfterMs(client: RawClient, since: number, ms: number): Prom
 }
 
 describe("-o idle_timeout", () => {
+  test("binary clients: one that keeps sending requests stays open, a silent one is closed", async () => {
+    const server = await startOurs(["-o", "idle_timeout=1"]);
+    started.push(server);
+    const t0 = Date.now();
+    const busy = await connect(server.port);
+    const silent = await connect(server.port);
+    busy.send(frame({ opcode: Op.NOOP }));
+    silent.send(frame({ opcode: Op.NOOP })); // binary from its first byte, then nothing
+    const keep_busy = setInterval(() => { if (!busy.closed) busy.send(frame({ opcode: Op.NOOP })); }, 250);
+    try {
+      await closedAfterMs(silent, t0, 6_000);
+      // the busy one outlives the silent one by more than the timeout
+      const more = await busy.waitClosed(2_500);
+      expect(more).toBe(false);
+    } finally {
+      clearInterval(keep_busy);
+    }
+  }, 20_000);
+
   test("silent, answered and dribbling clients are closed after the timeout; a client inside a value is not", async () => {
     const server = await startOurs(["-vv", "-o", "idle_timeout=1"]);
     started.push(server);
