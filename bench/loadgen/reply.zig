@@ -115,31 +115,24 @@ pub const Parser = struct {
 
     fn retrievalLine(parser: *Parser, line: []const u8, consumed: usize) Step {
         if (std.mem.eql(u8, line, "END")) return .{ .kind = .end, .consumed = consumed };
-        const header = parseValueLine(line) orelse {
-            return .{ .kind = .violation, .consumed = 0, .line = line };
-        };
-        if (header.data_bytes == 0) {
-            parser.phase = .data_end;
-        } else {
-            parser.phase = .data;
-            parser.data_remaining_bytes = header.data_bytes;
-        }
-        parser.meta_value = false;
-        return .{ .kind = .value_header, .consumed = consumed, .key = header.key };
+        return parser.valueHeader(parseValueLine(line), line, consumed, false);
     }
 
     fn metaRetrievalLine(parser: *Parser, line: []const u8, consumed: usize) Step {
         if (std.mem.eql(u8, line, "EN")) return .{ .kind = .end, .consumed = consumed };
-        const header = parseMetaValueLine(line) orelse {
-            return .{ .kind = .violation, .consumed = 0, .line = line };
-        };
+        return parser.valueHeader(parseMetaValueLine(line), line, consumed, true);
+    }
+
+    /// A value's header line (text `VALUE` or meta `VA`): its data comes next; null: a violation.
+    fn valueHeader(parser: *Parser, parsed: ?ValueLine, line: []const u8, consumed: usize, meta: bool) Step {
+        const header = parsed orelse return .{ .kind = .violation, .consumed = 0, .line = line };
         if (header.data_bytes == 0) {
             parser.phase = .data_end;
         } else {
             parser.phase = .data;
             parser.data_remaining_bytes = header.data_bytes;
         }
-        parser.meta_value = true;
+        parser.meta_value = meta;
         return .{ .kind = .value_header, .consumed = consumed, .key = header.key };
     }
 };
