@@ -440,3 +440,31 @@ test "lib: shims reject null and bad arguments" {
     try std.testing.expectEqual(@as(i32, 8), rc_abi(16 + 8));
     try std.testing.expectEqual(@as(i32, 0), rc_abi(16));
 }
+
+test "lib: sessions through the C ABI have their own io; destroy waits for them to close" {
+    const params = cache.Params{
+        .memory_bytes_max = 1 << 20,
+        .growth_factor = 1.25,
+        .unix_now_s = 1_700_000_000,
+        .item_size_max = 1 << 20,
+        .chunk_size_min = 48,
+        .evictions_disabled = 0,
+        .pending_max = 1,
+        .eviction_log_max = 0,
+        .reserved = 0,
+    };
+    const default = rc_create(&params).?;
+    const worker = rc_session_open(default).?;
+    var out: [8]u8 = undefined;
+    try std.testing.expect(rc_io(worker).? != rc_io(default).?);
+    try std.testing.expectEqual(Status.ok, rc_store(worker, 1, "k", 0, 1, "v", 0, 1, 9, 0));
+    try std.testing.expectEqual(@as(u32, 0), rc_io(default).?.flags);
+    try std.testing.expectEqual(@as(i32, 1), rc_get(default, "k", 0, 1, &out, 0, out.len, 0, 0));
+    try std.testing.expectEqual(@as(u32, 9), rc_io(default).?.flags);
+    try std.testing.expect(rc_io(worker).?.cas() == rc_io(default).?.cas());
+    rc_destroy(worker); // not the default session: does nothing
+    rc_destroy(default); // a session is open: does nothing
+    try std.testing.expectEqual(Status.invalid, rc_session_close(default));
+    try std.testing.expectEqual(Status.ok, rc_session_close(worker));
+    rc_destroy(default);
+}
