@@ -20,7 +20,10 @@
 //!   - a value is copied into the caller's buffer under the lock, so no other caller can free
 //!     or reuse the chunk during the copy;
 //!   - table growth (one linear-hashing split per link, table.zig) runs under it;
-//!   - `Store.io` is only read or written with the lock held, by the session that holds it.
+//!   - `Store.io` is only read or written with the lock held, by the session that holds it;
+//!   - pending slots (rc_reserve/fill/commit/abort) are still store-wide numbers: a session must
+//!     use only the slots it reserved (the caller's duty until stage 2 makes them per session);
+//!   - rc_destroy does nothing while a session other than the default one is open.
 //! Hold times (what one caller can make another wait for), bounded by:
 //!   - get/set/delete/touch/incr/meta ops: one chain walk (load <= 1.5 items a bucket on average),
 //!     one bucket split, `lru.tail_search_depth` tail items when evicting, and a copy of at most
@@ -48,8 +51,8 @@
 //!      stripe lock: order stripe -> class -> pages (the global page grant) -> eviction log.
 //!      The eviction walk holds the class lock and only tryLocks a victim's stripe (a failure
 //!      skips that item, as memcached's lru_pull_tail), so the reverse order cannot deadlock.
-//!      Gets bump the LRU at most once a second per item (lru.zig's bump rule) to keep the
-//!      class lock off most gets.
+//!      A get bumps an item at most once per lru.bump_interval_s (lru.zig's rule), so most
+//!      gets take no class lock at all.
 //!   3. cas counter: an atomic fetch-add (the cas clock mode: a bounded compare-and-swap loop);
 //!      the clock and flush state: atomics written by the one clock caller.
 //!   4. Stats: event counters per session (summed by rc_stats), gauges atomic.
