@@ -3,6 +3,8 @@
 //!
 //!   zig build -Doptimize=ReleaseFast   -> zig-out/lib/librepcache.so (the item store, loaded by src/native/ffi.ts)
 //!   zig build test                     -> unit tests of every file under native/
+//!   zig build test-tsan                -> the native store's tests under the thread sanitizer
+//!   zig build bench-store -Doptimize=ReleaseFast -> the store with 1, 2 and 4 threads (ns/op)
 //!   zig build loadgen -Doptimize=ReleaseFast -> zig-out/bin/mcload (the benchmark load generator)
 const std = @import("std");
 
@@ -34,6 +36,28 @@ pub fn build(b: *std.Build) void {
     const run_tests = b.addRunArtifact(tests);
     const test_step = b.step("test", "Run the native unit tests (store and load generator)");
     test_step.dependOn(&run_tests.step);
+
+    // The same tests with the thread sanitizer (threads_test.zig's concurrent runs matter here).
+    const tsan_tests = b.addTest(.{
+        .root_source_file = b.path("native/lib.zig"),
+        .target = target,
+        .optimize = .Debug,
+        .sanitize_thread = true,
+    });
+    tsan_tests.linkLibC();
+    const tsan_step = b.step("test-tsan", "Run the native store's tests under the thread sanitizer");
+    tsan_step.dependOn(&b.addRunArtifact(tsan_tests).step);
+
+    const bench_store = b.addExecutable(.{
+        .name = "bench-store",
+        .root_source_file = b.path("native/bench_store.zig"),
+        .target = target,
+        .optimize = optimize,
+    });
+    bench_store.linkLibC();
+    const run_bench_store = b.addRunArtifact(bench_store);
+    if (b.args) |args| run_bench_store.addArgs(args);
+    b.step("bench-store", "Benchmark the store with 1, 2 and 4 threads").dependOn(&run_bench_store.step);
 
     const loadgen_tests = b.addTest(.{
         .root_source_file = b.path("bench/loadgen/main.zig"),

@@ -1,5 +1,7 @@
 //! cache: the item store. Owns the arena, slabs, hash table, LRUs, pending table and eviction
-//! log, all sized and allocated by `create`; nothing is allocated after it. Single-threaded.
+//! log, all sized and allocated by `create`; nothing is allocated after it. Callers on several
+//! threads go through sessions (session.zig, which holds the locking design): every operation
+//! here runs with `mutex` held, and fills the calling session's Io through `io`.
 //!
 //! Operations mirror memcached 1.6 (do_item_get, do_store_item, do_add_delta, flush_all):
 //! expired and flushed items are invisible to every operation and reclaimed lazily when met
@@ -21,7 +23,7 @@
 //! ordered the same way by the flush floor: no REP_IF_NEWER or tomb below it is stored.
 //!
 //! Contract: public operations return an i32 status (`Status`: 0 or a byte count on success, a
-//! negative code otherwise) and fill the shared `Io` words; they never fail in another way.
+//! negative code otherwise) and fill the calling session's `Io` words; they never fail in another way.
 //! `create` returns null for invalid params or when a mapping fails.
 const std = @import("std");
 const assert = std.debug.assert;
@@ -35,6 +37,7 @@ const pending_zig = @import("pending.zig");
 const eviction_log_zig = @import("eviction_log.zig");
 const number = @import("number.zig");
 const stats = @import("stats.zig");
+const session_zig = @import("session.zig");
 const Ref = items.Ref;
 const Header = items.Header;
 const ref_none = items.ref_none;
@@ -225,7 +228,14 @@ const Miss = enum { none, expired, flushed };
 const Found = struct { ref: Ref, miss: Miss };
 
 pub const Store = struct {
-    io: Io align(16),
+    /// The Io of the session holding `mutex` (the default session's between calls).
+    io: *Io,
+    /// The handle rc_create returns: today's single-threaded caller uses only this one.
+    session_default: session_zig.Session,
+    /// Guards every field of the store and every item (session.zig).
+    mutex: std.Thread.Mutex,
+    /// Sessions open beside the default one, at most session_zig.sessions_max.
+    sessions_open: u32,
     arena: arena_zig.Arena,
     slabs: slabs_zig.Slabs,
     lru: lru_zig.Lru,
@@ -287,7 +297,10 @@ pub const Store = struct {
         errdefer pending.deinit();
         const eviction_log = try eviction_log_zig.EvictionLog.init(p.eviction_log_max);
         self.* = .{
-            .io = std.mem.zeroes(Io),
+            .io = &self.session_default.io,
+            .session_default = .{ .io = std.mem.zeroes(Io), .store = self },
+            .mutex = .{},
+            .sessions_open = 0,
             .arena = arena,
             .slabs = slabs,
             .lru = .{},
@@ -317,6 +330,8 @@ pub const Store = struct {
     }
 
     pub fn destroy(self: *Store) void {
+        assert(self.sessions_open == 0);
+        assert(self.io == &self.session_default.io);
         self.eviction_log.deinit();
         self.pending.deinit();
         self.table.deinit();

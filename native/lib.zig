@@ -1,5 +1,8 @@
 //! lib: the C ABI of librepcache.so, the only `export fn`s. Each is a thin shim: it validates
-//! its arguments (null store, null buffers, modes, slot numbers) and calls cache.zig. Nothing
+//! its arguments (null handle, null buffers, modes, slot numbers) and calls cache.zig between
+//! the session's `enter` and `leave` (session.zig: the store lock and the caller's Io). The
+//! handle every call takes is a session: rc_create returns the store's default one, and
+//! rc_session_open another for a worker thread, each with its own Io block. Nothing
 //! panics across the boundary; bad input returns a status. Bounds of caller buffers are checked
 //! by src/native/store.ts (a pointer carries no length), which is the only caller.
 //!
@@ -39,6 +42,7 @@ const cache = @import("cache.zig");
 const items = @import("items.zig");
 const stats = @import("stats.zig");
 const Store = cache.Store;
+const Session = @import("session.zig").Session;
 const Status = cache.Status;
 
 comptime {
@@ -109,44 +113,78 @@ export fn rc_abi(which: u32) i32 {
     };
 }
 
-export fn rc_create(params: ?*const cache.Params) ?*Store {
+/// The new store's default session (the handle for every other call), or null.
+export fn rc_create(params: ?*const cache.Params) ?*Session {
     const p = params orelse return null;
     if (@intFromPtr(p) % @alignOf(cache.Params) != 0) return null;
-    return Store.create(p);
+    const store = Store.create(p) orelse return null;
+    return &store.session_default;
 }
 
-export fn rc_destroy(store: ?*Store) void {
-    if (store) |s| s.destroy();
+/// Frees the store. Only the default session does it, and only once every other session is
+/// closed; any other call does nothing.
+export fn rc_destroy(session: ?*Session) void {
+    const sess = session orelse return;
+    if (!sess.isDefault()) return;
+    const store = sess.store;
+    store.mutex.lock();
+    const others = store.sessions_open;
+    store.mutex.unlock();
+    if (others == 0) store.destroy();
 }
 
-export fn rc_io(store: ?*Store) ?*cache.Io {
-    const s = store orelse return null;
-    return &s.io;
+/// Another session on the same store (a worker thread's), or null when session.sessions_max
+/// are open.
+export fn rc_session_open(session: ?*Session) ?*Session {
+    const sess = session orelse return null;
+    return Session.open(sess.store);
 }
 
-export fn rc_clock(store: ?*Store, unix_now_s: u32) void {
-    const s = store orelse return;
+/// Closes a session rc_session_open gave (INVALID for the default one).
+export fn rc_session_close(session: ?*Session) i32 {
+    const sess = session orelse return Status.invalid;
+    if (sess.isDefault()) return Status.invalid;
+    sess.close();
+    return Status.ok;
+}
+
+/// The session's own Io block (read and written only by that session's caller).
+export fn rc_io(session: ?*Session) ?*cache.Io {
+    const sess = session orelse return null;
+    return &sess.io;
+}
+
+export fn rc_clock(session: ?*Session, unix_now_s: u32) void {
+    const sess = session orelse return;
+    const s = sess.enter();
+    defer sess.leave();
     s.advanceClock(unix_now_s);
 }
 
 /// offset_ms: added to the wall clock the cas follows (test-only skew; 0 in production).
-export fn rc_cas_clock(store: ?*Store, enabled: u32, parity: u32, offset_ms: i32) i32 {
-    const s = store orelse return Status.invalid;
+export fn rc_cas_clock(session: ?*Session, enabled: u32, parity: u32, offset_ms: i32) i32 {
+    const sess = session orelse return Status.invalid;
+    const s = sess.enter();
+    defer sess.leave();
     if (enabled > 1 or parity > 1) return Status.invalid;
     s.setCasClock(enabled == 1, @intCast(parity), offset_ms);
     return Status.ok;
 }
 
 /// Mints a cas above every cas the store has minted or been given, into io's cas.
-export fn rc_cas_mint(store: ?*Store) i32 {
-    const s = store orelse return Status.invalid;
+export fn rc_cas_mint(session: ?*Session) i32 {
+    const sess = session orelse return Status.invalid;
+    const s = sess.enter();
+    defer sess.leave();
     s.mintCas();
     return Status.ok;
 }
 
 /// Replication tombstones: enabled (0/1: a delete leaves one), keep (0/1: none expires).
-export fn rc_tombstones(store: ?*Store, enabled: u32, keep: u32) i32 {
-    const s = store orelse return Status.invalid;
+export fn rc_tombstones(session: ?*Session, enabled: u32, keep: u32) i32 {
+    const sess = session orelse return Status.invalid;
+    const s = sess.enter();
+    defer sess.leave();
     if (enabled > 1 or keep > 1) return Status.invalid;
     s.setTombstones(enabled == 1, keep == 1);
     return Status.ok;
@@ -154,142 +192,186 @@ export fn rc_tombstones(store: ?*Store, enabled: u32, keep: u32) i32 {
 
 /// A peer's delete at io's cas: the key becomes a tombstone unless it holds a newer version.
 /// OK, or NOT_STORED when the key's version is as new (or older than the flush floor).
-export fn rc_tomb(store: ?*Store, key_buf: ?[*]const u8, key_off: u32, key_len: u32) i32 {
-    const s = store orelse return Status.invalid;
+export fn rc_tomb(session: ?*Session, key_buf: ?[*]const u8, key_off: u32, key_len: u32) i32 {
+    const sess = session orelse return Status.invalid;
+    const s = sess.enter();
+    defer sess.leave();
     const key = bytesIn(key_buf, key_off, key_len) orelse return Status.invalid;
     return s.tomb(key);
 }
 
 /// Raises the replication flush floor to io's cas (0: just read it): no replicated version
 /// older than the floor is stored again, and the store mints no cas below it. io's cas = the floor.
-export fn rc_flush_floor(store: ?*Store) i32 {
-    const s = store orelse return Status.invalid;
+export fn rc_flush_floor(session: ?*Session) i32 {
+    const sess = session orelse return Status.invalid;
+    const s = sess.enter();
+    defer sess.leave();
     s.raiseFlushFloor();
     return Status.ok;
 }
 
-export fn rc_get(store: ?*Store, key_buf: ?[*]const u8, key_off: u32, key_len: u32, out: ?[*]u8, out_off: u32, out_cap: u32, mode: u32, exptime: i32) i32 {
-    const s = store orelse return Status.invalid;
+export fn rc_get(session: ?*Session, key_buf: ?[*]const u8, key_off: u32, key_len: u32, out: ?[*]u8, out_off: u32, out_cap: u32, mode: u32, exptime: i32) i32 {
+    const sess = session orelse return Status.invalid;
+    const s = sess.enter();
+    defer sess.leave();
     const key = bytesIn(key_buf, key_off, key_len) orelse return Status.invalid;
     const dest = bytesOut(out, out_off, out_cap) orelse return Status.invalid;
     return s.get(key, dest, mode, exptime);
 }
 
-export fn rc_store(store: ?*Store, op: u32, key_buf: ?[*]const u8, key_off: u32, key_len: u32, val_buf: ?[*]const u8, val_off: u32, val_len: u32, flags: u32, exptime: i32) i32 {
-    const s = store orelse return Status.invalid;
+export fn rc_store(session: ?*Session, op: u32, key_buf: ?[*]const u8, key_off: u32, key_len: u32, val_buf: ?[*]const u8, val_off: u32, val_len: u32, flags: u32, exptime: i32) i32 {
+    const sess = session orelse return Status.invalid;
+    const s = sess.enter();
+    defer sess.leave();
     const key = bytesIn(key_buf, key_off, key_len) orelse return Status.invalid;
     const value = bytesIn(val_buf, val_off, val_len) orelse return Status.invalid;
     return s.store(op, key, value, flags, exptime);
 }
 
-export fn rc_reserve(store: ?*Store, op: u32, key_buf: ?[*]const u8, key_off: u32, key_len: u32, flags: u32, exptime: i32, value_len: u32) i32 {
-    const s = store orelse return Status.invalid;
+export fn rc_reserve(session: ?*Session, op: u32, key_buf: ?[*]const u8, key_off: u32, key_len: u32, flags: u32, exptime: i32, value_len: u32) i32 {
+    const sess = session orelse return Status.invalid;
+    const s = sess.enter();
+    defer sess.leave();
     const key = bytesIn(key_buf, key_off, key_len) orelse return Status.invalid;
     return s.reserve(op, key, flags, exptime, value_len);
 }
 
-export fn rc_fill(store: ?*Store, slot: i32, buf: ?[*]const u8, off: u32, len: u32) i32 {
-    const s = store orelse return Status.invalid;
+export fn rc_fill(session: ?*Session, slot: i32, buf: ?[*]const u8, off: u32, len: u32) i32 {
+    const sess = session orelse return Status.invalid;
+    const s = sess.enter();
+    defer sess.leave();
     const bytes = bytesIn(buf, off, len) orelse return Status.invalid;
     return s.fill(slot, bytes);
 }
 
-export fn rc_commit(store: ?*Store, slot: i32) i32 {
-    const s = store orelse return Status.invalid;
+export fn rc_commit(session: ?*Session, slot: i32) i32 {
+    const sess = session orelse return Status.invalid;
+    const s = sess.enter();
+    defer sess.leave();
     return s.commit(slot);
 }
 
-export fn rc_abort(store: ?*Store, slot: i32) i32 {
-    const s = store orelse return Status.invalid;
+export fn rc_abort(session: ?*Session, slot: i32) i32 {
+    const sess = session orelse return Status.invalid;
+    const s = sess.enter();
+    defer sess.leave();
     return s.abort(slot);
 }
 
-export fn rc_delta(store: ?*Store, key_buf: ?[*]const u8, key_off: u32, key_len: u32, incr: u32, out: ?[*]u8, out_off: u32, out_cap: u32) i32 {
-    const s = store orelse return Status.invalid;
+export fn rc_delta(session: ?*Session, key_buf: ?[*]const u8, key_off: u32, key_len: u32, incr: u32, out: ?[*]u8, out_off: u32, out_cap: u32) i32 {
+    const sess = session orelse return Status.invalid;
+    const s = sess.enter();
+    defer sess.leave();
     if (incr > 1) return Status.invalid;
     const key = bytesIn(key_buf, key_off, key_len) orelse return Status.invalid;
     const dest = bytesOut(out, out_off, out_cap) orelse return Status.invalid;
     return s.delta(key, incr == 1, dest);
 }
 
-export fn rc_delete(store: ?*Store, key_buf: ?[*]const u8, key_off: u32, key_len: u32) i32 {
-    const s = store orelse return Status.invalid;
+export fn rc_delete(session: ?*Session, key_buf: ?[*]const u8, key_off: u32, key_len: u32) i32 {
+    const sess = session orelse return Status.invalid;
+    const s = sess.enter();
+    defer sess.leave();
     const key = bytesIn(key_buf, key_off, key_len) orelse return Status.invalid;
     return s.delete(key);
 }
 
-export fn rc_touch(store: ?*Store, key_buf: ?[*]const u8, key_off: u32, key_len: u32, exptime: i32) i32 {
-    const s = store orelse return Status.invalid;
+export fn rc_touch(session: ?*Session, key_buf: ?[*]const u8, key_off: u32, key_len: u32, exptime: i32) i32 {
+    const sess = session orelse return Status.invalid;
+    const s = sess.enter();
+    defer sess.leave();
     const key = bytesIn(key_buf, key_off, key_len) orelse return Status.invalid;
     return s.touch(key, exptime);
 }
 
 /// mg / me: opts are cache.meta_get_* bits; see Store.metaGet.
-export fn rc_meta_get(store: ?*Store, key_buf: ?[*]const u8, key_off: u32, key_len: u32, out: ?[*]u8, out_off: u32, out_cap: u32, opts: u32, exptime: i32, vivify_exptime: i32, recache_exptime: i32) i32 {
-    const s = store orelse return Status.invalid;
+export fn rc_meta_get(session: ?*Session, key_buf: ?[*]const u8, key_off: u32, key_len: u32, out: ?[*]u8, out_off: u32, out_cap: u32, opts: u32, exptime: i32, vivify_exptime: i32, recache_exptime: i32) i32 {
+    const sess = session orelse return Status.invalid;
+    const s = sess.enter();
+    defer sess.leave();
     const key = bytesIn(key_buf, key_off, key_len) orelse return Status.invalid;
     const dest = bytesOut(out, out_off, out_cap) orelse return Status.invalid;
     return s.metaGet(key, dest, opts, exptime, vivify_exptime, recache_exptime);
 }
 
 /// md: opts are cache.meta_delete_* bits (the compare cas in io); see Store.metaDelete.
-export fn rc_meta_delete(store: ?*Store, key_buf: ?[*]const u8, key_off: u32, key_len: u32, opts: u32, exptime: i32) i32 {
-    const s = store orelse return Status.invalid;
+export fn rc_meta_delete(session: ?*Session, key_buf: ?[*]const u8, key_off: u32, key_len: u32, opts: u32, exptime: i32) i32 {
+    const sess = session orelse return Status.invalid;
+    const s = sess.enter();
+    defer sess.leave();
     const key = bytesIn(key_buf, key_off, key_len) orelse return Status.invalid;
     return s.metaDelete(key, opts, exptime);
 }
 
 /// ma: opts are cache.meta_delta_* bits (delta in io num, compare cas in io cas); see Store.metaDelta.
-export fn rc_meta_delta(store: ?*Store, key_buf: ?[*]const u8, key_off: u32, key_len: u32, opts: u32, exptime: i32, out: ?[*]u8, out_off: u32, out_cap: u32) i32 {
-    const s = store orelse return Status.invalid;
+export fn rc_meta_delta(session: ?*Session, key_buf: ?[*]const u8, key_off: u32, key_len: u32, opts: u32, exptime: i32, out: ?[*]u8, out_off: u32, out_cap: u32) i32 {
+    const sess = session orelse return Status.invalid;
+    const s = sess.enter();
+    defer sess.leave();
     const key = bytesIn(key_buf, key_off, key_len) orelse return Status.invalid;
     const dest = bytesOut(out, out_off, out_cap) orelse return Status.invalid;
     return s.metaDelta(key, opts, exptime, dest);
 }
 
 /// A peer's `rcb1_meta`: the item at io's cas gets the stale / win token bits; see Store.metaMark.
-export fn rc_meta_mark(store: ?*Store, key_buf: ?[*]const u8, key_off: u32, key_len: u32, bits: u32) i32 {
-    const s = store orelse return Status.invalid;
+export fn rc_meta_mark(session: ?*Session, key_buf: ?[*]const u8, key_off: u32, key_len: u32, bits: u32) i32 {
+    const sess = session orelse return Status.invalid;
+    const s = sess.enter();
+    defer sess.leave();
     const key = bytesIn(key_buf, key_off, key_len) orelse return Status.invalid;
     return s.metaMark(key, bits);
 }
 
 /// Removes every item whose cas is below io's cas (a replication peer's flush_all made while
 /// unpaired); returns how many.
-export fn rc_remove_below_cas(store: ?*Store) i32 {
-    const s = store orelse return Status.invalid;
+export fn rc_remove_below_cas(session: ?*Session) i32 {
+    const sess = session orelse return Status.invalid;
+    const s = sess.enter();
+    defer sess.leave();
     return s.removeBelowCas();
 }
 
-export fn rc_flush(store: ?*Store, exptime: i32) i32 {
-    const s = store orelse return Status.invalid;
+export fn rc_flush(session: ?*Session, exptime: i32) i32 {
+    const sess = session orelse return Status.invalid;
+    const s = sess.enter();
+    defer sess.leave();
     return s.flush(exptime);
 }
 
-export fn rc_sweep(store: ?*Store, items_budget: u32) i32 {
-    const s = store orelse return Status.invalid;
+export fn rc_sweep(session: ?*Session, items_budget: u32) i32 {
+    const sess = session orelse return Status.invalid;
+    const s = sess.enter();
+    defer sess.leave();
     return s.sweep(items_budget);
 }
 
-export fn rc_reclaim_tails(store: ?*Store, items_budget: u32) i32 {
-    const s = store orelse return Status.invalid;
+export fn rc_reclaim_tails(session: ?*Session, items_budget: u32) i32 {
+    const sess = session orelse return Status.invalid;
+    const s = sess.enter();
+    defer sess.leave();
     return s.reclaimTails(items_budget);
 }
 
-export fn rc_cursor_start(store: ?*Store) i32 {
-    const s = store orelse return Status.invalid;
+export fn rc_cursor_start(session: ?*Session) i32 {
+    const sess = session orelse return Status.invalid;
+    const s = sess.enter();
+    defer sess.leave();
     s.cursorStart();
     return Status.ok;
 }
 
-export fn rc_cursor_next(store: ?*Store, out: ?[*]u8, out_off: u32, out_cap: u32, mode: u32) i32 {
-    const s = store orelse return Status.invalid;
+export fn rc_cursor_next(session: ?*Session, out: ?[*]u8, out_off: u32, out_cap: u32, mode: u32) i32 {
+    const sess = session orelse return Status.invalid;
+    const s = sess.enter();
+    defer sess.leave();
     const dest = bytesOut(out, out_off, out_cap) orelse return Status.invalid;
     return s.cursorNext(dest, mode);
 }
 
-export fn rc_evictions_take(store: ?*Store, out: ?[*]u8, out_off: u32, out_cap: u32) i32 {
-    const s = store orelse return Status.invalid;
+export fn rc_evictions_take(session: ?*Session, out: ?[*]u8, out_off: u32, out_cap: u32) i32 {
+    const sess = session orelse return Status.invalid;
+    const s = sess.enter();
+    defer sess.leave();
     const dest = bytesOut(out, out_off, out_cap) orelse return Status.invalid;
     return s.evictionsTake(dest);
 }
@@ -300,27 +382,35 @@ fn u64Out(out: ?*anyopaque, comptime count: usize) ?*[count]u64 {
     return @ptrCast(@alignCast(p));
 }
 
-export fn rc_stats(store: ?*Store, out_u64: ?*anyopaque) i32 {
-    const s = store orelse return Status.invalid;
+export fn rc_stats(session: ?*Session, out_u64: ?*anyopaque) i32 {
+    const sess = session orelse return Status.invalid;
+    const s = sess.enter();
+    defer sess.leave();
     const dest = u64Out(out_u64, stats.global_count) orelse return Status.invalid;
     s.statsGlobal(dest);
     return Status.ok;
 }
 
-export fn rc_class_stats(store: ?*Store, class_id: u32, out_u64: ?*anyopaque) i32 {
-    const s = store orelse return Status.invalid;
+export fn rc_class_stats(session: ?*Session, class_id: u32, out_u64: ?*anyopaque) i32 {
+    const sess = session orelse return Status.invalid;
+    const s = sess.enter();
+    defer sess.leave();
     const dest = u64Out(out_u64, stats.class_count) orelse return Status.invalid;
     return s.statsClass(class_id, dest);
 }
 
-export fn rc_stats_reset(store: ?*Store) i32 {
-    const s = store orelse return Status.invalid;
+export fn rc_stats_reset(session: ?*Session) i32 {
+    const sess = session orelse return Status.invalid;
+    const s = sess.enter();
+    defer sess.leave();
     s.statsReset();
     return Status.ok;
 }
 
-export fn rc_class_count(store: ?*Store) i32 {
-    const s = store orelse return Status.invalid;
+export fn rc_class_count(session: ?*Session) i32 {
+    const sess = session orelse return Status.invalid;
+    const s = sess.enter();
+    defer sess.leave();
     return @intCast(s.classCount());
 }
 
@@ -337,14 +427,44 @@ test {
     _ = @import("stats.zig");
     _ = @import("cache.zig");
     _ = @import("cache_test.zig");
+    _ = @import("session.zig");
+    _ = @import("threads_test.zig");
 }
 
 test "lib: shims reject null and bad arguments" {
-    try std.testing.expectEqual(@as(?*Store, null), rc_create(null));
+    try std.testing.expectEqual(@as(?*Session, null), rc_create(null));
     try std.testing.expectEqual(Status.invalid, rc_get(null, null, 0, 0, null, 0, 0, 0, 0));
     try std.testing.expectEqual(Status.invalid, rc_delete(null, null, 0, 1));
     try std.testing.expectEqual(Status.invalid, rc_abi(99));
     try std.testing.expectEqual(@as(i32, 64), rc_abi(0));
     try std.testing.expectEqual(@as(i32, 8), rc_abi(16 + 8));
     try std.testing.expectEqual(@as(i32, 0), rc_abi(16));
+}
+
+test "lib: sessions through the C ABI have their own io; destroy waits for them to close" {
+    const params = cache.Params{
+        .memory_bytes_max = 1 << 20,
+        .growth_factor = 1.25,
+        .unix_now_s = 1_700_000_000,
+        .item_size_max = 1 << 20,
+        .chunk_size_min = 48,
+        .evictions_disabled = 0,
+        .pending_max = 1,
+        .eviction_log_max = 0,
+        .reserved = 0,
+    };
+    const default = rc_create(&params).?;
+    const worker = rc_session_open(default).?;
+    var out: [8]u8 = undefined;
+    try std.testing.expect(rc_io(worker).? != rc_io(default).?);
+    try std.testing.expectEqual(Status.ok, rc_store(worker, 1, "k", 0, 1, "v", 0, 1, 9, 0));
+    try std.testing.expectEqual(@as(u32, 0), rc_io(default).?.flags);
+    try std.testing.expectEqual(@as(i32, 1), rc_get(default, "k", 0, 1, &out, 0, out.len, 0, 0));
+    try std.testing.expectEqual(@as(u32, 9), rc_io(default).?.flags);
+    try std.testing.expect(rc_io(worker).?.cas() == rc_io(default).?.cas());
+    rc_destroy(worker); // not the default session: does nothing
+    rc_destroy(default); // a session is open: does nothing
+    try std.testing.expectEqual(Status.invalid, rc_session_close(default));
+    try std.testing.expectEqual(Status.ok, rc_session_close(worker));
+    rc_destroy(default);
 }

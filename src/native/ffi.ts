@@ -12,10 +12,15 @@ import { libraryFix, librarySource, NativeLibraryError } from "./library.ts";
 const { ptr, u32, i32 } = FFIType;
 const none = FFIType.void;
 
+// Every `store` argument is a session handle (native/session.zig): rc_create returns the store's
+// default session; rc_session_open another on the same store with its own io block (one per
+// worker thread), which rc_session_close gives back before rc_destroy of the default one.
 const symbols = {
   rc_abi: { args: [u32], returns: i32 },
   rc_create: { args: [ptr], returns: ptr },
   rc_destroy: { args: [ptr], returns: none },
+  rc_session_open: { args: [ptr], returns: ptr },
+  rc_session_close: { args: [ptr], returns: i32 },
   rc_io: { args: [ptr], returns: ptr },
   rc_clock: { args: [ptr, u32], returns: none },
   // store, enabled (0/1), parity (0/1), clock offset in ms (test-only skew)
