@@ -9,9 +9,10 @@ import { mkdirSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { nativeLibraryPath, project_root } from "../src/native/build.ts";
 
-const binaries: Array<[name: string, entry: string]> = [
-  ["repcached", join(project_root, "src", "bin", "repcached.ts")],
-  ["magent", join(project_root, "src", "magent.ts")],
+// Each binary: its entry, then more entry points bundled beside it (the -t N worker thread's).
+const binaries: Array<[name: string, entries: string[]]> = [
+  ["repcached", [join(project_root, "src", "bin", "repcached.ts"), join(project_root, "src", "server", "worker.ts")]],
+  ["magent", [join(project_root, "src", "magent.ts")]],
 ];
 
 function outdirOf(args: string[]): string {
@@ -25,14 +26,14 @@ function outdirOf(args: string[]): string {
 const outdir = outdirOf(process.argv.slice(2));
 mkdirSync(outdir, { recursive: true });
 nativeLibraryPath();
-for (const [name, entry] of binaries) {
+for (const [name, entries] of binaries) {
   const outfile = join(outdir, name);
   const result = Bun.spawnSync([
     process.execPath, "build", "--compile", "--no-compile-autoload-bunfig", "--no-compile-autoload-dotenv",
-    entry, "--outfile", outfile,
+    ...entries, "--outfile", outfile,
   ], { cwd: project_root, stdout: "pipe", stderr: "pipe" });
   if (result.exitCode !== 0) {
-    console.error(`bun build --compile ${entry} failed (exit ${result.exitCode}):\n${result.stderr.toString()}${result.stdout.toString()}`);
+    console.error(`bun build --compile ${entries.join(" ")} failed (exit ${result.exitCode}):\n${result.stderr.toString()}${result.stdout.toString()}`);
     process.exit(1);
   }
   console.log(`${outfile} (${(statSync(outfile).size / 1024 / 1024).toFixed(1)} MiB)`);

@@ -25,6 +25,7 @@
 // - a positional argument is an error (getopt would silently skip it).
 
 import { readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { license_text } from "./license.ts";
 import { secretWeakness } from "./replication/handshake.ts";
 import { journal_entry_bytes_max } from "./replication/journal.ts";
@@ -46,6 +47,18 @@ export const memory_bytes_max_limit = 4 * 1024 ** 4; // 4 TiB: a sane bound, exa
 export const connections_max_limit = 1 << 20;
 export const threads_max_limit = 4096;
 export const threads_warning_min = 65; // memcached warns above 64 worker threads
+/**
+ * Worker threads allowed: each is a whole JS runtime (tens of MB) and a native store session
+ * (native/session.zig sessions_max is 256; the main thread holds the store's own).
+ */
+export const threads_max = 256;
+/**
+ * -t's default. memcached's is 4; ours is 1: one event loop already answers as fast as memcached
+ * -t 1 (bench), starts at once, and costs one JS heap; a worker beyond it costs a JS runtime and
+ * a thread hop for replication, and pays only where there are cores to spare — so more threads
+ * are asked for, by -t N, where they pay.
+ */
+export const threads_default = 1;
 export const requests_per_event_max_limit = 1 << 20;
 export const backlog_max_limit = 1 << 20;
 export const chunk_size_min_limit = item_size_max_upper;
@@ -194,6 +207,8 @@ export interface HostFacts {
   uid: number | null;
   /** $MEMCACHED_SASL_PWDB (memcached's password database for -S), when set. */
   sasl_pwdb_env?: string | null;
+  /** Cores this process may run on (os.availableParallelism); absent: no -t warning by cores. */
+  cores?: number;
 }
 
 export function extrasDefault(): Extras {
@@ -246,7 +261,7 @@ export function settingsDefault(): Settings {
     verbosity: 0,
     growth_factor: 1.25,
     chunk_size_min: 48, // space for a modest key and value
-    threads: 4,
+    threads: threads_default,
     requests_per_event_max: 20,
     cas_enabled: true,
     backlog: 1024,
@@ -615,8 +630,8 @@ export const flags: readonly Flag[] = [
       s(d).stats_prefix_delimiter = delimiterParse(o, v);
       s(d).stats_detail_enabled = true;
     }),
-  flag("t", "threads", "num", "4", "threads",
-    ["number of threads (accepted for compatibility: repcached-bun", "serves every connection from one event loop)"],
+  flag("t", "threads", "num", String(threads_default), "threads",
+    ["number of worker threads (Bun Workers over one shared", "store; 1 = one event loop does everything)"],
     (d, v, o) => {
       const count = countParse(o, v, threads_max_limit);
       s(d).threads = countAtLeast(o, count, 1, "Number of threads must be greater than 0");
@@ -1189,10 +1204,16 @@ function socketCheck(draft: Draft): void {
   settings.udp_port = 0;
 }
 
-function hostCheck(settings: Settings): void {
+function hostCheck(settings: Settings, host: HostFacts): void {
+  if (settings.threads > threads_max) fail("-t", `at most ${threads_max} worker threads (each is a JS runtime)`);
   if (settings.threads >= threads_warning_min) {
-    settings.warnings.push("Setting a high number of worker threads is not recommended (-t is accepted; " +
-      "repcached-bun uses one event loop)");
+    settings.warnings.push("Setting a high number of worker threads is not recommended. " +
+      "Set this value to the number of cores in your machine or less.");
+  } else if (host.cores !== undefined && settings.threads > host.cores) {
+    settings.warnings.push(`-t ${settings.threads}: more worker threads than the ${host.cores} cores here; they will share them`);
+  }
+  if (settings.threads > 1 && settings.replication.serve_during_copy) {
+    fail("--serve-during-copy", "runs with -t 1 only (its read-through is not yet shared between worker threads)");
   }
 }
 
@@ -1245,11 +1266,14 @@ function crossCheck(draft: Draft, host: HostFacts): void {
   socketCheck(draft);
   replicationCheck(draft);
   replicationTlsCheck(draft);
-  hostCheck(s(draft));
+  hostCheck(s(draft), host);
 }
 
 function hostFactsCurrent(): HostFacts {
-  return { uid: typeof process.getuid === "function" ? process.getuid() : null, sasl_pwdb_env: process.env.MEMCACHED_SASL_PWDB ?? null };
+  return {
+    uid: typeof process.getuid === "function" ? process.getuid() : null, sasl_pwdb_env: process.env.MEMCACHED_SASL_PWDB ?? null,
+    cores: availableParallelism(),
+  };
 }
 
 export function parseArgs(argv: string[], host: HostFacts = hostFactsCurrent()): ParseResult {

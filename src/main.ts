@@ -3,22 +3,28 @@
 // open the native library (src/native/ffi.ts, through server.ts) load only after the flags pass.
 
 import { chownSync, writeFileSync, rmSync } from "node:fs";
-import { PasswordFile } from "./server/auth.ts";
-import { listenAddressSplit, parseArgs, settingsStats, version_string, type Settings } from "./config.ts";
-import type { Server, ServerSettings } from "./server/server.ts";
+import { listenAddressSplit, parseArgs, type Settings } from "./config.ts";
+import type { Server } from "./server/server.ts";
 import type { Replicator } from "./replication/replicator.ts";
 import { NativeLibraryError } from "./native/library.ts";
 import { identityAssume, identityPlan, exit_code_os_error, type IdentityPlan } from "./privileges.ts";
 import { selfCommand } from "./self_command.ts";
 import { startServerMetrics } from "./metrics/server_endpoint.ts";
 import { delete_locks_max } from "./protocol/delete_locks.ts";
-import { TlsLoadError, tlsClientOptions, tlsReplicationOptions, type ClientTls, type ReplicationTls } from "./server/tls.ts";
+import type { ReplicationTls } from "./server/tls.ts";
+import { serverSettings, tlsLoad } from "./server_setup.ts";
+import type { Placement } from "./server/server.ts";
+import { ThreadCounters } from "./server/thread_counters.ts";
+import { SharedWords } from "./server/shared_words.ts";
+import { Journal } from "./replication/journal.ts";
+import { WorkerPool } from "./server/threads.ts";
+import type { StatLines } from "./stats.ts";
 
 const daemon_child_env = "REPCACHED_BUN_DAEMON_CHILD";
 /** The native library is missing, stale or does not load (its one-line message says the fix). */
 const exit_code_native = 1;
-/** Evicted keys kept between two replication pump turns (a pump turn drains them all). */
-const eviction_log_keys_max = 65_536;
+/** A worker thread did not start (its message says why). */
+const exit_code_threads = 71;
 /** Test-only: skews the replication clock (wall-clock cas) by this many ms. Not a flag: no user sets it. */
 const clock_offset_env = "REPCACHED_CLOCK_OFFSET_MS";
 /** The largest skew the variable may inject (a day). */
@@ -35,73 +41,6 @@ function clockOffsetMs(): number {
   }
   console.error(`warning: ${clock_offset_env}=${value}: the replication clock is skewed (testing only)`);
   return value;
-}
-
-interface TlsLoaded {
-  client: ClientTls | null;
-  replication: ReplicationTls | null;
-}
-
-/** Reads the TLS files once, before anything is allocated; exits 64 with memcached's message. */
-function tlsLoad(s: Settings): TlsLoaded {
-  try {
-    return {
-      client: s.tls.enabled ? tlsClientOptions(s.tls) : null,
-      replication: s.replication.tls.cert_path !== null ? tlsReplicationOptions(s.replication.tls) : null,
-    };
-  } catch (error) {
-    if (!(error instanceof TlsLoadError)) throw error;
-    console.error(error.message);
-    process.exit(64);
-  }
-}
-
-/** -S / -Y: reads the password files once at start; exits 1 when one cannot be read (memcached: -Y). */
-function authLoad(s: Settings): { sasl: PasswordFile | null; text_auth: PasswordFile | null } {
-  try {
-    return {
-      sasl: s.sasl_enabled && s.sasl_pwdb_path !== null ? PasswordFile.load(s.sasl_pwdb_path) : null,
-      text_auth: s.auth_file_path !== null ? PasswordFile.load(s.auth_file_path) : null,
-    };
-  } catch (error) {
-    console.error((error as Error).message);
-    process.exit(1);
-  }
-}
-
-function serverSettings(s: Settings, tls: ClientTls | null): ServerSettings {
-  const auth = authLoad(s);
-  return {
-    tls,
-    binding_protocol: s.binding_protocol,
-    sasl: auth.sasl,
-    text_auth: auth.text_auth,
-    tcp_port: s.tcp_port,
-    udp_port: s.udp_port,
-    requests_per_event_max: s.requests_per_event_max,
-    listen_addresses: s.listen_addresses,
-    unix_socket_path: s.unix_socket_path,
-    unix_socket_mask: s.unix_socket_mask,
-    backlog: s.backlog,
-    connections_max: s.connections_max,
-    memory_bytes_max: s.memory_bytes_max,
-    item_size_max: s.item_size_max,
-    chunk_size_min: s.chunk_size_min,
-    growth_factor: s.growth_factor,
-    evictions_disabled: s.evictions_disabled,
-    cas_enabled: s.cas_enabled,
-    flush_enabled: s.flush_enabled,
-    idle_timeout_s: s.extras.idle_timeout_s,
-    verbosity: s.verbosity,
-    threads: s.threads,
-    shutdown_enabled: s.shutdown_enabled,
-    version: version_string,
-    stats_detail_enabled: s.stats_detail_enabled,
-    stats_prefix_delimiter: s.stats_prefix_delimiter,
-    settingsStats: (live) => settingsStats(s, live),
-    sweep_items_per_tick: 10_000,
-    eviction_log_max: s.replication.enabled && s.replication.propagate_evictions ? eviction_log_keys_max : 0,
-  };
 }
 
 /** -d: start a detached copy of ourselves and return (memcached forks; Bun cannot). */
@@ -139,6 +78,13 @@ function dropPrivileges(plan: IdentityPlan, unix_socket_path: string | null): vo
   process.exit(exit_code_os_error);
 }
 
+/** The main thread's stat groups a -t N worker's `stats` shows beside its own (replication's). */
+function mainStatGroups(server: Server): Record<string, StatLines> {
+  const groups: Record<string, StatLines> = { "": server.extraStats() };
+  for (const [name, lines] of server.subStats) groups[name] = lines();
+  return groups;
+}
+
 /** The modules that open the native library; exits with its one-line message when it cannot. */
 async function serverModules(): Promise<{ Server: typeof Server; Replicator: typeof Replicator }> {
   try {
@@ -151,11 +97,52 @@ async function serverModules(): Promise<{ Server: typeof Server; Replicator: typ
   }
 }
 
+/** -t N: the buffers every thread shares (threads.ts); null with -t 1. */
+interface Shared {
+  counters: ThreadCounters;
+  words: SharedWords;
+  journal_buffer: SharedArrayBuffer | null;
+}
+
+function threadsShared(settings: Settings): Shared | null {
+  if (settings.threads === 1) return null;
+  const r = settings.replication;
+  return {
+    counters: new ThreadCounters(settings.threads + 1),
+    words: new SharedWords(true),
+    journal_buffer: r.enabled ? Journal.sharedBuffer(r.queue_bytes_max) : null,
+  };
+}
+
+/** The main thread's part with -t N: the unix socket, UDP and the store's upkeep; workers take TCP. */
+function mainPlacement(shared: Shared | null): Placement | undefined {
+  if (shared === null) return undefined;
+  return {
+    index: 0, counters: shared.counters, words: shared.words, store: null,
+    tcp: false, reuse_port: false, local: true, maintain: true,
+  };
+}
+
+/** -t N: the workers, each with its session on the store, before anything listens. */
+async function startWorkers(settings: Settings, argv: string[], server: Server, shared: Shared | null): Promise<WorkerPool | null> {
+  if (shared === null) return null;
+  try {
+    return await WorkerPool.start(settings.threads, {
+      argv, store_owner: server.ctx.store.owner, counters: shared.counters, words: shared.words,
+      journal_buffer: shared.journal_buffer,
+    });
+  } catch (error) {
+    console.error(`failed to start worker threads: ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(exit_code_threads);
+  }
+}
+
 function startReplication(
   ReplicatorClass: typeof Replicator,
   server: Server,
   settings: Settings,
   tls: ReplicationTls | null,
+  shared: Shared | null,
 ): Replicator | null {
   const r = settings.replication;
   if (!r.enabled) return null;
@@ -172,6 +159,7 @@ function startReplication(
     tls,
     clock_offset_ms: clockOffsetMs(),
     verbosity: () => server.settings.verbosity,
+    threads: shared === null || shared.journal_buffer === null ? null : { words: shared.words, journal_buffer: shared.journal_buffer },
   });
   server.ctx.mutations = replicator;
   server.ctx.write_gate = replicator.gate;
@@ -203,8 +191,13 @@ async function main(argv: string[]): Promise<void> {
   const tls = tlsLoad(settings);
   if (settings.daemonize && !process.env[daemon_child_env]) daemonize();
   const { Server, Replicator } = await serverModules();
-  const server = new Server(serverSettings(settings, tls.client));
-  const replicator = startReplication(Replicator, server, settings, tls.replication);
+  const shared = threadsShared(settings);
+  const server_settings = serverSettings(settings, tls.client);
+  shared?.words.bindVerbosity(server_settings);
+  const server = new Server(server_settings, null, mainPlacement(shared));
+  const workers = await startWorkers(settings, argv, server, shared);
+  const replicator = startReplication(Replicator, server, settings, tls.replication, shared);
+  if (workers !== null) workers.statGroups = () => mainStatGroups(server);
   const metrics = startServerMetrics(server, settings); // before the copy: its progress is visible
   let stopping = false;
   const stop = async (signal: string) => {
@@ -212,6 +205,7 @@ async function main(argv: string[]): Promise<void> {
     stopping = true;
     if (settings.verbosity > 0) console.error(`Signal handled: ${signal}.`);
     server.stopListening();
+    await workers?.stop(); // every worker closes its listeners, connections and store session
     if (replicator !== null) await replicator.stop(); // the drain can still be watched on /metrics
     metrics?.stop();
     server.stop();
@@ -219,6 +213,7 @@ async function main(argv: string[]): Promise<void> {
     process.exit(0);
   };
   server.onShutdown = () => void stop("shutdown");
+  if (workers !== null) workers.onShutdown = () => void stop("shutdown");
   process.on("SIGTERM", () => void stop("Terminated"));
   process.on("SIGINT", () => void stop("Interrupt"));
   // Like repcached, a node that joins a peer opens its client ports once the full copy is in.
@@ -226,8 +221,9 @@ async function main(argv: string[]): Promise<void> {
   if (stopping) return;
   try {
     server.start();
+    await workers?.listen();
   } catch (error) {
-    console.error(`failed to listen: ${String(error)}`);
+    console.error(`failed to listen: ${error instanceof Error ? error.message : String(error)}`);
     process.exit(71);
   }
   dropPrivileges(identity, settings.unix_socket_path);

@@ -86,9 +86,25 @@ function embeddedSource(path: string): LibrarySource {
   return { path: copy, release };
 }
 
+/**
+ * A -t N worker of a single-file binary: the main thread's unpacked copy, already loaded in this
+ * process (the dynamic loader hands back the loaded library by its path: one copy, one store).
+ */
+let loaded_path: string | null = null;
+
+export function libraryReuse(path: string): void {
+  loaded_path = path;
+}
+
+/** The path the process's library was loaded from (for its worker threads); set by librarySource. */
+export let library_loaded_path: string | null = null;
+
 /** The library to dlopen: the embedded one in a single-file binary, else the checkout's. */
 export function librarySource(): LibrarySource {
-  return embedded_path !== null ? embeddedSource(embedded_path) : checkoutSource();
+  if (loaded_path !== null) return { path: loaded_path, release: () => {} };
+  const source = embedded_path !== null ? embeddedSource(embedded_path) : checkoutSource();
+  library_loaded_path = source.path;
+  return source;
 }
 
 /** The fix to print when a library from this source does not load or has another layout. */

@@ -330,12 +330,27 @@ export class Store {
   private readonly stats_buffer = new BigUint64Array(GLOBAL_STAT_NAMES.length);
   private readonly class_buffer = new BigUint64Array(CLASS_STAT_NAMES.length);
 
+  /** True for a session rc_session_open gave (a worker thread's); false for the store's own. */
+  private readonly is_session: boolean;
+
   static open(options: StoreOptions): Store {
     return new Store(options);
   }
 
-  constructor(options: StoreOptions) {
-    const handle = native.rc_create(paramsOf(options)) as StoreHandle | null;
+  /**
+   * Another thread's handle on the store `owner` names (Store.owner of the store the main thread
+   * opened): its own session, so its Io block is its own. Throws when the store has
+   * sessions_max sessions open (native/session.zig).
+   */
+  static session(owner: number): Store {
+    if (!Number.isSafeInteger(owner) || owner <= 0) throw new RangeError(`bad store handle ${owner}`);
+    const handle = native.rc_session_open(owner as unknown as StoreHandle) as StoreHandle | null;
+    if (handle === null) throw new Error("rc_session_open failed: too many sessions on the store");
+    return new Store(null, handle);
+  }
+
+  constructor(options: StoreOptions | null, session: StoreHandle | null = null) {
+    const handle = session ?? (native.rc_create(paramsOf(options!)) as StoreHandle | null);
     if (handle === null) {
       throw new Error(
         `rc_create failed for ${JSON.stringify(options)}: the arena could not be mapped or exceeds 32 GiB`,
@@ -344,8 +359,15 @@ export class Store {
     const io = native.rc_io(handle) as Pointer | null;
     if (io === null) throw new Error("rc_io returned null");
     this.handle = handle;
+    this.is_session = session !== null;
     this.io = nativeU32(io, IO_BYTES);
     this.io64 = nativeU64(io, IO_BYTES);
+  }
+
+  /** The handle other threads pass to Store.session (a number: it crosses postMessage). */
+  get owner(): number {
+    if (this.handle === null || this.is_session) throw new Error("only the open store names itself to other threads");
+    return this.handle as unknown as number;
   }
 
   /** Sets io's cas words (the compare cas of CAS, the given cas of REP / REP_IF_NEWER). */
@@ -628,9 +650,11 @@ export class Store {
     return native.rc_stats_reset(this.handle);
   }
 
+  /** Frees the store (the thread that opened it, after every session closed) or gives a session back. */
   close(): void {
     if (this.handle === null) return;
-    native.rc_destroy(this.handle);
+    if (this.is_session) native.rc_session_close(this.handle);
+    else native.rc_destroy(this.handle);
     this.handle = null;
     this.io = new Uint32Array(IO_BYTES / 4);
     this.io64 = new BigUint64Array(IO_BYTES / 8);

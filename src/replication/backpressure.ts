@@ -36,8 +36,11 @@ export class Backpressure implements WriteGate {
   stalls = 0;
   /** The peer stalled: no shutting until it takes bytes again. */
   private stalled = false;
+  /** Told every time the gate shuts or opens (-t N: the workers' shared gate word). */
+  private readonly mirror: (shut: boolean) => void;
 
-  constructor(items_max: number, bytes_max: number) {
+  constructor(items_max: number, bytes_max: number, mirror: (shut: boolean) => void = () => {}) {
+    this.mirror = mirror;
     this.high_items = Math.floor(items_max * high_water_share);
     this.low_items = Math.floor(items_max * low_water_share);
     this.high_bytes = Math.floor(bytes_max * high_water_share);
@@ -63,7 +66,10 @@ export class Backpressure implements WriteGate {
       if (items <= this.low_items && bytes <= this.low_bytes) this.open();
       return;
     }
-    if (!this.stalled && (items >= this.high_items || bytes >= this.high_bytes)) this.shut = true;
+    if (!this.stalled && (items >= this.high_items || bytes >= this.high_bytes)) {
+      this.shut = true;
+      this.mirror(true);
+    }
   }
 
   /** The peer took nothing for stall_ms_max while the gate was shut. */
@@ -75,6 +81,7 @@ export class Backpressure implements WriteGate {
 
   /** Opens the gate and resumes every waiter (also when the link goes). */
   open(): void {
+    if (this.shut) this.mirror(false);
     this.shut = false;
     const waiting = [...this.waiting];
     this.waiting.clear();

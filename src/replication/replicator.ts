@@ -36,6 +36,11 @@ import { CopyProgress } from "./copy_progress.ts";
 import { Backpressure, stall_ms_max } from "./backpressure.ts";
 import { newToken } from "./handshake.ts";
 import { tlsPeerRefusal, type ReplicationTls } from "../server/tls.ts";
+import { Word, type SharedWords } from "../server/shared_words.ts";
+import { waitAsync } from "./thread_sink.ts";
+
+/** How long one wait for the workers' journal kick lasts before it looks again (and at `stopping`). */
+const thread_kick_wait_ms_max = 1_000;
 
 export interface ReplicationOptions {
   peer_host: string | null;
@@ -52,6 +57,8 @@ export interface ReplicationOptions {
   /** Test-only skew of the replication clock (REPCACHED_CLOCK_OFFSET_MS); 0 in production. */
   clock_offset_ms: number;
   verbosity: () => number;
+  /** -t N: the words and journal buffer the workers share (threads.ts); null with -t 1. */
+  threads?: { words: SharedWords; journal_buffer: SharedArrayBuffer } | null;
 }
 
 export const LinkState = {
@@ -138,9 +145,12 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
     this.options = options;
     this.secret = options.secret;
     const item_size_max = server.settings.item_size_max;
-    this.journal = new Journal(options.queue_items_max, options.queue_bytes_max); // config.ts keeps bytes ≤ items × the largest entry
+    const threads = options.threads ?? null;
+    // config.ts keeps bytes ≤ items × the largest entry
+    this.journal = new Journal(options.queue_items_max, options.queue_bytes_max, threads?.journal_buffer);
     this.outbox = new Outbox(send_window_bytes, item_size_max + rep_header_bytes_max);
-    this.gate = new Backpressure(this.journal.items_max, this.journal.bytes_max);
+    this.gate = new Backpressure(this.journal.items_max, this.journal.bytes_max,
+      threads === null ? undefined : (shut) => threads.words.set(Word.gate_shut, shut ? 1 : 0));
     this.streamer = new Streamer(server.ctx.store, this.journal, this.outbox, this.figures, {
       propagate_evictions: options.propagate_evictions,
       log: (level, text) => this.log(level, text),
@@ -172,6 +182,7 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
 
   /** Binds the replication port, dials the peer; resolves when clients may be served. */
   start(): Promise<void> {
+    this.watchThreads();
     if (!this.port_shared) this.listen();
     if (this.options.peer_host === null) return Promise.resolve();
     // With --serve-during-copy the client port opens once the link is up (read-through works from
@@ -414,6 +425,8 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
     }
     this.updateTombstones();
     link.inbound = new Connection(link.socket, this.server, 0, this.peerHooks(link, kind));
+    // Workers journal from now on; what they changed before is in the full copy that follows.
+    this.options.threads?.words.set(Word.link_running, 1);
     this.journal.clear();
     this.outbox.clear();
     if (kind === "ours") this.streamer.encodeFlushFloor();
@@ -519,6 +532,27 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
     if (this.link === null || !this.link.running) return;
     if (!this.journal.flush(exptime)) return this.overflow();
     this.journaled();
+  }
+
+  /**
+   * -t N: waits (off the request path, Atomics.waitAsync) for the workers' kick word; on a kick,
+   * an overflow they met drops the link as our own would, else their entries are pumped.
+   */
+  private watchThreads(): void {
+    const threads = this.options.threads ?? null;
+    if (threads === null || this.stopping) return;
+    const words = threads.words.words;
+    const turn = () => {
+      Atomics.store(words, Word.journal_kick, 0);
+      const link = this.link;
+      const running = link !== null && link.running;
+      if (Atomics.exchange(words, Word.journal_overflow, 0) !== 0 && running) this.overflow();
+      else if (running && this.journal.count > 0) this.journaled();
+      this.watchThreads();
+    };
+    const result = waitAsync(words, Word.journal_kick, 0, thread_kick_wait_ms_max);
+    if (result.async) void result.value.then(turn);
+    else setImmediate(turn); // a kick already waiting: take it on the next turn, never in a microtask loop
   }
 
   /** After a journal entry: maybe shut the write gate, and kick the pump. */
@@ -680,6 +714,7 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
     if (this.outgoing === link) this.outgoing = null;
     if (this.link !== link) return;
     this.link = null;
+    this.options.threads?.words.set(Word.link_running, 0);
     this.idle = true;
     this.receiving.abort(performance.now());
     this.streamer.sending.abort(performance.now());

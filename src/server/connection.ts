@@ -61,6 +61,11 @@ export interface ConnectionHost {
   readonly staging: StagingBudget;
   /** -B / -S / -Y (access.ts); absent: auto-negotiation without a binary server, no auth. */
   readonly access?: ClientAccess;
+  /**
+   * A -t N worker's `stats` needs the main thread's lines first: true means the connection holds
+   * (input stashed, socket paused) and `resume` runs once they are here; false: answer now.
+   */
+  statsHold?(resume: () => void): boolean;
 }
 
 const command = new Command();
@@ -313,6 +318,14 @@ export class Connection {
     return true;
   }
 
+  /** A -t N worker's `stats` waits for the main thread's lines (ConnectionHost.statsHold). */
+  private holdStats(): boolean {
+    if (this.host.statsHold === undefined || !this.host.statsHold(this.writesResumed)) return false;
+    this.held = true;
+    this.socket.pause();
+    return true;
+  }
+
   private onWritesResumed(): void {
     this.held = false;
     if (this.state === State.CLOSED) return;
@@ -367,6 +380,7 @@ export class Connection {
     this.commandSeen();
     if (!this.authenticated) return this.runUnauthenticated(cmd, buf, end);
     if (this.peer === null && isWrite(cmd.kind) && this.holdWrite()) return -1;
+    if (cmd.kind === Cmd.STATS && this.peer === null && this.holdStats()) return -1;
     const resuming = this.get_resume_off > 0;
     if (this.host.verbosity >= 2 && this.peer === null && !resuming) this.logCommand(buf, cmd);
     if (!isStorage(cmd.kind) && cmd.kind !== Cmd.MS && !(cmd.kind === Cmd.REP && this.peer !== null)) {

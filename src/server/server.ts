@@ -9,7 +9,7 @@ import type { Socket, TCPSocketListener, UnixSocketListener } from "bun";
 import { chmodSync } from "node:fs";
 import { Store, Status } from "../native/store.ts";
 import { Cmd, type Command } from "../protocol/parser.ts";
-import { newCounters, reply, type Context, type MutationSink } from "../protocol/execute.ts";
+import { reply, type Context, type MutationSink } from "../protocol/execute.ts";
 import { Reply } from "../protocol/replies.ts";
 import { Output } from "./output.ts";
 import { PrefixStats } from "../protocol/detail.ts";
@@ -23,6 +23,8 @@ import type { BinaryHost } from "./binary_connection.ts";
 import type { Binding, ClientAccess } from "./access.ts";
 import { listenAddressSplit, listenNoTls } from "../config.ts";
 import { tlsPeerRefusal, VerifyMode, type ClientTls } from "./tls.ts";
+import { ThreadCounters, type CounterRow } from "./thread_counters.ts";
+import { SharedWords } from "./shared_words.ts";
 import {
   formatStats, generalStats, itemsStats, slabsStats, type ClassFigures, type ServerFigures, type StatLines,
 } from "../stats.ts";
@@ -65,6 +67,34 @@ export interface ServerSettings {
   text_auth?: PasswordFile | null;
 }
 
+/**
+ * Where this Server runs in a `-t N` process (threads.ts): which listeners it binds, whether it
+ * keeps the store's clock, and its row of the shared counters. `-t 1` is one Server that does
+ * everything (singlePlacement).
+ */
+export interface Placement {
+  /** This thread's counter row (0: the main thread; workers 1..N). */
+  index: number;
+  counters: ThreadCounters;
+  words: SharedWords;
+  /** A session on the store the main thread opened (a worker's); null: this Server opens it. */
+  store: Store | null;
+  /** Binds the TCP listeners; with reuse_port every worker binds the same port (the kernel spreads connections). */
+  tcp: boolean;
+  reuse_port: boolean;
+  /** Binds the unix socket (-s) and UDP (-U): they cannot be shared between threads, so one owns them. */
+  local: boolean;
+  /** Runs the store's clock, sweep and tail reclaim (the thread that opened the store). */
+  maintain: boolean;
+}
+
+export function singlePlacement(): Placement {
+  return {
+    index: 0, counters: new ThreadCounters(1), words: new SharedWords(false), store: null,
+    tcp: true, reuse_port: false, local: true, maintain: true,
+  };
+}
+
 /** Item header + CRLF the store adds to key + value (see native/items.zig). */
 export const item_overhead_bytes = 48 + 2;
 const clock_interval_ms = 1000;
@@ -91,23 +121,32 @@ export class Server implements BinaryHost {
   private listeners: Array<TCPSocketListener<Connection> | UnixSocketListener<Connection>> = [];
   private udp: UdpTransport | null = null;
   private timers: Array<ReturnType<typeof setInterval>> = [];
-  private next_id = 1;
   readonly connections = new Set<Connection>();
-  figures = {
-    total_connections: 0, rejected_connections: 0, bytes_read: 0, bytes_written: 0,
-    idle_kicks: 0, // connections closed by -o idle_timeout
-  };
+  readonly placement: Placement;
+  /** This thread's counters (connections, bytes, idle_kicks — connections closed by -o idle_timeout). */
+  readonly figures: CounterRow;
   /** Extra `stats` lines (replication adds its own). */
   extraStats: () => StatLines = () => [];
   /** More `stats <name>` subcommands (replication adds `stats replication`). */
   readonly subStats = new Map<string, () => StatLines>();
   onShutdown: () => void = () => process.exit(0);
-  readonly auth_counters: AuthCounters = { auth_cmds: 0, auth_errors: 0 };
+  /** A -t N worker: asks the main thread for its stat groups (worker.ts sets it); null elsewhere. */
+  askMainStats: ((id: number) => void) | null = null;
+  /** The main thread's stat groups (replication's), as last fetched; fresh only while waiters resume. */
+  private main_groups: Record<string, StatLines> = {};
+  private main_fresh = false;
+  private main_waiters: Array<() => void> = [];
+  private main_asked = 0;
+  readonly auth_counters: AuthCounters;
   readonly sasl: PasswordFile | null;
   readonly access: ClientAccess;
 
-  constructor(settings: ServerSettings, mutations: MutationSink | null = null) {
+  constructor(settings: ServerSettings, mutations: MutationSink | null = null, placement: Placement = singlePlacement()) {
     this.settings = settings;
+    this.placement = placement;
+    const row = placement.counters.row(placement.index);
+    this.figures = row;
+    this.auth_counters = row;
     this.started_s = Math.floor(Date.now() / 1000);
     this.now_s = this.started_s;
     this.sasl = settings.sasl ?? null;
@@ -115,8 +154,8 @@ export class Server implements BinaryHost {
     this.access = {
       binding, binary: binding === "ascii" ? null : this, text_auth: settings.text_auth ?? null, counters: this.auth_counters,
     };
-    this.staging = new StagingBudget(settings.memory_bytes_max);
-    const store = Store.open({
+    this.staging = new StagingBudget(settings.memory_bytes_max, placement.words.staging_cell);
+    const store = placement.store ?? Store.open({
       memory_bytes_max: settings.memory_bytes_max,
       item_size_max: settings.item_size_max,
       chunk_size_min: settings.chunk_size_min,
@@ -128,7 +167,7 @@ export class Server implements BinaryHost {
     this.ctx = {
       store,
       out: new Output(settings.item_size_max + output_headroom_bytes),
-      counters: newCounters(),
+      counters: row,
       mutations,
       read_through: null,
       write_gate: null,
@@ -144,25 +183,31 @@ export class Server implements BinaryHost {
   start(): void {
     const handlers = this.socketHandlers();
     const s = this.settings;
+    const where = this.placement;
     if (s.unix_socket_path !== null) {
-      this.listeners.push(Bun.listen<Connection>({ unix: s.unix_socket_path, socket: handlers }));
-      chmodSync(s.unix_socket_path, s.unix_socket_mask & 0o777); // memcached: umask(~mask) around bind
-    } else if (s.tcp_port !== 0) {
+      if (where.local) {
+        this.listeners.push(Bun.listen<Connection>({ unix: s.unix_socket_path, socket: handlers }));
+        chmodSync(s.unix_socket_path, s.unix_socket_mask & 0o777); // memcached: umask(~mask) around bind
+      }
+    } else if (s.tcp_port !== 0 && where.tcp) {
       const entries = s.listen_addresses.length > 0 ? s.listen_addresses : ["0.0.0.0"];
       for (const entry of entries) {
         const address = listenAddressSplit(entry);
         if (address === null) throw new Error(`bad listen address '${entry}'`);
         const port = address.port ?? s.tcp_port; // memcached: a -l host:port entry's port wins
         const tls = s.tls !== null && !listenNoTls(entry) ? s.tls : null;
+        // bun-types 1.4.5 does not declare `reusePort` on Bun.listen's options; the runtime
+        // honours it (SO_REUSEPORT), which is how N workers share one port.
+        const reuse = where.reuse_port ? ({ reusePort: true } as {}) : {};
         if (tls === null) {
-          this.listeners.push(Bun.listen<Connection>({ hostname: address.host, port, socket: handlers }));
+          this.listeners.push(Bun.listen<Connection>({ hostname: address.host, port, socket: handlers, ...reuse }));
           continue;
         }
         const tls_handlers = { ...handlers, handshake: this.handshakeHandler(tls) };
-        this.listeners.push(Bun.listen<Connection>({ hostname: address.host, port, tls: tls.options, socket: tls_handlers }));
+        this.listeners.push(Bun.listen<Connection>({ hostname: address.host, port, tls: tls.options, socket: tls_handlers, ...reuse }));
       }
     }
-    if (s.udp_port !== 0) {
+    if (s.udp_port !== 0 && where.local) {
       this.udp = new UdpTransport(this, {
         port: s.udp_port, listen_addresses: s.listen_addresses,
         requests_per_event_max: s.requests_per_event_max, item_size_max: s.item_size_max,
@@ -170,14 +215,16 @@ export class Server implements BinaryHost {
       this.udp.start();
     }
     this.timers.push(setInterval(() => this.tick(), clock_interval_ms));
-    this.timers.push(setInterval(() => this.ctx.store.sweep(s.sweep_items_per_tick), sweep_interval_ms));
+    if (where.maintain) this.timers.push(setInterval(() => this.ctx.store.sweep(s.sweep_items_per_tick), sweep_interval_ms));
   }
 
   private tick(): void {
     this.clock_ticks++;
     this.now_s = Math.floor(Date.now() / 1000);
-    this.ctx.store.clock(this.now_s);
-    this.ctx.store.reclaimTails(tail_reclaim_items_per_tick);
+    if (this.placement.maintain) {
+      this.ctx.store.clock(this.now_s);
+      this.ctx.store.reclaimTails(tail_reclaim_items_per_tick);
+    }
     this.ctx.delete_locks.tick(this.now_s);
     this.kickIdle();
   }
@@ -211,6 +258,7 @@ export class Server implements BinaryHost {
     this.udp = null;
   }
 
+  /** Stops everything and closes the store (a worker's session, or the store itself on the thread that opened it). */
   stop(): void {
     for (const timer of this.timers) clearInterval(timer);
     this.timers = [];
@@ -244,16 +292,17 @@ export class Server implements BinaryHost {
 
   private accept(socket: ClientSocket): void {
     this.figures.total_connections++;
-    if (this.connections.size >= this.settings.connections_max) {
+    if (!this.placement.words.connectionTake(this.settings.connections_max)) {
       this.figures.rejected_connections++;
       socket.write(Reply.TOO_MANY_CONNECTIONS);
       socket.end();
       return;
     }
     socket.setNoDelay?.(true);
-    const conn = new Connection(socket, this, this.next_id++);
+    const conn = new Connection(socket, this, this.placement.words.connectionId());
     socket.data = conn;
     this.connections.add(conn);
+    this.figures.curr_connections = this.connections.size;
     if (this.settings.verbosity >= 2) console.error(`<${conn.id} new auto-negotiating client connection`);
   }
 
@@ -262,11 +311,39 @@ export class Server implements BinaryHost {
     if (!conn || !this.connections.has(conn)) return;
     conn.onClose();
     this.connections.delete(conn);
+    this.figures.curr_connections = this.connections.size;
+    this.placement.words.connectionGive();
     if (this.settings.verbosity >= 2) console.error(`<${conn.id} connection closed.`);
   }
 
   get verbosity(): number {
     return this.settings.verbosity;
+  }
+
+  /**
+   * A worker's `stats` (any group) waits for the main thread's groups, fetched once for every
+   * connection that asks meanwhile; they are used by the commands that resume when they arrive
+   * (in the same turn) and fetched again for the next. Bounded: one request in flight.
+   */
+  statsHold(resume: () => void): boolean {
+    if (this.askMainStats === null || this.main_fresh) return false;
+    this.main_waiters.push(resume);
+    if (this.main_waiters.length === 1) this.askMainStats(++this.main_asked);
+    return true;
+  }
+
+  /** The main thread's answer to askMainStats: resume every waiting `stats`. */
+  statsArrived(id: number, groups: Record<string, StatLines>): void {
+    if (id !== this.main_asked) return;
+    this.main_groups = groups;
+    const waiters = this.main_waiters;
+    this.main_waiters = [];
+    this.main_fresh = true;
+    try {
+      for (const resume of waiters) resume();
+    } finally {
+      this.main_fresh = false;
+    }
   }
 
   get version(): string {
@@ -334,7 +411,7 @@ export class Server implements BinaryHost {
     const store = this.ctx.store;
     switch (sub) {
       case "":
-        return generalStats(this.figuresNow(), store.stats(), this.extraStats());
+        return generalStats(this.figuresNow(), store.stats(), [...this.extraStats(), ...(this.main_groups[""] ?? [])]);
       case "settings":
         return this.settings.settingsStats({
           verbosity: this.settings.verbosity, stats_detail_enabled: this.ctx.detail.enabled,
@@ -349,7 +426,8 @@ export class Server implements BinaryHost {
         return this.connsStats();
     }
     const more = this.subStats.get(sub);
-    return more === undefined ? null : more();
+    if (more !== undefined) return more();
+    return this.main_groups[sub] ?? null;
   }
 
   private statsReset(): void {
@@ -382,13 +460,9 @@ export class Server implements BinaryHost {
     return "CLIENT_ERROR usage: stats detail on|off|dump\r\n";
   }
 
+  /** Every thread's event counters (thread_counters.ts: one row each). */
   private resetCounters(): void {
-    const c = this.ctx.counters;
-    c.cmd_get = c.cmd_set = c.cmd_flush = c.cmd_touch = c.store_too_large = c.store_no_memory = 0;
-    this.figures.total_connections = this.figures.rejected_connections = 0;
-    this.figures.bytes_read = this.figures.bytes_written = 0;
-    this.auth_counters.auth_cmds = this.auth_counters.auth_errors = 0;
-    this.figures.idle_kicks = 0;
+    this.placement.counters.reset();
   }
 
   private classFigures(): ClassFigures[] {
@@ -413,10 +487,10 @@ export class Server implements BinaryHost {
     return lines;
   }
 
-  private figuresNow(): ServerFigures {
+  /** `stats` figures: event counters summed over every thread, as memcached sums its threads' stats. */
+  figuresNow(): ServerFigures {
     const usage = process.resourceUsage();
-    const c = this.ctx.counters;
-    const store = this.ctx.store.stats();
+    const all = this.placement.counters;
     const now_s = Math.floor(Date.now() / 1000);
     return {
       pid: process.pid,
@@ -426,22 +500,22 @@ export class Server implements BinaryHost {
       rusage_user_us: usage.userCPUTime,
       rusage_system_us: usage.systemCPUTime,
       connections_max: this.settings.connections_max,
-      curr_connections: this.connections.size,
-      total_connections: this.figures.total_connections,
-      rejected_connections: this.figures.rejected_connections,
-      connection_structures: this.connections.size + this.listeners.length,
-      cmd_get: c.cmd_get,
-      cmd_set: c.cmd_set,
-      cmd_flush: c.cmd_flush,
-      cmd_touch: c.cmd_touch,
-      bytes_read: this.figures.bytes_read,
-      bytes_written: this.figures.bytes_written,
+      curr_connections: all.sum("curr_connections"),
+      total_connections: all.sum("total_connections"),
+      rejected_connections: all.sum("rejected_connections"),
+      connection_structures: all.sum("curr_connections") + this.listeners.length,
+      cmd_get: all.sum("cmd_get"),
+      cmd_set: all.sum("cmd_set"),
+      cmd_flush: all.sum("cmd_flush"),
+      cmd_touch: all.sum("cmd_touch"),
+      bytes_read: all.sum("bytes_read"),
+      bytes_written: all.sum("bytes_written"),
       threads: this.settings.threads,
-      store_too_large: c.store_too_large,
-      store_no_memory: c.store_no_memory,
-      auth_cmds: this.auth_counters.auth_cmds,
-      auth_errors: this.auth_counters.auth_errors,
-      idle_kicks: this.settings.idle_timeout_s > 0 ? this.figures.idle_kicks : null,
+      store_too_large: all.sum("store_too_large"),
+      store_no_memory: all.sum("store_no_memory"),
+      auth_cmds: all.sum("auth_cmds"),
+      auth_errors: all.sum("auth_errors"),
+      idle_kicks: this.settings.idle_timeout_s > 0 ? all.sum("idle_kicks") : null,
     };
   }
 }

@@ -16,7 +16,8 @@
 // at its command line (holding store memory while it arrives, as before).
 //
 // Contract: `take` returns false (and takes nothing) when n bytes would pass bytes_max; every
-// successful take is given back exactly once.
+// successful take is given back exactly once. With -t N every thread's budget is one shared cell,
+// so the bound is for the whole process.
 
 /** memcached's REALTIME_MAXDELTA: a larger exptime is an absolute unix time. */
 const exptime_relative_s_max = 60 * 60 * 24 * 30;
@@ -24,22 +25,32 @@ const exptime_s_max = 2 ** 31 - 1;
 
 export class StagingBudget {
   readonly bytes_max: number;
-  used_bytes = 0;
+  /** Bytes held: one i64 cell, shared by every thread of a -t N server (shared_words.ts). */
+  private readonly cell: BigInt64Array;
 
-  constructor(bytes_max: number) {
+  constructor(bytes_max: number, cell: BigInt64Array = new BigInt64Array(1)) {
     if (!Number.isSafeInteger(bytes_max) || bytes_max < 0) throw new Error(`bad staging bytes_max ${bytes_max}`);
+    if (cell.length !== 1) throw new RangeError("the staging cell is one i64");
     this.bytes_max = bytes_max;
+    this.cell = cell;
   }
 
+  get used_bytes(): number {
+    return Number(Atomics.load(this.cell, 0));
+  }
+
+  /** Takes n bytes (one atomic add, undone when it passed the budget: threads cannot overshoot together). */
   take(n: number): boolean {
-    if (n > this.bytes_max - this.used_bytes) return false;
-    this.used_bytes += n;
-    return true;
+    const amount = BigInt(n);
+    const before = Atomics.add(this.cell, 0, amount);
+    if (Number(before) + n <= this.bytes_max) return true;
+    Atomics.sub(this.cell, 0, amount);
+    return false;
   }
 
   give(n: number): void {
-    if (n > this.used_bytes) throw new Error(`staging: gave back ${n} of ${this.used_bytes} bytes`);
-    this.used_bytes -= n;
+    const before = Number(Atomics.sub(this.cell, 0, BigInt(n)));
+    if (n > before) throw new Error(`staging: gave back ${n} of ${before} bytes`);
   }
 }
 

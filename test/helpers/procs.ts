@@ -103,6 +103,18 @@ async function spawnOn(cmd: string[], port: number, wait = true, env?: Record<st
 }
 
 /**
+ * REPCACHED_TEST_THREADS=N runs every server startOurs starts without its own -t at -t N (.ci/run
+ * runs a subset of the suites so, at -t 4: protocol, limits, replication, UDP).
+ */
+export const test_threads_env = "REPCACHED_TEST_THREADS";
+
+function threadsArgs(args: string[]): string[] {
+  const threads = process.env[test_threads_env];
+  if (threads === undefined || threads === "" || args.includes("-t") || args.some((a) => a.startsWith("--threads"))) return [];
+  return ["-t", threads];
+}
+
+/**
  * Starts our server (`bun src/main.ts`) on 127.0.0.1 with extra flags; waits for the port (unless
  * `wait: false`). `env` adds variables to the inherited environment.
  */
@@ -111,7 +123,7 @@ export async function startOurs(
 ): Promise<Spawned> {
   const port = opts.port ?? (await freePort());
   const host = opts.host ?? "127.0.0.1";
-  const cmd = [bun_path, join(project_root, "src", "main.ts"), "-l", host, "-p", String(port), ...args];
+  const cmd = [bun_path, join(project_root, "src", "main.ts"), "-l", host, "-p", String(port), ...threadsArgs(args), ...args];
   return await spawnOn(cmd, port, opts.wait ?? true, opts.env, host);
 }
 
@@ -213,6 +225,17 @@ export class RawClient {
       socket.connect(port, host);
     });
     socket.setNoDelay(true);
+    return new RawClient(socket);
+  }
+
+  /** A client of a unix domain socket (-s). */
+  static async connectUnix(path: string): Promise<RawClient> {
+    const socket = new Socket();
+    await new Promise<void>((resolve, reject) => {
+      socket.once("connect", () => resolve());
+      socket.once("error", reject);
+      socket.connect(path);
+    });
     return new RawClient(socket);
   }
 

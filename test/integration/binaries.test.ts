@@ -134,6 +134,23 @@ describe("dist/repcached and dist/magent", () => {
     expect(await stop(server)).toBe(0);
   }, test_wait_ms);
 
+  test("the server binary at -t 3: its worker threads are inside it and share the one store", async () => {
+    const port = await freePort();
+    const server = spawnBinary("repcached", ["-l", "127.0.0.1", "-p", String(port), "-U", "0", "-t", "3"]);
+    await firstAnswerMs(port, performance.now());
+    const clients: RawClient[] = [];
+    for (let i = 0; i < 12; i++) clients.push(await RawClient.connect(port));
+    for (const [i, c] of clients.entries()) expect(await c.call(`set t${i} 0 0 1\r\n${i % 10}\r\n`)).toBe("STORED\r\n");
+    for (const [i, c] of clients.entries()) {
+      const j = (i + 5) % clients.length;
+      expect(await c.call(`get t${j}\r\n`, "END\r\n")).toBe(`VALUE t${j} 0 1\r\n${j % 10}\r\nEND\r\n`);
+    }
+    expect(await clients[0]!.call("stats\r\n", "END\r\n")).toContain("STAT threads 3\r\n");
+    for (const c of clients) c.close();
+    expect(readdirSync(unpack_dir)).toEqual([]);
+    expect(await stop(server)).toBe(0);
+  }, test_wait_ms);
+
   test("a replicated pair of two server binaries behind the magent binary", async () => {
     const [port_a, port_b, port_rep, port_proxy] = [await freePort(), await freePort(), await freePort(), await freePort()];
     const a = spawnBinary("repcached", ["-l", "127.0.0.1", "-p", String(port_a), "-U", "0", "-X", String(port_rep)]);

@@ -1,0 +1,99 @@
+// A -t N worker's side of replication: its mutations go into the journal the main thread's
+// replicator drains (a shared ring, journal.ts), and its writers obey the main thread's write gate.
+//
+// Contract: `ThreadSink` is the worker's MutationSink. It journals only while the main thread
+// says a link runs (Word.link_running, read after the mutation: a mutation that finds it 0 was
+// made before the link's full copy began, so the copy carries it). After a push it kicks the main
+// thread (Word.journal_kick; one notify per main-thread turn); a push that finds the journal full
+// raises Word.journal_overflow, on which the main thread drops the link as it would for its own
+// overflow. `ThreadGate` is the worker's WriteGate: shut while Word.gate_shut is 1; waiters resume
+// when the main thread opens it. No message is posted on the request path.
+
+import type { MutationSink } from "../protocol/execute.ts";
+import type { Store } from "../native/store.ts";
+import type { WriteGate } from "./backpressure.ts";
+import type { Journal } from "./journal.ts";
+import { Word, type SharedWords } from "../server/shared_words.ts";
+
+/** Atomics.waitAsync (ES2024): not in the TypeScript lib this project targets. */
+export type WaitAsync = (array: Int32Array, index: number, value: number, timeout_ms?: number) =>
+  { async: false; value: string } | { async: true; value: Promise<string> };
+export const waitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;
+
+export class ThreadSink implements MutationSink {
+  private readonly journal: Journal;
+  private readonly words: SharedWords;
+  private readonly store: Store;
+
+  constructor(journal: Journal, words: SharedWords, store: Store) {
+    this.journal = journal;
+    this.words = words;
+    this.store = store;
+  }
+
+  private running(): boolean {
+    return this.words.get(Word.link_running) !== 0;
+  }
+
+  stored(key_buf: Uint8Array, key_off: number, key_len: number): void {
+    if (!this.running()) return;
+    this.after(this.journal.sync(key_buf, key_off, key_len, this.store.casLo(), this.store.casHi()));
+  }
+
+  deleted(key_buf: Uint8Array, key_off: number, key_len: number): void {
+    if (!this.running()) return;
+    this.after(this.journal.deleted(key_buf, key_off, key_len, this.store.casLo(), this.store.casHi()));
+  }
+
+  flushed(exptime: number): void {
+    if (!this.running()) return;
+    this.after(this.journal.flush(exptime));
+  }
+
+  private after(pushed: boolean): void {
+    const words = this.words.words;
+    if (!pushed) Atomics.store(words, Word.journal_overflow, 1);
+    if (Atomics.exchange(words, Word.journal_kick, 1) === 0) Atomics.notify(words, Word.journal_kick, 1);
+  }
+}
+
+/** How long one wait for the gate lasts before it looks again (a lost wake-up costs at most this). */
+const gate_wait_ms_max = 250;
+
+export class ThreadGate implements WriteGate {
+  private readonly words: SharedWords;
+  private readonly waiting = new Set<() => void>();
+  private watching = false;
+
+  constructor(words: SharedWords) {
+    this.words = words;
+  }
+
+  get shut(): boolean {
+    return this.words.get(Word.gate_shut) !== 0;
+  }
+
+  wait(resume: () => void): void {
+    this.waiting.add(resume);
+    if (!this.watching) this.watch();
+  }
+
+  private watch(): void {
+    if (!this.shut) return this.resumeAll();
+    this.watching = true;
+    const result = waitAsync(this.words.words, Word.gate_shut, 1, gate_wait_ms_max);
+    if (!result.async) return this.rewatch();
+    void result.value.then(() => this.rewatch());
+  }
+
+  private rewatch(): void {
+    this.watching = false;
+    this.watch();
+  }
+
+  private resumeAll(): void {
+    const waiting = [...this.waiting];
+    this.waiting.clear();
+    for (const resume of waiting) resume();
+  }
+}

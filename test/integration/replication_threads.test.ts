@@ -1,0 +1,120 @@
+// Replication from a `-t 4` node: every worker's writes reach the one link (the shared journal,
+// replication/thread_sink.ts), a joining node gets the full copy while the workers keep writing,
+// and deletes made on any worker stay deleted on the peer.
+import { afterEach, expect, test } from "bun:test";
+import { freePort, RawClient, startOurs, type Spawned } from "../helpers/procs.ts";
+import { CacheClient, eventually } from "../helpers/cache_client.ts";
+
+const started: Spawned[] = [];
+afterEach(async () => {
+  for (const server of started.splice(0)) await server.stop("SIGKILL");
+});
+
+/** Client connections per node: enough that every one of 4 workers serves some. */
+const clients_per_node = 12;
+const keys_per_client = 200;
+/** Write rounds while a node joins (each ~2,400 sets and 480 deletes over 12 connections). */
+const rounds_max = 40;
+
+async function node(args: string[], opts: { wait?: boolean } = {}): Promise<Spawned> {
+  const server = await startOurs(["-v", ...args], opts);
+  started.push(server);
+  return server;
+}
+
+async function replicationState(port: number): Promise<string> {
+  const c = await CacheClient.connect(port);
+  try {
+    return (await c.stats("replication")).get("state") ?? "";
+  } finally {
+    c.close();
+  }
+}
+
+async function synced(...ports: number[]): Promise<boolean> {
+  return await eventually(async () => {
+    for (const port of ports) if ((await replicationState(port)) !== "synced") return false;
+    return true;
+  }, 15_000, 50);
+}
+
+async function clients(port: number): Promise<RawClient[]> {
+  const made: RawClient[] = [];
+  for (let i = 0; i < clients_per_node; i++) made.push(await RawClient.connect(port));
+  return made;
+}
+
+/** Every client writes its keys (pipelined), then deletes every fifth; resolves when all replies are in. */
+async function writeAll(conns: RawClient[], tag: string): Promise<void> {
+  await Promise.all(conns.map(async (c, ci) => {
+    let request = "";
+    let replies = "";
+    for (let k = 0; k < keys_per_client; k++) {
+      const value = `${tag}-${ci}-${k}`;
+      request += `set ${tag}:${ci}:${k} ${k} 0 ${value.length}\r\n${value}\r\n`;
+      replies += "STORED\r\n";
+    }
+    for (let k = 0; k < keys_per_client; k += 5) {
+      request += `delete ${tag}:${ci}:${k}\r\n`;
+      replies += "DELETED\r\n";
+    }
+    expect(await c.call(request, replies.slice(-9), 20_000)).toBe(replies);
+  }));
+}
+
+/** The peer holds exactly what writeAll left: every key but each fifth, with its value and flags. */
+async function holdsAll(port: number, tag: string): Promise<boolean> {
+  const c = await CacheClient.connect(port);
+  try {
+    for (let ci = 0; ci < clients_per_node; ci++) {
+      const keys = Array.from({ length: keys_per_client }, (_, k) => `${tag}:${ci}:${k}`);
+      const got = await c.gets(keys);
+      for (let k = 0; k < keys_per_client; k++) {
+        const item = got.get(`${tag}:${ci}:${k}`);
+        if (k % 5 === 0 ? item !== undefined : item?.value !== `${tag}-${ci}-${k}` || item.flags !== k) return false;
+      }
+    }
+    return true;
+  } finally {
+    c.close();
+  }
+}
+
+test("two -t 4 nodes: writes and deletes on every worker of either node reach the other", async () => {
+  const rport = await freePort();
+  const a = await node(["-t", "4", "-X", String(rport)]);
+  const b = await node(["-t", "4", "-x", "127.0.0.1", "-X", String(rport)]);
+  expect(await synced(a.port, b.port)).toBe(true);
+  const on_a = await clients(a.port);
+  const on_b = await clients(b.port);
+  await Promise.all([writeAll(on_a, "fromA"), writeAll(on_b, "fromB")]);
+  expect(await eventually(() => holdsAll(b.port, "fromA"), 15_000, 100)).toBe(true);
+  expect(await eventually(() => holdsAll(a.port, "fromB"), 15_000, 100)).toBe(true);
+  for (const c of [...on_a, ...on_b]) c.close();
+});
+
+test("a node joining a -t 4 node gets the full copy while every worker keeps writing", async () => {
+  const rport = await freePort();
+  const a = await node(["-t", "4", "-X", String(rport)]);
+  const on_a = await clients(a.port);
+  await writeAll(on_a, "before");
+  const joining = node(["-t", "4", "-x", "127.0.0.1", "-X", String(rport)], { wait: false });
+  // Rounds of writes on every worker until the joiner has paired and synced, then one more:
+  // some land before its copy, some during, some after (journal).
+  const tags: string[] = [];
+  let b: Spawned | null = null;
+  void joining.then((made) => { b = made; });
+  for (let round = 0; round < rounds_max; round++) {
+    const tag = `during${round}`;
+    tags.push(tag);
+    await writeAll(on_a, tag);
+    const joined: Spawned | null = b;
+    if (joined !== null && (await replicationState((joined as Spawned).port).catch(() => "")) === "synced") break;
+  }
+  const joined = await joining;
+  await writeAll(on_a, "after");
+  tags.push("after");
+  expect(await eventually(async () => (await replicationState(joined.port).catch(() => "")) === "synced", 15_000, 50)).toBe(true);
+  for (const tag of ["before", ...tags]) expect(await eventually(() => holdsAll(joined.port, tag), 15_000, 100)).toBe(true);
+  for (const c of on_a) c.close();
+});

@@ -1,0 +1,233 @@
+// `-t N`: N worker threads over one store (src/server/threads.ts). Real processes, real sockets:
+// connections land on different workers (the kernel's SO_REUSEPORT spread) and still see one
+// cache; `stats` sums every thread; -c, verbosity, flush_all, stats reset and shutdown apply to
+// all; the unix socket and UDP (owned by the main thread) work beside the workers; SIGTERM stops
+// every worker. Replication at -t 4 lives in replication_threads.test.ts.
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import dgram from "node:dgram";
+import { rmSync } from "node:fs";
+import { availableParallelism, tmpdir } from "node:os";
+import { join } from "node:path";
+import { freePort, RawClient, startOurs, type Spawned } from "../helpers/procs.ts";
+import { CacheClient, eventually } from "../helpers/cache_client.ts";
+
+/** Connections opened to find several workers: with 4 workers, all 16 on one has odds 4^-15. */
+const connections_spread = 16;
+
+async function statsOf(port: number, sub = ""): Promise<Map<string, string>> {
+  const c = await CacheClient.connect(port);
+  try {
+    return await c.stats(sub);
+  } finally {
+    c.close();
+  }
+}
+
+/** The worker a connection landed on, named by the set of client ports its `stats conns` lists. */
+async function workerOf(c: RawClient): Promise<string> {
+  const reply = await c.call("stats conns\r\n", "END\r\n");
+  const ports = [...reply.matchAll(/STAT \d+:addr tcp:[^:]+:(\d+)/g)].map((m) => m[1]).sort();
+  return ports.join(",");
+}
+
+describe("-t 4: one cache over four workers", () => {
+  let server: Spawned;
+  beforeAll(async () => {
+    server = await startOurs(["-t", "4", "-m", "64", "-A", "-c", "1000"]);
+  });
+  afterAll(async () => {
+    await server.stop();
+  });
+
+  test("connections land on several workers, and a key written on one is read on all", async () => {
+    const clients: RawClient[] = [];
+    for (let i = 0; i < connections_spread; i++) clients.push(await RawClient.connect(server.port));
+    const workers = new Map<string, RawClient>();
+    for (const c of clients) {
+      // A worker's conns list holds every connection it serves; group the clients by it.
+      const seen = await workerOf(c);
+      if (![...workers.keys()].some((key) => key === seen)) workers.set(seen, c);
+    }
+    expect(workers.size).toBeGreaterThan(1);
+    const [writer, ...readers] = [...workers.values()];
+    expect(await writer!.call("set shared 7 0 5\r\nhello\r\n")).toBe("STORED\r\n");
+    for (const reader of readers) {
+      expect(await reader.call("get shared\r\n", "END\r\n")).toBe("VALUE shared 7 5\r\nhello\r\nEND\r\n");
+    }
+    expect(await readers[0]!.call("delete shared\r\n")).toBe("DELETED\r\n");
+    expect(await writer!.call("get shared\r\n", "END\r\n")).toBe("END\r\n");
+    for (const c of clients) c.close();
+  });
+
+  test("stats sums every thread: cmd_set, cmd_get, curr_connections, total_connections; threads is 4", async () => {
+    const before = await statsOf(server.port);
+    const clients: RawClient[] = [];
+    for (let i = 0; i < connections_spread; i++) clients.push(await RawClient.connect(server.port));
+    for (const [i, c] of clients.entries()) {
+      expect(await c.call(`set sum${i} 0 0 1\r\nx\r\n`)).toBe("STORED\r\n");
+      expect(await c.call(`get sum${i} nothing${i}\r\n`, "END\r\n")).toBe(`VALUE sum${i} 0 1\r\nx\r\nEND\r\n`);
+    }
+    const after = await statsOf(server.port);
+    expect(after.get("threads")).toBe("4");
+    expect(Number(after.get("cmd_set")) - Number(before.get("cmd_set"))).toBe(connections_spread);
+    expect(Number(after.get("cmd_get")) - Number(before.get("cmd_get"))).toBe(2 * connections_spread);
+    expect(Number(after.get("get_hits")) - Number(before.get("get_hits"))).toBe(connections_spread);
+    expect(Number(after.get("total_connections")) - Number(before.get("total_connections"))).toBe(connections_spread + 1);
+    // the 16 clients + the stats connection
+    expect(Number(after.get("curr_connections"))).toBe(connections_spread + 1);
+    for (const c of clients) c.close();
+    expect(await eventually(async () => (await statsOf(server.port)).get("curr_connections") === "1")).toBe(true);
+  });
+
+  test("flush_all and stats reset on one worker apply to every worker", async () => {
+    const clients: RawClient[] = [];
+    for (let i = 0; i < connections_spread; i++) clients.push(await RawClient.connect(server.port));
+    for (const [i, c] of clients.entries()) expect(await c.call(`set fl${i} 0 0 1\r\nx\r\n`)).toBe("STORED\r\n");
+    expect(await clients[0]!.call("flush_all\r\n")).toBe("OK\r\n");
+    for (const [i, c] of clients.entries()) expect(await c.call(`get fl${i}\r\n`, "END\r\n")).toBe("END\r\n");
+    expect(await clients[3]!.call("stats reset\r\n")).toBe("RESET\r\n");
+    const stats = await statsOf(server.port);
+    expect(stats.get("cmd_set")).toBe("0");
+    expect(stats.get("cmd_get")).toBe("0");
+    for (const c of clients) c.close();
+  });
+
+  test("a value larger than the input stash arrives in pieces on any worker", async () => {
+    const clients: RawClient[] = [];
+    for (let i = 0; i < 4; i++) clients.push(await RawClient.connect(server.port));
+    const value = "v".repeat(300_000);
+    for (const [i, c] of clients.entries()) {
+      expect(await c.call(`set big${i} 0 0 ${value.length}\r\n${value}\r\n`)).toBe("STORED\r\n");
+    }
+    for (const [i, c] of clients.entries()) {
+      const reply = await c.call(`get big${(i + 1) % 4}\r\n`, "END\r\n");
+      expect(reply.length).toBe(`VALUE big0 0 ${value.length}\r\n`.length + value.length + 7);
+    }
+    for (const c of clients) c.close();
+  });
+});
+
+describe("-t 4: limits and settings shared by the workers", () => {
+  const started: Spawned[] = [];
+  afterEach(async () => {
+    for (const s of started.splice(0)) await s.stop("SIGKILL");
+  });
+
+  test("-c counts connections across every worker", async () => {
+    const server = await startOurs(["-t", "4", "-c", "6"]);
+    started.push(server);
+    const clients: RawClient[] = [];
+    for (let i = 0; i < 6; i++) {
+      const c = await RawClient.connect(server.port);
+      expect(await c.call("version\r\n")).toStartWith("VERSION ");
+      clients.push(c);
+    }
+    const extra = await RawClient.connect(server.port);
+    expect(await extra.readText()).toBe("ERROR Too many open connections\r\n");
+    extra.close();
+    clients.pop()!.close();
+    expect(await eventually(async () => {
+      const c = await RawClient.connect(server.port);
+      try {
+        return (await c.call("version\r\n")).startsWith("VERSION ");
+      } catch {
+        return false;
+      } finally {
+        c.close();
+      }
+    })).toBe(true);
+    for (const c of clients) c.close();
+  });
+
+  test("verbosity set on one connection applies to every worker (-vv logs other workers' commands)", async () => {
+    const server = await startOurs(["-t", "4"]);
+    started.push(server);
+    const clients: RawClient[] = [];
+    for (let i = 0; i < connections_spread; i++) clients.push(await RawClient.connect(server.port));
+    expect(await clients[0]!.call("verbosity 2\r\n")).toBe("OK\r\n");
+    for (const [i, c] of clients.entries()) expect(await c.call(`set verb${i} 0 0 1\r\nx\r\n`)).toBe("STORED\r\n");
+    expect(await eventually(() => Promise.resolve(
+      Array.from({ length: connections_spread }, (_, i) => `set verb${i} `).every((line) => server.output().includes(line)),
+    ))).toBe(true);
+    const settings = await statsOf(server.port, "settings");
+    expect(settings.get("verbosity")).toBe("2");
+    for (const c of clients) c.close();
+  });
+
+  test("shutdown (-A) sent to a worker stops the whole process", async () => {
+    const server = await startOurs(["-t", "4", "-A"]);
+    started.push(server);
+    const c = await RawClient.connect(server.port);
+    c.send("shutdown\r\n");
+    const code = await Promise.race([server.proc.exited, Bun.sleep(10_000).then(() => "timeout")]);
+    expect(code).toBe(0);
+    c.close();
+  });
+
+  test("SIGTERM stops every worker and the process exits 0", async () => {
+    const server = await startOurs(["-t", "4"]);
+    started.push(server);
+    const c = await RawClient.connect(server.port);
+    expect(await c.call("set k 0 0 1\r\nx\r\n")).toBe("STORED\r\n");
+    expect(await server.stop("SIGTERM")).toBe(0);
+    c.close();
+  });
+
+  test("the unix socket (-s) is served beside the workers' threads", async () => {
+    const path = join(tmpdir(), `rcb-threads-${process.pid}-${Date.now()}.sock`);
+    const port = await freePort();
+    const server = await startOurs(["-t", "4", "-s", path], { port, wait: false });
+    started.push(server);
+    try {
+      expect(await eventually(async () => {
+        try {
+          const c = await RawClient.connectUnix(path);
+          c.close();
+          return true;
+        } catch {
+          return false;
+        }
+      }, 10_000)).toBe(true);
+      const c = await RawClient.connectUnix(path);
+      expect(await c.call("set u 0 0 2\r\nok\r\n")).toBe("STORED\r\n");
+      expect(await c.call("get u\r\n", "END\r\n")).toBe("VALUE u 0 2\r\nok\r\nEND\r\n");
+      expect((await c.call("stats\r\n", "END\r\n")).includes("STAT threads 4\r\n")).toBe(true);
+      c.close();
+    } finally {
+      rmSync(path, { force: true });
+    }
+  });
+
+  test("UDP (-U) is served by the main thread over the same store the TCP workers use", async () => {
+    const udp_port = await freePort();
+    const server = await startOurs(["-t", "4", "-U", String(udp_port)]);
+    started.push(server);
+    const tcp = await RawClient.connect(server.port);
+    expect(await tcp.call("set viaTcp 0 0 3\r\nabc\r\n")).toBe("STORED\r\n");
+    const socket = dgram.createSocket("udp4");
+    try {
+      const reply = await new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error("no UDP reply")), 5_000);
+        socket.on("message", (msg) => {
+          clearTimeout(timer);
+          resolve(msg.subarray(8).toString("latin1"));
+        });
+        const header = Buffer.from([0, 1, 0, 0, 0, 1, 0, 0]);
+        socket.send(Buffer.concat([header, Buffer.from("get viaTcp\r\n")]), udp_port, "127.0.0.1");
+      });
+      expect(reply).toBe("VALUE viaTcp 0 3\r\nabc\r\nEND\r\n");
+    } finally {
+      socket.close();
+      tcp.close();
+    }
+  });
+
+  test("-t above the cores is started as asked, with a warning", async () => {
+    const threads = String(availableParallelism() + 1);
+    const server = await startOurs(["-t", threads]);
+    started.push(server);
+    expect((await statsOf(server.port)).get("threads")).toBe(threads);
+    expect((await statsOf(server.port, "settings")).get("num_threads")).toBe(threads);
+    expect(server.output()).toContain(`WARNING: -t ${threads}: more worker threads than the ${availableParallelism()} cores here`);
+  });
+});
