@@ -1212,9 +1212,6 @@ function hostCheck(settings: Settings, host: HostFacts): void {
   } else if (host.cores !== undefined && settings.threads > host.cores) {
     settings.warnings.push(`-t ${settings.threads}: more worker threads than the ${host.cores} cores here; they will share them`);
   }
-  if (settings.threads > 1 && settings.replication.serve_during_copy) {
-    fail("--serve-during-copy", "runs with -t 1 only (its read-through is not yet shared between worker threads)");
-  }
 }
 
 /**

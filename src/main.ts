@@ -197,7 +197,10 @@ async function main(argv: string[]): Promise<void> {
   const server = new Server(server_settings, null, mainPlacement(shared));
   const workers = await startWorkers(settings, argv, server, shared);
   const replicator = startReplication(Replicator, server, settings, tls.replication, shared);
-  if (workers !== null) workers.statGroups = () => mainStatGroups(server);
+  if (workers !== null) {
+    workers.statGroups = () => mainStatGroups(server);
+    if (replicator !== null) workers.fetchKeys = (keys, done) => replicator.fetchKeys(keys, done);
+  }
   const metrics = startServerMetrics(server, settings); // before the copy: its progress is visible
   let stopping = false;
   const stop = async (signal: string) => {

@@ -17,6 +17,11 @@ const high_water_share = 0.5;
 /** ... and open again below this share. */
 const low_water_share = 0.25;
 
+/** The journal level (items or bytes) at which the gate shuts: one rule for every thread. */
+export function aboveHighWater(items: number, bytes: number, items_max: number, bytes_max: number): boolean {
+  return items >= Math.floor(items_max * high_water_share) || bytes >= Math.floor(bytes_max * high_water_share);
+}
+
 export interface WriteGate {
   /** Writes must wait (the connection calls `wait` and stops executing). */
   readonly shut: boolean;
@@ -26,9 +31,7 @@ export interface WriteGate {
 export class Backpressure implements WriteGate {
   shut = false;
   private readonly waiting = new Set<() => void>();
-  private readonly high_items: number;
   private readonly low_items: number;
-  private readonly high_bytes: number;
   private readonly low_bytes: number;
   /** Writers held (since start). */
   pauses = 0;
@@ -36,14 +39,17 @@ export class Backpressure implements WriteGate {
   stalls = 0;
   /** The peer stalled: no shutting until it takes bytes again. */
   private stalled = false;
-  /** Told every time the gate shuts or opens (-t N: the workers' shared gate word). */
-  private readonly mirror: (shut: boolean) => void;
+  /** Told every time the gate shuts or opens, or the peer stalls or takes bytes again (-t N: the workers' shared words). */
+  private readonly mirror: (shut: boolean, stalled: boolean) => void;
 
-  constructor(items_max: number, bytes_max: number, mirror: (shut: boolean) => void = () => {}) {
+  private readonly items_max: number;
+  private readonly bytes_max: number;
+
+  constructor(items_max: number, bytes_max: number, mirror: (shut: boolean, stalled: boolean) => void = () => {}) {
     this.mirror = mirror;
-    this.high_items = Math.floor(items_max * high_water_share);
+    this.items_max = items_max;
+    this.bytes_max = bytes_max;
     this.low_items = Math.floor(items_max * low_water_share);
-    this.high_bytes = Math.floor(bytes_max * high_water_share);
     this.low_bytes = Math.floor(bytes_max * low_water_share);
   }
 
@@ -61,15 +67,29 @@ export class Backpressure implements WriteGate {
    * open below the low-water mark. `progress`: the peer took bytes since the last call.
    */
   update(items: number, bytes: number, progress: boolean): void {
-    if (progress) this.stalled = false;
+    if (progress && this.stalled) {
+      this.stalled = false;
+      this.mirror(this.shut, false);
+    }
     if (this.shut) {
       if (items <= this.low_items && bytes <= this.low_bytes) this.open();
       return;
     }
-    if (!this.stalled && (items >= this.high_items || bytes >= this.high_bytes)) {
+    if (!this.stalled && aboveHighWater(items, bytes, this.items_max, this.bytes_max)) {
       this.shut = true;
-      this.mirror(true);
+      this.mirror(true, this.stalled);
     }
+  }
+
+  /**
+   * -t N: a worker shut the shared gate word itself (its pushes crossed the high-water mark
+   * between two of the main thread's turns); the gate takes that state, to open it by the same
+   * rule. Ignored while the peer is stalled (the word is opened again).
+   */
+  shutByWorker(): void {
+    if (this.shut) return;
+    if (this.stalled) return this.mirror(false, true);
+    this.shut = true;
   }
 
   /** The peer took nothing for stall_ms_max while the gate was shut. */
@@ -77,12 +97,13 @@ export class Backpressure implements WriteGate {
     this.stalled = true;
     this.stalls++;
     this.open();
+    this.mirror(false, true);
   }
 
   /** Opens the gate and resumes every waiter (also when the link goes). */
   open(): void {
-    if (this.shut) this.mirror(false);
     this.shut = false;
+    this.mirror(false, this.stalled); // also when not shut here: a worker may have shut the shared word
     const waiting = [...this.waiting];
     this.waiting.clear();
     for (const resume of waiting) resume();

@@ -20,31 +20,44 @@ export const fetch_timeout_ms = 1_000;
 /** A fetch line names at most this many bytes of keys (a multi-get's misses). */
 const fetch_line_bytes_max = 64 * 1024;
 
+/** A 0-byte destination: a hit answers BUFFER_SMALL (or 0 for an empty value), never copying. */
+const probe = new Uint8Array(0);
+
+/** " k1 k2..." for the keys of `cmd` missing from `store`; null when none is, or a key or the line is too long. */
+export function missingKeys(store: Store, buf: Uint8Array, cmd: Command): string | null {
+  let keys = "";
+  let from = cmd.keys_off;
+  while (nextKey(buf, from, cmd.line_end)) {
+    const { off, len } = key_cursor;
+    from = off + len;
+    if (len > key_bytes_max) return null;
+    if (store.get(buf, off, len, probe, 0, 0, GetMode.PEEK, 0) !== Status.NOT_FOUND) continue;
+    keys += " " + Buffer.from(buf.buffer, buf.byteOffset + off, len).toString("latin1");
+    if (keys.length > fetch_line_bytes_max) return null;
+  }
+  return keys.length === 0 ? null : keys;
+}
+
 export class Fetches {
   private readonly pending = new Map<number, { done: () => void; timer: ReturnType<typeof setTimeout> }>();
   private next_id = 1;
-  private readonly probe = new Uint8Array(0);
   started = 0;
   timeouts = 0;
 
   /** The fetch line for the keys of `cmd` that are missing here (and registers it), or null. */
   request(store: Store, buf: Uint8Array, cmd: Command, done: () => void): string | null {
     if (this.pending.size >= fetches_max) return null;
+    const keys = missingKeys(store, buf, cmd);
+    return keys === null ? null : this.requestKeys(keys, done);
+  }
+
+  /**
+   * The fetch line for `keys` (" k1 k2...", as missingKeys gives them: a -t N worker looks them
+   * up in its own session and sends the text to the main thread), registered; null at the bound.
+   */
+  requestKeys(keys: string, done: () => void): string | null {
+    if (this.pending.size >= fetches_max || keys.length === 0 || keys.length > fetch_line_bytes_max) return null;
     const id = this.next_id;
-    let line = `rcb1_fetch ${id}`;
-    let missing = 0;
-    let from = cmd.keys_off;
-    while (nextKey(buf, from, cmd.line_end)) {
-      const { off, len } = key_cursor;
-      from = off + len;
-      if (len > key_bytes_max) return null;
-      // A 0-byte destination: a hit answers BUFFER_SMALL (or 0 for an empty value), never copying.
-      if (store.get(buf, off, len, this.probe, 0, 0, GetMode.PEEK, 0) !== Status.NOT_FOUND) continue;
-      line += " " + Buffer.from(buf.buffer, buf.byteOffset + off, len).toString("latin1");
-      missing++;
-      if (line.length > fetch_line_bytes_max) return null;
-    }
-    if (missing === 0) return null;
     this.next_id = (id % 0x7fffffff) + 1;
     this.started++;
     const timer = setTimeout(() => {
@@ -52,7 +65,7 @@ export class Fetches {
       this.finish(id);
     }, fetch_timeout_ms);
     this.pending.set(id, { done, timer });
-    return line + "\r\n";
+    return `rcb1_fetch ${id}${keys}\r\n`;
   }
 
   /** The peer answered fetch `id` (or it timed out): the waiting get runs again. */

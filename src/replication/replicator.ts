@@ -150,7 +150,10 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
     this.journal = new Journal(options.queue_items_max, options.queue_bytes_max, threads?.journal_buffer);
     this.outbox = new Outbox(send_window_bytes, item_size_max + rep_header_bytes_max);
     this.gate = new Backpressure(this.journal.items_max, this.journal.bytes_max,
-      threads === null ? undefined : (shut) => threads.words.set(Word.gate_shut, shut ? 1 : 0));
+      threads === null ? undefined : (shut, stalled) => {
+        threads.words.set(Word.gate_stalled, stalled ? 1 : 0);
+        threads.words.set(Word.gate_shut, shut ? 1 : 0);
+      });
     this.streamer = new Streamer(server.ctx.store, this.journal, this.outbox, this.figures, {
       propagate_evictions: options.propagate_evictions,
       log: (level, text) => this.log(level, text),
@@ -434,6 +437,7 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
     if (link.resync.expect_peer_copy) this.receiving.start(-1, performance.now());
     if (rest.length > 0) link.inbound.onData(Buffer.from(rest, "latin1"));
     if (this.options.serve_during_copy || link.resync.peer_data_in) this.markReady();
+    this.mirrorReadThrough();
     this.kick();
   }
 
@@ -484,6 +488,7 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
 
   private peerCopyIn(link: Link): void {
     if (!link.resync.peerCopyIn()) return;
+    this.mirrorReadThrough();
     this.figures.full_copies_received++;
     this.receiving.finish(performance.now());
     this.log(1, "replication: start");
@@ -546,8 +551,15 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
       Atomics.store(words, Word.journal_kick, 0);
       const link = this.link;
       const running = link !== null && link.running;
-      if (Atomics.exchange(words, Word.journal_overflow, 0) !== 0 && running) this.overflow();
-      else if (running && this.journal.count > 0) this.journaled();
+      const overflowed = Atomics.exchange(words, Word.journal_overflow, 0) !== 0;
+      if (!running) this.gate.open(); // no link: nothing may hold a writer (a worker may have shut it as the link went)
+      else if (overflowed) this.overflow();
+      else {
+        // A worker may have shut the gate word: the gate takes it, and opens it by its rule
+        // once the pump has drained below the low-water mark (the entries may be sent already).
+        if (Atomics.load(words, Word.gate_shut) !== 0) this.gate.shutByWorker();
+        this.journaled();
+      }
       this.watchThreads();
     };
     const result = waitAsync(words, Word.journal_kick, 0, thread_kick_wait_ms_max);
@@ -666,14 +678,30 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
   }
 
   fetchMissing(buf: Uint8Array, cmd: Command, done: () => void): boolean {
-    const link = this.link!;
     if (this.outbox.pending() >= this.outbox.window_bytes) return false;
-    const line = this.fetches.request(this.server.ctx.store, buf, cmd, done);
+    return this.sendFetch(this.fetches.request(this.server.ctx.store, buf, cmd, done));
+  }
+
+  /**
+   * A -t N worker's read-through: `keys` (" k1 k2...") are missing there; false (call nothing)
+   * when read-through is not active now or a bound is reached, else `done` runs once they came.
+   */
+  fetchKeys(keys: string, done: () => void): boolean {
+    if (!this.active() || this.outbox.pending() >= this.outbox.window_bytes) return false;
+    return this.sendFetch(this.fetches.requestKeys(keys, done));
+  }
+
+  private sendFetch(line: string | null): boolean {
     if (line === null) return false;
     this.outbox.makeRoom();
     this.outbox.putText(line);
-    this.write(link);
+    this.write(this.link!);
     return true;
+  }
+
+  /** -t N: tells the workers whether their misses read through now (Word.read_through). */
+  private mirrorReadThrough(): void {
+    this.options.threads?.words.set(Word.read_through, this.active() ? 1 : 0);
   }
 
   /** The peer reads through to us: queue the keys' states, then the end marker, in order. */
@@ -715,6 +743,7 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
     if (this.link !== link) return;
     this.link = null;
     this.options.threads?.words.set(Word.link_running, 0);
+    this.mirrorReadThrough();
     this.idle = true;
     this.receiving.abort(performance.now());
     this.streamer.sending.abort(performance.now());
@@ -856,7 +885,7 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
       ["link_drops", f.link_drops],
       ["queue_overflows", f.queue_overflows],
       ["backpressure", this.gate.shut ? 1 : 0],
-      ["backpressure_pauses", this.gate.pauses],
+      ["backpressure_pauses", this.gate.pauses + (this.options.threads?.words.get(Word.gate_pauses) ?? 0)],
       ["backpressure_waiting", this.gate.waiters],
       ["backpressure_stalls", this.gate.stalls],
       ["auth_failures", f.auth_failures],

@@ -9,9 +9,11 @@
 // overflow. `ThreadGate` is the worker's WriteGate: shut while Word.gate_shut is 1; waiters resume
 // when the main thread opens it. No message is posted on the request path.
 
-import type { MutationSink } from "../protocol/execute.ts";
+import type { MutationSink, ReadThrough } from "../protocol/execute.ts";
+import type { Command } from "../protocol/parser.ts";
+import { fetch_timeout_ms, fetches_max, missingKeys } from "./read_through.ts";
 import type { Store } from "../native/store.ts";
-import type { WriteGate } from "./backpressure.ts";
+import { aboveHighWater, type WriteGate } from "./backpressure.ts";
 import type { Journal } from "./journal.ts";
 import { Word, type SharedWords } from "../server/shared_words.ts";
 
@@ -53,6 +55,13 @@ export class ThreadSink implements MutationSink {
   private after(pushed: boolean): void {
     const words = this.words.words;
     if (!pushed) Atomics.store(words, Word.journal_overflow, 1);
+    // The gate shuts here, at the push that crosses the mark, as it does on the main thread (the
+    // main thread opens it by its low-water rule; a stalled peer keeps it open: gate_stalled).
+    const journal = this.journal;
+    if (Atomics.load(words, Word.gate_shut) === 0 && Atomics.load(words, Word.gate_stalled) === 0 &&
+      aboveHighWater(journal.count, journal.bytes, journal.items_max, journal.bytes_max)) {
+      Atomics.store(words, Word.gate_shut, 1);
+    }
     if (Atomics.exchange(words, Word.journal_kick, 1) === 0) Atomics.notify(words, Word.journal_kick, 1);
   }
 }
@@ -75,19 +84,26 @@ export class ThreadGate implements WriteGate {
 
   wait(resume: () => void): void {
     this.waiting.add(resume);
+    Atomics.add(this.words.words, Word.gate_pauses, 1);
     if (!this.watching) this.watch();
   }
 
+  /**
+   * Never resumes a waiter synchronously: `wait` is called from inside the connection's command
+   * loop, and the main thread may open the word between the connection's look at `shut` and here;
+   * resuming then would run the connection's input re-entrantly. Every resume comes from a fresh
+   * task (a settled wait, or setImmediate).
+   */
   private watch(): void {
-    if (!this.shut) return this.resumeAll();
     this.watching = true;
     const result = waitAsync(this.words.words, Word.gate_shut, 1, gate_wait_ms_max);
-    if (!result.async) return this.rewatch();
-    void result.value.then(() => this.rewatch());
+    if (!result.async) setImmediate(() => this.rewatch());
+    else void result.value.then(() => this.rewatch());
   }
 
   private rewatch(): void {
     this.watching = false;
+    if (!this.shut) return this.resumeAll();
     this.watch();
   }
 
@@ -97,3 +113,51 @@ export class ThreadGate implements WriteGate {
     for (const resume of waiting) resume();
   }
 }
+
+/**
+ * A -t N worker's read-through (--serve-during-copy): its misses are looked up in its own session,
+ * sent to the main thread as text (`ask`), and the waiting get runs again when the main thread
+ * says the peer answered (`arrived`) — or after the main thread's own timeout plus slack, should
+ * the answer never come. Bounded like the main thread's: at most fetches_max waiting.
+ */
+export class ThreadReadThrough implements ReadThrough {
+  private readonly words: SharedWords;
+  private readonly store: Store;
+  private readonly ask: (id: number, keys: string) => void;
+  private readonly pending = new Map<number, { done: () => void; timer: ReturnType<typeof setTimeout> }>();
+  private next_id = 1;
+
+  constructor(words: SharedWords, store: Store, ask: (id: number, keys: string) => void) {
+    this.words = words;
+    this.store = store;
+    this.ask = ask;
+  }
+
+  active(): boolean {
+    return this.words.get(Word.read_through) !== 0;
+  }
+
+  fetchMissing(buf: Uint8Array, cmd: Command, done: () => void): boolean {
+    if (this.pending.size >= fetches_max) return false;
+    const keys = missingKeys(this.store, buf, cmd);
+    if (keys === null) return false;
+    const id = this.next_id;
+    this.next_id = (id % 0x7fffffff) + 1;
+    const timer = setTimeout(() => this.arrived(id), fetch_timeout_ms + thread_fetch_slack_ms);
+    this.pending.set(id, { done, timer });
+    this.ask(id, keys);
+    return true;
+  }
+
+  /** The main thread's answer to fetch `id` (or the worker's own timeout): the get runs again. */
+  arrived(id: number): void {
+    const fetch = this.pending.get(id);
+    if (fetch === undefined) return;
+    this.pending.delete(id);
+    clearTimeout(fetch.timer);
+    setImmediate(fetch.done);
+  }
+}
+
+/** Beyond the main thread's fetch timeout, how long a worker waits for its answer before serving anyway. */
+const thread_fetch_slack_ms = 500;

@@ -8,7 +8,9 @@
 // replication words are written by the main thread's replicator and read by workers:
 // `link_running` (journal mutations), `gate_shut` (backpressure: hold the next write), and
 // written by workers for the main thread: `journal_kick` (entries waiting) and
-// `journal_overflow` (a push found the journal full). `connectionId` numbers connections across
+// `journal_overflow` (a push found the journal full), `gate_pauses` (writers a worker held);
+// `read_through` says a worker's misses go to the peer now (--serve-during-copy);
+// `gate_stalled`: the peer took nothing for a while, so workers must not shut the gate. `connectionId` numbers connections across
 // every thread.
 
 export const Word = {
@@ -19,8 +21,11 @@ export const Word = {
   journal_kick: 4,
   journal_overflow: 5,
   conn_id_last: 6,
+  gate_pauses: 7,
+  read_through: 8,
+  gate_stalled: 9,
 } as const;
-const words_count = 8; // Word's, rounded up to keep the i64 cells 8-byte aligned
+const words_count = 10; // Word's, rounded up to keep the i64 cells 8-byte aligned
 /** After the i32 words: i64 cells (8-byte aligned). 0: staging bytes held (staging.ts). */
 const cells_count = 2;
 

@@ -36,13 +36,19 @@ export interface WorkerInit {
   journal_buffer: SharedArrayBuffer | null;
 }
 
-export type ToWorker = WorkerInit | { kind: "listen" } | { kind: "stop" } | { kind: "stats"; id: number; lines: Record<string, StatLines> };
+export type ToWorker =
+  | WorkerInit
+  | { kind: "listen" }
+  | { kind: "stop" }
+  | { kind: "stats"; id: number; lines: Record<string, StatLines> }
+  | { kind: "fetched"; id: number };
 export type FromWorker =
   | { kind: "ready" }
   | { kind: "listening" }
   | { kind: "failed"; message: string }
   | { kind: "shutdown" }
   | { kind: "stats"; id: number }
+  | { kind: "fetch"; id: number; keys: string }
   | { kind: "stopped" };
 
 /** A worker that does not answer a step within this long has failed (start, listen) or is ended (stop). */
@@ -71,6 +77,8 @@ export class WorkerPool {
   onShutdown: () => void = () => {};
   /** The main thread's stat groups a worker's `stats` shows (replication's lines). */
   statGroups: () => Record<string, StatLines> = () => ({});
+  /** --serve-during-copy: a worker's misses read through the main thread's link (false: serve as is). */
+  fetchKeys: (keys: string, done: () => void) => boolean = () => false;
 
   static async start(count: number, share: PoolShare): Promise<WorkerPool> {
     const pool = new WorkerPool();
@@ -101,6 +109,10 @@ export class WorkerPool {
   private onMessage(worker: Worker, message: FromWorker): void {
     if (message.kind === "shutdown") this.onShutdown();
     else if (message.kind === "stats") worker.postMessage({ kind: "stats", id: message.id, lines: this.statGroups() } satisfies ToWorker);
+    else if (message.kind === "fetch") {
+      const answer = () => worker.postMessage({ kind: "fetched", id: message.id } satisfies ToWorker);
+      if (!this.fetchKeys(message.keys, answer)) answer();
+    }
   }
 
   /** Resolves at the worker's next `kind` message; rejects on a `failed` one, an error, or after step_ms_max. */

@@ -16,6 +16,7 @@ import type { Server } from "./server.ts";
 declare const self: Worker;
 
 let server: Server | null = null;
+let read_through: { arrived(id: number): void } | null = null;
 
 function post(message: FromWorker): void {
   self.postMessage(message);
@@ -29,7 +30,7 @@ async function init(message: WorkerInit): Promise<void> {
   // The native library loads here, in this thread, only after the previous worker's load finished,
   // from the path the main thread loaded it from.
   if (message.library_path !== null) libraryReuse(message.library_path);
-  const [{ Server }, { Store }, { ThreadCounters }, { SharedWords }, { Journal }, { ThreadSink, ThreadGate }] = await Promise.all([
+  const [{ Server }, { Store }, { ThreadCounters }, { SharedWords }, { Journal }, { ThreadSink, ThreadGate, ThreadReadThrough }] = await Promise.all([
     import("./server.ts"), import("../native/store.ts"), import("./thread_counters.ts"), import("./shared_words.ts"),
     import("../replication/journal.ts"), import("../replication/thread_sink.ts"),
   ]);
@@ -44,6 +45,11 @@ async function init(message: WorkerInit): Promise<void> {
   const journal = message.journal_buffer === null ? null : new Journal(r.queue_items_max, r.queue_bytes_max, message.journal_buffer);
   const made = new Server(server_settings, journal === null ? null : new ThreadSink(journal, words, store), placement);
   if (journal !== null) made.ctx.write_gate = new ThreadGate(words);
+  if (journal !== null && r.serve_during_copy) {
+    const through = new ThreadReadThrough(words, store, (id, keys) => post({ kind: "fetch", id, keys }));
+    made.ctx.read_through = through;
+    read_through = through;
+  }
   made.onShutdown = () => post({ kind: "shutdown" });
   made.askMainStats = (id) => post({ kind: "stats", id });
   server = made;
@@ -70,6 +76,9 @@ self.onmessage = (event: MessageEvent<ToWorker>) => {
       return;
     case "stats":
       server?.statsArrived(message.id, message.lines);
+      return;
+    case "fetched":
+      read_through?.arrived(message.id);
       return;
   }
 };

@@ -108,6 +108,9 @@ async function spawnOn(cmd: string[], port: number, wait = true, env?: Record<st
  */
 export const test_threads_env = "REPCACHED_TEST_THREADS";
 
+/** The -t startOurs gives servers started without their own (1 unless REPCACHED_TEST_THREADS says). */
+export const test_threads = Number(process.env[test_threads_env] || "1");
+
 function threadsArgs(args: string[]): string[] {
   const threads = process.env[test_threads_env];
   if (threads === undefined || threads === "" || args.includes("-t") || args.some((a) => a.startsWith("--threads"))) return [];

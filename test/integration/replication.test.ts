@@ -1,7 +1,7 @@
 // Two (and three) real repcached-bun processes on 127.0.0.1: writes on either side reach the
 // other, full copy on join, kill -9 and restart, a cut link that heals by itself, a stopped peer.
 import { afterEach, describe, expect, test } from "bun:test";
-import { freePort, pauseProcess, RawClient, startOurs, type Spawned } from "../helpers/procs.ts";
+import { freePort, pauseProcess, RawClient, startOurs, test_threads, type Spawned } from "../helpers/procs.ts";
 import { CacheClient, eventually } from "../helpers/cache_client.ts";
 import { Relay } from "../helpers/relay.ts";
 
@@ -337,7 +337,10 @@ describe("two nodes", () => {
     expect(stats.get("queue_overflows")).toBe("0");
     expect(stats.get("pairings")).toBe("1");
     expect(stats.get("full_copies_sent")).toBe("1"); // the one at pairing, none since
-    expect(Number(stats.get("backpressure_pauses"))).toBeGreaterThan(0);
+    // One event loop (-t 1) parses the whole burst before its pump runs, so the journal must pass
+    // its mark and writers wait. With worker threads the main thread sends while a worker parses:
+    // the journal may stay under the mark (no wait needed); the checks above still hold.
+    if (test_threads <= 1) expect(Number(stats.get("backpressure_pauses"))).toBeGreaterThan(0);
     ca.close();
     cb.close();
   }, 40_000);
