@@ -199,6 +199,7 @@ async function main(argv: string[]): Promise<void> {
   const replicator = startReplication(Replicator, server, settings, tls.replication, shared);
   if (workers !== null) {
     workers.statGroups = () => mainStatGroups(server);
+    workers.mainConns = () => server.connsStats();
     if (replicator !== null) workers.fetchKeys = (keys, done) => replicator.fetchKeys(keys, done);
   }
   const metrics = startServerMetrics(server, settings); // before the copy: its progress is visible

@@ -423,7 +423,7 @@ export class Server implements BinaryHost {
       case "sizes":
         return [["sizes_status", "disabled"]];
       case "conns":
-        return this.connsStats();
+        return this.main_groups["conns"] ?? this.connsStats(); // -t N: every thread's, gathered by the main thread
     }
     const more = this.subStats.get(sub);
     if (more !== undefined) return more();
@@ -469,7 +469,11 @@ export class Server implements BinaryHost {
     return this.ctx.store.classStats().map((stats) => ({ id: stats.class_id, stats }));
   }
 
-  private connsStats(): StatLines {
+  /**
+   * `stats conns` lines of this thread's listeners and connections (the main thread gathers every
+   * thread's; with -t N each connection also names its thread).
+   */
+  connsStats(): StatLines {
     const lines: StatLines = [];
     const now = Math.floor(Date.now() / 1000);
     for (const listener of this.listeners) {
@@ -483,6 +487,8 @@ export class Server implements BinaryHost {
       lines.push([`${conn.id}:listen_addr`, `tcp:${socket.localAddress}:${socket.localPort}`]);
       lines.push([`${conn.id}:state`, "conn_parse_cmd"]);
       lines.push([`${conn.id}:secs_since_last_cmd`, now - conn.last_cmd_s]);
+      // -t N (an addition to memcached's lines): the worker serving it, to see how the kernel spread them.
+      if (this.placement.counters.rows > 1) lines.push([`${conn.id}:thread`, this.placement.index]);
     }
     return lines;
   }

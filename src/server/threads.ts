@@ -41,7 +41,8 @@ export type ToWorker =
   | { kind: "listen" }
   | { kind: "stop" }
   | { kind: "stats"; id: number; lines: Record<string, StatLines> }
-  | { kind: "fetched"; id: number };
+  | { kind: "fetched"; id: number }
+  | { kind: "conns"; id: number };
 export type FromWorker =
   | { kind: "ready" }
   | { kind: "listening" }
@@ -49,11 +50,16 @@ export type FromWorker =
   | { kind: "shutdown" }
   | { kind: "stats"; id: number }
   | { kind: "fetch"; id: number; keys: string }
+  | { kind: "conns"; id: number; lines: StatLines }
   | { kind: "stopped" };
 
 /** A worker that does not answer a step within this long has failed (start, listen) or is ended (stop). */
 const step_ms_max = 10_000;
 const stop_ms_max = 5_000;
+/** A `stats` served by a worker waits at most this long for the other workers' connection lists. */
+const gather_ms_max = 1_000;
+/** Gatherings in flight at once (each is one worker's `stats`; a worker asks one at a time). */
+const gatherings_max = 1_024;
 
 export interface PoolShare {
   argv: string[];
@@ -77,6 +83,11 @@ export class WorkerPool {
   onShutdown: () => void = () => {};
   /** The main thread's stat groups a worker's `stats` shows (replication's lines). */
   statGroups: () => Record<string, StatLines> = () => ({});
+  /** The main thread's own `stats conns` lines (its listeners: the unix socket, UDP). */
+  mainConns: () => StatLines = () => [];
+  /** `stats conns` gatherings in flight: each waits for every worker's lines (bounded by gather_ms_max). */
+  private readonly gatherings = new Map<number, { lines: StatLines; waiting: number; done: (lines: StatLines) => void; timer: ReturnType<typeof setTimeout> }>();
+  private next_gathering = 1;
   /** --serve-during-copy: a worker's misses read through the main thread's link (false: serve as is). */
   fetchKeys: (keys: string, done: () => void) => boolean = () => false;
 
@@ -108,11 +119,41 @@ export class WorkerPool {
 
   private onMessage(worker: Worker, message: FromWorker): void {
     if (message.kind === "shutdown") this.onShutdown();
-    else if (message.kind === "stats") worker.postMessage({ kind: "stats", id: message.id, lines: this.statGroups() } satisfies ToWorker);
+    else if (message.kind === "stats") {
+      // Every `stats` a worker serves carries every thread's connections (for `stats conns`).
+      this.gatherConns((conns) => {
+        worker.postMessage({ kind: "stats", id: message.id, lines: { ...this.statGroups(), conns } } satisfies ToWorker);
+      });
+    } else if (message.kind === "conns") this.connsArrived(message.id, message.lines);
     else if (message.kind === "fetch") {
       const answer = () => worker.postMessage({ kind: "fetched", id: message.id } satisfies ToWorker);
       if (!this.fetchKeys(message.keys, answer)) answer();
     }
+  }
+
+  /** Asks every worker for its `stats conns` lines; `done` gets the main thread's and theirs, in thread order. */
+  private gatherConns(done: (lines: StatLines) => void): void {
+    if (this.gatherings.size >= gatherings_max) return done(this.mainConns());
+    const id = this.next_gathering;
+    this.next_gathering = (id % 0x7fffffff) + 1;
+    const timer = setTimeout(() => this.gathered(id), gather_ms_max);
+    this.gatherings.set(id, { lines: [...this.mainConns()], waiting: this.workers.length, done, timer });
+    for (const worker of this.workers) worker.postMessage({ kind: "conns", id } satisfies ToWorker);
+  }
+
+  private connsArrived(id: number, lines: StatLines): void {
+    const gathering = this.gatherings.get(id);
+    if (gathering === undefined) return;
+    gathering.lines.push(...lines);
+    if (--gathering.waiting === 0) this.gathered(id);
+  }
+
+  private gathered(id: number): void {
+    const gathering = this.gatherings.get(id);
+    if (gathering === undefined) return;
+    this.gatherings.delete(id);
+    clearTimeout(gathering.timer);
+    gathering.done(gathering.lines);
   }
 
   /** Resolves at the worker's next `kind` message; rejects on a `failed` one, an error, or after step_ms_max. */

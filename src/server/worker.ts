@@ -80,5 +80,8 @@ self.onmessage = (event: MessageEvent<ToWorker>) => {
     case "fetched":
       read_through?.arrived(message.id);
       return;
+    case "conns":
+      post({ kind: "conns", id: message.id, lines: server?.connsStats() ?? [] });
+      return;
   }
 };

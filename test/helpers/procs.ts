@@ -204,6 +204,11 @@ export class RawClient {
   private waiters: Array<() => void> = [];
   closed = false;
 
+  /** The client's own port (what the server's `stats conns` shows as the connection's addr). */
+  get localPort(): number | undefined {
+    return this.socket.localPort;
+  }
+
   private constructor(socket: Socket) {
     this.socket = socket;
     socket.on("data", (chunk: Buffer) => {

@@ -23,11 +23,14 @@ async function statsOf(port: number, sub = ""): Promise<Map<string, string>> {
   }
 }
 
-/** The worker a connection landed on, named by the set of client ports its `stats conns` lists. */
-async function workerOf(c: RawClient): Promise<string> {
-  const reply = await c.call("stats conns\r\n", "END\r\n");
-  const ports = [...reply.matchAll(/STAT \d+:addr tcp:[^:]+:(\d+)/g)].map((m) => m[1]).sort();
-  return ports.join(",");
+/** The worker each client landed on: `stats conns` lists every thread's connections, each with its thread. */
+async function workersOf(clients: RawClient[], asker: RawClient): Promise<number[]> {
+  const reply = await asker.call("stats conns\r\n", "END\r\n");
+  const by_port = new Map<string, number>();
+  const addr = new Map<string, string>();
+  for (const m of reply.matchAll(/STAT (\d+):addr tcp:[^\r]*:(\d+)\r\n/g)) addr.set(m[1]!, m[2]!);
+  for (const m of reply.matchAll(/STAT (\d+):thread (\d+)\r\n/g)) by_port.set(addr.get(m[1]!)!, Number(m[2]));
+  return clients.map((c) => by_port.get(String(c.localPort)) ?? -1);
 }
 
 describe("-t 4: one cache over four workers", () => {
@@ -42,12 +45,11 @@ describe("-t 4: one cache over four workers", () => {
   test("connections land on several workers, and a key written on one is read on all", async () => {
     const clients: RawClient[] = [];
     for (let i = 0; i < connections_spread; i++) clients.push(await RawClient.connect(server.port));
-    const workers = new Map<string, RawClient>();
-    for (const c of clients) {
-      // A worker's conns list holds every connection it serves; group the clients by it.
-      const seen = await workerOf(c);
-      if (![...workers.keys()].some((key) => key === seen)) workers.set(seen, c);
-    }
+    // `stats conns` on any worker lists every thread's connections (gathered by the main thread).
+    const threads = await workersOf(clients, clients[0]!);
+    expect(threads.every((t) => t >= 1 && t <= 4)).toBe(true);
+    const workers = new Map<number, RawClient>();
+    for (const [i, c] of clients.entries()) if (!workers.has(threads[i]!)) workers.set(threads[i]!, c);
     expect(workers.size).toBeGreaterThan(1);
     const [writer, ...readers] = [...workers.values()];
     expect(await writer!.call("set shared 7 0 5\r\nhello\r\n")).toBe("STORED\r\n");
