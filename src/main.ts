@@ -195,11 +195,25 @@ async function main(argv: string[]): Promise<void> {
   const server_settings = serverSettings(settings, tls.client);
   shared?.words.bindVerbosity(server_settings);
   const server = new Server(server_settings, null, mainPlacement(shared));
+  shared?.words.bindDetail(server.ctx.detail);
   const workers = await startWorkers(settings, argv, server, shared);
   const replicator = startReplication(Replicator, server, settings, tls.replication, shared);
   if (workers !== null) {
     workers.statGroups = () => mainStatGroups(server);
     workers.mainConns = () => server.connsStats();
+    workers.mainDetail = () => server.ctx.detail.rows();
+    workers.onDetailClear = () => server.ctx.detail.clear();
+    server.onDetailClear = () => workers.broadcast({ kind: "detail_clear" });
+    // A classic peer's deferred-delete locks (taken on the main thread, released on any): every thread keeps a copy.
+    const locks = server.ctx.delete_locks;
+    locks.mirror = {
+      locked: (key, until_s) => workers.broadcast({ kind: "lock", key, until_s }),
+      released: (key) => workers.broadcast({ kind: "release", key }),
+    };
+    workers.onLockChange = (change) => {
+      if (change.kind === "lock") locks.applyLock(change.key, change.until_s);
+      else locks.applyRelease(change.key);
+    };
     if (replicator !== null) workers.fetchKeys = (keys, done) => replicator.fetchKeys(keys, done);
   }
   const metrics = startServerMetrics(server, settings); // before the copy: its progress is visible

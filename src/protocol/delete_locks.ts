@@ -19,7 +19,20 @@
  *  window is far beyond what 1.2.8's own delete queue was used for. 16,384 × 250-byte keys ≈ 4 MiB. */
 export const delete_locks_max = 16_384;
 
+/**
+ * -t N: every thread keeps a copy of the locks; a change made on one thread is told to the others
+ * (through the main thread, threads.ts) and applied there with `applyLock` / `applyRelease`, which
+ * do not tell again. Between a change and its arrival (one message hop) another thread can still
+ * see the old state.
+ */
+export interface LockMirror {
+  locked(key: string, until_s: number): void;
+  released(key: string): void;
+}
+
 export class DeleteLocks {
+  /** Told of every lock and release made here (-t N); null: one thread. */
+  mirror: LockMirror | null = null;
   /** key -> unix second the lock ends; Map order is insertion order, so the first entry is the oldest. */
   private readonly until = new Map<string, number>();
   now_s: number;
@@ -39,6 +52,13 @@ export class DeleteLocks {
   lock(buf: Uint8Array, key_off: number, key_len: number, until_s: number): void {
     if (until_s <= this.now_s) return;
     const key = keyText(buf, key_off, key_len);
+    this.applyLock(key, until_s);
+    this.mirror?.locked(key, until_s);
+  }
+
+  /** Another thread's lock (or this one's): remember it, telling no one. */
+  applyLock(key: string, until_s: number): void {
+    if (until_s <= this.now_s || key.length === 0 || key.length > 250) return;
     this.until.delete(key); // re-inserted as the newest
     if (this.until.size >= delete_locks_max) {
       const oldest = this.until.keys().next().value!;
@@ -59,7 +79,13 @@ export class DeleteLocks {
   }
 
   release(buf: Uint8Array, key_off: number, key_len: number): void {
-    this.until.delete(keyText(buf, key_off, key_len));
+    const key = keyText(buf, key_off, key_len);
+    if (this.until.delete(key)) this.mirror?.released(key);
+  }
+
+  /** Another thread's release: forget the lock, telling no one. */
+  applyRelease(key: string): void {
+    this.until.delete(key);
   }
 
   tick(now_s: number): void {

@@ -14,6 +14,29 @@ interface PrefixCounts {
   del: number;
 }
 
+/** One prefix's counts: prefix, get, hit, set, del. */
+export type PrefixRow = [string, number, number, number, number];
+
+/** memcached's dump: a PREFIX line per prefix, then END. */
+export function dumpText(rows: PrefixRow[]): string {
+  let text = "";
+  for (const [prefix, get, hit, set, del] of rows) text += `PREFIX ${prefix} get ${get} hit ${hit} set ${set} del ${del}\r\n`;
+  return text + "END\r\n";
+}
+
+/** Several threads' rows as one list, counts of a prefix added (first-seen order). */
+export function mergeRows(lists: PrefixRow[][]): PrefixRow[] {
+  const merged = new Map<string, PrefixRow>();
+  for (const rows of lists) {
+    for (const row of rows) {
+      const into = merged.get(row[0]);
+      if (into === undefined) merged.set(row[0], [...row]);
+      else for (let i = 1; i < 5; i++) into[i] = (into[i] as number) + (row[i] as number);
+    }
+  }
+  return [...merged.values()];
+}
+
 export class PrefixStats {
   enabled: boolean;
   private readonly delimiter: number;
@@ -62,9 +85,12 @@ export class PrefixStats {
   }
 
   dump(): string {
-    let text = "";
-    for (const [prefix, c] of this.prefixes) text += `PREFIX ${prefix} get ${c.get} hit ${c.hit} set ${c.set} del ${c.del}\r\n`;
-    return text + "END\r\n";
+    return dumpText(this.rows());
+  }
+
+  /** Every prefix's counts (-t N: each thread's, merged by mergeRows for one dump). */
+  rows(): PrefixRow[] {
+    return [...this.prefixes].map(([prefix, c]) => [prefix, c.get, c.hit, c.set, c.del]);
   }
 
   clear(): void {

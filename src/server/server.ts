@@ -12,7 +12,7 @@ import { Cmd, type Command } from "../protocol/parser.ts";
 import { reply, type Context, type MutationSink } from "../protocol/execute.ts";
 import { Reply } from "../protocol/replies.ts";
 import { Output } from "./output.ts";
-import { PrefixStats } from "../protocol/detail.ts";
+import { dumpText, PrefixStats, type PrefixRow } from "../protocol/detail.ts";
 import { DeleteLocks } from "../protocol/delete_locks.ts";
 import { Connection, type Closable, type ConnectionHost } from "./connection.ts";
 import { StagingBudget } from "./staging.ts";
@@ -135,6 +135,10 @@ export class Server implements BinaryHost {
   /** The main thread's stat groups (replication's), as last fetched; fresh only while waiters resume. */
   private main_groups: Record<string, StatLines> = {};
   private main_fresh = false;
+  /** Every thread's detail prefixes, merged, as last fetched with the groups (null: this thread's). */
+  private main_detail: PrefixRow[] | null = null;
+  /** -t N: tells the other threads to clear their detail prefixes (`stats reset`); null elsewhere. */
+  onDetailClear: (() => void) | null = null;
   private main_waiters: Array<() => void> = [];
   private main_asked = 0;
   readonly auth_counters: AuthCounters;
@@ -333,9 +337,10 @@ export class Server implements BinaryHost {
   }
 
   /** The main thread's answer to askMainStats: resume every waiting `stats`. */
-  statsArrived(id: number, groups: Record<string, StatLines>): void {
+  statsArrived(id: number, groups: Record<string, StatLines>, detail: PrefixRow[]): void {
     if (id !== this.main_asked) return;
     this.main_groups = groups;
+    this.main_detail = detail;
     const waiters = this.main_waiters;
     this.main_waiters = [];
     this.main_fresh = true;
@@ -433,6 +438,7 @@ export class Server implements BinaryHost {
   private statsReset(): void {
     this.ctx.store.statsReset();
     this.ctx.detail.clear();
+    this.onDetailClear?.();
     this.resetCounters();
   }
 
@@ -456,7 +462,7 @@ export class Server implements BinaryHost {
       detail.enabled = arg === "on";
       return "OK\r\n";
     }
-    if (arg === "dump") return detail.dump();
+    if (arg === "dump") return this.main_detail !== null ? dumpText(this.main_detail) : detail.dump();
     return "CLIENT_ERROR usage: stats detail on|off|dump\r\n";
   }
 

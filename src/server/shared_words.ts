@@ -10,7 +10,8 @@
 // written by workers for the main thread: `journal_kick` (entries waiting) and
 // `journal_overflow` (a push found the journal full), `gate_pauses` (writers a worker held);
 // `read_through` says a worker's misses go to the peer now (--serve-during-copy);
-// `gate_stalled`: the peer took nothing for a while, so workers must not shut the gate. `connectionId` numbers connections across
+// `gate_stalled`: the peer took nothing for a while, so workers must not shut the gate;
+// `detail_enabled`: `stats detail on|off` for every thread. `connectionId` numbers connections across
 // every thread.
 
 export const Word = {
@@ -24,8 +25,9 @@ export const Word = {
   gate_pauses: 7,
   read_through: 8,
   gate_stalled: 9,
+  detail_enabled: 10,
 } as const;
-const words_count = 10; // Word's, rounded up to keep the i64 cells 8-byte aligned
+const words_count = 12; // Word's, rounded up to keep the i64 cells 8-byte aligned
 /** After the i32 words: i64 cells (8-byte aligned). 0: staging bytes held (staging.ts). */
 const cells_count = 2;
 
@@ -66,6 +68,17 @@ export class SharedWords {
 
   connectionGive(): void {
     Atomics.sub(this.words, Word.connections, 1);
+  }
+
+  /** As bindVerbosity, for `stats detail on|off` (every thread counts prefixes, or none). */
+  bindDetail(detail: { enabled: boolean }, initial = true): void {
+    if (initial) this.set(Word.detail_enabled, detail.enabled ? 1 : 0);
+    Object.defineProperty(detail, "enabled", {
+      get: () => this.get(Word.detail_enabled) !== 0,
+      set: (value: boolean) => this.set(Word.detail_enabled, value ? 1 : 0),
+      enumerable: true,
+      configurable: true,
+    });
   }
 
   /**

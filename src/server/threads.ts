@@ -20,6 +20,7 @@
 import type { SharedWords } from "./shared_words.ts";
 import type { ThreadCounters } from "./thread_counters.ts";
 import type { StatLines } from "../stats.ts";
+import { mergeRows, type PrefixRow } from "../protocol/detail.ts";
 import { library_loaded_path } from "../native/library.ts";
 
 /** What a worker needs to join (all of it crosses postMessage). */
@@ -40,9 +41,12 @@ export type ToWorker =
   | WorkerInit
   | { kind: "listen" }
   | { kind: "stop" }
-  | { kind: "stats"; id: number; lines: Record<string, StatLines> }
+  | { kind: "stats"; id: number; lines: Record<string, StatLines>; detail: PrefixRow[] }
+  | { kind: "detail_clear" }
   | { kind: "fetched"; id: number }
-  | { kind: "conns"; id: number };
+  | { kind: "conns"; id: number }
+  | { kind: "lock"; key: string; until_s: number }
+  | { kind: "release"; key: string };
 export type FromWorker =
   | { kind: "ready" }
   | { kind: "listening" }
@@ -50,7 +54,10 @@ export type FromWorker =
   | { kind: "shutdown" }
   | { kind: "stats"; id: number }
   | { kind: "fetch"; id: number; keys: string }
-  | { kind: "conns"; id: number; lines: StatLines }
+  | { kind: "conns"; id: number; lines: StatLines; detail: PrefixRow[] }
+  | { kind: "detail_clear" }
+  | { kind: "lock"; key: string; until_s: number }
+  | { kind: "release"; key: string }
   | { kind: "stopped" };
 
 /** A worker that does not answer a step within this long has failed (start, listen) or is ended (stop). */
@@ -78,15 +85,27 @@ function workerEntry(): string {
   return new URL("./worker.ts", import.meta.url).href;
 }
 
+/** One worker's `stats`, waiting for every thread's `stats conns` lines and detail prefixes. */
+interface Gathering {
+  lines: StatLines;
+  detail: PrefixRow[][];
+  waiting: number;
+  done: (lines: StatLines, detail: PrefixRow[]) => void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
 export class WorkerPool {
   private readonly workers: Worker[] = [];
   onShutdown: () => void = () => {};
   /** The main thread's stat groups a worker's `stats` shows (replication's lines). */
   statGroups: () => Record<string, StatLines> = () => ({});
-  /** The main thread's own `stats conns` lines (its listeners: the unix socket, UDP). */
+  /** The main thread's own `stats conns` lines (its listeners: the unix socket, UDP) and detail rows. */
   mainConns: () => StatLines = () => [];
-  /** `stats conns` gatherings in flight: each waits for every worker's lines (bounded by gather_ms_max). */
-  private readonly gatherings = new Map<number, { lines: StatLines; waiting: number; done: (lines: StatLines) => void; timer: ReturnType<typeof setTimeout> }>();
+  mainDetail: () => PrefixRow[] = () => [];
+  /** Clears the main thread's detail prefixes (a worker's `stats reset`). */
+  onDetailClear: () => void = () => {};
+  /** Gatherings in flight: each waits for every worker's connections and prefixes (bounded by gather_ms_max). */
+  private readonly gatherings = new Map<number, Gathering>();
   private next_gathering = 1;
   /** --serve-during-copy: a worker's misses read through the main thread's link (false: serve as is). */
   fetchKeys: (keys: string, done: () => void) => boolean = () => false;
@@ -121,30 +140,48 @@ export class WorkerPool {
     if (message.kind === "shutdown") this.onShutdown();
     else if (message.kind === "stats") {
       // Every `stats` a worker serves carries every thread's connections (for `stats conns`).
-      this.gatherConns((conns) => {
-        worker.postMessage({ kind: "stats", id: message.id, lines: { ...this.statGroups(), conns } } satisfies ToWorker);
+      this.gatherConns((conns, detail) => {
+        worker.postMessage({ kind: "stats", id: message.id, lines: { ...this.statGroups(), conns }, detail } satisfies ToWorker);
       });
-    } else if (message.kind === "conns") this.connsArrived(message.id, message.lines);
+    } else if (message.kind === "conns") this.connsArrived(message.id, message.lines, message.detail);
+    else if (message.kind === "detail_clear") {
+      this.onDetailClear();
+      this.broadcast(message, worker);
+    }
+    else if (message.kind === "lock" || message.kind === "release") {
+      // A classic peer's deferred-delete lock changed on a worker: the main thread's copy and every other worker's.
+      this.onLockChange(message);
+      this.broadcast(message, worker);
+    }
     else if (message.kind === "fetch") {
       const answer = () => worker.postMessage({ kind: "fetched", id: message.id } satisfies ToWorker);
       if (!this.fetchKeys(message.keys, answer)) answer();
     }
   }
 
+  /** Applies a worker's lock change to the main thread's copy (main.ts sets it). */
+  onLockChange: (change: { kind: "lock"; key: string; until_s: number } | { kind: "release"; key: string }) => void = () => {};
+
+  /** Sends `message` to every worker but `except` (null: to all). */
+  broadcast(message: ToWorker, except: Worker | null = null): void {
+    for (const worker of this.workers) if (worker !== except) worker.postMessage(message);
+  }
+
   /** Asks every worker for its `stats conns` lines; `done` gets the main thread's and theirs, in thread order. */
-  private gatherConns(done: (lines: StatLines) => void): void {
-    if (this.gatherings.size >= gatherings_max) return done(this.mainConns());
+  private gatherConns(done: (lines: StatLines, detail: PrefixRow[]) => void): void {
+    if (this.gatherings.size >= gatherings_max) return done(this.mainConns(), this.mainDetail());
     const id = this.next_gathering;
     this.next_gathering = (id % 0x7fffffff) + 1;
     const timer = setTimeout(() => this.gathered(id), gather_ms_max);
-    this.gatherings.set(id, { lines: [...this.mainConns()], waiting: this.workers.length, done, timer });
+    this.gatherings.set(id, { lines: [...this.mainConns()], detail: [this.mainDetail()], waiting: this.workers.length, done, timer });
     for (const worker of this.workers) worker.postMessage({ kind: "conns", id } satisfies ToWorker);
   }
 
-  private connsArrived(id: number, lines: StatLines): void {
+  private connsArrived(id: number, lines: StatLines, detail: PrefixRow[]): void {
     const gathering = this.gatherings.get(id);
     if (gathering === undefined) return;
     gathering.lines.push(...lines);
+    gathering.detail.push(detail);
     if (--gathering.waiting === 0) this.gathered(id);
   }
 
@@ -153,7 +190,7 @@ export class WorkerPool {
     if (gathering === undefined) return;
     this.gatherings.delete(id);
     clearTimeout(gathering.timer);
-    gathering.done(gathering.lines);
+    gathering.done(gathering.lines, mergeRows(gathering.detail));
   }
 
   /** Resolves at the worker's next `kind` message; rejects on a `failed` one, an error, or after step_ms_max. */

@@ -52,6 +52,12 @@ async function init(message: WorkerInit): Promise<void> {
   }
   made.onShutdown = () => post({ kind: "shutdown" });
   made.askMainStats = (id) => post({ kind: "stats", id });
+  made.onDetailClear = () => post({ kind: "detail_clear" });
+  words.bindDetail(made.ctx.detail, false);
+  made.ctx.delete_locks.mirror = {
+    locked: (key, until_s) => post({ kind: "lock", key, until_s }),
+    released: (key) => post({ kind: "release", key }),
+  };
   server = made;
 }
 
@@ -75,13 +81,22 @@ self.onmessage = (event: MessageEvent<ToWorker>) => {
       post({ kind: "stopped" });
       return;
     case "stats":
-      server?.statsArrived(message.id, message.lines);
+      server?.statsArrived(message.id, message.lines, message.detail);
+      return;
+    case "detail_clear":
+      server?.ctx.detail.clear();
       return;
     case "fetched":
       read_through?.arrived(message.id);
       return;
+    case "lock":
+      server?.ctx.delete_locks.applyLock(message.key, message.until_s);
+      return;
+    case "release":
+      server?.ctx.delete_locks.applyRelease(message.key);
+      return;
     case "conns":
-      post({ kind: "conns", id: message.id, lines: server?.connsStats() ?? [] });
+      post({ kind: "conns", id: message.id, lines: server?.connsStats() ?? [], detail: server?.ctx.detail.rows() ?? [] });
       return;
   }
 };

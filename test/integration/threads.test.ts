@@ -94,6 +94,24 @@ describe("-t 4: one cache over four workers", () => {
     for (const c of clients) c.close();
   });
 
+  test("stats detail on/off/dump and stats reset cover every worker's prefixes", async () => {
+    const clients: RawClient[] = [];
+    for (let i = 0; i < connections_spread; i++) clients.push(await RawClient.connect(server.port));
+    expect(await clients[0]!.call("stats detail on\r\n")).toBe("OK\r\n");
+    for (const [i, c] of clients.entries()) {
+      expect(await c.call(`set pfx:${i} 0 0 1\r\nx\r\n`)).toBe("STORED\r\n");
+      expect(await c.call(`get pfx:${i} pfx:none${i}\r\n`, "END\r\n")).toStartWith("VALUE");
+    }
+    const dump = await clients[5]!.call("stats detail dump\r\n", "END\r\n");
+    expect(dump).toBe(`PREFIX pfx get ${2 * connections_spread} hit ${connections_spread} set ${connections_spread} del 0\r\nEND\r\n`);
+    expect(await clients[7]!.call("stats reset\r\n")).toBe("RESET\r\n");
+    expect(await eventually(async () => (await clients[9]!.call("stats detail dump\r\n", "END\r\n")) === "END\r\n")).toBe(true);
+    expect(await clients[2]!.call("stats detail off\r\n")).toBe("OK\r\n");
+    for (const c of clients) expect(await c.call("set pfx:off 0 0 1\r\nx\r\n")).toBe("STORED\r\n");
+    expect(await clients[11]!.call("stats detail dump\r\n", "END\r\n")).toBe("END\r\n");
+    for (const c of clients) c.close();
+  });
+
   test("a value larger than the input stash arrives in pieces on any worker", async () => {
     const clients: RawClient[] = [];
     for (let i = 0; i < 4; i++) clients.push(await RawClient.connect(server.port));
