@@ -168,7 +168,7 @@ export class WorkerPool {
   }
 
   /** Asks every worker for its `stats conns` lines; `done` gets the main thread's and theirs, in thread order. */
-  private gatherConns(done: (lines: StatLines, detail: PrefixRow[]) => void): void {
+  gatherConns(done: (lines: StatLines, detail: PrefixRow[]) => void): void {
     if (this.gatherings.size >= gatherings_max) return done(this.mainConns(), this.mainDetail());
     const id = this.next_gathering;
     this.next_gathering = (id % 0x7fffffff) + 1;
