@@ -118,3 +118,16 @@ test("a node joining a -t 4 node gets the full copy while every worker keeps wri
   for (const tag of ["before", ...tags]) expect(await eventually(() => holdsAll(joined.port, tag), 15_000, 100)).toBe(true);
   for (const c of on_a) c.close();
 });
+
+test("SIGTERM on a -t 4 node right after its workers acknowledged writes: the peer has every one", async () => {
+  const rport = await freePort();
+  const a = await node(["-t", "4", "-X", String(rport)]);
+  const b = await node(["-x", "127.0.0.1", "-X", String(rport)]);
+  expect(await synced(a.port, b.port)).toBe(true);
+  const on_a = await clients(a.port);
+  await writeAll(on_a, "last");
+  expect(await a.stop("SIGTERM")).toBe(0); // the workers stop, then the journal drains to the peer
+  expect(a.output()).toContain("replication: cleanup complete");
+  expect(await holdsAll(b.port, "last")).toBe(true);
+  for (const c of on_a) c.close();
+});
