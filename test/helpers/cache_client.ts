@@ -84,3 +84,21 @@ export async function untilValue(c: RawClient, key: string, expected: string | n
   const ok = await eventually(async () => (last = await valueOf(c, key)) === expected, ms);
   if (!ok) throw new Error(`${key}: expected ${JSON.stringify(expected)}, still ${JSON.stringify(last)}`);
 }
+
+/** A node's `stats replication` state ("synced", "copying", ...); "" when it has none. */
+export async function replicationState(port: number): Promise<string> {
+  const c = await CacheClient.connect(port);
+  try {
+    return (await c.stats("replication")).get("state") ?? "";
+  } finally {
+    c.close();
+  }
+}
+
+/** Whether every node reports "synced" within `ms`. */
+export async function allSynced(ports: number[], ms = 10_000): Promise<boolean> {
+  return await eventually(async () => {
+    for (const port of ports) if ((await replicationState(port)) !== "synced") return false;
+    return true;
+  }, ms, 50);
+}

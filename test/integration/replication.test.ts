@@ -2,7 +2,7 @@
 // other, full copy on join, kill -9 and restart, a cut link that heals by itself, a stopped peer.
 import { afterEach, describe, expect, test } from "bun:test";
 import { freePort, pauseProcess, RawClient, startOurs, test_threads, type Spawned } from "../helpers/procs.ts";
-import { CacheClient, eventually } from "../helpers/cache_client.ts";
+import { allSynced, CacheClient, eventually, replicationState } from "../helpers/cache_client.ts";
 import { Relay } from "../helpers/relay.ts";
 
 /** Secrets of 128 random bits (32 hex digits), as the secret rule asks. */
@@ -21,20 +21,10 @@ async function node(args: string[], opts: { port?: number; wait?: boolean } = {}
   return server;
 }
 
-async function state(port: number): Promise<string> {
-  const c = await CacheClient.connect(port);
-  try {
-    return (await c.stats("replication")).get("state") ?? "";
-  } finally {
-    c.close();
-  }
-}
+const state = replicationState;
 
 async function synced(...ports: number[]): Promise<boolean> {
-  return await eventually(async () => {
-    for (const port of ports) if ((await state(port)) !== "synced") return false;
-    return true;
-  }, 10_000, 50);
+  return await allSynced(ports);
 }
 
 async function pair(extra_a: string[] = [], extra_b: string[] = []) {

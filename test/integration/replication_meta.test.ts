@@ -5,7 +5,7 @@
 // classic peer loses is in README.)
 import { afterEach, describe, expect, test } from "bun:test";
 import { freePort, RawClient, startOurs, type Spawned } from "../helpers/procs.ts";
-import { CacheClient, eventually } from "../helpers/cache_client.ts";
+import { allSynced, CacheClient, eventually } from "../helpers/cache_client.ts";
 
 const started: Spawned[] = [];
 afterEach(async () => {
@@ -19,15 +19,7 @@ async function node(args: string[]): Promise<Spawned> {
 }
 
 async function synced(...ports: number[]): Promise<boolean> {
-  return await eventually(async () => {
-    for (const port of ports) {
-      const c = await CacheClient.connect(port);
-      const state = (await c.stats("replication")).get("state");
-      c.close();
-      if (state !== "synced") return false;
-    }
-    return true;
-  }, 10_000, 50);
+  return await allSynced(ports);
 }
 
 /** Waits until everything A sent before now is applied on B: a marker written on A shows on B. */

@@ -3,12 +3,14 @@
 // and deletes made on any worker stay deleted on the peer.
 import { afterEach, expect, test } from "bun:test";
 import { freePort, RawClient, startOurs, type Spawned } from "../helpers/procs.ts";
-import { CacheClient, eventually } from "../helpers/cache_client.ts";
+import { allSynced, CacheClient, eventually, replicationState } from "../helpers/cache_client.ts";
 
+/** Each test (and hook) may take this long: several processes and threads start on a shared 2-core machine. */
+const test_ms_max = 30_000;
 const started: Spawned[] = [];
 afterEach(async () => {
   for (const server of started.splice(0)) await server.stop("SIGKILL");
-});
+}, test_ms_max);
 
 /** Client connections per node: enough that every one of 4 workers serves some. */
 const clients_per_node = 12;
@@ -22,20 +24,8 @@ async function node(args: string[], opts: { wait?: boolean } = {}): Promise<Spaw
   return server;
 }
 
-async function replicationState(port: number): Promise<string> {
-  const c = await CacheClient.connect(port);
-  try {
-    return (await c.stats("replication")).get("state") ?? "";
-  } finally {
-    c.close();
-  }
-}
-
 async function synced(...ports: number[]): Promise<boolean> {
-  return await eventually(async () => {
-    for (const port of ports) if ((await replicationState(port)) !== "synced") return false;
-    return true;
-  }, 15_000, 50);
+  return await allSynced(ports, 15_000);
 }
 
 async function clients(port: number): Promise<RawClient[]> {
@@ -91,7 +81,7 @@ test("two -t 4 nodes: writes and deletes on every worker of either node reach th
   expect(await eventually(() => holdsAll(b.port, "fromA"), 15_000, 100)).toBe(true);
   expect(await eventually(() => holdsAll(a.port, "fromB"), 15_000, 100)).toBe(true);
   for (const c of [...on_a, ...on_b]) c.close();
-});
+}, test_ms_max);
 
 test("a node joining a -t 4 node gets the full copy while every worker keeps writing", async () => {
   const rport = await freePort();
@@ -117,7 +107,7 @@ test("a node joining a -t 4 node gets the full copy while every worker keeps wri
   expect(await eventually(async () => (await replicationState(joined.port).catch(() => "")) === "synced", 15_000, 50)).toBe(true);
   for (const tag of ["before", ...tags]) expect(await eventually(() => holdsAll(joined.port, tag), 15_000, 100)).toBe(true);
   for (const c of on_a) c.close();
-});
+}, test_ms_max);
 
 test("SIGTERM on a -t 4 node right after its workers acknowledged writes: the peer has every one", async () => {
   const rport = await freePort();
@@ -130,4 +120,4 @@ test("SIGTERM on a -t 4 node right after its workers acknowledged writes: the pe
   expect(a.output()).toContain("replication: cleanup complete");
   expect(await holdsAll(b.port, "last")).toBe(true);
   for (const c of on_a) c.close();
-});
+}, test_ms_max);

@@ -11,6 +11,8 @@ import { join } from "node:path";
 import { freePort, RawClient, startOurs, type Spawned } from "../helpers/procs.ts";
 import { CacheClient, eventually } from "../helpers/cache_client.ts";
 
+/** Each test (and hook) may take this long: several processes and threads start on a shared 2-core machine. */
+const test_ms_max = 30_000;
 /** Connections opened to find several workers: with 4 workers, all 16 on one has odds 4^-15. */
 const connections_spread = 16;
 
@@ -37,10 +39,10 @@ describe("-t 4: one cache over four workers", () => {
   let server: Spawned;
   beforeAll(async () => {
     server = await startOurs(["-t", "4", "-m", "64", "-A", "-c", "1000"]);
-  });
+  }, test_ms_max);
   afterAll(async () => {
     await server.stop();
-  });
+  }, test_ms_max);
 
   test("connections land on several workers, and a key written on one is read on all", async () => {
     const clients: RawClient[] = [];
@@ -59,7 +61,7 @@ describe("-t 4: one cache over four workers", () => {
     expect(await readers[0]!.call("delete shared\r\n")).toBe("DELETED\r\n");
     expect(await writer!.call("get shared\r\n", "END\r\n")).toBe("END\r\n");
     for (const c of clients) c.close();
-  });
+  }, test_ms_max);
 
   test("stats sums every thread: cmd_set, cmd_get, curr_connections, total_connections; threads is 4", async () => {
     const before = await statsOf(server.port);
@@ -79,7 +81,7 @@ describe("-t 4: one cache over four workers", () => {
     expect(Number(after.get("curr_connections"))).toBe(connections_spread + 1);
     for (const c of clients) c.close();
     expect(await eventually(async () => (await statsOf(server.port)).get("curr_connections") === "1")).toBe(true);
-  });
+  }, test_ms_max);
 
   test("flush_all and stats reset on one worker apply to every worker", async () => {
     const clients: RawClient[] = [];
@@ -92,7 +94,7 @@ describe("-t 4: one cache over four workers", () => {
     expect(stats.get("cmd_set")).toBe("0");
     expect(stats.get("cmd_get")).toBe("0");
     for (const c of clients) c.close();
-  });
+  }, test_ms_max);
 
   test("stats detail on/off/dump and stats reset cover every worker's prefixes", async () => {
     const clients: RawClient[] = [];
@@ -110,7 +112,7 @@ describe("-t 4: one cache over four workers", () => {
     for (const c of clients) expect(await c.call("set pfx:off 0 0 1\r\nx\r\n")).toBe("STORED\r\n");
     expect(await clients[11]!.call("stats detail dump\r\n", "END\r\n")).toBe("END\r\n");
     for (const c of clients) c.close();
-  });
+  }, test_ms_max);
 
   test("a value larger than the input stash arrives in pieces on any worker", async () => {
     const clients: RawClient[] = [];
@@ -124,14 +126,14 @@ describe("-t 4: one cache over four workers", () => {
       expect(reply.length).toBe(`VALUE big0 0 ${value.length}\r\n`.length + value.length + 7);
     }
     for (const c of clients) c.close();
-  });
+  }, test_ms_max);
 });
 
 describe("-t 4: limits and settings shared by the workers", () => {
   const started: Spawned[] = [];
   afterEach(async () => {
     for (const s of started.splice(0)) await s.stop("SIGKILL");
-  });
+  }, test_ms_max);
 
   test("-c counts connections across every worker", async () => {
     const server = await startOurs(["-t", "4", "-c", "6"]);
@@ -157,7 +159,7 @@ describe("-t 4: limits and settings shared by the workers", () => {
       }
     })).toBe(true);
     for (const c of clients) c.close();
-  });
+  }, test_ms_max);
 
   test("verbosity set on one connection applies to every worker (-vv logs other workers' commands)", async () => {
     const server = await startOurs(["-t", "4"]);
@@ -172,7 +174,7 @@ describe("-t 4: limits and settings shared by the workers", () => {
     const settings = await statsOf(server.port, "settings");
     expect(settings.get("verbosity")).toBe("2");
     for (const c of clients) c.close();
-  });
+  }, test_ms_max);
 
   test("shutdown (-A) sent to a worker stops the whole process", async () => {
     const server = await startOurs(["-t", "4", "-A"]);
@@ -182,7 +184,7 @@ describe("-t 4: limits and settings shared by the workers", () => {
     const code = await Promise.race([server.proc.exited, Bun.sleep(10_000).then(() => "timeout")]);
     expect(code).toBe(0);
     c.close();
-  });
+  }, test_ms_max);
 
   test("SIGTERM stops every worker and the process exits 0", async () => {
     const server = await startOurs(["-t", "4"]);
@@ -191,7 +193,7 @@ describe("-t 4: limits and settings shared by the workers", () => {
     expect(await c.call("set k 0 0 1\r\nx\r\n")).toBe("STORED\r\n");
     expect(await server.stop("SIGTERM")).toBe(0);
     c.close();
-  });
+  }, test_ms_max);
 
   test("the unix socket (-s) is served beside the workers' threads", async () => {
     const path = join(tmpdir(), `rcb-threads-${process.pid}-${Date.now()}.sock`);
@@ -216,7 +218,7 @@ describe("-t 4: limits and settings shared by the workers", () => {
     } finally {
       rmSync(path, { force: true });
     }
-  });
+  }, test_ms_max);
 
   test("UDP (-U) is served by the main thread over the same store the TCP workers use", async () => {
     const udp_port = await freePort();
@@ -240,7 +242,7 @@ describe("-t 4: limits and settings shared by the workers", () => {
       socket.close();
       tcp.close();
     }
-  });
+  }, test_ms_max);
 
   test("-t above the cores is started as asked, with a warning", async () => {
     const threads = String(availableParallelism() + 1);
@@ -249,5 +251,5 @@ describe("-t 4: limits and settings shared by the workers", () => {
     expect((await statsOf(server.port)).get("threads")).toBe(threads);
     expect((await statsOf(server.port, "settings")).get("num_threads")).toBe(threads);
     expect(server.output()).toContain(`WARNING: -t ${threads}: more worker threads than the ${availableParallelism()} cores here`);
-  });
+  }, test_ms_max);
 });
