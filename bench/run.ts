@@ -4,7 +4,7 @@
 // ours, ours + a live replication peer, side by side on 127.0.0.1, each driven by mcload in
 // interleaved rounds so drift cancels), the threads comparison (threads: memcached and ours at
 // -t 1, 2 and 4, nothing pinned), the memory comparison (rss: 1M items of 100 B), and the
-// mitata micro-benchmarks (micro: bench/micro.bench.ts in a subprocess).
+// mitata micro-benchmarks (micro: bench/micro.bench.ts and bench/threads.bench.ts in subprocesses).
 // Output: progress lines and tables on stdout; <date>.md, <date>.svg and <date>.json in the
 // results directory (bench/results for a full run). Usage: bench/lib/cli.ts.
 //
@@ -347,7 +347,10 @@ async function runScript(title: string, script: string, args: string[] = []): Pr
 }
 
 async function runMicro(): Promise<string> {
-  return await runScript("micro-benchmarks", "micro.bench.ts");
+  const single = await runScript("micro-benchmarks", "micro.bench.ts");
+  if (interrupted) return single;
+  const threads = await runScript("the store from 1, 2 and 4 threads (Bun Workers, one session each)", "threads.bench.ts");
+  return `${single.trimEnd()}\n\n$ bun bench/threads.bench.ts\n${threads}`;
 }
 
 async function runProxy(options: Options): Promise<string> {
@@ -367,7 +370,7 @@ function estimateMinutes(options: Options, selected: Workload[]): number {
   const runs = options.rounds * [...selected, ...threads].reduce((n, w) => n + w.servers.length, 0);
   const per_run_s = options.warmup_s + options.duration_s + 1.5;
   const rss_s = options.parts.has("rss") ? 60 : 0;
-  const micro_s = options.parts.has("micro") ? 90 : 0;
+  const micro_s = options.parts.has("micro") ? 150 : 0;
   const proxy_s = options.parts.has("proxy") ? options.rounds * 2 * 8 + 20 : 0;
   return (runs * per_run_s + rss_s + micro_s + proxy_s + 30) / 60;
 }

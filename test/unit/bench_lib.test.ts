@@ -18,6 +18,7 @@ import { cpuMicrosPerOp, threadsCells, threadsRows } from "../../bench/lib/threa
 import {
   parts, server_ids, server_labels, threads_conns, threads_server_ids, threads_servers, threads_workloads, workloads, type ServerId,
 } from "../../bench/lib/workloads.ts";
+import { keyBuffer, mix, runMix } from "../../bench/lib/store_mix.ts";
 
 describe("stats", () => {
   test("median of odd and even counts, unsorted input left alone", () => {
@@ -349,6 +350,25 @@ describe("threads", () => {
     expect(threads_workloads[0]!.get_ratio).toBe(0.9);
     expect(threads_workloads[1]!.multiget).toBe(10);
     expect(threads_conns).toBeGreaterThanOrEqual(16);
+  });
+
+  test("the store mix: 90/10 get/set over the key space, deterministic from its state", () => {
+    const keys = keyBuffer(4, 16);
+    expect(new TextDecoder().decode(keys.subarray(16, 32))).toBe("key:000000000001");
+    const calls = { get: 0, set: 0, keys: new Set<number>() };
+    const fake = {
+      store: (_op: number, _k: Uint8Array, off: number) => (calls.set++, calls.keys.add(off), 0),
+      get: (_k: Uint8Array, off: number) => (calls.get++, calls.keys.add(off), 0),
+    };
+    const all = keyBuffer(mix.keys, mix.key_bytes);
+    const end = runMix(fake, { set_op: 1, raw_mode: 0 }, all, new Uint8Array(mix.value_bytes), new Uint8Array(64), 100_000, 12345);
+    expect(calls.get + calls.set).toBe(100_000);
+    expect(calls.set / 100_000).toBeGreaterThan(0.09);
+    expect(calls.set / 100_000).toBeLessThan(0.11);
+    expect(Math.max(...calls.keys)).toBeLessThanOrEqual((mix.keys - 1) * mix.key_bytes);
+    expect(calls.keys.size).toBeGreaterThan(mix.keys / 2);
+    expect(runMix(fake, { set_op: 1, raw_mode: 0 }, all, new Uint8Array(1), new Uint8Array(1), 0, 777)).toBe(777);
+    expect(end).not.toBe(12345);
   });
 });
 
