@@ -1,5 +1,6 @@
 // The benchmark harness's pure pieces (bench/lib/), without servers or sockets.
 import { describe, expect, test } from "bun:test";
+import { pairRatio, parseAbCli } from "../../bench/lib/ab.ts";
 import { isoDate, parseCli } from "../../bench/lib/cli.ts";
 import { firstComplaint, loadgenArgs, parseLoadgenReport } from "../../bench/lib/loadgen.ts";
 import { renderReport, type ReportDoc } from "../../bench/lib/markdown.ts";
@@ -369,6 +370,39 @@ describe("threads", () => {
     expect(calls.keys.size).toBeGreaterThan(mix.keys / 2);
     expect(runMix(fake, { set_op: 1, raw_mode: 0 }, all, new Uint8Array(1), new Uint8Array(1), 0, 777)).toBe(777);
     expect(end).not.toBe(12345);
+  });
+});
+
+describe("ab", () => {
+  test("command line: --other required; defaults 5 × 5 s on a, e, f, pinned", () => {
+    const r = parseAbCli(["--other", "/work/wt-before/"]);
+    if (r.kind !== "run") throw new Error(r.kind);
+    expect(r.options).toEqual({ other_dir: "/work/wt-before", other_label: "wt-before", rounds: 5, duration_s: 5, workloads: ["a", "e", "f"], pin: true });
+    const s = parseAbCli(["--other=/x", "--other-label", "before", "--rounds", "2", "--duration", "1.5", "--only", "a,c", "--no-pin"]);
+    if (s.kind !== "run") throw new Error(s.kind);
+    expect(s.options).toEqual({ other_dir: "/x", other_label: "before", rounds: 2, duration_s: 1.5, workloads: ["a", "c"], pin: false });
+    const message = (argv: string[]) => {
+      const e = parseAbCli(argv);
+      return e.kind === "error" ? e.message : e.kind;
+    };
+    expect(message([])).toBe("--other DIR is required");
+    expect(message(["--other", "/x", "--rounds", "0"])).toContain("--rounds");
+    expect(message(["--other", "/x", "--only", "a,threads"])).toContain("--only");
+    expect(message(["--other", "/x", "--bogus"])).toContain("--bogus");
+    expect(message(["--other"])).toContain("--other");
+    expect(message(["-h"])).toBe("help");
+  });
+
+  test("pair ratio: per round, skipping failed rounds", () => {
+    const samples = [
+      sample(0, "ours", 90), sample(1, "ours", 120), sample(2, "ours", 0, { error: "down" }),
+      sample(0, "other", 100), sample(1, "other", 100), sample(2, "other", 100),
+    ];
+    const r = pairRatio(samples, "ours", "other")!;
+    expect(r.median).toBeCloseTo(1.05, 10);
+    expect(r.min).toBeCloseTo(0.9, 10);
+    expect(r.max).toBeCloseTo(1.2, 10);
+    expect(pairRatio(samples, "ours", "nobody")).toBeNull();
   });
 });
 
