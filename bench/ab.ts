@@ -6,13 +6,15 @@
 // Make the other checkout a git worktree (`git worktree add --detach DIR COMMIT`), link its
 // node_modules to this one's, and build its native library there (`bun scripts/build-native.ts`).
 // Servers and mcload are pinned as in `bun bench` (server core 0, mcload core 1) unless --no-pin.
-// Prints, per workload, the harness's table (÷ memcached -t 1) and this ÷ other per round.
+// Prints, per workload, the harness's table (÷ memcached -t 1), this ÷ other per round (ops/s and
+// server CPU µs per operation: on a shared machine the second moves far less), and with --json
+// FILE writes the samples.
 // Every process is stopped by PID, on success, error and SIGINT/SIGTERM; every wait is bounded.
-import { existsSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
 import { project_root } from "../src/native/build.ts";
-import { ab_usage, pairRatio, parseAbCli } from "./lib/ab.ts";
+import { ab_usage, cpuMicros, pairCpuRatio, pairRatio, parseAbCli } from "./lib/ab.ts";
 import { killChildren } from "./lib/children.ts";
 import { ensureDebianPackage } from "./lib/debian.ts";
 import { haveLoadgen, loadgen_path, type LoadgenOptions } from "./lib/loadgen.ts";
@@ -116,8 +118,15 @@ async function main(): Promise<number> {
     const rows = summarize(s, ids, "mc1");
     say(`\n${w.id}: ${w.title}`);
     say(renderText(rowCells(rows, label, "mc1", 140)));
-    say(`${label("ours")} ÷ ${label("other")}, per round: ${fmtSpread(pairRatio(s, "ours", "other"))}`);
+    say(`server CPU µs per operation (median, range over rounds): ${ids.map((id) => `${label(id)} ${fmtSpread(cpuMicros(s, id))}`).join("; ")}`);
+    say(`${label("ours")} ÷ ${label("other")}, per round: ops/s ${fmtSpread(pairRatio(s, "ours", "other"))}; CPU µs/op ${fmtSpread(pairCpuRatio(s, "ours", "other"))}`);
+    say(`CPU µs/op ÷ memcached -t 1, per round: ${label("ours")} ${fmtSpread(pairCpuRatio(s, "ours", "mc1"))}; ${label("other")} ${fmtSpread(pairCpuRatio(s, "other", "mc1"))}`);
     say(`\n${renderMarkdown(rowCells(rows, label, "mc1", 140))}`);
+  }
+  if (o.json_path !== null) {
+    const raw = { options: o, labels, samples: Object.fromEntries(samples) };
+    writeFileSync(o.json_path, `${JSON.stringify(raw, null, 1)}\n`);
+    say(`\nwrote ${o.json_path}`);
   }
   return 0;
 }

@@ -1,6 +1,6 @@
 // The benchmark harness's pure pieces (bench/lib/), without servers or sockets.
 import { describe, expect, test } from "bun:test";
-import { pairRatio, parseAbCli } from "../../bench/lib/ab.ts";
+import { cpuMicros, pairCpuRatio, pairRatio, parseAbCli } from "../../bench/lib/ab.ts";
 import { isoDate, parseCli } from "../../bench/lib/cli.ts";
 import { firstComplaint, loadgenArgs, parseLoadgenReport } from "../../bench/lib/loadgen.ts";
 import { renderReport, type ReportDoc } from "../../bench/lib/markdown.ts";
@@ -377,10 +377,10 @@ describe("ab", () => {
   test("command line: --other required; defaults 5 × 5 s on a, e, f, pinned", () => {
     const r = parseAbCli(["--other", "/work/wt-before/"]);
     if (r.kind !== "run") throw new Error(r.kind);
-    expect(r.options).toEqual({ other_dir: "/work/wt-before", other_label: "wt-before", rounds: 5, duration_s: 5, workloads: ["a", "e", "f"], pin: true });
-    const s = parseAbCli(["--other=/x", "--other-label", "before", "--rounds", "2", "--duration", "1.5", "--only", "a,c", "--no-pin"]);
+    expect(r.options).toEqual({ other_dir: "/work/wt-before", other_label: "wt-before", rounds: 5, duration_s: 5, workloads: ["a", "e", "f"], pin: true, json_path: null });
+    const s = parseAbCli(["--other=/x", "--other-label", "before", "--rounds", "2", "--duration", "1.5", "--only", "a,c", "--no-pin", "--json", "/tmp/ab.json"]);
     if (s.kind !== "run") throw new Error(s.kind);
-    expect(s.options).toEqual({ other_dir: "/x", other_label: "before", rounds: 2, duration_s: 1.5, workloads: ["a", "c"], pin: false });
+    expect(s.options).toEqual({ other_dir: "/x", other_label: "before", rounds: 2, duration_s: 1.5, workloads: ["a", "c"], pin: false, json_path: "/tmp/ab.json" });
     const message = (argv: string[]) => {
       const e = parseAbCli(argv);
       return e.kind === "error" ? e.message : e.kind;
@@ -403,6 +403,19 @@ describe("ab", () => {
     expect(r.min).toBeCloseTo(0.9, 10);
     expect(r.max).toBeCloseTo(1.2, 10);
     expect(pairRatio(samples, "ours", "nobody")).toBeNull();
+  });
+
+  test("CPU µs per operation: per server over rounds, and paired by round", () => {
+    const samples = [
+      sample(0, "ours", 100_000, { server_cores: 1.2 }), sample(1, "ours", 50_000, { server_cores: 0.66 }),
+      sample(0, "other", 100_000, { server_cores: 1 }), sample(1, "other", 60_000, { server_cores: 0.6 }),
+    ];
+    // ours 12 and 13.2 µs/op; other 10 and 10: ratios 1.2 and 1.32.
+    expect(cpuMicros(samples, "ours")!.median).toBeCloseTo(12.6, 10);
+    const r = pairCpuRatio(samples, "ours", "other")!;
+    expect(r.min).toBeCloseTo(1.2, 10);
+    expect(r.max).toBeCloseTo(1.32, 10);
+    expect(cpuMicros(samples, "nobody")).toBeNull();
   });
 });
 
