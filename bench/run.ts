@@ -530,6 +530,7 @@ async function main(): Promise<number> {
   const environment = environmentLines();
   for (const line of environment) say(`  ${line}`);
   const pins = pinning(options);
+  if (options.parts.has("threads")) pins.note += "; the threads part pins nothing (servers and mcload share both cores)";
   say(`  ${pins.note}`);
   const prepared = prepare(selected.length > 0 || options.parts.has("rss") || options.parts.has("threads"), problems);
   const results = await runParts(options, pins, prepared);
