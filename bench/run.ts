@@ -548,6 +548,7 @@ function methodLines(options: Options): string[] {
     `Each run: mcload connects, preloads the key space where the workload says so, warms up ${options.warmup_s} s, then measures ${options.duration_s} s. mcload is one thread over epoll, closed-loop (a connection sends its next request when a reply completes).`,
     "Figures are medians over rounds. The ratio column is ops/s ÷ memcached -t 1's ops/s in the same round: median and (range) over rounds.",
     "server CPU s: utime + stime of the loaded server process from `/proc/<pid>/stat` (CLK_TCK 100), before and after the whole run (connect, preload, warmup, measurement). server RSS: VmRSS of `/proc/<pid>/status` after the run.",
+    "CPU µs/op: the server's CPU time in the measured window ÷ the requests mcload completed in it (server cores ÷ ops/s); other load on the machine moves it far less than ops/s.",
     `server cores: the server's CPU seconds per second in the measured window (read every ${sample_interval_ms} ms, interpolated at the window's ends; 1.00 = one core busy throughout). other cores: the machine's busy time (\`/proc/stat\`) in that window less the server's, its peer's and mcload's — load from other processes; high values mean a noisy round.`,
     "mcload CPU: mcload's own CPU time ÷ the measured seconds (under 100% means the generator had a core to spare).",
     "get hits: keys found ÷ keys asked for; every workload with gets preloads its key space, so anything under 100% is a server losing items (or answering wrongly).",

@@ -4,8 +4,7 @@
 // both -t 1, beside memcached -t 1, in interleaved rounds (bench/lib/schedule.ts).
 import { optionsRead, type OptionSpec } from "../../src/options.ts";
 import { ratiosByRound, spread, type Spread } from "./stats.ts";
-import type { Sample } from "./summary.ts";
-import { cpuMicrosPerOp } from "./threads.ts";
+import { cpuMicrosPerOp, type Sample } from "./summary.ts";
 import type { WorkloadId } from "./workloads.ts";
 
 export const ab_usage = `usage: bun bench/ab.ts --other DIR [--other-label NAME] [--rounds N] [--duration S] [--only a,e,f] [--no-pin] [--json FILE]

@@ -7,7 +7,7 @@
 // operations mcload completed in it (server cores ÷ ops/s), median over rounds. An operation is
 // one mcload request (a multi-get of 10 keys is one).
 import { median, ratiosByRound, spread, type Spread } from "./stats.ts";
-import type { Sample } from "./summary.ts";
+import { cpuMicrosPerOp, type Sample } from "./summary.ts";
 import { fmtFixed, fmtInt, fmtPercent, fmtSpread, none, oneLine, type Cells } from "./table.ts";
 
 export interface ThreadsServerInfo {
@@ -36,12 +36,6 @@ export interface ThreadsRow {
   vs_memcached: Spread | null;
   /** ops/s ÷ the same family's -t 1 ops/s, per round; null for -t 1 itself. */
   scaling: Spread | null;
-}
-
-/** Server CPU µs per operation of one run: server cores ÷ ops/s; null without both. */
-export function cpuMicrosPerOp(sample: Sample): number | null {
-  if (sample.error !== null || sample.server_cores === null || !(sample.ops_per_s > 0)) return null;
-  return (sample.server_cores * 1e6) / sample.ops_per_s;
 }
 
 function opsByRound(samples: readonly Sample[], server: string): Map<number, number> {

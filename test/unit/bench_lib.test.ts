@@ -12,10 +12,10 @@ import { rssCells, type RssResult } from "../../bench/lib/rss.ts";
 import { memcachedArgv, oursArgv, type ServerEnv } from "../../bench/lib/servers.ts";
 import { rotate, schedule } from "../../bench/lib/schedule.ts";
 import { median, ratiosByRound, spread } from "../../bench/lib/stats.ts";
-import { noiseNote, saturationNote, summarize, type Sample } from "../../bench/lib/summary.ts";
+import { cpuMicrosPerOp, noiseNote, saturationNote, summarize, type Sample } from "../../bench/lib/summary.ts";
 import { compactNumber, escapeXml, niceTicks, renderChart } from "../../bench/lib/svg.ts";
 import { fmtSpread, oneLine, renderMarkdown, renderText, rowCells } from "../../bench/lib/table.ts";
-import { cpuMicrosPerOp, threadsCells, threadsRows } from "../../bench/lib/threads.ts";
+import { threadsCells, threadsRows } from "../../bench/lib/threads.ts";
 import {
   parts, server_ids, server_labels, threads_conns, threads_server_ids, threads_servers, threads_workloads, workloads, type ServerId,
 } from "../../bench/lib/workloads.ts";
@@ -274,6 +274,10 @@ describe("summary", () => {
     expect(cells.rows[0]![ratio_col]).toBe("1 (baseline)");
     expect(cells.rows[1]![ratio_col]).toBe("0.80 (0.75–0.90)");
     expect(cells.rows[2]![cells.headers.length - 1]).toBe("0/2 rounds ok; failed: port 1 did not open");
+    // server cores 0.97 at 90 ops/s: 10,777.78 µs per request.
+    expect(cells.rows[1]![cells.headers.indexOf("CPU µs/op")]).toBe("10777.78");
+    expect(rows[1]!.cpu_us_per_op).toBeCloseTo(0.97e6 / 90, 6);
+    expect(rows[2]!.cpu_us_per_op).toBeNull();
     const text = renderText(cells).split("\n");
     expect(text.length).toBe(2 + rows.length);
     expect(text[1]).toMatch(/^-+( +-+)+$/);
