@@ -2,8 +2,9 @@
 //
 // Parts (choose with --only): the load comparison (workloads a–f, e being a over the binary protocol and f a in the meta protocol: memcached -t 1, memcached -t 4,
 // ours, ours + a live replication peer, side by side on 127.0.0.1, each driven by mcload in
-// interleaved rounds so drift cancels), the memory comparison (rss: 1M items of 100 B), and the
-// mitata micro-benchmarks (micro: bench/micro.bench.ts in a subprocess).
+// interleaved rounds so drift cancels), the threads comparison (threads: memcached and ours at
+// -t 1, 2 and 4, nothing pinned), the memory comparison (rss: 1M items of 100 B), and the
+// mitata micro-benchmarks (micro: bench/micro.bench.ts and bench/threads.bench.ts in subprocesses).
 // Output: progress lines and tables on stdout; <date>.md, <date>.svg and <date>.json in the
 // results directory (bench/results for a full run). Usage: bench/lib/cli.ts.
 //
@@ -16,28 +17,25 @@ import { nativeLibraryPath, project_root } from "../src/native/build.ts";
 import { killChildren, track } from "./lib/children.ts";
 import { ensureDebianPackage } from "./lib/debian.ts";
 import { isoDate, parseCli, usage, type Options } from "./lib/cli.ts";
-import {
-  buildLoadgen, haveLoadgen, loadgen_path, loadgenArgs, runLoadgen, type LoadgenOptions, type LoadgenRun,
-} from "./lib/loadgen.ts";
+import { buildLoadgen, haveLoadgen, loadgen_path, loadgenArgs, type LoadgenOptions } from "./lib/loadgen.ts";
 import { renderReport, type ReportDoc, type WorkloadSection } from "./lib/markdown.ts";
-import { CpuSampler, growthOver, readRssBytes, sample_interval_ms, totalGrowth, type Reading } from "./lib/proc.ts";
+import { measure, preload_timeout_s } from "./lib/measure.ts";
+import { sample_interval_ms } from "./lib/proc.ts";
 import { measureRss, rssCells, type RssResult } from "./lib/rss.ts";
 import { schedule } from "./lib/schedule.ts";
 import { startServer, type RunningServer, type ServerEnv, type StartResult } from "./lib/servers.ts";
 import { noiseNote, noisy_background_cores, saturationNote, summarize, type Row, type Sample } from "./lib/summary.ts";
 import { renderChart, type ChartSpec } from "./lib/svg.ts";
 import { fmtFixed, fmtInt, fmtMiB, fmtPercent, oneLine, renderMarkdown, renderText, rowCells } from "./lib/table.ts";
+import { threadsCells, threadsRows, type ThreadsRow } from "./lib/threads.ts";
 import {
-  baseline_server, rss_items, rss_servers, rss_value_bytes, server_ids, server_labels, workloads,
-  type ServerId, type Workload,
+  baseline_server, rss_items, rss_servers, rss_value_bytes, server_ids, server_labels, threads_server_ids,
+  threads_servers, threads_workloads, workloads, type ServerId, type Workload,
 } from "./lib/workloads.ts";
 
 const memcached_path = "/usr/bin/memcached";
 const server_cpu = 0;
 const loadgen_cpu = 1;
-const preload_timeout_s = 60;
-/** mcload's own limit is preload + warmup + duration; this is the harness's backstop. */
-const loadgen_slack_s = 30;
 const micro_timeout_ms = 10 * 60 * 1000;
 const reason_chars_max = 140;
 /** Other processes busier than this during a run are called out: the machine was not quiet. */
@@ -152,64 +150,18 @@ interface Comparison {
   samples: Map<Workload, Sample[]>;
 }
 
-function failedSample(round: number, server: string, error: string): Sample {
-  return {
-    round, server, error, ops_per_s: 0, keys_per_s: 0, p50_us: 0, p99_us: 0, p999_us: 0, errors: 0, hit_ratio: null,
-    client_cpu_share: 0, server_cpu_s: null, server_cores: null, background_cores: null,
-    server_rss_bytes: null, peer_cpu_s: null,
-  };
-}
-
-/** Cores of the counter's growth over the measured window, which ends when mcload exits. */
-function windowCores(readings: readonly Reading[], run: LoadgenRun, duration_s: number): number | null {
-  const growth = growthOver(readings, run.ended_ms - duration_s * 1000, run.ended_ms);
-  return growth === null ? null : growth / duration_s;
-}
-
-async function measure(round: number, workload: Workload, started: StartResult, options: LoadgenOptions): Promise<Sample> {
-  if (!started.ok) return failedSample(round, "", started.error);
-  const server = started.server;
-  const dead = server.deadNote();
-  if (dead !== null) return failedSample(round, server.id, `server is down: ${dead}`);
-  const sampler = new CpuSampler(server.main.pid, server.peer?.pid ?? null);
-  const timeout_ms = (preload_timeout_s + options.warmup_s + options.duration_s + loadgen_slack_s) * 1000;
-  sampler.start();
-  const run = await runLoadgen(loadgenArgs(workload, server.port, options), timeout_ms);
-  sampler.stop();
-  const died = server.deadNote();
-  const error = run.error ?? (died !== null ? `server died: ${died}` : null);
-  if (run.report === null || error !== null) return failedSample(round, server.id, error ?? "no report");
-  const r = run.report;
-  const server_cores = windowCores(sampler.server, run, r.duration_s);
-  const peer_cores = windowCores(sampler.peer, run, r.duration_s) ?? 0;
-  const machine_cores = windowCores(sampler.machine, run, r.duration_s);
-  const client_cores = r.duration_s > 0 ? r.client_cpu_s / r.duration_s : 0;
-  const background_cores = machine_cores === null || server_cores === null
-    ? null
-    : Math.max(0, machine_cores - server_cores - peer_cores - client_cores);
-  const main_pid = server.main.pid;
-  return {
-    round, server: server.id, error: null, ops_per_s: r.ops_per_s, keys_per_s: r.keys_per_s,
-    p50_us: r.p50_us, p99_us: r.p99_us, p999_us: r.p999_us, errors: r.errors, client_cpu_share: client_cores,
-    hit_ratio: r.hits + r.misses > 0 ? r.hits / (r.hits + r.misses) : null,
-    server_cpu_s: totalGrowth(sampler.server), server_cores, background_cores,
-    server_rss_bytes: main_pid === null ? null : readRssBytes(main_pid),
-    peer_cpu_s: server.peer === null ? null : totalGrowth(sampler.peer),
-  };
-}
-
-function progressLine(step: number, steps: number, rounds: number, round: number, workload: Workload, s: Sample): string {
-  const head = `[${String(step).padStart(String(steps).length)}/${steps}] round ${round + 1}/${rounds}  ${workload.id}  ${label(s.server).padEnd(15)}`;
+function progressLine(step: number, steps: number, rounds: number, round: number, workload: Workload, s: Sample, name: (id: string) => string): string {
+  const head = `[${String(step).padStart(String(steps).length)}/${steps}] round ${round + 1}/${rounds}  ${workload.id}  ${name(s.server).padEnd(15)}`;
   if (s.error !== null) return `${head} failed: ${oneLine(s.error, reason_chars_max)}`;
   const cores = fmtFixed(s.server_cores, 2);
   const background = s.background_cores !== null && s.background_cores >= busy_background_cores ? `  (other load ${s.background_cores.toFixed(2)} cores)` : "";
   return `${head} ${fmtInt(s.ops_per_s).padStart(9)} ops/s  p99 ${fmtInt(s.p99_us)} µs  server ${cores} cores, ${fmtMiB(s.server_rss_bytes)} MiB  mcload ${fmtPercent(s.client_cpu_share)}${background}`;
 }
 
-async function startServers(ids: readonly ServerId[], env: ServerEnv): Promise<Map<ServerId, StartResult>> {
+async function startServers(ids: readonly ServerId[], env: ServerEnv, name: (id: string) => string): Promise<Map<ServerId, StartResult>> {
   const started = new Map<ServerId, StartResult>();
   for (const id of ids) {
-    say(`starting ${label(id)} …`);
+    say(`starting ${name(id)} …`);
     const result = await startServer(id, env);
     started.set(id, result);
     if (result.ok) {
@@ -222,23 +174,26 @@ async function startServers(ids: readonly ServerId[], env: ServerEnv): Promise<M
   return started;
 }
 
-async function runComparison(selected: Workload[], options: Options, env: ServerEnv, pins: Pinning, memcached_error: string | null): Promise<Comparison> {
-  const ids = server_ids.filter((id) => selected.some((w) => w.servers.includes(id)));
-  const servers = await startServers(ids.filter((id) => memcached_error === null || !id.startsWith("mc")), env);
+/** Every workload of `selected` against each of its servers, in interleaved rounds; the servers are stopped after. */
+async function runComparison(
+  title: string, selected: readonly Workload[], all_ids: readonly ServerId[], options: Options, env: ServerEnv,
+  loadgen_options: LoadgenOptions, memcached_error: string | null, name: (id: string) => string = label,
+): Promise<Comparison> {
+  const ids = all_ids.filter((id) => selected.some((w) => w.servers.includes(id)));
+  const servers = await startServers(ids.filter((id) => memcached_error === null || !id.startsWith("mc")), env, name);
   if (memcached_error !== null) {
     for (const id of ids) if (id.startsWith("mc")) servers.set(id, { ok: false, error: memcached_error, commands: [] });
   }
-  const loadgen_options = loadgenOptionsOf(options, pins);
   const steps = schedule(options.rounds, selected, (w) => w.servers);
   const samples = new Map<Workload, Sample[]>(selected.map((w) => [w, []]));
-  say(`\nload comparison: ${steps.length} runs (${options.rounds} rounds × ${selected.length} workloads × servers), ${options.warmup_s} s warmup + ${options.duration_s} s each`);
+  say(`\n${title}: ${steps.length} runs (${options.rounds} rounds × ${selected.length} workloads × servers), ${options.warmup_s} s warmup + ${options.duration_s} s each`);
   try {
     for (const [i, step] of steps.entries()) {
       if (interrupted) break;
       const sample = await measure(step.round, step.workload, servers.get(step.server)!, loadgen_options);
       sample.server = step.server;
       samples.get(step.workload)!.push(sample);
-      say(progressLine(i + 1, steps.length, options.rounds, step.round, step.workload, sample));
+      say(progressLine(i + 1, steps.length, options.rounds, step.round, step.workload, sample, name));
     }
   } finally {
     await stopAll();
@@ -263,6 +218,58 @@ function workloadSection(workload: Workload, rows: Row[], samples: readonly Samp
     table_md: renderMarkdown(cells),
     notes,
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The threads comparison: memcached and ours at -t 1, 2 and 4, nothing pinned.
+
+/** In the threads part, ours without -t is ours -t 1. */
+const threads_label = (id: string) => (id === "ours" ? "ours -t 1" : label(id));
+
+function threadsLoadgenOptions(options: Options): LoadgenOptions {
+  return { duration_s: options.duration_s, warmup_s: options.warmup_s, cpu: null, seed: 1, preload_timeout_s };
+}
+
+interface ThreadsSection {
+  workload: Workload;
+  rows: ThreadsRow[];
+}
+
+async function runThreads(options: Options, env: ServerEnv, memcached_error: string | null): Promise<{ sections: ThreadsSection[]; samples: Map<Workload, Sample[]>; commands: string[] }> {
+  const unpinned: ServerEnv = { ...env, pin_cpu: null };
+  const comparison = await runComparison(
+    "threads comparison (servers and mcload not pinned)", threads_workloads, threads_server_ids, options, unpinned,
+    threadsLoadgenOptions(options), memcached_error, threads_label,
+  );
+  const sections = threads_workloads.map((workload) => ({
+    workload,
+    rows: threadsRows(comparison.samples.get(workload) ?? [], workload.servers, (id) => threads_servers[id as ServerId]),
+  }));
+  const commands = [...comparison.servers.values()].flatMap((s) => (s.ok ? s.server.commands : s.commands));
+  return { sections, samples: comparison.samples, commands };
+}
+
+function threadsSection(section: ThreadsSection, samples: readonly Sample[], options: LoadgenOptions): WorkloadSection {
+  const notes: string[] = [];
+  const noise = noiseNote(samples, threads_label);
+  if (noise !== null) notes.push(noise);
+  return {
+    id: section.workload.id,
+    title: section.workload.title,
+    mcload_command: `${relative(project_root, loadgen_path)} ${loadgenArgs(section.workload, "PORT", options).join(" ")}`,
+    table_md: renderMarkdown(threadsCells(section.rows, threads_label, 400)),
+    notes,
+  };
+}
+
+function threadsMethod(options: Options): string[] {
+  return [
+    `${options.rounds} round(s) × ${options.duration_s} s (after ${options.warmup_s} s warmup) per workload and server; server order rotated each round, as in the load comparison.`,
+    `Nothing is pinned: neither the servers nor mcload (threads need both of the machine's ${cpus().length} cores, and mcload shares them). -t 4 on this machine is oversubscribed; mcload is one thread and may be the ceiling.`,
+    "÷ memcached same -t: ours' ops/s ÷ memcached's at the same -t in the same round (median and range over rounds). scaling: ops/s ÷ the same server's -t 1 ops/s in the same round.",
+    "CPU µs/op: the server process's CPU time (utime + stime of all its threads, /proc/<pid>/stat) in the measured window ÷ the requests mcload completed in it; a multi-get of 10 keys is one request.",
+    "Ours -t N: N Bun Workers, each with its own Bun.listen on the port (SO_REUSEPORT: the kernel spreads connections by hash) over one native store (a session each); memcached -t N: N worker threads behind one listener.",
+  ];
 }
 
 function chartOf(results: Results, options: Options, pins: Pinning): ChartSpec {
@@ -340,7 +347,10 @@ async function runScript(title: string, script: string, args: string[] = []): Pr
 }
 
 async function runMicro(): Promise<string> {
-  return await runScript("micro-benchmarks", "micro.bench.ts");
+  const single = await runScript("micro-benchmarks", "micro.bench.ts");
+  if (interrupted) return single;
+  const threads = await runScript("the store from 1, 2 and 4 threads (Bun Workers, one session each)", "threads.bench.ts");
+  return `${single.trimEnd()}\n\n$ bun bench/threads.bench.ts\n${threads}`;
 }
 
 async function runProxy(options: Options): Promise<string> {
@@ -356,10 +366,11 @@ function resultsDir(options: Options): string {
 }
 
 function estimateMinutes(options: Options, selected: Workload[]): number {
-  const runs = options.rounds * selected.reduce((n, w) => n + w.servers.length, 0);
+  const threads = options.parts.has("threads") ? threads_workloads : [];
+  const runs = options.rounds * [...selected, ...threads].reduce((n, w) => n + w.servers.length, 0);
   const per_run_s = options.warmup_s + options.duration_s + 1.5;
   const rss_s = options.parts.has("rss") ? 60 : 0;
-  const micro_s = options.parts.has("micro") ? 90 : 0;
+  const micro_s = options.parts.has("micro") ? 150 : 0;
   const proxy_s = options.parts.has("proxy") ? options.rounds * 2 * 8 + 20 : 0;
   return (runs * per_run_s + rss_s + micro_s + proxy_s + 30) / 60;
 }
@@ -392,6 +403,8 @@ interface Results {
   sections: Array<{ workload: Workload; rows: Row[] }>;
   server_commands: string[];
   samples: Map<Workload, Sample[]>;
+  /** The threads part, or null when it did not run. */
+  threads: { sections: ThreadsSection[]; samples: Map<Workload, Sample[]>; commands: string[] } | null;
   rss: RssResult[] | null;
   micro: string | null;
   proxy: string | null;
@@ -403,6 +416,12 @@ function printResults(results: Results, loadgen_options: LoadgenOptions): void {
     say(renderText(rowCells(rows, label, baseline_server, reason_chars_max)));
     const samples = results.samples.get(workload) ?? [];
     for (const note of workloadSection(workload, rows, samples, loadgen_options).notes) say(`  ${note}`);
+  }
+  for (const section of results.threads?.sections ?? []) {
+    say(`\n${section.workload.id}: ${section.workload.title}`);
+    say(renderText(threadsCells(section.rows, threads_label, reason_chars_max)));
+    const samples = results.threads!.samples.get(section.workload) ?? [];
+    for (const note of threadsSection(section, samples, loadgen_options).notes) say(`  ${note}`);
   }
   if (results.rss !== null) {
     say(`\nmemory: ${fmtInt(rss_items)} items of ${rss_value_bytes} B`);
@@ -444,6 +463,13 @@ function writeResults(dir: string, date: string, results: Results, options: Opti
     workloads: results.sections.map(({ workload, rows }) =>
       workloadSection(workload, rows, results.samples.get(workload) ?? [], loadgen_options)),
     chart_file,
+    threads: results.threads === null ? null : {
+      title: "Threads: memcached and ours at -t 1, 2 and 4",
+      method: threadsMethod(options),
+      server_commands: results.threads.commands,
+      sections: results.threads.sections.map((section) =>
+        threadsSection(section, results.threads!.samples.get(section.workload) ?? [], threadsLoadgenOptions(options))),
+    },
     rss: results.rss === null ? null : rssSection(results.rss),
     micro: results.micro,
     proxy: results.proxy,
@@ -452,26 +478,35 @@ function writeResults(dir: string, date: string, results: Results, options: Opti
   writeFileSync(join(dir, `${date}.md`), renderReport(doc));
   written.unshift(join(dir, `${date}.md`));
   const samples = Object.fromEntries([...results.samples.entries()].map(([w, s]) => [w.id, s]));
-  const raw = { date, options: { ...options, parts: [...options.parts] }, environment, pinning: pins.note, samples, rss: results.rss, problems };
+  const threads_samples = results.threads === null
+    ? null
+    : Object.fromEntries([...results.threads.samples.entries()].map(([w, s]) => [w.id, s]));
+  const raw = {
+    date, options: { ...options, parts: [...options.parts] }, environment, pinning: pins.note, samples, threads_samples,
+    rss: results.rss, problems,
+  };
   writeFileSync(join(dir, `${date}.json`), `${JSON.stringify(raw, null, 1)}\n`);
   written.push(join(dir, `${date}.json`));
   return written;
 }
 
 async function runParts(options: Options, pins: Pinning, prepared: Prepared): Promise<Results> {
-  const results: Results = { sections: [], server_commands: [], samples: new Map(), rss: null, micro: null, proxy: null };
+  const results: Results = { sections: [], server_commands: [], samples: new Map(), threads: null, rss: null, micro: null, proxy: null };
   const env: ServerEnv = {
     pin_cpu: pins.server_cpu, memcached_path, bun_path: process.execPath, as_root: process.getuid?.() === 0,
     memory_mb: 1024, connections_max: 4096,
   };
-  const selected = workloads.filter((w) => options.parts.has(w.id));
+  const selected = workloads.filter((w) => (options.parts as ReadonlySet<string>).has(w.id));
   if (selected.length > 0 && prepared.loadgen_error === null) {
-    const comparison = await runComparison(selected, options, env, pins, prepared.memcached_error);
+    const comparison = await runComparison("load comparison", selected, server_ids, options, env, loadgenOptionsOf(options, pins), prepared.memcached_error);
     results.samples = comparison.samples;
     results.server_commands = [...comparison.servers.values()].flatMap((s) => (s.ok ? s.server.commands : s.commands));
     for (const workload of selected) {
       results.sections.push({ workload, rows: summarize(comparison.samples.get(workload)!, workload.servers, baseline_server) });
     }
+  }
+  if (options.parts.has("threads") && prepared.loadgen_error === null && !interrupted) {
+    results.threads = await runThreads(options, env, prepared.memcached_error);
   }
   if (options.parts.has("rss") && prepared.loadgen_error === null && !interrupted) {
     results.rss = await runRss(env, pins, prepared.memcached_error);
@@ -488,15 +523,16 @@ async function main(): Promise<number> {
   const options = cli.options;
   onSignal("SIGINT");
   onSignal("SIGTERM");
-  const selected = workloads.filter((w) => options.parts.has(w.id));
+  const selected = workloads.filter((w) => (options.parts as ReadonlySet<string>).has(w.id));
   const date = isoDate(new Date());
   const problems: string[] = [];
   say(`repcached-bun bench: parts ${[...options.parts].join(",")}; ${options.rounds} round(s) × ${options.duration_s} s; about ${estimateMinutes(options, selected).toFixed(0)} min`);
   const environment = environmentLines();
   for (const line of environment) say(`  ${line}`);
   const pins = pinning(options);
+  if (options.parts.has("threads")) pins.note += "; the threads part pins nothing (servers and mcload share both cores)";
   say(`  ${pins.note}`);
-  const prepared = prepare(selected.length > 0 || options.parts.has("rss"), problems);
+  const prepared = prepare(selected.length > 0 || options.parts.has("rss") || options.parts.has("threads"), problems);
   const results = await runParts(options, pins, prepared);
   problems.push(...failed_parts);
   printResults(results, loadgenOptionsOf(options, pins));
@@ -512,6 +548,7 @@ function methodLines(options: Options): string[] {
     `Each run: mcload connects, preloads the key space where the workload says so, warms up ${options.warmup_s} s, then measures ${options.duration_s} s. mcload is one thread over epoll, closed-loop (a connection sends its next request when a reply completes).`,
     "Figures are medians over rounds. The ratio column is ops/s ÷ memcached -t 1's ops/s in the same round: median and (range) over rounds.",
     "server CPU s: utime + stime of the loaded server process from `/proc/<pid>/stat` (CLK_TCK 100), before and after the whole run (connect, preload, warmup, measurement). server RSS: VmRSS of `/proc/<pid>/status` after the run.",
+    "CPU µs/op: the server's CPU time in the measured window ÷ the requests mcload completed in it (server cores ÷ ops/s); other load on the machine moves it far less than ops/s.",
     `server cores: the server's CPU seconds per second in the measured window (read every ${sample_interval_ms} ms, interpolated at the window's ends; 1.00 = one core busy throughout). other cores: the machine's busy time (\`/proc/stat\`) in that window less the server's, its peer's and mcload's — load from other processes; high values mean a noisy round.`,
     "mcload CPU: mcload's own CPU time ÷ the measured seconds (under 100% means the generator had a core to spare).",
     "get hits: keys found ÷ keys asked for; every workload with gets preloads its key space, so anything under 100% is a server losing items (or answering wrongly).",

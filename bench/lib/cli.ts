@@ -2,13 +2,15 @@
 import { parts, type Part } from "./workloads.ts";
 import { optionsRead, type OptionError, type OptionSpec } from "../../src/options.ts";
 
-export const usage = `usage: bun bench [--quick] [--rounds N] [--duration S] [--only a,b,c,d,e,f,rss,proxy,micro] [--no-pin] [--out DIR]
+export const usage = `usage: bun bench [--quick] [--rounds N] [--duration S] [--only a,b,c,d,e,f,threads,rss,proxy,micro] [--no-pin] [--out DIR]
 
   --quick        1 round × 3 s per workload and server (smoke test)
   --rounds N     rounds of the load comparison (default 3; servers rotate order each round)
   --duration S   measured seconds per run (default 8), after a 1 s warmup
-  --only LIST    parts to run, comma-separated: a b c d e f (workloads; e is a over binary, f is a in the meta protocol), rss (1M-item memory), proxy (magent vs nutcracker), micro (mitata)
-  --no-pin       do not pin servers (taskset -c 0) and mcload (--cpu 1) to cores
+  --only LIST    parts to run, comma-separated: a b c d e f (workloads; e is a over binary, f is a in the meta protocol),
+                 threads (memcached and ours at -t 1, 2, 4 on workloads a and c, 32 connections, nothing pinned),
+                 rss (1M-item memory), proxy (magent vs nutcracker), micro (mitata, with the store from 1, 2, 4 threads)
+  --no-pin       do not pin servers (taskset -c 0) and mcload (--cpu 1) to cores (the threads part never pins)
   --out DIR      write the results there (default: bench/results when every part runs
                  without --quick; else a temp dir, so smoke runs leave the repository alone)
 `;

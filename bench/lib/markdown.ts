@@ -20,6 +20,8 @@ export interface ReportDoc {
   server_commands: string[];
   workloads: WorkloadSection[];
   chart_file: string | null;
+  /** The threads part: memcached and ours at -t 1, 2 and 4, unpinned. */
+  threads: { title: string; method: string[]; server_commands: string[]; sections: WorkloadSection[] } | null;
   rss: { title: string; mcload_command: string; table_md: string; notes: string[] } | null;
   micro: string | null;
   /** bench/proxy.ts's output: our magent vs nutcracker in front of the same backends. */
@@ -43,6 +45,14 @@ export function renderReport(doc: ReportDoc): string {
   for (const w of doc.workloads) {
     out.push(`### ${w.id}: ${w.title}`, "", code(w.mcload_command, "sh"), "", w.table_md, "");
     if (w.notes.length > 0) out.push(bullet(w.notes), "");
+  }
+  if (doc.threads !== null) {
+    out.push(`## ${doc.threads.title}`, "", bullet(doc.threads.method), "");
+    out.push("Servers:", "", code(doc.threads.server_commands.join("\n"), "sh"), "");
+    for (const w of doc.threads.sections) {
+      out.push(`### ${w.id}: ${w.title}`, "", code(w.mcload_command, "sh"), "", w.table_md, "");
+      if (w.notes.length > 0) out.push(bullet(w.notes), "");
+    }
   }
   if (doc.rss !== null) {
     out.push(`## ${doc.rss.title}`, "", code(doc.rss.mcload_command, "sh"), "", doc.rss.table_md, "");

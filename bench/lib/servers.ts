@@ -46,11 +46,19 @@ export function memcachedArgv(env: ServerEnv, port: number, threads: number): st
 /** Replication flags of a node: a listener (-X port), or a node that connects to one (-x, -X). */
 export type Replication = { listen_port: number } | { peer_host: string; peer_port: number };
 
-export function oursArgv(env: ServerEnv, port: number, replication: Replication | null, pin = true): string[] {
+/** Beyond the defaults: worker threads (-t, left out at 1), a checkout other than this one. */
+export interface OursExtra {
+  threads?: number;
+  /** The checkout whose src/main.ts runs (default: this one). */
+  root?: string;
+}
+
+export function oursArgv(env: ServerEnv, port: number, replication: Replication | null, pin = true, extra: OursExtra = {}): string[] {
   const argv = [
-    env.bun_path, join(project_root, "src", "main.ts"), "-l", "127.0.0.1", "-p", String(port),
+    env.bun_path, join(extra.root ?? project_root, "src", "main.ts"), "-l", "127.0.0.1", "-p", String(port),
     "-m", String(env.memory_mb), "-c", String(env.connections_max),
   ];
+  if ((extra.threads ?? 1) !== 1) argv.push("-t", String(extra.threads));
   if (replication !== null && "listen_port" in replication) argv.push("-X", String(replication.listen_port));
   if (replication !== null && "peer_host" in replication) {
     argv.push("-x", replication.peer_host, "-X", String(replication.peer_port));
@@ -158,7 +166,8 @@ async function waitForPort(port: number, proc: Proc, timeout_ms: number): Promis
 }
 
 export interface RunningServer {
-  id: ServerId;
+  /** A ServerId, or another name a script gave it (startCommand). */
+  id: string;
   port: number;
   /** The loaded process: CPU and RSS are read from it. */
   main: Proc;
@@ -174,7 +183,7 @@ export type StartResult = { ok: true; server: RunningServer } | { ok: false; err
 
 export const commandText = (argv: readonly string[]): string => argv.join(" ");
 
-function running(id: ServerId, port: number, main: Proc, peer: Proc | null): RunningServer {
+function running(id: string, port: number, main: Proc, peer: Proc | null): RunningServer {
   const commands = [commandText(main.argv), ...(peer === null ? [] : [commandText(peer.argv)])];
   return {
     id, port, main, peer, commands,
@@ -190,7 +199,8 @@ function running(id: ServerId, port: number, main: Proc, peer: Proc | null): Run
   };
 }
 
-async function startSingle(id: ServerId, argv: string[], port: number): Promise<StartResult> {
+/** One process with argv that listens on port (which argv must name): up when the port opens. */
+export async function startCommand(id: string, argv: string[], port: number): Promise<StartResult> {
   const proc = new Proc(argv);
   const failed = await waitForPort(port, proc, server_start_timeout_ms);
   if (failed === null) return { ok: true, server: running(id, port, proc, null) };
@@ -254,13 +264,17 @@ export async function startServer(id: ServerId, env: ServerEnv): Promise<StartRe
 async function startServerOf(id: ServerId, env: ServerEnv): Promise<StartResult> {
   switch (id) {
     case "mc1":
+    case "mc2":
     case "mc4": {
       const port = await freePort();
-      return await startSingle(id, memcachedArgv(env, port, id === "mc1" ? 1 : 4), port);
+      return await startCommand(id, memcachedArgv(env, port, Number(id.slice(2))), port);
     }
-    case "ours": {
+    case "ours":
+    case "ours_t2":
+    case "ours_t4": {
       const port = await freePort();
-      return await startSingle(id, oursArgv(env, port, null), port);
+      const threads = id === "ours" ? 1 : Number(id.slice("ours_t".length));
+      return await startCommand(id, oursArgv(env, port, null, true, { threads }), port);
     }
     case "ours_peer":
       return await startPair(env);

@@ -45,6 +45,8 @@ export interface Row {
   p999_us: number | null;
   server_cpu_s: number | null;
   server_cores: number | null;
+  /** Server CPU µs per request in the measured window (server cores ÷ ops/s), median over rounds. */
+  cpu_us_per_op: number | null;
   background_cores: number | null;
   rss_bytes: number | null;
   client_cpu_share: number | null;
@@ -53,6 +55,16 @@ export interface Row {
   hit_ratio: number | null;
   /** ops/s ÷ the baseline's ops/s, per round; null without a baseline or for the baseline itself. */
   ratio: Spread | null;
+}
+
+/**
+ * Server CPU µs per request of one run: its CPU seconds in the measured window ÷ the requests mcload
+ * completed in it (server cores ÷ ops/s); null without both. On a shared machine this moves far
+ * less than ops/s: other load takes the server's core away, it does not make requests cost more.
+ */
+export function cpuMicrosPerOp(sample: Sample): number | null {
+  if (sample.error !== null || sample.server_cores === null || !(sample.ops_per_s > 0)) return null;
+  return (sample.server_cores * 1e6) / sample.ops_per_s;
 }
 
 function medianOf(samples: readonly Sample[], pick: (s: Sample) => number | null): number | null {
@@ -89,6 +101,7 @@ export function summarize(samples: readonly Sample[], servers: readonly string[]
       p999_us: medianOf(ok, (s) => s.p999_us),
       server_cpu_s: medianOf(ok, (s) => s.server_cpu_s),
       server_cores: medianOf(ok, (s) => s.server_cores),
+      cpu_us_per_op: medianOf(ok, cpuMicrosPerOp),
       background_cores: medianOf(ok, (s) => s.background_cores),
       rss_bytes: medianOf(ok, (s) => s.server_rss_bytes),
       client_cpu_share: medianOf(ok, (s) => s.client_cpu_share),

@@ -50,7 +50,7 @@ export function rowCells(
 ): Cells {
   const headers = [
     "server", "ops/s", "keys/s", "p50 µs", "p99 µs", "p99.9 µs", "server CPU s", "server cores",
-    "server RSS MiB", "mcload CPU", "other cores", "get hits", `÷ ${label(baseline)}`, "note",
+    "CPU µs/op", "server RSS MiB", "mcload CPU", "other cores", "get hits", `÷ ${label(baseline)}`, "note",
   ];
   const numeric = headers.map((_, i) => i > 0 && i < headers.length - 1);
   const cells = rows.map((row) => {
@@ -69,6 +69,7 @@ export function rowCells(
       fmtInt(row.p999_us),
       fmtFixed(row.server_cpu_s, 2),
       fmtFixed(row.server_cores, 2),
+      fmtFixed(row.cpu_us_per_op, 2),
       fmtMiB(row.rss_bytes),
       fmtPercent(row.client_cpu_share),
       fmtFixed(row.background_cores, 2),

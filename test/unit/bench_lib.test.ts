@@ -1,5 +1,6 @@
 // The benchmark harness's pure pieces (bench/lib/), without servers or sockets.
 import { describe, expect, test } from "bun:test";
+import { cpuMicros, pairCpuRatio, pairRatio, parseAbCli } from "../../bench/lib/ab.ts";
 import { isoDate, parseCli } from "../../bench/lib/cli.ts";
 import { firstComplaint, loadgenArgs, parseLoadgenReport } from "../../bench/lib/loadgen.ts";
 import { renderReport, type ReportDoc } from "../../bench/lib/markdown.ts";
@@ -11,10 +12,14 @@ import { rssCells, type RssResult } from "../../bench/lib/rss.ts";
 import { memcachedArgv, oursArgv, type ServerEnv } from "../../bench/lib/servers.ts";
 import { rotate, schedule } from "../../bench/lib/schedule.ts";
 import { median, ratiosByRound, spread } from "../../bench/lib/stats.ts";
-import { noiseNote, saturationNote, summarize, type Sample } from "../../bench/lib/summary.ts";
+import { cpuMicrosPerOp, noiseNote, saturationNote, summarize, type Sample } from "../../bench/lib/summary.ts";
 import { compactNumber, escapeXml, niceTicks, renderChart } from "../../bench/lib/svg.ts";
 import { fmtSpread, oneLine, renderMarkdown, renderText, rowCells } from "../../bench/lib/table.ts";
-import { parts, server_ids, workloads } from "../../bench/lib/workloads.ts";
+import { threadsCells, threadsRows } from "../../bench/lib/threads.ts";
+import {
+  parts, server_ids, server_labels, threads_conns, threads_server_ids, threads_servers, threads_workloads, workloads, type ServerId,
+} from "../../bench/lib/workloads.ts";
+import { keyBuffer, mix, runMix } from "../../bench/lib/store_mix.ts";
 
 describe("stats", () => {
   test("median of odd and even counts, unsorted input left alone", () => {
@@ -195,6 +200,16 @@ describe("servers", () => {
     expect(b).toContain("-p");
     expect(b[b.indexOf("-p") + 1]).toBe("5002");
   });
+
+  test("ours -t N: -t only above 1; another checkout's src/main.ts", () => {
+    const unpinned = { ...env, pin_cpu: null };
+    expect(oursArgv(unpinned, 5004, null)).not.toContain("-t");
+    expect(oursArgv(unpinned, 5004, null, true, { threads: 1 })).not.toContain("-t");
+    expect(oursArgv(unpinned, 5004, null, true, { threads: 4 }).slice(-2)).toEqual(["-t", "4"]);
+    const other = oursArgv(env, 5005, null, true, { root: "/work/other" });
+    expect(other.slice(0, 5)).toEqual(["taskset", "-c", "0", "/bin/bun", "/work/other/src/main.ts"]);
+    expect(memcachedArgv(unpinned, 5006, 2).join(" ")).toContain(" -t 2 ");
+  });
 });
 
 function sample(round: number, server: string, ops_per_s: number, extra: Partial<Sample> = {}): Sample {
@@ -259,6 +274,10 @@ describe("summary", () => {
     expect(cells.rows[0]![ratio_col]).toBe("1 (baseline)");
     expect(cells.rows[1]![ratio_col]).toBe("0.80 (0.75–0.90)");
     expect(cells.rows[2]![cells.headers.length - 1]).toBe("0/2 rounds ok; failed: port 1 did not open");
+    // server cores 0.97 at 90 ops/s: 10,777.78 µs per request.
+    expect(cells.rows[1]![cells.headers.indexOf("CPU µs/op")]).toBe("10777.78");
+    expect(rows[1]!.cpu_us_per_op).toBeCloseTo(0.97e6 / 90, 6);
+    expect(rows[2]!.cpu_us_per_op).toBeNull();
     const text = renderText(cells).split("\n");
     expect(text.length).toBe(2 + rows.length);
     expect(text[1]).toMatch(/^-+( +-+)+$/);
@@ -266,6 +285,141 @@ describe("summary", () => {
     expect(md[0]!.startsWith("| server | ops/s |")).toBe(true);
     expect(md[1]).toBe(`|---|${"---:|".repeat(cells.headers.length - 2)}---|`);
     expect(md[3]).toContain("| 90 |");
+  });
+});
+
+describe("threads", () => {
+  const info = (id: string) => threads_servers[id as ServerId];
+  // Two rounds; memcached 100/200 at -t 1, 150/300 at -t 2; ours 90/220 at -t 1, 180/330 at -t 2; ours -t 4 down.
+  const samples: Sample[] = [
+    sample(0, "mc1", 100, { server_cores: 0.5 }), sample(1, "mc1", 200, { server_cores: 1 }),
+    sample(0, "mc2", 150), sample(1, "mc2", 300),
+    sample(0, "ours", 90, { server_cores: 0.9 }), sample(1, "ours", 220, { server_cores: 1.1 }),
+    sample(0, "ours_t2", 180), sample(1, "ours_t2", 330),
+    sample(0, "ours_t4", 0, { error: "port 9 did not open" }),
+  ];
+  const rows = threadsRows(samples, ["mc1", "mc2", "ours", "ours_t2", "ours_t4", "unknown"], info);
+
+  test("CPU µs per operation: server cores ÷ ops/s", () => {
+    expect(cpuMicrosPerOp(sample(0, "x", 100_000, { server_cores: 0.8 }))).toBeCloseTo(8, 10);
+    expect(cpuMicrosPerOp(sample(0, "x", 100_000, { server_cores: null }))).toBeNull();
+    expect(cpuMicrosPerOp(sample(0, "x", 0, { error: "down" }))).toBeNull();
+  });
+
+  test("rows: the servers it knows, in order; ratio to memcached at the same -t; scaling to its own -t 1", () => {
+    expect(rows.map((r) => `${r.family}/${r.threads}`)).toEqual(["memcached/1", "memcached/2", "ours/1", "ours/2", "ours/4"]);
+    const [mc1, mc2, ours1, ours2, ours4] = rows;
+    expect(mc1!.vs_memcached).toBeNull();
+    expect(mc1!.scaling).toBeNull();
+    // memcached -t 2 ÷ -t 1: 1.5 and 1.5.
+    expect(mc2!.scaling).toEqual({ median: 1.5, min: 1.5, max: 1.5 });
+    // ours -t 1 ÷ memcached -t 1: 0.9 and 1.1.
+    expect(ours1!.vs_memcached!.median).toBeCloseTo(1, 10);
+    expect(ours1!.vs_memcached!.min).toBeCloseTo(0.9, 10);
+    expect(ours1!.vs_memcached!.max).toBeCloseTo(1.1, 10);
+    // ours -t 2 ÷ memcached -t 2: 1.2, 1.1; ÷ ours -t 1: 2, 1.5.
+    expect(ours2!.vs_memcached!.median).toBeCloseTo(1.15, 10);
+    expect(ours2!.scaling!.median).toBeCloseTo(1.75, 10);
+    expect(ours2!.scaling!.min).toBeCloseTo(1.5, 10);
+    // CPU µs/op per round: mc1 5000 and 5000; ours 10000 and 5000.
+    expect(mc1!.cpu_us_per_op).toBeCloseTo(5000, 6);
+    expect(ours1!.cpu_us_per_op).toBeCloseTo(7500, 6);
+    expect(ours4!.rounds_ok).toBe(0);
+    expect(ours4!.ops_per_s).toBeNull();
+    expect(ours4!.vs_memcached).toBeNull();
+    expect(ours4!.error).toBe("port 9 did not open");
+  });
+
+  test("cells: -t, ops/s with range, baseline and scaling marks, failures", () => {
+    const cells = threadsCells(rows, (id) => server_labels[id as ServerId] ?? id, 60);
+    expect(cells.headers.length).toBe(cells.rows[0]!.length);
+    const col = (name: string) => cells.headers.indexOf(name);
+    expect(cells.rows[0]![col("-t")]).toBe("1");
+    expect(cells.rows[0]![col("ops/s (range)")]).toBe("150 (100–200)");
+    expect(cells.rows[0]![col("÷ memcached same -t")]).toBe("1 (baseline)");
+    expect(cells.rows[0]![col("scaling ÷ own -t 1")]).toBe("1");
+    expect(cells.rows[1]![col("scaling ÷ own -t 1")]).toBe("1.50");
+    expect(cells.rows[3]![col("÷ memcached same -t")]).toBe("1.15 (1.10–1.20)");
+    expect(cells.rows[2]![col("CPU µs/op")]).toBe("7500.00");
+    expect(cells.rows[4]![col("ops/s (range)")]).toBe("—");
+    expect(cells.rows[4]![cells.headers.length - 1]).toBe("0/1 rounds ok; failed: port 9 did not open");
+  });
+
+  test("the part's workloads: a and c over the same connections, every -t of both servers", () => {
+    expect(threads_workloads.map((w) => w.id)).toEqual(["threads_a", "threads_c"]);
+    for (const w of threads_workloads) {
+      expect(w.conns).toBe(threads_conns);
+      expect([...w.servers]).toEqual([...threads_server_ids]);
+      for (const id of w.servers) expect(threads_servers[id]).toBeDefined();
+    }
+    expect(threads_workloads[0]!.get_ratio).toBe(0.9);
+    expect(threads_workloads[1]!.multiget).toBe(10);
+    expect(threads_conns).toBeGreaterThanOrEqual(16);
+  });
+
+  test("the store mix: 90/10 get/set over the key space, deterministic from its state", () => {
+    const keys = keyBuffer(4, 16);
+    expect(new TextDecoder().decode(keys.subarray(16, 32))).toBe("key:000000000001");
+    const calls = { get: 0, set: 0, keys: new Set<number>() };
+    const fake = {
+      store: (_op: number, _k: Uint8Array, off: number) => (calls.set++, calls.keys.add(off), 0),
+      get: (_k: Uint8Array, off: number) => (calls.get++, calls.keys.add(off), 0),
+    };
+    const all = keyBuffer(mix.keys, mix.key_bytes);
+    const end = runMix(fake, { set_op: 1, raw_mode: 0 }, all, new Uint8Array(mix.value_bytes), new Uint8Array(64), 100_000, 12345);
+    expect(calls.get + calls.set).toBe(100_000);
+    expect(calls.set / 100_000).toBeGreaterThan(0.09);
+    expect(calls.set / 100_000).toBeLessThan(0.11);
+    expect(Math.max(...calls.keys)).toBeLessThanOrEqual((mix.keys - 1) * mix.key_bytes);
+    expect(calls.keys.size).toBeGreaterThan(mix.keys / 2);
+    expect(runMix(fake, { set_op: 1, raw_mode: 0 }, all, new Uint8Array(1), new Uint8Array(1), 0, 777)).toBe(777);
+    expect(end).not.toBe(12345);
+  });
+});
+
+describe("ab", () => {
+  test("command line: --other required; defaults 5 × 5 s on a, e, f, pinned", () => {
+    const r = parseAbCli(["--other", "/work/wt-before/"]);
+    if (r.kind !== "run") throw new Error(r.kind);
+    expect(r.options).toEqual({ other_dir: "/work/wt-before", other_label: "wt-before", rounds: 5, duration_s: 5, workloads: ["a", "e", "f"], pin: true, json_path: null });
+    const s = parseAbCli(["--other=/x", "--other-label", "before", "--rounds", "2", "--duration", "1.5", "--only", "a,c", "--no-pin", "--json", "/tmp/ab.json"]);
+    if (s.kind !== "run") throw new Error(s.kind);
+    expect(s.options).toEqual({ other_dir: "/x", other_label: "before", rounds: 2, duration_s: 1.5, workloads: ["a", "c"], pin: false, json_path: "/tmp/ab.json" });
+    const message = (argv: string[]) => {
+      const e = parseAbCli(argv);
+      return e.kind === "error" ? e.message : e.kind;
+    };
+    expect(message([])).toBe("--other DIR is required");
+    expect(message(["--other", "/x", "--rounds", "0"])).toContain("--rounds");
+    expect(message(["--other", "/x", "--only", "a,threads"])).toContain("--only");
+    expect(message(["--other", "/x", "--bogus"])).toContain("--bogus");
+    expect(message(["--other"])).toContain("--other");
+    expect(message(["-h"])).toBe("help");
+  });
+
+  test("pair ratio: per round, skipping failed rounds", () => {
+    const samples = [
+      sample(0, "ours", 90), sample(1, "ours", 120), sample(2, "ours", 0, { error: "down" }),
+      sample(0, "other", 100), sample(1, "other", 100), sample(2, "other", 100),
+    ];
+    const r = pairRatio(samples, "ours", "other")!;
+    expect(r.median).toBeCloseTo(1.05, 10);
+    expect(r.min).toBeCloseTo(0.9, 10);
+    expect(r.max).toBeCloseTo(1.2, 10);
+    expect(pairRatio(samples, "ours", "nobody")).toBeNull();
+  });
+
+  test("CPU µs per operation: per server over rounds, and paired by round", () => {
+    const samples = [
+      sample(0, "ours", 100_000, { server_cores: 1.2 }), sample(1, "ours", 50_000, { server_cores: 0.66 }),
+      sample(0, "other", 100_000, { server_cores: 1 }), sample(1, "other", 60_000, { server_cores: 0.6 }),
+    ];
+    // ours 12 and 13.2 µs/op; other 10 and 10: ratios 1.2 and 1.32.
+    expect(cpuMicros(samples, "ours")!.median).toBeCloseTo(12.6, 10);
+    const r = pairCpuRatio(samples, "ours", "other")!;
+    expect(r.min).toBeCloseTo(1.2, 10);
+    expect(r.max).toBeCloseTo(1.32, 10);
+    expect(cpuMicros(samples, "nobody")).toBeNull();
   });
 });
 
@@ -370,6 +524,10 @@ describe("cli", () => {
     expect(r.options.pin).toBe(false);
     expect(r.options.out_dir).toBe("/tmp/x");
     expect(r.options.full).toBe(false);
+    const t = parseCli(["--quick", "--only", "threads"]);
+    if (t.kind !== "run") throw new Error(t.kind);
+    expect([...t.options.parts]).toEqual(["threads"]);
+    expect(t.options.full).toBe(false);
     const q = parseCli(["--quick", "--rounds", "2", "--duration=1.5"]);
     if (q.kind !== "run") throw new Error(q.kind);
     expect(q.options.rounds).toBe(2);
@@ -395,6 +553,7 @@ describe("workloads and report", () => {
   test("every workload compares every server; the ids match --only's parts", () => {
     for (const w of workloads) expect([...w.servers]).toEqual([...server_ids]);
     expect(workloads.map((w) => w.id)).toEqual(parts.filter((p) => p.length === 1) as never);
+    expect(parts).toContain("threads");
   });
 
   test("the markdown report carries commands, tables, chart and problems", () => {
@@ -403,6 +562,7 @@ describe("workloads and report", () => {
       server_commands: ["memcached -p 1"],
       workloads: [{ id: "a", title: "get-heavy", mcload_command: "mcload --server 127.0.0.1:PORT", table_md: "| t |", notes: ["saturated"] }],
       chart_file: "2026-01-05.svg",
+      threads: null,
       rss: { title: "Memory", mcload_command: "mcload --preload", table_md: "| r |", notes: [] },
       micro: "parser 40 ns",
       proxy: "ours 60,000 ops/s vs nutcracker 75,000 ops/s",
@@ -420,5 +580,16 @@ describe("workloads and report", () => {
     expect(md).toContain("## Proxy: `bun run magent` vs nutcracker (twemproxy), same backends");
     expect(md).toContain("```\nours 60,000 ops/s vs nutcracker 75,000 ops/s\n```");
     expect(md.endsWith("```\n")).toBe(true);
+    expect(md).not.toContain("## Threads");
+    const threads = renderReport({
+      ...doc,
+      threads: {
+        title: "Threads: memcached and ours at -t 1, 2 and 4", method: ["nothing pinned"], server_commands: ["memcached -t 2"],
+        sections: [{ id: "threads_a", title: "a over 32 conns", mcload_command: "mcload --conns 32", table_md: "| th |", notes: ["noisy"] }],
+      },
+    });
+    expect(threads).toContain("## Threads: memcached and ours at -t 1, 2 and 4\n\n- nothing pinned");
+    expect(threads).toContain("```sh\nmemcached -t 2\n```");
+    expect(threads).toContain("### threads_a: a over 32 conns\n\n```sh\nmcload --conns 32\n```\n\n| th |\n\n- noisy");
   });
 });
