@@ -1212,6 +1212,10 @@ function hostCheck(settings: Settings, host: HostFacts): void {
   } else if (host.cores !== undefined && settings.threads > host.cores) {
     settings.warnings.push(`-t ${settings.threads}: more worker threads than the ${host.cores} cores here; they will share them`);
   }
+  if (settings.threads > 1 && settings.unix_socket_path !== null) {
+    settings.warnings.push(`-t ${settings.threads} with -s: a unix socket cannot be shared between threads, so the main ` +
+      "thread serves it alone and the worker threads serve no clients");
+  }
 }
 
 /**

@@ -214,6 +214,7 @@ describe("-t 4: limits and settings shared by the workers", () => {
       expect(await c.call("set u 0 0 2\r\nok\r\n")).toBe("STORED\r\n");
       expect(await c.call("get u\r\n", "END\r\n")).toBe("VALUE u 0 2\r\nok\r\nEND\r\n");
       expect((await c.call("stats\r\n", "END\r\n")).includes("STAT threads 4\r\n")).toBe(true);
+      expect(server.output()).toContain("WARNING: -t 4 with -s: a unix socket cannot be shared between threads");
       c.close();
     } finally {
       rmSync(path, { force: true });
