@@ -8,7 +8,7 @@
 // `storeReply` once committed.
 
 import { GetMode, IoIndex, Status, StoreOp } from "../native/store.ts";
-import { countRefusal, releaseDeleteLock, type Context } from "./execute.ts";
+import { countRefusal, flushStore, releaseDeleteLock, type Context } from "./execute.ts";
 import { putU64 } from "./numbers.ts";
 import { BinKind, header_bytes, Opcode, u32, type BinaryCommand } from "./binary_parser.ts";
 import { BinStatus, putEmpty, putError, putHeader, putU32 } from "./binary_replies.ts";
@@ -249,8 +249,7 @@ export function executeBinaryFlush(ctx: Context, cmd: BinaryCommand, buf: Uint8A
   if (!ctx.flush_enabled) return putError(ctx.out, cmd, BinStatus.AUTH_ERROR);
   ctx.counters.cmd_flush++;
   const exptime = cmd.extlen === 4 ? exptimeAt(buf, cmd.ext_off) : 0;
-  ctx.store.flush(exptime);
-  if (ctx.mutations !== null) ctx.mutations.flushed(exptime);
+  flushStore(ctx, exptime);
   if (!cmd.quiet) putEmpty(ctx.out, cmd);
 }
 

@@ -21,7 +21,17 @@ import type { WriteGate } from "../replication/backpressure.ts";
 export interface MutationSink {
   stored(key_buf: Uint8Array, key_off: number, key_len: number): void;
   deleted(key_buf: Uint8Array, key_off: number, key_len: number): void;
-  flushed(exptime: number): void;
+  /**
+   * Flushes the store (now, or at `exptime`) and journals it, as one step against every other
+   * thread's journal entries: a write that lands after the flush is journaled after it.
+   */
+  flush(store: Store, exptime: number): void;
+}
+
+/** flush_all (now, or at exptime) on the store, told to replication when it runs. */
+export function flushStore(ctx: Context, exptime: number): void {
+  if (ctx.mutations === null) ctx.store.flush(exptime);
+  else ctx.mutations.flush(ctx.store, exptime);
 }
 
 /**
@@ -371,7 +381,6 @@ function executeFlushBadLine(ctx: Context, cmd: Command): void {
 /** Flushes (now, or at cmd.exptime) and tells replication; a peer's flush comes here directly. */
 export function flushApply(ctx: Context, cmd: Command): void {
   const exptime = cmd.exptime > 0 ? cmd.exptime : 0;
-  ctx.store.flush(exptime);
-  if (ctx.mutations !== null) ctx.mutations.flushed(exptime);
+  flushStore(ctx, exptime);
   reply(ctx.out, Reply.OK, cmd.noreply);
 }

@@ -177,8 +177,24 @@ export class Journal {
     return true;
   }
 
-  flush(exptime: number): boolean {
-    return this.numberEntry(Entry.FLUSH, exptime);
+  /**
+   * Runs `apply` (the store's flush) and journals the flush under one hold of the lock, so every
+   * entry another thread pushes for a write made after the flush comes after it (that thread
+   * pushes after its write, and waits for this lock). False when the journal is full (the flush
+   * was applied all the same).
+   */
+  flushAround(apply: () => void, exptime: number): boolean {
+    this.lock();
+    apply();
+    if (!this.room(flush_entry_bytes)) {
+      this.unlock(0);
+      return false;
+    }
+    this.putByte(Entry.FLUSH);
+    this.putWord(exptime);
+    this.used += flush_entry_bytes;
+    this.unlock(1);
+    return true;
   }
 
   private numberEntry(type: number, exptime: number): boolean {

@@ -24,7 +24,7 @@ import { Connection, type PeerHooks } from "../server/connection.ts";
 import type { Server } from "../server/server.ts";
 import type { MutationSink, ReadThrough } from "../protocol/execute.ts";
 import { key_bytes_max, key_cursor, nextKey, type Command } from "../protocol/parser.ts";
-import { Status, StoreOp } from "../native/store.ts";
+import { Status, StoreOp, type Store } from "../native/store.ts";
 import { Journal } from "./journal.ts";
 import { rep_header_bytes_max } from "./codec.ts";
 import { Outbox } from "./outbox.ts";
@@ -533,9 +533,9 @@ export class Replicator implements MutationSink, ReadThrough, LinkOwner {
     this.journaled();
   }
 
-  flushed(exptime: number): void {
-    if (this.link === null || !this.link.running) return;
-    if (!this.journal.flush(exptime)) return this.overflow();
+  flush(store: Store, exptime: number): void {
+    if (this.link === null || !this.link.running) return void store.flush(exptime);
+    if (!this.journal.flushAround(() => store.flush(exptime), exptime)) return this.overflow();
     this.journaled();
   }
 

@@ -47,9 +47,9 @@ export class ThreadSink implements MutationSink {
     this.after(this.journal.deleted(key_buf, key_off, key_len, this.store.casLo(), this.store.casHi()));
   }
 
-  flushed(exptime: number): void {
-    if (!this.running()) return;
-    this.after(this.journal.flush(exptime));
+  flush(store: Store, exptime: number): void {
+    if (!this.running()) return void store.flush(exptime);
+    this.after(this.journal.flushAround(() => store.flush(exptime), exptime));
   }
 
   private after(pushed: boolean): void {

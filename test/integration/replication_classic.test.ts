@@ -501,7 +501,10 @@ describe("role 1: our node listens, a classic repcached connects and stays silen
     expect(rest).toBe("");
     expect(messages.at(-1)).toBe("marugoto_end\r\n");
     expect(messages.filter((m) => m === "marugoto_end\r\n").length).toBe(1);
-    expect(await c.call("gets early\r\n", "END\r\n")).toBe("VALUE early 0 1 60\r\nE\r\nEND\r\n");
+    // The rep and this read travel on two connections (with -t N, to two threads): no order
+    // between them is promised, so the read waits for the rep, with a deadline.
+    const applied = "VALUE early 0 1 60\r\nE\r\nEND\r\n";
+    expect(await eventually(async () => (await c.call("gets early\r\n", "END\r\n")) === applied, 3_000, 10)).toBe(true);
     early.close();
   });
 });
