@@ -2,7 +2,7 @@
 // replication/thread_sink.ts), a joining node gets the full copy while the workers keep writing,
 // and deletes made on any worker stay deleted on the peer.
 import { afterEach, expect, test } from "bun:test";
-import { freePort, RawClient, startOurs, type Spawned } from "../helpers/procs.ts";
+import { freePort, RawClient, startClassic, startOurs, type Spawned } from "../helpers/procs.ts";
 import { allSynced, CacheClient, eventually, replicationState } from "../helpers/cache_client.ts";
 
 /** Each test (and hook) may take this long: several processes and threads start on a shared 2-core machine. */
@@ -15,6 +15,9 @@ afterEach(async () => {
 /** Client connections per node: enough that every one of 4 workers serves some. */
 const clients_per_node = 12;
 const keys_per_client = 200;
+/** Rounds of writes racing a flush_all, each 12 connections × flush_keys sets of fresh keys. */
+const flush_rounds = 5;
+const flush_keys = 500;
 /** Write rounds while a node joins (each ~2,400 sets and 480 deletes over 12 connections). */
 const rounds_max = 40;
 
@@ -120,4 +123,39 @@ test("SIGTERM on a -t 4 node right after its workers acknowledged writes: the pe
   expect(a.output()).toContain("replication: cleanup complete");
   expect(await holdsAll(b.port, "last")).toBe(true);
   for (const c of on_a) c.close();
+}, test_ms_max);
+
+test("-t 4 beside a classic repcached: flush_all on one worker while the others write leaves both nodes identical", async () => {
+  const rport = await freePort();
+  const a = await node(["-t", "4", "-X", String(rport)]);
+  const classic = await startClassic(["-v", "-x", "127.0.0.1", "-X", String(rport)], { wait: false });
+  started.push(classic);
+  expect(await eventually(async () => classic.output().includes("replication: start"), 10_000)).toBe(true);
+  const writers = await clients(a.port);
+  const flusher = await RawClient.connect(a.port);
+  // Every key is written once, so its one write is its last: one the flush passed but whose
+  // journal entry went ahead of the flush's would be on A and not on the classic node.
+  const keysOf = (round: number, ci: number) => Array.from({ length: flush_keys }, (_, k) => `f:${round}:${ci}:${k}`);
+  for (let round = 0; round < flush_rounds; round++) {
+    const writing = writers.map(async (c, ci) => {
+      const request = keysOf(round, ci).map((key) => `set ${key} 0 0 1 noreply\r\nx\r\n`).join("");
+      expect(await c.call(request + "mn\r\n", "MN\r\n", 10_000)).toBe("MN\r\n");
+    });
+    await Bun.sleep(round % 3); // the flush lands at a different point of the writes each round
+    expect(await flusher.call("flush_all\r\n")).toBe("OK\r\n");
+    await Promise.all(writing);
+  }
+  const on_a = await CacheClient.connect(a.port);
+  const on_classic = await CacheClient.connect(classic.port);
+  for (let round = 0; round < flush_rounds; round++) {
+    const keys = writers.flatMap((_, ci) => keysOf(round, ci));
+    const same = await eventually(async () => {
+      const [x, y] = [await on_a.gets(keys), await on_classic.gets(keys)];
+      return x.size === y.size && [...x.keys()].every((key) => y.has(key));
+    }, 10_000, 100);
+    expect({ round, same }).toEqual({ round, same: true });
+  }
+  for (const c of [...writers, flusher]) c.close();
+  on_a.close();
+  on_classic.close();
 }, test_ms_max);
