@@ -47,7 +47,7 @@ const Runner = struct {
         while (i < self.ops) : (i += 1) {
             const key = keyAt(random.uintLessThan(u32, keys_count));
             const get = random.uintLessThan(u32, 100) < get_percent;
-            const s = if (self.session) |sess| sess.enter() else self.store;
+            const s = if (self.session) |sess| sess.enter() else &self.store.session_default;
             const n = if (get) s.get(key, &self.out, 0, 0) else s.store(1, key, &value, 0, 0);
             if (self.session) |sess| sess.leave();
             if (n >= 0) self.hits += 1;
@@ -100,7 +100,7 @@ pub fn main() !void {
     for (0..keys_count) |i| {
         var key_buf: [key_bytes]u8 = undefined;
         @memcpy(keys[i * key_bytes ..][0..key_bytes], keyOf(@intCast(i), &key_buf));
-        if (store.store(1, keyAt(@intCast(i)), &value, 0, 0) != Status.ok) return error.Prefill;
+        if (store.session_default.store(1, keyAt(@intCast(i)), &value, 0, 0) != Status.ok) return error.Prefill;
     }
     _ = try measure(store, 1, true); // warm-up
     const stdout = std.io.getStdOut().writer();

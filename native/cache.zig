@@ -228,10 +228,8 @@ const Miss = enum { none, expired, flushed };
 const Found = struct { ref: Ref, miss: Miss };
 
 pub const Store = struct {
-    /// The Io of the session holding `mutex` (the default session's between calls).
-    io: *Io,
     /// The handle rc_create returns: today's single-threaded caller uses only this one.
-    session_default: session_zig.Session,
+    session_default: Session,
     /// Guards every field of the store and every item (session.zig).
     mutex: std.Thread.Mutex,
     /// Sessions open beside the default one, at most session_zig.sessions_max.
@@ -267,8 +265,12 @@ pub const Store = struct {
     /// Items in the table (the sum of the LRU counts), for the table's growth.
     linked_count: u64,
     mem_requested: [slabs_zig.class_id_max + 1]u64,
-    class_counters: [slabs_zig.class_id_max + 1]stats.ClassCounters,
-    global_counters: stats.GlobalCounters,
+    /// Every open session but the default one, linked through `Session.next` (under `mutex`).
+    sessions: ?*Session,
+    /// The counters of sessions closed since the last `stats reset`.
+    counters_closed: stats.Counters,
+    /// Seconds since the last evicted item of each class was last accessed (a value, not a sum).
+    evicted_time: [slabs_zig.class_id_max + 1]u64,
 
     pub fn create(params: *const Params) ?*Store {
         if (!paramsValid(params)) return null;
@@ -297,8 +299,7 @@ pub const Store = struct {
         errdefer pending.deinit();
         const eviction_log = try eviction_log_zig.EvictionLog.init(p.eviction_log_max);
         self.* = .{
-            .io = &self.session_default.io,
-            .session_default = .{ .io = std.mem.zeroes(Io), .store = self },
+            .session_default = Session.init(self),
             .mutex = .{},
             .sessions_open = 0,
             .arena = arena,
@@ -324,14 +325,15 @@ pub const Store = struct {
             .reclaim_class_next = 0,
             .linked_count = 0,
             .mem_requested = [_]u64{0} ** (slabs_zig.class_id_max + 1),
-            .class_counters = [_]stats.ClassCounters{.{}} ** (slabs_zig.class_id_max + 1),
-            .global_counters = .{},
+            .sessions = null,
+            .counters_closed = .{},
+            .evicted_time = [_]u64{0} ** (slabs_zig.class_id_max + 1),
         };
     }
 
     pub fn destroy(self: *Store) void {
         assert(self.sessions_open == 0);
-        assert(self.io == &self.session_default.io);
+        assert(self.sessions == null);
         self.eviction_log.deinit();
         self.pending.deinit();
         self.table.deinit();
@@ -339,64 +341,132 @@ pub const Store = struct {
         self.slabs.deinit();
         std.heap.page_allocator.destroy(self);
     }
+};
+
+/// One caller's handle on a store (session.zig): its own Io block and event counters. Every
+/// operation of the store is a method of the session that makes it.
+pub const Session = struct {
+    io: Io align(16),
+    shared: *Store,
+    /// This session's event counters (stats.zig); rc_stats sums every session's.
+    counters: stats.Counters,
+    /// The next open session of the owner (Store.sessions).
+    next: ?*Session,
+
+    fn init(owner: *Store) Session {
+        return .{ .io = std.mem.zeroes(Io), .shared = owner, .counters = .{}, .next = null };
+    }
+
+    /// A new session on `owner`, or null when `sessions_max` are open or memory is short.
+    pub fn open(owner: *Store) ?*Session {
+        owner.mutex.lock();
+        defer owner.mutex.unlock();
+        if (owner.sessions_open == session_zig.sessions_max) return null;
+        const self = std.heap.page_allocator.create(Session) catch return null;
+        self.* = Session.init(owner);
+        self.next = owner.sessions;
+        owner.sessions = self;
+        owner.sessions_open += 1;
+        return self;
+    }
+
+    /// Gives the session back; its counters stay in the owner's. The default session cannot be
+    /// closed (rc_destroy frees it).
+    pub fn close(self: *Session) void {
+        const owner = self.shared;
+        assert(self != &owner.session_default);
+        owner.mutex.lock();
+        defer owner.mutex.unlock();
+        assert(owner.sessions_open > 0);
+        var link = &owner.sessions;
+        while (link.* != self) link = &link.*.?.next;
+        link.* = self.next;
+        owner.sessions_open -= 1;
+        owner.counters_closed.accumulate(&self.counters);
+        self.* = undefined;
+        std.heap.page_allocator.destroy(self);
+    }
+
+    pub fn isDefault(self: *const Session) bool {
+        return self == &self.shared.session_default;
+    }
+
+    /// Takes the owner lock for one operation (stage 1 of session.zig).
+    pub fn enter(self: *Session) *Session {
+        self.shared.mutex.lock();
+        return self;
+    }
+
+    pub fn leave(self: *Session) void {
+        self.shared.mutex.unlock();
+    }
+
+    /// Every session's counters (with the closed ones') summed into `out`.
+    fn countersSum(self: *const Session, out: *stats.Counters) void {
+        const owner = self.shared;
+        out.* = owner.counters_closed;
+        out.accumulate(&owner.session_default.counters);
+        var next = owner.sessions;
+        while (next) |session| : (next = session.next) out.accumulate(&session.counters);
+    }
 
     // ---- time, cas, flush ----
 
-    pub fn advanceClock(self: *Store, unix_now_s: i64) void {
-        self.clock.advance(unix_now_s);
-        const due = self.flush_state.pending_s;
-        if (due != 0 and due <= self.clock.current_time_s) {
-            if (due > self.flush_state.time_s) {
-                self.flush_state.time_s = due;
-                self.flush_state.epoch_active = false;
+    pub fn advanceClock(self: *Session, unix_now_s: i64) void {
+        self.shared.clock.advance(unix_now_s);
+        const due = self.shared.flush_state.pending_s;
+        if (due != 0 and due <= self.shared.clock.current_time_s) {
+            if (due > self.shared.flush_state.time_s) {
+                self.shared.flush_state.time_s = due;
+                self.shared.flush_state.epoch_active = false;
             }
-            self.flush_state.pending_s = 0;
+            self.shared.flush_state.pending_s = 0;
         }
     }
 
-    pub fn nextCas(self: *Store) u64 {
-        var next = self.cas_counter + 1;
-        if (self.cas_clock_enabled) {
-            const now_ms: u64 = @intCast(@max(0, std.time.milliTimestamp() + self.cas_clock_offset_ms));
+    pub fn nextCas(self: *Session) u64 {
+        var next = self.shared.cas_counter + 1;
+        if (self.shared.cas_clock_enabled) {
+            const now_ms: u64 = @intCast(@max(0, std.time.milliTimestamp() + self.shared.cas_clock_offset_ms));
             next = @max(next, now_ms << cas_clock_shift);
-            if (@as(u1, @truncate(next)) != self.cas_parity) next += 1;
+            if (@as(u1, @truncate(next)) != self.shared.cas_parity) next += 1;
         }
-        self.cas_counter = next;
+        self.shared.cas_counter = next;
         return next;
     }
 
     /// Switches cas minting to the replication clock (see `cas_clock_enabled`).
-    pub fn setCasClock(self: *Store, enabled: bool, parity: u1, offset_ms: i32) void {
-        self.cas_clock_enabled = enabled;
-        self.cas_parity = parity;
-        self.cas_clock_offset_ms = offset_ms;
+    pub fn setCasClock(self: *Session, enabled: bool, parity: u1, offset_ms: i32) void {
+        self.shared.cas_clock_enabled = enabled;
+        self.shared.cas_parity = parity;
+        self.shared.cas_clock_offset_ms = offset_ms;
     }
 
     /// A cas above every cas this store has minted or been given (a replication tombstone's
     /// version: "deleted after everything this node has seen"); left in io.
-    pub fn mintCas(self: *Store) void {
+    pub fn mintCas(self: *Session) void {
         self.io.setCas(self.nextCas());
     }
 
-    pub fn setTombstones(self: *Store, enabled: bool, keep: bool) void {
-        self.tombstones_enabled = enabled;
-        self.tombstones_keep = keep;
+    pub fn setTombstones(self: *Session, enabled: bool, keep: bool) void {
+        self.shared.tombstones_enabled = enabled;
+        self.shared.tombstones_keep = keep;
     }
 
     /// Raises the flush floor to io's cas (and the cas counter with it); io's cas is then the
     /// floor (0: there is none). With io's cas 0 it just reads the floor.
-    pub fn raiseFlushFloor(self: *Store) void {
-        const floor = @max(self.flush_floor_cas, self.io.cas());
-        self.flush_floor_cas = floor;
-        self.cas_counter = @max(self.cas_counter, floor);
+    pub fn raiseFlushFloor(self: *Session) void {
+        const floor = @max(self.shared.flush_floor_cas, self.io.cas());
+        self.shared.flush_floor_cas = floor;
+        self.shared.cas_counter = @max(self.shared.cas_counter, floor);
         self.io.setCas(floor);
     }
 
     /// The cas a replication store keeps: the one given in io (or a new one when 0).
-    fn givenCas(self: *Store) u64 {
+    fn givenCas(self: *Session) u64 {
         const given = self.io.cas();
         if (given == 0) return self.nextCas();
-        self.cas_counter = @max(self.cas_counter, given);
+        self.shared.cas_counter = @max(self.shared.cas_counter, given);
         return given;
     }
 
@@ -405,165 +475,165 @@ pub const Store = struct {
     /// before that second, plus, for a flush effective now, every item that exists now (a cas
     /// watermark), so items stored later in the same second stay visible. Unlike memcached a
     /// delayed flush does not undo an earlier one while it waits.
-    pub fn flush(self: *Store, exptime: i32) i32 {
-        self.global_counters.add(.cmd_flush, 1);
-        const now = self.clock.current_time_s;
-        const moment = if (exptime > 0) self.clock.realtime(exptime) - 1 else now - 1;
+    pub fn flush(self: *Session, exptime: i32) i32 {
+        self.counters.global.add(.cmd_flush, 1);
+        const now = self.shared.clock.current_time_s;
+        const moment = if (exptime > 0) self.shared.clock.realtime(exptime) - 1 else now - 1;
         if (moment > now) {
-            self.flush_state.pending_s = moment;
+            self.shared.flush_state.pending_s = moment;
             return Status.ok;
         }
         // Replicating: the flush is also a version, above every version this node has seen.
-        if (self.tombstones_enabled) self.flush_floor_cas = self.nextCas();
-        self.flush_state.time_s = @max(self.flush_state.time_s, @max(moment, now - 1));
-        const epoch_next = self.flush_state.epoch +% 1;
+        if (self.shared.tombstones_enabled) self.shared.flush_floor_cas = self.nextCas();
+        self.shared.flush_state.time_s = @max(self.shared.flush_state.time_s, @max(moment, now - 1));
+        const epoch_next = self.shared.flush_state.epoch +% 1;
         // The epoch is a byte: before it comes back to a value items may still carry, remove
         // every linked item (this flush hides them all anyway). Once in 256 immediate flushes.
         if (epoch_next == 0) self.removeAll();
-        self.flush_state.epoch = epoch_next;
-        self.flush_state.epoch_active = true;
-        self.flush_state.pending_s = 0;
+        self.shared.flush_state.epoch = epoch_next;
+        self.shared.flush_state.epoch_active = true;
+        self.shared.flush_state.pending_s = 0;
         return Status.ok;
     }
 
-    fn isFlushed(self: *const Store, h: *const Header) bool {
-        if (h.time_s <= self.flush_state.time_s) return true;
-        const f = &self.flush_state;
+    fn isFlushed(self: *const Session, h: *const Header) bool {
+        if (h.time_s <= self.shared.flush_state.time_s) return true;
+        const f = &self.shared.flush_state;
         return f.epoch_active and h.time_s == f.time_s + 1 and h.flush_epoch != f.epoch;
     }
 
-    fn isDead(self: *const Store, h: *const Header) ?Miss {
+    fn isDead(self: *const Session, h: *const Header) ?Miss {
         if (self.isFlushed(h)) return .flushed;
-        if (self.clock.isExpired(h.exptime_s)) return .expired;
-        if (h.item_flags & items.flag_tombstone != 0 and !self.tombstones_keep) {
-            if (self.clock.current_time_s -| h.time_s >= tombstone_grace_s) return .expired;
+        if (self.shared.clock.isExpired(h.exptime_s)) return .expired;
+        if (h.item_flags & items.flag_tombstone != 0 and !self.shared.tombstones_keep) {
+            if (self.shared.clock.current_time_s -| h.time_s >= tombstone_grace_s) return .expired;
         }
         return null;
     }
 
     // ---- linking ----
 
-    fn bucketOfKey(self: *const Store, key: []const u8) u32 {
-        return self.table.bucketOf(key);
+    fn bucketOfKey(self: *const Session, key: []const u8) u32 {
+        return self.shared.table.bucketOf(key);
     }
 
     /// Finds the live item with `key` (a tombstone is a miss), reclaiming a dead one met.
-    fn lookup(self: *Store, bucket: u32, key: []const u8) Found {
+    fn lookup(self: *Session, bucket: u32, key: []const u8) Found {
         const found = self.lookupAny(bucket, key);
-        if (found.ref != ref_none and isTombstone(self.arena.header(found.ref))) return .{ .ref = ref_none, .miss = .none };
+        if (found.ref != ref_none and isTombstone(self.shared.arena.header(found.ref))) return .{ .ref = ref_none, .miss = .none };
         return found;
     }
 
     /// Finds the live item or tombstone with `key`, reclaiming a dead one met on the way.
-    fn lookupAny(self: *Store, bucket: u32, key: []const u8) Found {
-        const ref = self.table.find(&self.arena, bucket, key);
+    fn lookupAny(self: *Session, bucket: u32, key: []const u8) Found {
+        const ref = self.shared.table.find(&self.shared.arena, bucket, key);
         if (ref == ref_none) return .{ .ref = ref_none, .miss = .none };
-        const h = self.arena.header(ref);
+        const h = self.shared.arena.header(ref);
         if (self.isDead(h)) |miss| {
             self.unlinkItem(bucket, ref);
-            self.slabs.free(&self.arena, ref);
+            self.shared.slabs.free(&self.shared.arena, ref);
             return .{ .ref = ref_none, .miss = miss };
         }
         return .{ .ref = ref, .miss = .none };
     }
 
-    fn linkItem(self: *Store, bucket: u32, ref: Ref) void {
-        const h = self.arena.header(ref);
+    fn linkItem(self: *Session, bucket: u32, ref: Ref) void {
+        const h = self.shared.arena.header(ref);
         assert(h.item_flags & (items.flag_linked | items.flag_pending) == 0);
-        h.time_s = self.clock.current_time_s;
-        h.flush_epoch = self.flush_state.epoch;
+        h.time_s = self.shared.clock.current_time_s;
+        h.flush_epoch = self.shared.flush_state.epoch;
         h.item_flags |= items.flag_linked;
-        const class_id = self.slabs.classOf(ref);
-        self.table.insert(&self.arena, bucket, ref);
-        self.lru.link(&self.arena, ref, class_id);
-        self.mem_requested[class_id] += items.sizeOf(h);
-        if (isTombstone(h)) self.tombstone_count += 1 else self.global_counters.add(.total_items, 1);
-        self.linked_count += 1;
-        if (self.table.wantsGrow(self.linked_count)) self.table.grow(&self.arena);
+        const class_id = self.shared.slabs.classOf(ref);
+        self.shared.table.insert(&self.shared.arena, bucket, ref);
+        self.shared.lru.link(&self.shared.arena, ref, class_id);
+        self.shared.mem_requested[class_id] += items.sizeOf(h);
+        if (isTombstone(h)) self.shared.tombstone_count += 1 else self.counters.global.add(.total_items, 1);
+        self.shared.linked_count += 1;
+        if (self.shared.table.wantsGrow(self.shared.linked_count)) self.shared.table.grow(&self.shared.arena);
     }
 
-    fn unlinkItem(self: *Store, bucket: u32, ref: Ref) void {
-        const h = self.arena.header(ref);
+    fn unlinkItem(self: *Session, bucket: u32, ref: Ref) void {
+        const h = self.shared.arena.header(ref);
         assert(h.item_flags & items.flag_linked != 0);
         assert(h.item_flags & items.flag_pinned == 0);
-        const class_id = self.slabs.classOf(ref);
-        self.table.remove(&self.arena, bucket, ref);
-        self.lru.unlink(&self.arena, ref, class_id);
+        const class_id = self.shared.slabs.classOf(ref);
+        self.shared.table.remove(&self.shared.arena, bucket, ref);
+        self.shared.lru.unlink(&self.shared.arena, ref, class_id);
         h.item_flags &= ~items.flag_linked;
-        self.mem_requested[class_id] -= items.sizeOf(h);
-        assert(self.linked_count > 0);
-        self.linked_count -= 1;
+        self.shared.mem_requested[class_id] -= items.sizeOf(h);
+        assert(self.shared.linked_count > 0);
+        self.shared.linked_count -= 1;
         if (isTombstone(h)) {
-            assert(self.tombstone_count > 0);
-            self.tombstone_count -= 1;
+            assert(self.shared.tombstone_count > 0);
+            self.shared.tombstone_count -= 1;
         }
     }
 
-    fn removeItem(self: *Store, bucket: u32, ref: Ref) void {
+    fn removeItem(self: *Session, bucket: u32, ref: Ref) void {
         self.unlinkItem(bucket, ref);
-        self.slabs.free(&self.arena, ref);
+        self.shared.slabs.free(&self.shared.arena, ref);
     }
 
     /// Links `new` with `cas` in place of `old` (if any). A replacement inherits the old item's
     /// walk mark; a new key is marked as already walked when the cursor has passed its bucket,
     /// so a walk never returns a key twice.
-    fn linkOrReplace(self: *Store, bucket: u32, old: Ref, new: Ref, cas: u64) void {
-        const h = self.arena.header(new);
+    fn linkOrReplace(self: *Session, bucket: u32, old: Ref, new: Ref, cas: u64) void {
+        const h = self.shared.arena.header(new);
         h.cas = cas;
         if (old != ref_none) {
-            h.walk_mark = self.arena.header(old).walk_mark;
+            h.walk_mark = self.shared.arena.header(old).walk_mark;
             self.removeItem(bucket, old);
         } else {
-            const passed = self.walk.active and bucket <= self.walk.bucket;
-            h.walk_mark = if (passed) self.walk.generation else 0;
+            const passed = self.shared.walk.active and bucket <= self.shared.walk.bucket;
+            h.walk_mark = if (passed) self.shared.walk.generation else 0;
         }
         self.linkItem(bucket, new);
     }
 
-    fn markFetched(self: *Store, ref: Ref) void {
-        const h = self.arena.header(ref);
+    fn markFetched(self: *Session, ref: Ref) void {
+        const h = self.shared.arena.header(ref);
         if (h.item_flags & items.flag_fetched != 0) h.item_flags |= items.flag_active;
         h.item_flags |= items.flag_fetched;
         self.bump(ref);
     }
 
-    fn bump(self: *Store, ref: Ref) void {
-        self.lru.bump(&self.arena, ref, self.slabs.classOf(ref), self.clock.current_time_s);
+    fn bump(self: *Session, ref: Ref) void {
+        self.shared.lru.bump(&self.shared.arena, ref, self.shared.slabs.classOf(ref), self.shared.clock.current_time_s);
     }
 
     // ---- allocation, eviction ----
 
     /// A chunk of `class_id`, evicting or reclaiming from the class's LRU tail when needed.
-    fn allocChunk(self: *Store, class_id: u8) Ref {
-        const ref = self.slabs.alloc(&self.arena, class_id);
+    fn allocChunk(self: *Session, class_id: u8) Ref {
+        const ref = self.shared.slabs.alloc(&self.shared.arena, class_id);
         if (ref != ref_none) return ref;
         if (!self.pullTail(class_id)) {
-            self.class_counters[class_id].add(.outofmemory, 1);
+            self.counters.class[class_id].add(.outofmemory, 1);
             return ref_none;
         }
-        const again = self.slabs.alloc(&self.arena, class_id);
+        const again = self.shared.slabs.alloc(&self.shared.arena, class_id);
         assert(again != ref_none);
         return again;
     }
 
     /// Frees one chunk of the class: the first dead item among the `tail_search_depth` tail
     /// items, else (evictions enabled) the tail-most one that is not pinned.
-    fn pullTail(self: *Store, class_id: u8) bool {
-        var ref = self.lru.tail(class_id);
+    fn pullTail(self: *Session, class_id: u8) bool {
+        var ref = self.shared.lru.tail(class_id);
         var victim: Ref = ref_none;
         var tries: u32 = 0;
         while (ref != ref_none and tries < lru_zig.tail_search_depth) : (tries += 1) {
-            const h = self.arena.header(ref);
-            const next = lru_zig.Lru.towardsHead(&self.arena, ref);
+            const h = self.shared.arena.header(ref);
+            const next = lru_zig.Lru.towardsHead(&self.shared.arena, ref);
             if (h.item_flags & items.flag_pinned == 0) {
                 // Without evictions (-M) a tombstone still gives way: it is no client's data.
-                if (self.evictions_disabled and isTombstone(h)) {
-                    self.global_counters.add(.tombstones_dropped, 1);
+                if (self.shared.evictions_disabled and isTombstone(h)) {
+                    self.counters.global.add(.tombstones_dropped, 1);
                     self.removeItem(self.bucketOfKey(items.keyOf(h)), ref);
                     return true;
                 }
                 if (self.isDead(h) != null) {
-                    const counters = &self.class_counters[class_id];
+                    const counters = &self.counters.class[class_id];
                     counters.add(.reclaimed, 1);
                     if (h.item_flags & items.flag_fetched == 0) counters.add(.expired_unfetched, 1);
                     self.removeItem(self.bucketOfKey(items.keyOf(h)), ref);
@@ -573,32 +643,32 @@ pub const Store = struct {
             }
             ref = next;
         }
-        if (victim == ref_none or self.evictions_disabled) return false;
+        if (victim == ref_none or self.shared.evictions_disabled) return false;
         self.evict(victim);
         return true;
     }
 
-    fn evict(self: *Store, ref: Ref) void {
-        const h = self.arena.header(ref);
+    fn evict(self: *Session, ref: Ref) void {
+        const h = self.shared.arena.header(ref);
         if (isTombstone(h)) {
-            self.global_counters.add(.tombstones_dropped, 1);
+            self.counters.global.add(.tombstones_dropped, 1);
             return self.removeItem(self.bucketOfKey(items.keyOf(h)), ref);
         }
-        const counters = &self.class_counters[self.slabs.classOf(ref)];
+        const counters = &self.counters.class[self.shared.slabs.classOf(ref)];
         counters.add(.evicted, 1);
         if (h.exptime_s != 0) counters.add(.evicted_nonzero, 1);
-        counters.set(.evicted_time, self.clock.current_time_s -| h.time_s);
+        self.shared.evicted_time[self.shared.slabs.classOf(ref)] = self.shared.clock.current_time_s -| h.time_s;
         if (h.item_flags & items.flag_fetched == 0) counters.add(.evicted_unfetched, 1);
         if (h.item_flags & items.flag_active != 0) counters.add(.evicted_active, 1);
         const key = items.keyOf(h);
-        if (self.eviction_log.enabled()) _ = self.eviction_log.push(key, h.cas);
+        if (self.shared.eviction_log.enabled()) _ = self.shared.eviction_log.push(key, h.cas);
         self.removeItem(self.bucketOfKey(key), ref);
     }
 
     /// A new item (not linked) for `key` with room for `value_len` value bytes. Like memcached
     /// 1.6, a SET (or REP) that cannot get one removes the old item with the key.
-    fn allocItem(self: *Store, op: Op, key: []const u8, value_len: u32, flags: u32, exptime: i32) Error!Ref {
-        const class_id = self.slabs.classFor(items.totalBytes(key.len, value_len, flags));
+    fn allocItem(self: *Session, op: Op, key: []const u8, value_len: u32, flags: u32, exptime: i32) Error!Ref {
+        const class_id = self.shared.slabs.classFor(items.totalBytes(key.len, value_len, flags));
         if (class_id == 0) {
             self.removeOnFailedSet(op, key);
             return error.TooLarge;
@@ -608,12 +678,12 @@ pub const Store = struct {
             self.removeOnFailedSet(op, key);
             return error.NoMemory;
         }
-        items.init(self.arena.header(ref), key, value_len, flags, self.clock.realtime(exptime));
-        self.class_counters[class_id].add(.cmd_set, 1);
+        items.init(self.shared.arena.header(ref), key, value_len, flags, self.shared.clock.realtime(exptime));
+        self.counters.class[class_id].add(.cmd_set, 1);
         return ref;
     }
 
-    fn removeOnFailedSet(self: *Store, op: Op, key: []const u8) void {
+    fn removeOnFailedSet(self: *Session, op: Op, key: []const u8) void {
         if (op != .set and op != .rep) return;
         const bucket = self.bucketOfKey(key);
         const found = self.lookup(bucket, key);
@@ -621,10 +691,10 @@ pub const Store = struct {
     }
 
     /// A chunk for `total` bytes while `keep` (linked) must survive the eviction walk.
-    fn allocBeside(self: *Store, keep: Ref, total: u64) Error!Ref {
-        const class_id = self.slabs.classFor(total);
+    fn allocBeside(self: *Session, keep: Ref, total: u64) Error!Ref {
+        const class_id = self.shared.slabs.classFor(total);
         if (class_id == 0) return error.TooLarge;
-        const h = self.arena.header(keep);
+        const h = self.shared.arena.header(keep);
         h.item_flags |= items.flag_pinned;
         const ref = self.allocChunk(class_id);
         h.item_flags &= ~items.flag_pinned;
@@ -634,7 +704,7 @@ pub const Store = struct {
 
     // ---- get / touch / delete ----
 
-    pub fn get(self: *Store, key: []const u8, out: []u8, mode: u32, exptime: i32) i32 {
+    pub fn get(self: *Session, key: []const u8, out: []u8, mode: u32, exptime: i32) i32 {
         if (!keyValid(key)) return Status.bad_key;
         if (mode & ~get_modes_all != 0) return Status.invalid;
         const peek = mode & get_mode_peek != 0;
@@ -648,7 +718,7 @@ pub const Store = struct {
             if (!peek) self.countGetMiss(found.miss, touching);
             return Status.not_found;
         }
-        const h = self.arena.header(found.ref);
+        const h = self.shared.arena.header(found.ref);
         self.fillIo(h);
         if (rep) return writeRepLine(self, h, out, mode);
         const need = replyBytes(h, mode);
@@ -657,14 +727,14 @@ pub const Store = struct {
             return Status.buffer_small;
         }
         if (peek) return @intCast(writeReply(h, out, mode));
-        self.global_counters.add(.cmd_get, 1);
+        self.counters.global.add(.cmd_get, 1);
         if (touching) {
-            self.global_counters.add(.cmd_touch, 1);
-            self.class_counters[self.slabs.classOf(found.ref)].add(.touch_hits, 1);
-            h.exptime_s = self.clock.realtime(exptime);
-            self.io.exptime_abs = self.clock.absolute(h.exptime_s);
+            self.counters.global.add(.cmd_touch, 1);
+            self.counters.class[self.shared.slabs.classOf(found.ref)].add(.touch_hits, 1);
+            h.exptime_s = self.shared.clock.realtime(exptime);
+            self.io.exptime_abs = self.shared.clock.absolute(h.exptime_s);
         } else {
-            self.class_counters[self.slabs.classOf(found.ref)].add(.get_hits, 1);
+            self.counters.class[self.shared.slabs.classOf(found.ref)].add(.get_hits, 1);
         }
         self.markFetched(found.ref);
         const written = writeReply(h, out, mode);
@@ -672,41 +742,41 @@ pub const Store = struct {
         return @intCast(written);
     }
 
-    fn countGetMiss(self: *Store, miss: Miss, touching: bool) void {
-        self.global_counters.add(.cmd_get, 1);
+    fn countGetMiss(self: *Session, miss: Miss, touching: bool) void {
+        self.counters.global.add(.cmd_get, 1);
         switch (miss) {
             .none => {},
-            .expired => self.global_counters.add(.get_expired, 1),
-            .flushed => self.global_counters.add(.get_flushed, 1),
+            .expired => self.counters.global.add(.get_expired, 1),
+            .flushed => self.counters.global.add(.get_flushed, 1),
         }
         if (touching) {
-            self.global_counters.add(.cmd_touch, 1);
-            self.global_counters.add(.touch_misses, 1);
+            self.counters.global.add(.cmd_touch, 1);
+            self.counters.global.add(.touch_misses, 1);
         } else {
-            self.global_counters.add(.get_misses, 1);
+            self.counters.global.add(.get_misses, 1);
         }
     }
 
-    fn fillIo(self: *Store, h: *const Header) void {
+    fn fillIo(self: *Session, h: *const Header) void {
         self.io.flags = items.flagsOf(h);
         self.io.value_len = h.value_len;
         self.io.key_len = h.key_len;
         self.io.setCas(h.cas);
-        self.io.exptime_abs = self.clock.absolute(h.exptime_s);
+        self.io.exptime_abs = self.shared.clock.absolute(h.exptime_s);
     }
 
-    pub fn touch(self: *Store, key: []const u8, exptime: i32) i32 {
+    pub fn touch(self: *Session, key: []const u8, exptime: i32) i32 {
         if (!keyValid(key)) return Status.bad_key;
-        self.global_counters.add(.cmd_touch, 1);
+        self.counters.global.add(.cmd_touch, 1);
         const found = self.lookup(self.bucketOfKey(key), key);
         if (found.ref == ref_none) {
-            self.global_counters.add(.touch_misses, 1);
+            self.counters.global.add(.touch_misses, 1);
             return Status.not_found;
         }
-        const h = self.arena.header(found.ref);
-        self.class_counters[self.slabs.classOf(found.ref)].add(.touch_hits, 1);
+        const h = self.shared.arena.header(found.ref);
+        self.counters.class[self.shared.slabs.classOf(found.ref)].add(.touch_hits, 1);
         self.markFetched(found.ref);
-        h.exptime_s = self.clock.realtime(exptime);
+        h.exptime_s = self.shared.clock.realtime(exptime);
         self.fillIo(h);
         return Status.ok;
     }
@@ -719,7 +789,7 @@ pub const Store = struct {
     /// its token, R wins it when the ttl left is below R's, a stale item without a token wins it;
     /// a win marks the item (later calls see Z). The value bytes go to `out` with meta_get_value.
     /// BUFFER_SMALL (io.need) changes nothing. Returns the value bytes written or NOT_FOUND.
-    pub fn metaGet(self: *Store, key: []const u8, out: []u8, opts: u32, exptime: i32, vivify_exptime: i32, recache_exptime: i32) i32 {
+    pub fn metaGet(self: *Session, key: []const u8, out: []u8, opts: u32, exptime: i32, vivify_exptime: i32, recache_exptime: i32) i32 {
         if (!keyValid(key)) return Status.bad_key;
         if (opts & ~meta_get_all != 0) return Status.invalid;
         const peek = opts & meta_get_peek != 0;
@@ -741,48 +811,48 @@ pub const Store = struct {
             self.io.meta = meta_created;
         }
         const ref = found.ref;
-        const h = self.arena.header(ref);
+        const h = self.shared.arena.header(ref);
         if (opts & meta_get_value != 0 and h.value_len > out.len) {
             self.io.need = h.value_len;
             return Status.buffer_small;
         }
         self.fillIo(h);
         self.io.meta |= metaBitsOf(h);
-        self.io.last_access_s = self.clock.current_time_s -| h.time_s;
-        self.io.class_id = self.slabs.classFor(memcachedSizeOf(h));
+        self.io.last_access_s = self.shared.clock.current_time_s -| h.time_s;
+        self.io.class_id = self.shared.slabs.classFor(memcachedSizeOf(h));
         if (opts & meta_get_value != 0) @memcpy(out[0..h.value_len], items.valueOf(h));
         if (peek) return @intCast(if (opts & meta_get_value != 0) h.value_len else 0);
         self.metaGetApply(ref, opts, exptime, vivify_exptime, recache_exptime);
         return @intCast(if (opts & meta_get_value != 0) h.value_len else 0);
     }
 
-    fn metaGetApply(self: *Store, ref: Ref, opts: u32, exptime: i32, vivify_exptime: i32, recache_exptime: i32) void {
-        const h = self.arena.header(ref);
+    fn metaGetApply(self: *Session, ref: Ref, opts: u32, exptime: i32, vivify_exptime: i32, recache_exptime: i32) void {
+        const h = self.shared.arena.header(ref);
         const created = self.io.meta & meta_created != 0;
         var won = false;
         const exptime_before = h.exptime_s;
         if (opts & meta_get_touch != 0) {
-            h.exptime_s = self.clock.realtime(exptime);
-            self.io.touch_abs = self.clock.absolute(h.exptime_s);
+            h.exptime_s = self.shared.clock.realtime(exptime);
+            self.io.touch_abs = self.shared.clock.absolute(h.exptime_s);
         }
         if (created and opts & meta_get_vivify != 0) {
-            h.exptime_s = self.clock.realtime(vivify_exptime);
-            self.io.vivify_abs = self.clock.absolute(h.exptime_s);
+            h.exptime_s = self.shared.clock.realtime(vivify_exptime);
+            self.io.vivify_abs = self.shared.clock.absolute(h.exptime_s);
             won = true;
         }
         if (opts & meta_get_recache != 0 and !created and h.item_flags & items.flag_win_token == 0) {
             const seen = if (opts & meta_get_touch_first != 0) h.exptime_s else exptime_before;
-            if (seen != 0 and seen < self.clock.realtime(recache_exptime)) won = true;
+            if (seen != 0 and seen < self.shared.clock.realtime(recache_exptime)) won = true;
         }
         if (h.item_flags & (items.flag_stale | items.flag_win_token) == items.flag_stale) won = true;
         if (won) {
             h.item_flags |= items.flag_win_token;
             self.io.meta |= meta_won;
         }
-        const class_counters = &self.class_counters[self.slabs.classOf(ref)];
-        self.global_counters.add(.cmd_get, 1);
+        const class_counters = &self.counters.class[self.shared.slabs.classOf(ref)];
+        self.counters.global.add(.cmd_get, 1);
         if (opts & meta_get_touch != 0) {
-            self.global_counters.add(.cmd_touch, 1);
+            self.counters.global.add(.cmd_touch, 1);
             class_counters.add(.touch_hits, 1);
         } else {
             class_counters.add(.get_hits, 1);
@@ -793,22 +863,22 @@ pub const Store = struct {
     /// md: removes the key (a tombstone when replicating), or with meta_delete_stale marks it
     /// stale at a new cas (its win token cleared, with meta_delete_touch a new exptime). With
     /// meta_delete_cas io's cas must match the item's (EXISTS). io's cas = the new cas.
-    pub fn metaDelete(self: *Store, key: []const u8, opts: u32, exptime: i32) i32 {
+    pub fn metaDelete(self: *Session, key: []const u8, opts: u32, exptime: i32) i32 {
         if (!keyValid(key)) return Status.bad_key;
         if (opts & ~@as(u32, 7) != 0) return Status.invalid;
         const bucket = self.bucketOfKey(key);
         const found = self.lookup(bucket, key);
         if (found.ref == ref_none) {
-            self.global_counters.add(.delete_misses, 1);
+            self.counters.global.add(.delete_misses, 1);
             return Status.not_found;
         }
-        const h = self.arena.header(found.ref);
+        const h = self.shared.arena.header(found.ref);
         if (opts & meta_delete_cas != 0 and self.io.cas() != h.cas) {
-            self.global_counters.add(.delete_misses, 1);
+            self.counters.global.add(.delete_misses, 1);
             return Status.exists;
         }
         if (opts & meta_delete_stale == 0) return self.delete(key);
-        if (opts & meta_delete_touch != 0) h.exptime_s = self.clock.realtime(exptime);
+        if (opts & meta_delete_touch != 0) h.exptime_s = self.shared.clock.realtime(exptime);
         h.item_flags |= items.flag_stale;
         h.item_flags &= ~items.flag_win_token;
         h.cas = self.nextCas();
@@ -819,51 +889,51 @@ pub const Store = struct {
     /// ma: incr/decr (see `delta`) with meta_delta_cas comparing io's cas first (EXISTS) and
     /// meta_delta_touch setting the exptime after; io.exptime_abs = the exptime before the call,
     /// io.touch_abs after it.
-    pub fn metaDelta(self: *Store, key: []const u8, opts: u32, exptime: i32, out: []u8) i32 {
+    pub fn metaDelta(self: *Session, key: []const u8, opts: u32, exptime: i32, out: []u8) i32 {
         if (!keyValid(key)) return Status.bad_key;
         if (opts & ~@as(u32, 7) != 0) return Status.invalid;
         const incr = opts & meta_delta_incr != 0;
         if (opts & meta_delta_cas != 0) {
             const expected = self.io.cas();
             const found = self.lookup(self.bucketOfKey(key), key);
-            if (found.ref != ref_none and expected != 0 and expected != self.arena.header(found.ref).cas) return Status.exists;
+            if (found.ref != ref_none and expected != 0 and expected != self.shared.arena.header(found.ref).cas) return Status.exists;
         }
         const n = self.delta(key, incr, out);
         if (n < 0) return n;
         const found = self.lookup(self.bucketOfKey(key), key);
         assert(found.ref != ref_none);
-        const h = self.arena.header(found.ref);
-        self.io.exptime_abs = self.clock.absolute(h.exptime_s);
-        if (opts & meta_delta_touch != 0) h.exptime_s = self.clock.realtime(exptime);
-        self.io.touch_abs = self.clock.absolute(h.exptime_s);
+        const h = self.shared.arena.header(found.ref);
+        self.io.exptime_abs = self.shared.clock.absolute(h.exptime_s);
+        if (opts & meta_delta_touch != 0) h.exptime_s = self.shared.clock.realtime(exptime);
+        self.io.touch_abs = self.shared.clock.absolute(h.exptime_s);
         return n;
     }
 
     /// A replication peer's meta state (`rcb1_meta <key> <cas> <bits>`): sets the stale / win
     /// token bits of the key's item when its cas is io's (the version the state belongs to).
     /// OK, or NOT_FOUND when the key holds another version (or none).
-    pub fn metaMark(self: *Store, key: []const u8, bits: u32) i32 {
+    pub fn metaMark(self: *Session, key: []const u8, bits: u32) i32 {
         if (!keyValid(key)) return Status.bad_key;
         if (bits & ~@as(u32, items.meta_state_flags) != 0) return Status.invalid;
         const found = self.lookup(self.bucketOfKey(key), key);
         if (found.ref == ref_none) return Status.not_found;
-        const h = self.arena.header(found.ref);
+        const h = self.shared.arena.header(found.ref);
         if (h.cas != self.io.cas()) return Status.not_found;
         h.item_flags |= @intCast(bits);
         return Status.ok;
     }
 
     /// Removes the key, or (tombstones enabled) makes it a tombstone at a new cas, left in io.
-    pub fn delete(self: *Store, key: []const u8) i32 {
+    pub fn delete(self: *Session, key: []const u8) i32 {
         if (!keyValid(key)) return Status.bad_key;
         const bucket = self.bucketOfKey(key);
         const found = self.lookup(bucket, key);
         if (found.ref == ref_none) {
-            self.global_counters.add(.delete_misses, 1);
+            self.counters.global.add(.delete_misses, 1);
             return Status.not_found;
         }
-        self.class_counters[self.slabs.classOf(found.ref)].add(.delete_hits, 1);
-        if (!self.tombstones_enabled) {
+        self.counters.class[self.shared.slabs.classOf(found.ref)].add(.delete_hits, 1);
+        if (!self.shared.tombstones_enabled) {
             self.removeItem(bucket, found.ref);
             return Status.ok;
         }
@@ -875,38 +945,38 @@ pub const Store = struct {
 
     /// A peer's delete at io's cas: the key (live, a tombstone or absent) becomes a tombstone
     /// with that cas, unless its version is as new or the cas is below the flush floor.
-    pub fn tomb(self: *Store, key: []const u8) i32 {
+    pub fn tomb(self: *Session, key: []const u8) i32 {
         if (!keyValid(key)) return Status.bad_key;
         const cas = self.io.cas();
         if (cas == 0) return Status.invalid;
-        if (cas < self.flush_floor_cas) return Status.not_stored;
+        if (cas < self.shared.flush_floor_cas) return Status.not_stored;
         const bucket = self.bucketOfKey(key);
         const old = self.lookupAny(bucket, key).ref;
         if (old != ref_none) {
-            const h = self.arena.header(old);
+            const h = self.shared.arena.header(old);
             // The higher cas wins; on a tie the tombstone (see newerVersion).
             if (h.cas > cas or (h.cas == cas and isTombstone(h))) return Status.not_stored;
         }
-        self.cas_counter = @max(self.cas_counter, cas);
+        self.shared.cas_counter = @max(self.shared.cas_counter, cas);
         self.entomb(bucket, old, key, cas);
         return Status.ok;
     }
 
     /// Links a tombstone for `key` with `cas` in place of `old` (if any). Without memory for
     /// one (-M, or every tail item pinned) the old item is just removed: tombstones_dropped.
-    fn entomb(self: *Store, bucket: u32, old: Ref, key: []const u8, cas: u64) void {
+    fn entomb(self: *Session, bucket: u32, old: Ref, key: []const u8, cas: u64) void {
         const total = items.totalBytes(key.len, 0, 0);
         const ref = if (old != ref_none) self.allocBeside(old, total) catch ref_none else blk: {
-            const class_id = self.slabs.classFor(total);
+            const class_id = self.shared.slabs.classFor(total);
             assert(class_id != 0);
             break :blk self.allocChunk(class_id);
         };
         if (ref == ref_none) {
-            self.global_counters.add(.tombstones_dropped, 1);
+            self.counters.global.add(.tombstones_dropped, 1);
             if (old != ref_none) self.removeItem(bucket, old);
             return;
         }
-        const h = self.arena.header(ref);
+        const h = self.shared.arena.header(ref);
         items.init(h, key, 0, 0, 0);
         h.item_flags |= items.flag_tombstone;
         self.linkOrReplace(bucket, old, ref, cas);
@@ -914,45 +984,45 @@ pub const Store = struct {
 
     // ---- store ----
 
-    pub fn store(self: *Store, op_raw: u32, key: []const u8, value: []const u8, flags: u32, exptime: i32) i32 {
+    pub fn store(self: *Session, op_raw: u32, key: []const u8, value: []const u8, flags: u32, exptime: i32) i32 {
         const op = opOf(op_raw) orelse return Status.invalid;
         if (!keyValid(key)) return Status.bad_key;
         if (value.len > std.math.maxInt(u32)) return Status.too_large;
         const bucket = self.bucketOfKey(key);
-        @prefetch(&self.table.buckets[bucket], .{});
+        @prefetch(&self.shared.table.buckets[bucket], .{});
         const ref = self.allocItem(op, key, @intCast(value.len), flags, exptime) catch |err| return statusOf(err);
         self.prefetchChainHead(bucket);
-        @memcpy(items.valueOf(self.arena.header(ref)), value);
+        @memcpy(items.valueOf(self.shared.arena.header(ref)), value);
         return self.commitItem(op, ref, bucket); // nothing linked since: the table has not grown
     }
 
     /// Starts loading the first item header of `bucket`'s chain: commitItem's lookup usually
     /// finds the key there, and the miss then overlaps the value copy instead of stalling after it.
-    fn prefetchChainHead(self: *const Store, bucket: u32) void {
-        const head = self.table.buckets[bucket];
-        if (head != ref_none) @prefetch(self.arena.header(head), .{});
+    fn prefetchChainHead(self: *const Session, bucket: u32) void {
+        const head = self.shared.table.buckets[bucket];
+        if (head != ref_none) @prefetch(self.shared.arena.header(head), .{});
     }
 
     /// Links the complete, unlinked item `ref` (its key in `bucket`) with `op`'s semantics
     /// (memcached's do_store_item). Frees `ref` unless it ends up linked. On success io.cas = the
     /// new cas.
-    fn commitItem(self: *Store, op: Op, ref: Ref, bucket: u32) i32 {
-        const h = self.arena.header(ref);
+    fn commitItem(self: *Session, op: Op, ref: Ref, bucket: u32) i32 {
+        const h = self.shared.arena.header(ref);
         assert(h.item_flags & ~items.flag_client_flags == 0);
         const key = items.keyOf(h);
         assert(bucket == self.bucketOfKey(key));
         const old = self.lookupAny(bucket, key).ref;
         const linked = self.commitOp(op, bucket, old, ref);
-        if (h.item_flags & items.flag_linked == 0) self.slabs.free(&self.arena, ref);
+        if (h.item_flags & items.flag_linked == 0) self.shared.slabs.free(&self.shared.arena, ref);
         const result = linked catch |err| return statusOf(err);
-        self.io.setCas(self.arena.header(result).cas);
+        self.io.setCas(self.shared.arena.header(result).cas);
         return Status.ok;
     }
 
     /// `old` is the key's item or tombstone (ref_none: neither). Clients' ops see a tombstone
     /// as a miss and store over it; REP_IF_NEWER orders against it by cas.
-    fn commitOp(self: *Store, op: Op, bucket: u32, old: Ref, new: Ref) Error!Ref {
-        const live = if (old != ref_none and !isTombstone(self.arena.header(old))) old else ref_none;
+    fn commitOp(self: *Session, op: Op, bucket: u32, old: Ref, new: Ref) Error!Ref {
+        const live = if (old != ref_none and !isTombstone(self.shared.arena.header(old))) old else ref_none;
         switch (op) {
             .set => self.linkOrReplace(bucket, old, new, self.nextCas()),
             .add => {
@@ -969,7 +1039,7 @@ pub const Store = struct {
             .append, .prepend => return self.commitConcat(op, bucket, live, new),
             .append_cas, .prepend_cas => {
                 const expected = self.io.cas();
-                if (live != ref_none and expected != 0 and expected != self.arena.header(live).cas) return error.Exists;
+                if (live != ref_none and expected != 0 and expected != self.shared.arena.header(live).cas) return error.Exists;
                 return self.commitConcat(if (op == .append_cas) .append else .prepend, bucket, live, new);
             },
             .cas => try self.commitCas(bucket, live, new),
@@ -977,37 +1047,37 @@ pub const Store = struct {
             .rep => self.linkOrReplace(bucket, old, new, self.givenCas()),
             .rep_if_newer => {
                 const given = self.io.cas();
-                if (old != ref_none and !newerVersion(self.arena.header(new), given, self.arena.header(old))) return error.NotStored;
-                if (given != 0 and given < self.flush_floor_cas) return error.NotStored;
+                if (old != ref_none and !newerVersion(self.shared.arena.header(new), given, self.shared.arena.header(old))) return error.NotStored;
+                if (given != 0 and given < self.shared.flush_floor_cas) return error.NotStored;
                 self.linkOrReplace(bucket, old, new, self.givenCas());
             },
         }
         return new;
     }
 
-    fn commitCas(self: *Store, bucket: u32, old: Ref, new: Ref) Error!void {
+    fn commitCas(self: *Session, bucket: u32, old: Ref, new: Ref) Error!void {
         if (old == ref_none) {
-            self.global_counters.add(.cas_misses, 1);
+            self.counters.global.add(.cas_misses, 1);
             return error.NotFound;
         }
         const expected = self.io.cas();
-        const old_h = self.arena.header(old);
+        const old_h = self.shared.arena.header(old);
         if (expected == 0 or expected != old_h.cas) {
-            self.class_counters[self.slabs.classOf(old)].add(.cas_badval, 1);
+            self.counters.class[self.shared.slabs.classOf(old)].add(.cas_badval, 1);
             return error.Exists;
         }
-        self.class_counters[self.slabs.classOf(old)].add(.cas_hits, 1);
+        self.counters.class[self.shared.slabs.classOf(old)].add(.cas_hits, 1);
         self.linkOrReplace(bucket, old, new, self.nextCas());
     }
 
     /// `ms I C<cas>`: the cas matches (a plain cas store) or is below the item's: the value is
     /// stored as stale, keeping the old exptime and win token (memcached's set_stale).
-    fn commitCasStale(self: *Store, bucket: u32, old: Ref, new: Ref) Error!void {
+    fn commitCasStale(self: *Session, bucket: u32, old: Ref, new: Ref) Error!void {
         const expected = self.io.cas();
-        if (old == ref_none or expected == 0 or expected >= self.arena.header(old).cas) return self.commitCas(bucket, old, new);
-        const old_h = self.arena.header(old);
-        const h = self.arena.header(new);
-        self.class_counters[self.slabs.classOf(old)].add(.cas_hits, 1);
+        if (old == ref_none or expected == 0 or expected >= self.shared.arena.header(old).cas) return self.commitCas(bucket, old, new);
+        const old_h = self.shared.arena.header(old);
+        const h = self.shared.arena.header(new);
+        self.counters.class[self.shared.slabs.classOf(old)].add(.cas_hits, 1);
         h.exptime_s = old_h.exptime_s;
         const token = old_h.item_flags & items.flag_win_token;
         self.linkOrReplace(bucket, old, new, self.nextCas());
@@ -1016,15 +1086,15 @@ pub const Store = struct {
 
     /// append/prepend: a new item holding old + data (or data + old) with the old flags and
     /// exptime, possibly of a bigger class. `data` stays unlinked (the caller frees it).
-    fn commitConcat(self: *Store, op: Op, bucket: u32, old: Ref, data: Ref) Error!Ref {
+    fn commitConcat(self: *Session, op: Op, bucket: u32, old: Ref, data: Ref) Error!Ref {
         if (old == ref_none) return error.NotStored;
-        const old_h = self.arena.header(old);
-        const data_h = self.arena.header(data);
+        const old_h = self.shared.arena.header(old);
+        const data_h = self.shared.arena.header(data);
         const value_len = @as(u64, old_h.value_len) + data_h.value_len;
         const flags = items.flagsOf(old_h);
         const total = items.totalBytes(old_h.key_len, value_len, flags);
         const ref = try self.allocBeside(old, total);
-        const h = self.arena.header(ref);
+        const h = self.shared.arena.header(ref);
         items.init(h, items.keyOf(old_h), @intCast(value_len), flags, old_h.exptime_s);
         const first = if (op == .append) old_h else data_h;
         const second = if (op == .append) data_h else old_h;
@@ -1036,19 +1106,19 @@ pub const Store = struct {
 
     // ---- reserve / fill / commit / abort ----
 
-    pub fn reserve(self: *Store, op_raw: u32, key: []const u8, flags: u32, exptime: i32, value_len: u32) i32 {
+    pub fn reserve(self: *Session, op_raw: u32, key: []const u8, flags: u32, exptime: i32, value_len: u32) i32 {
         const op = opOf(op_raw) orelse return Status.invalid;
         if (!keyValid(key)) return Status.bad_key;
-        if (self.pending.free_count == 0) return Status.no_memory;
+        if (self.shared.pending.free_count == 0) return Status.no_memory;
         const ref = self.allocItem(op, key, value_len, flags, exptime) catch |err| return statusOf(err);
-        self.arena.header(ref).item_flags |= items.flag_pending;
-        const slot = self.pending.acquire(ref, @intFromEnum(op)).?;
+        self.shared.arena.header(ref).item_flags |= items.flag_pending;
+        const slot = self.shared.pending.acquire(ref, @intFromEnum(op)).?;
         return @intCast(slot);
     }
 
-    pub fn fill(self: *Store, slot_index: i32, bytes: []const u8) i32 {
-        const slot = self.pending.get(slot_index) orelse return Status.invalid;
-        const h = self.arena.header(slot.ref);
+    pub fn fill(self: *Session, slot_index: i32, bytes: []const u8) i32 {
+        const slot = self.shared.pending.get(slot_index) orelse return Status.invalid;
+        const h = self.shared.arena.header(slot.ref);
         if (bytes.len > h.value_len - slot.filled_bytes) return Status.invalid;
         @memcpy(items.valueOf(h)[slot.filled_bytes..][0..bytes.len], bytes);
         slot.filled_bytes += @intCast(bytes.len);
@@ -1056,42 +1126,42 @@ pub const Store = struct {
     }
 
     /// Links a filled reservation with its op's semantics; an incomplete one is aborted (INVALID).
-    pub fn commit(self: *Store, slot_index: i32) i32 {
-        const slot = self.pending.get(slot_index) orelse return Status.invalid;
+    pub fn commit(self: *Session, slot_index: i32) i32 {
+        const slot = self.shared.pending.get(slot_index) orelse return Status.invalid;
         const ref = slot.ref;
         const op: Op = @enumFromInt(slot.op);
-        const h = self.arena.header(ref);
+        const h = self.shared.arena.header(ref);
         const complete = slot.filled_bytes == h.value_len;
-        self.pending.release(slot);
+        self.shared.pending.release(slot);
         h.item_flags &= ~items.flag_pending;
         if (!complete) {
-            self.slabs.free(&self.arena, ref);
+            self.shared.slabs.free(&self.shared.arena, ref);
             return Status.invalid;
         }
         return self.commitItem(op, ref, self.bucketOfKey(items.keyOf(h)));
     }
 
-    pub fn abort(self: *Store, slot_index: i32) i32 {
-        const slot = self.pending.get(slot_index) orelse return Status.invalid;
+    pub fn abort(self: *Session, slot_index: i32) i32 {
+        const slot = self.shared.pending.get(slot_index) orelse return Status.invalid;
         const ref = slot.ref;
-        self.pending.release(slot);
-        self.arena.header(ref).item_flags &= ~items.flag_pending;
-        self.slabs.free(&self.arena, ref);
+        self.shared.pending.release(slot);
+        self.shared.arena.header(ref).item_flags &= ~items.flag_pending;
+        self.shared.slabs.free(&self.shared.arena, ref);
         return Status.ok;
     }
 
     // ---- incr / decr ----
 
     /// incr/decr by io.num (u64): incr wraps, decr floors at 0. Writes the new digits to `out`.
-    pub fn delta(self: *Store, key: []const u8, incr: bool, out: []u8) i32 {
+    pub fn delta(self: *Session, key: []const u8, incr: bool, out: []u8) i32 {
         if (!keyValid(key)) return Status.bad_key;
         const bucket = self.bucketOfKey(key);
         const found = self.lookup(bucket, key);
         if (found.ref == ref_none) {
-            if (incr) self.global_counters.add(.incr_misses, 1) else self.global_counters.add(.decr_misses, 1);
+            if (incr) self.counters.global.add(.incr_misses, 1) else self.counters.global.add(.decr_misses, 1);
             return Status.not_found;
         }
-        const h = self.arena.header(found.ref);
+        const h = self.shared.arena.header(found.ref);
         const value = number.parseU64(items.valueOf(h)) orelse return Status.non_numeric;
         const amount = self.io.num();
         const result = if (incr) value +% amount else value -| amount;
@@ -1101,19 +1171,19 @@ pub const Store = struct {
             self.io.need = @intCast(digits.len);
             return Status.buffer_small;
         }
-        const counters = &self.class_counters[self.slabs.classOf(found.ref)];
+        const counters = &self.counters.class[self.shared.slabs.classOf(found.ref)];
         if (incr) counters.add(.incr_hits, 1) else counters.add(.decr_hits, 1);
         const ref = self.deltaStore(bucket, found.ref, digits) catch |err| return statusOf(err);
         @memcpy(out[0..digits.len], digits);
         self.io.setNum(result);
-        self.io.setCas(self.arena.header(ref).cas);
+        self.io.setCas(self.shared.arena.header(ref).cas);
         return @intCast(digits.len);
     }
 
     /// In place, padded with spaces, when the digits fit the old value (memcached 1.6);
     /// otherwise a new item with the old flags and exptime.
-    fn deltaStore(self: *Store, bucket: u32, old: Ref, digits: []const u8) Error!Ref {
-        const old_h = self.arena.header(old);
+    fn deltaStore(self: *Session, bucket: u32, old: Ref, digits: []const u8) Error!Ref {
+        const old_h = self.shared.arena.header(old);
         if (digits.len <= old_h.value_len) {
             const value = items.valueOf(old_h);
             @memcpy(value[0..digits.len], digits);
@@ -1124,7 +1194,7 @@ pub const Store = struct {
         }
         const flags = items.flagsOf(old_h);
         const ref = try self.allocBeside(old, items.totalBytes(old_h.key_len, digits.len, flags));
-        const h = self.arena.header(ref);
+        const h = self.shared.arena.header(ref);
         items.init(h, items.keyOf(old_h), @intCast(digits.len), flags, old_h.exptime_s);
         @memcpy(items.valueOf(h), digits);
         self.linkOrReplace(bucket, old, ref, self.nextCas());
@@ -1133,23 +1203,23 @@ pub const Store = struct {
 
     // ---- cursor walk ----
 
-    pub fn cursorStart(self: *Store) void {
-        self.walk.generation +%= 1;
-        if (self.walk.generation == 0) {
+    pub fn cursorStart(self: *Session) void {
+        self.shared.walk.generation +%= 1;
+        if (self.shared.walk.generation == 0) {
             self.clearWalkMarks();
-            self.walk.generation = 1;
+            self.shared.walk.generation = 1;
         }
-        self.walk.bucket = 0;
-        self.walk.active = true;
+        self.shared.walk.bucket = 0;
+        self.shared.walk.active = true;
     }
 
     /// Sets every linked item's walk mark to 0 (none): once in 255 walks, before the
     /// generation byte wraps. Costs one pass over the table.
-    fn clearWalkMarks(self: *Store) void {
-        for (self.table.buckets[0..self.table.count()]) |head| {
+    fn clearWalkMarks(self: *Session) void {
+        for (self.shared.table.buckets[0..self.shared.table.count()]) |head| {
             var ref = head;
             while (ref != ref_none) {
-                const h = self.arena.header(ref);
+                const h = self.shared.arena.header(ref);
                 h.walk_mark = 0;
                 ref = h.chain_next;
             }
@@ -1159,15 +1229,15 @@ pub const Store = struct {
     /// Removes every linked item (and tombstone) whose cas is below io's cas, and raises the
     /// flush floor to it: a replication peer's immediate flush_all, at the cas of that moment.
     /// Costs one pass over the table; returns how many items it removed.
-    pub fn removeBelowCas(self: *Store) i32 {
+    pub fn removeBelowCas(self: *Session) i32 {
         const floor = self.io.cas();
         self.raiseFlushFloor();
         assert(self.io.cas() >= floor);
         var removed: i32 = 0;
-        for (0..self.table.count()) |bucket| {
-            var ref = self.table.buckets[bucket];
+        for (0..self.shared.table.count()) |bucket| {
+            var ref = self.shared.table.buckets[bucket];
             while (ref != ref_none) {
-                const h = self.arena.header(ref);
+                const h = self.shared.arena.header(ref);
                 const next = h.chain_next;
                 if (h.cas < floor) {
                     self.removeItem(@intCast(bucket), ref);
@@ -1180,10 +1250,10 @@ pub const Store = struct {
     }
 
     /// Removes every linked item (see `flush`). Costs one pass over the table.
-    fn removeAll(self: *Store) void {
-        for (0..self.table.count()) |bucket| {
-            while (self.table.buckets[bucket] != ref_none) {
-                self.removeItem(@intCast(bucket), self.table.buckets[bucket]);
+    fn removeAll(self: *Session) void {
+        for (0..self.shared.table.count()) |bucket| {
+            while (self.shared.table.buckets[bucket] != ref_none) {
+                self.removeItem(@intCast(bucket), self.shared.table.buckets[bucket]);
             }
         }
     }
@@ -1191,29 +1261,29 @@ pub const Store = struct {
     /// The next live item not yet returned by this walk: key bytes then value bytes into `out`.
     /// `mode`: 0 writes key bytes then value bytes; get_mode_rep (+ rep_relative/rep_signed_flags)
     /// writes the item's `rep` line instead (the full copy to a replication peer).
-    pub fn cursorNext(self: *Store, out: []u8, mode: u32) i32 {
+    pub fn cursorNext(self: *Session, out: []u8, mode: u32) i32 {
         if (mode & ~(get_mode_rep | get_mode_rep_relative | get_mode_rep_signed_flags) != 0) return Status.invalid;
-        if (!self.walk.active) return Status.cursor_done;
-        const bucket_count: u32 = self.table.count();
+        if (!self.shared.walk.active) return Status.cursor_done;
+        const bucket_count: u32 = self.shared.table.count();
         var budget: u32 = cursor_buckets_per_call_max;
-        while (budget > 0 and self.walk.bucket < bucket_count) : (budget -= 1) {
-            const ref = self.unwalkedIn(self.walk.bucket);
+        while (budget > 0 and self.shared.walk.bucket < bucket_count) : (budget -= 1) {
+            const ref = self.unwalkedIn(self.shared.walk.bucket);
             if (ref != ref_none) return self.emitWalked(ref, out, mode);
-            self.walk.bucket += 1;
+            self.shared.walk.bucket += 1;
         }
-        if (self.walk.bucket < bucket_count) return Status.cursor_again;
-        self.walk.active = false;
+        if (self.shared.walk.bucket < bucket_count) return Status.cursor_again;
+        self.shared.walk.active = false;
         return Status.cursor_done;
     }
 
-    fn unwalkedIn(self: *Store, bucket: u32) Ref {
-        var ref = self.table.buckets[bucket];
+    fn unwalkedIn(self: *Session, bucket: u32) Ref {
+        var ref = self.shared.table.buckets[bucket];
         while (ref != ref_none) {
-            const h = self.arena.header(ref);
+            const h = self.shared.arena.header(ref);
             const next = h.chain_next;
             if (self.isDead(h) != null) {
                 self.removeItem(bucket, ref);
-            } else if (h.walk_mark != self.walk.generation) {
+            } else if (h.walk_mark != self.shared.walk.generation) {
                 return ref;
             }
             ref = next;
@@ -1223,17 +1293,17 @@ pub const Store = struct {
 
     /// A tombstone goes only to a repcached-bun peer (rep_relative mode); otherwise it is passed
     /// over (CURSOR_AGAIN: call again).
-    fn emitWalked(self: *Store, ref: Ref, out: []u8, mode: u32) i32 {
-        const h = self.arena.header(ref);
+    fn emitWalked(self: *Session, ref: Ref, out: []u8, mode: u32) i32 {
+        const h = self.shared.arena.header(ref);
         if (isTombstone(h) and mode & get_mode_rep_relative == 0) {
-            h.walk_mark = self.walk.generation;
+            h.walk_mark = self.shared.walk.generation;
             return Status.cursor_again;
         }
         const need = @as(usize, h.key_len) + h.value_len;
         self.fillIo(h);
         if (mode & get_mode_rep != 0) {
             const written = writeRepLine(self, h, out, mode);
-            if (written >= 0) h.walk_mark = self.walk.generation;
+            if (written >= 0) h.walk_mark = self.shared.walk.generation;
             return written;
         }
         if (need > out.len) {
@@ -1242,7 +1312,7 @@ pub const Store = struct {
         }
         @memcpy(out[0..h.key_len], items.keyOf(h));
         @memcpy(out[h.key_len..need], items.valueOf(h));
-        h.walk_mark = self.walk.generation;
+        h.walk_mark = self.shared.walk.generation;
         return @intCast(need);
     }
 
@@ -1250,18 +1320,18 @@ pub const Store = struct {
 
     /// Reclaims dead items, walking buckets round-robin; each bucket and each item looked at
     /// costs one unit of `budget`. Returns how many items it reclaimed.
-    pub fn sweep(self: *Store, budget: u32) i32 {
+    pub fn sweep(self: *Session, budget: u32) i32 {
         var spent: u32 = 0;
         var reclaimed: i32 = 0;
         while (spent < budget) : (spent += 1) {
-            const bucket = self.sweep_bucket;
-            self.sweep_bucket = if (bucket + 1 < self.table.count()) bucket + 1 else 0;
-            var ref = self.table.buckets[bucket];
+            const bucket = self.shared.sweep_bucket;
+            self.shared.sweep_bucket = if (bucket + 1 < self.shared.table.count()) bucket + 1 else 0;
+            var ref = self.shared.table.buckets[bucket];
             while (ref != ref_none) : (spent +|= 1) {
-                const h = self.arena.header(ref);
+                const h = self.shared.arena.header(ref);
                 const next = h.chain_next;
                 if (self.isDead(h)) |miss| {
-                    const counters = &self.class_counters[self.slabs.classOf(ref)];
+                    const counters = &self.counters.class[self.shared.slabs.classOf(ref)];
                     counters.add(.crawler_reclaimed, 1);
                     if (miss == .expired and h.item_flags & items.flag_fetched == 0) counters.add(.expired_unfetched, 1);
                     self.removeItem(bucket, ref);
@@ -1279,31 +1349,31 @@ pub const Store = struct {
     /// `stats items` soon, as in memcached, without waiting for the bucket sweep. Classes take
     /// turns at going first (`reclaim_class_next`) so one class's backlog cannot starve the others.
     /// Each item looked at costs one unit of `budget`; returns how many items it reclaimed.
-    pub fn reclaimTails(self: *Store, budget: u32) i32 {
-        const class_count = self.slabs.class_count;
+    pub fn reclaimTails(self: *Session, budget: u32) i32 {
+        const class_count = self.shared.slabs.class_count;
         var left = budget;
         var reclaimed: i32 = 0;
         var turn: u8 = 0;
         while (turn < class_count and left > 0) : (turn += 1) {
-            const class_id: u8 = @intCast((self.reclaim_class_next + turn) % class_count + 1);
+            const class_id: u8 = @intCast((self.shared.reclaim_class_next + turn) % class_count + 1);
             reclaimed += self.reclaimTail(class_id, &left);
         }
-        self.reclaim_class_next = (self.reclaim_class_next + 1) % class_count;
+        self.shared.reclaim_class_next = (self.shared.reclaim_class_next + 1) % class_count;
         return reclaimed;
     }
 
     /// Reclaims dead items from `class_id`'s tail while `left` allows; stops at the first live one.
-    fn reclaimTail(self: *Store, class_id: u8, left: *u32) i32 {
+    fn reclaimTail(self: *Session, class_id: u8, left: *u32) i32 {
         var reclaimed: i32 = 0;
         while (left.* > 0) : (left.* -= 1) {
-            const ref = self.lru.tail(class_id);
+            const ref = self.shared.lru.tail(class_id);
             if (ref == ref_none) break;
-            const h = self.arena.header(ref);
+            const h = self.shared.arena.header(ref);
             assert(h.item_flags & items.flag_pinned == 0);
             if (self.isDead(h) == null) break;
             if (!isTombstone(h)) {
                 // memcached's lru_pull_tail counts a flushed item like an expired one.
-                const counters = &self.class_counters[class_id];
+                const counters = &self.counters.class[class_id];
                 counters.add(.reclaimed, 1);
                 if (h.item_flags & items.flag_fetched == 0) counters.add(.expired_unfetched, 1);
             }
@@ -1313,21 +1383,24 @@ pub const Store = struct {
         return reclaimed;
     }
 
-    pub fn evictionsTake(self: *Store, out: []u8) i32 {
-        if (!self.eviction_log.enabled()) return 0;
-        return @intCast(self.eviction_log.take(out));
+    pub fn evictionsTake(self: *Session, out: []u8) i32 {
+        if (!self.shared.eviction_log.enabled()) return 0;
+        return @intCast(self.shared.eviction_log.take(out));
     }
 
     // ---- stats ----
 
-    pub fn classCount(self: *const Store) u32 {
-        return self.slabs.class_count;
+    pub fn classCount(self: *const Session) u32 {
+        return self.shared.slabs.class_count;
     }
 
-    pub fn statsClass(self: *const Store, class_id: u32, out: *[stats.class_count]u64) i32 {
-        if (class_id < 1 or class_id > self.slabs.class_count) return Status.invalid;
-        const class = &self.slabs.classes[class_id];
-        out.* = self.class_counters[class_id].values;
+    pub fn statsClass(self: *const Session, class_id: u32, out: *[stats.class_count]u64) i32 {
+        if (class_id < 1 or class_id > self.shared.slabs.class_count) return Status.invalid;
+        const class = &self.shared.slabs.classes[class_id];
+        var sum: stats.Counters = undefined;
+        self.countersSum(&sum);
+        out.* = sum.class[class_id].values;
+        out[@intFromEnum(stats.Class.evicted_time)] = self.shared.evicted_time[class_id];
         const gauges = [_]struct { stats.Class, u64 }{
             .{ .chunk_size, class.chunk_size },
             .{ .chunks_per_page, class.chunks_per_page },
@@ -1336,8 +1409,8 @@ pub const Store = struct {
             .{ .used_chunks, class.used_count },
             .{ .free_chunks, class.free_count },
             .{ .free_chunks_end, class.end_count },
-            .{ .mem_requested, self.mem_requested[class_id] },
-            .{ .number, self.lru.counts[class_id] },
+            .{ .mem_requested, self.shared.mem_requested[class_id] },
+            .{ .number, self.shared.lru.counts[class_id] },
             .{ .age, self.tailAge(@intCast(class_id)) },
         };
         comptime assert(gauges.len == @intFromEnum(stats.class_first_counter));
@@ -1345,48 +1418,54 @@ pub const Store = struct {
         return Status.ok;
     }
 
-    fn tailAge(self: *const Store, class_id: u8) u64 {
-        const tail = self.lru.tail(class_id);
+    fn tailAge(self: *const Session, class_id: u8) u64 {
+        const tail = self.shared.lru.tail(class_id);
         if (tail == ref_none) return 0;
-        return self.clock.current_time_s -| self.arena.header(tail).time_s;
+        return self.shared.clock.current_time_s -| self.shared.arena.header(tail).time_s;
     }
 
-    pub fn statsGlobal(self: *const Store, out: *[stats.global_count]u64) void {
-        out.* = self.global_counters.values;
+    pub fn statsGlobal(self: *const Session, out: *[stats.global_count]u64) void {
+        var sum: stats.Counters = undefined;
+        self.countersSum(&sum);
+        out.* = sum.global.values;
         var lru_items: u64 = 0;
         var bytes: u64 = 0;
         var active_slabs: u64 = 0;
-        for (1..@as(usize, self.slabs.class_count) + 1) |id| {
-            lru_items += self.lru.counts[id];
-            bytes += self.mem_requested[id];
-            if (self.slabs.classes[id].pages > 0) active_slabs += 1;
-            inline for (stats.summed) |pair| out[@intFromEnum(pair[0])] += self.class_counters[id].get(pair[1]);
+        for (1..@as(usize, self.shared.slabs.class_count) + 1) |id| {
+            lru_items += self.shared.lru.counts[id];
+            bytes += self.shared.mem_requested[id];
+            if (self.shared.slabs.classes[id].pages > 0) active_slabs += 1;
+            inline for (stats.summed) |pair| out[@intFromEnum(pair[0])] += sum.class[id].get(pair[1]);
         }
-        assert(lru_items == self.linked_count);
-        assert(self.tombstone_count <= self.linked_count);
+        assert(lru_items == self.shared.linked_count);
+        assert(self.shared.tombstone_count <= self.shared.linked_count);
         const gauges = [_]struct { stats.Global, u64 }{
-            .{ .curr_items, self.linked_count - self.tombstone_count },
+            .{ .curr_items, self.shared.linked_count - self.shared.tombstone_count },
             .{ .bytes, bytes },
-            .{ .total_malloced, @as(u64, self.slabs.pages_used) * self.slabs.page_size },
-            .{ .limit_maxbytes, self.memory_bytes_max },
-            .{ .hash_power_level, self.table.powerLevel() },
-            .{ .hash_bytes, @as(u64, self.table.count()) * @sizeOf(Ref) },
+            .{ .total_malloced, @as(u64, self.shared.slabs.pages_used) * self.shared.slabs.page_size },
+            .{ .limit_maxbytes, self.shared.memory_bytes_max },
+            .{ .hash_power_level, self.shared.table.powerLevel() },
+            .{ .hash_bytes, @as(u64, self.shared.table.count()) * @sizeOf(Ref) },
             .{ .active_slabs, active_slabs },
-            .{ .pending_items, self.pending.usedCount() },
-            .{ .evicted_log_pending, self.eviction_log.count },
-            .{ .curr_time_rel, self.clock.current_time_s },
-            .{ .tombstones, self.tombstone_count },
+            .{ .pending_items, self.shared.pending.usedCount() },
+            .{ .evicted_log_pending, self.shared.eviction_log.count },
+            .{ .curr_time_rel, self.shared.clock.current_time_s },
+            .{ .tombstones, self.shared.tombstone_count },
         };
         comptime assert(gauges.len == @intFromEnum(stats.global_first_counter));
         for (gauges) |gauge| out[@intFromEnum(gauge[0])] = gauge[1];
-        out[@intFromEnum(stats.Global.evicted_log_dropped)] = self.eviction_log.dropped;
+        out[@intFromEnum(stats.Global.evicted_log_dropped)] = self.shared.eviction_log.dropped;
     }
 
     /// memcached's `stats reset`: every event counter, no gauge.
-    pub fn statsReset(self: *Store) void {
-        self.global_counters.reset();
-        for (&self.class_counters) |*counters| counters.reset();
-        self.eviction_log.dropped = 0;
+    pub fn statsReset(self: *Session) void {
+        const owner = self.shared;
+        owner.counters_closed.reset();
+        owner.session_default.counters.reset();
+        var next = owner.sessions;
+        while (next) |session| : (next = session.next) session.counters.reset();
+        @memset(&owner.evicted_time, 0);
+        owner.eviction_log.dropped = 0;
     }
 };
 
@@ -1466,7 +1545,7 @@ fn expiryOrder(exptime_s: u32) u64 {
 
 /// A replication `rep` line for the item (see get_mode_rep), or BUFFER_SMALL with io.need. A
 /// tombstone is `rcb1_tomb <key> <cas>` for a repcached-bun peer (rep_relative), NOT_FOUND else.
-fn writeRepLine(self: *Store, h: *Header, out: []u8, mode: u32) i32 {
+fn writeRepLine(self: *Session, h: *Header, out: []u8, mode: u32) i32 {
     if (isTombstone(h)) {
         if (mode & get_mode_rep_relative == 0) return Status.not_found;
         return writeTombLine(self, h, out);
@@ -1520,7 +1599,7 @@ fn writeMetaLine(h: *Header, bits: u8, out: []u8) usize {
     return at;
 }
 
-fn writeTombLine(self: *Store, h: *Header, out: []u8) i32 {
+fn writeTombLine(self: *Session, h: *Header, out: []u8) i32 {
     const need = "rcb1_tomb ".len + h.key_len + 1 + number.digitCount(h.cas) + items.crlf.len;
     if (need > out.len) {
         self.io.need = @intCast(need);
@@ -1536,11 +1615,11 @@ fn writeTombLine(self: *Store, h: *Header, out: []u8) i32 {
     return @intCast(at);
 }
 
-fn wireExptime(self: *const Store, h: *const Header, relative: bool) i64 {
+fn wireExptime(self: *const Session, h: *const Header, relative: bool) i64 {
     if (h.exptime_s == 0) return 0;
-    const absolute: i64 = self.clock.absolute(h.exptime_s);
+    const absolute: i64 = self.shared.clock.absolute(h.exptime_s);
     if (!relative) return absolute;
-    const left = absolute - (self.clock.process_started + self.clock.current_time_s);
+    const left = absolute - (self.shared.clock.process_started + self.shared.clock.current_time_s);
     if (left <= 0) return -1;
     return if (left <= clock_zig.realtime_delta_max_s) left else absolute;
 }

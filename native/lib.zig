@@ -126,7 +126,7 @@ export fn rc_create(params: ?*const cache.Params) ?*Session {
 export fn rc_destroy(session: ?*Session) void {
     const sess = session orelse return;
     if (!sess.isDefault()) return;
-    const store = sess.store;
+    const store = sess.shared;
     store.mutex.lock();
     const others = store.sessions_open;
     store.mutex.unlock();
@@ -137,7 +137,7 @@ export fn rc_destroy(session: ?*Session) void {
 /// are open.
 export fn rc_session_open(session: ?*Session) ?*Session {
     const sess = session orelse return null;
-    return Session.open(sess.store);
+    return Session.open(sess.shared);
 }
 
 /// Closes a session rc_session_open gave (INVALID for the default one).

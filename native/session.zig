@@ -59,60 +59,11 @@
 //!   5. Io explicit per call (a *Io argument) instead of `Store.io`; pending slots per session.
 //!   6. Cursor and sweep: their own mutex for the position, then one stripe per bucket visited;
 //!      the O(items) passes above become per-stripe steps so no lock is held for a whole pass.
-const std = @import("std");
-const assert = std.debug.assert;
 const cache = @import("cache.zig");
-const Store = cache.Store;
-const Io = cache.Io;
+
+/// A caller's handle on a store: its Io block, its counters and every operation (cache.zig).
+pub const Session = cache.Session;
 
 /// Sessions a store may have open beside its default one (one per worker thread; -t is far
 /// below this).
 pub const sessions_max: u32 = 256;
-
-pub const Session = struct {
-    io: Io align(16),
-    store: *Store,
-
-    /// A new session on `store`, or null when `sessions_max` are open or memory is short.
-    pub fn open(store: *Store) ?*Session {
-        store.mutex.lock();
-        defer store.mutex.unlock();
-        if (store.sessions_open == sessions_max) return null;
-        const self = std.heap.page_allocator.create(Session) catch return null;
-        self.* = .{ .io = std.mem.zeroes(Io), .store = store };
-        store.sessions_open += 1;
-        return self;
-    }
-
-    /// Gives the session back. The default session cannot be closed (rc_destroy frees it).
-    pub fn close(self: *Session) void {
-        const store = self.store;
-        assert(self != &store.session_default);
-        store.mutex.lock();
-        defer store.mutex.unlock();
-        assert(store.sessions_open > 0);
-        store.sessions_open -= 1;
-        self.* = undefined;
-        std.heap.page_allocator.destroy(self);
-    }
-
-    pub fn isDefault(self: *const Session) bool {
-        return self == &self.store.session_default;
-    }
-
-    /// Takes the store lock and makes this session's Io the one the store's operations fill.
-    pub fn enter(self: *Session) *Store {
-        const store = self.store;
-        store.mutex.lock();
-        assert(store.io == &store.session_default.io);
-        store.io = &self.io;
-        return store;
-    }
-
-    pub fn leave(self: *Session) void {
-        const store = self.store;
-        assert(store.io == &self.io);
-        store.io = &store.session_default.io;
-        store.mutex.unlock();
-    }
-};

@@ -131,6 +131,29 @@ pub const GlobalCounters = struct {
     }
 };
 
+/// Class slots a `Counters` keeps (class ids 1..63; slot 0 unused), as slabs.zig numbers them.
+pub const class_slots = 64;
+
+/// One session's event counters (session.zig): only that session adds to them, so a hit costs
+/// no shared write; rc_stats sums every session's (`accumulate`).
+pub const Counters = struct {
+    global: GlobalCounters = .{},
+    class: [class_slots]ClassCounters = [_]ClassCounters{.{}} ** class_slots,
+
+    /// Adds every counter of `from` to this one's.
+    pub fn accumulate(self: *Counters, from: *const Counters) void {
+        for (&self.global.values, from.global.values) |*to, value| to.* += value;
+        for (&self.class, &from.class) |*to, *class| {
+            for (&to.values, class.values) |*slot, value| slot.* += value;
+        }
+    }
+
+    pub fn reset(self: *Counters) void {
+        self.global.reset();
+        for (&self.class) |*class| class.reset();
+    }
+};
+
 /// Global counters that are sums of the class counter of the same meaning.
 pub const summed = [_]struct { Global, Class }{
     .{ .evictions, .evicted },

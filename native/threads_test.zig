@@ -49,7 +49,7 @@ fn createStore() !*Store {
         .reserved = 0,
     };
     const store = Store.create(&params) orelse return error.CreateFailed;
-    store.setTombstones(true, false);
+    store.session_default.setTombstones(true, false);
     return store;
 }
 
@@ -191,7 +191,7 @@ const Walker = struct {
         {
             _ = self.session.enter();
             defer self.session.leave();
-            self.session.store.cursorStart();
+            self.session.cursorStart();
         }
         var steps: u32 = 0;
         while (steps < walk_steps_max) : (steps += 1) {
@@ -219,11 +219,11 @@ fn prefill(store: *Store) !void {
         const key = keyOf(index, &key_buf);
         var value: [8]u8 = undefined;
         @memset(&value, letterOf(key));
-        try testing.expectEqual(Status.ok, store.store(1, key, &value, 0, 0));
+        try testing.expectEqual(Status.ok, store.session_default.store(1, key, &value, 0, 0));
     }
     index = 0;
     while (index < counters_count) : (index += 1) {
-        try testing.expectEqual(Status.ok, store.store(1, counterKeyOf(index, &key_buf), "0", 0, 0));
+        try testing.expectEqual(Status.ok, store.session_default.store(1, counterKeyOf(index, &key_buf), "0", 0, 0));
     }
     try testing.expectEqual(table_zig.buckets_start_max, store.table.count());
 }
@@ -274,7 +274,7 @@ fn checkCounters(store: *Store, workers: []const Worker) !void {
     for (0..counters_count) |index| {
         var expected: u64 = 0;
         for (workers) |*worker| expected += worker.incr_done[index];
-        const n = store.get(counterKeyOf(@intCast(index), &key_buf), &out, 0, 0);
+        const n = store.session_default.get(counterKeyOf(@intCast(index), &key_buf), &out, 0, 0);
         try testing.expect(n > 0);
         try testing.expectEqual(expected, try std.fmt.parseInt(u64, out[0..@intCast(n)], 10));
     }
@@ -328,7 +328,7 @@ fn checkStore(store: *Store) !void {
         try testing.expectEqual(bytes_per_class[class_id], store.mem_requested[class_id]);
     }
     var global: [stats.global_count]u64 = undefined;
-    store.statsGlobal(&global);
+    store.session_default.statsGlobal(&global);
     try testing.expectEqual(linked - tombstones, global[@intFromEnum(stats.Global.curr_items)]);
     try testing.expectEqual(@as(u64, 0), global[@intFromEnum(stats.Global.evictions)]);
 }
