@@ -47,9 +47,8 @@ const Runner = struct {
         while (i < self.ops) : (i += 1) {
             const key = keyAt(random.uintLessThan(u32, keys_count));
             const get = random.uintLessThan(u32, 100) < get_percent;
-            const s = if (self.session) |sess| sess.enter() else &self.store.session_default;
+            const s = self.session orelse &self.store.session_default;
             const n = if (get) s.get(key, &self.out, 0, 0) else s.store(1, key, &value, 0, 0);
-            if (self.session) |sess| sess.leave();
             if (n >= 0) self.hits += 1;
         }
     }

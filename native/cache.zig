@@ -203,6 +203,8 @@ pub fn paramsValid(p: *const Params) bool {
     return true;
 }
 
+/// The flush state every lookup reads: published as one atomic word (`Store.flush_word`) by
+/// flush and advanceClock, which the store's flush mutex serialises.
 const Flush = struct {
     /// Items last accessed at or before this relative second are flushed (0: none).
     time_s: u32 = 0,
@@ -212,10 +214,17 @@ const Flush = struct {
     /// peer's cas). `epoch_active` is false once a delayed flush took over `time_s`.
     epoch: u8 = 0,
     epoch_active: bool = false,
-    /// A delayed flush's `time_s`, applied when the clock reaches it (0: none).
-    pending_s: u32 = 0,
+
+    fn pack(self: Flush) u64 {
+        return @as(u64, self.time_s) | @as(u64, self.epoch) << 32 | @as(u64, @intFromBool(self.epoch_active)) << 40;
+    }
+
+    fn unpack(word: u64) Flush {
+        return .{ .time_s = @truncate(word), .epoch = @truncate(word >> 32), .epoch_active = word >> 40 & 1 != 0 };
+    }
 };
 
+/// The cursor walk. Written under `Store.walk_mutex`; linkers read the fields atomically.
 const Walk = struct {
     /// Items this walk returned carry it in walk_mark (a byte; 0 = none). When it would wrap,
     /// cursorStart clears every mark first.
@@ -227,13 +236,54 @@ const Walk = struct {
 const Miss = enum { none, expired, flushed };
 const Found = struct { ref: Ref, miss: Miss };
 
+/// A mutex alone on its cache line (stripes and class locks are taken by different threads at
+/// once).
+pub const PaddedMutex = struct {
+    mutex: std.Thread.Mutex align(std.atomic.cache_line) = .{},
+};
+
+/// Item stripes (session.zig): a key's stripe is its hash modulo this. At most the table's
+/// smallest low_count, so a bucket's items all share one stripe across growth.
+pub const stripe_count: u32 = table_zig.buckets_min;
+const stripe_mask: u32 = stripe_count - 1;
+const stripe_none: u32 = std.math.maxInt(u32);
+
+comptime {
+    assert(std.math.isPowerOfTwo(stripe_count));
+    assert(stripe_count <= table_zig.buckets_min);
+}
+
+const cas_clock_enabled_bit: u64 = 1;
+const cas_clock_parity_bit: u64 = 2;
+const tombstones_enabled_bit: u8 = 1;
+const tombstones_keep_bit: u8 = 2;
+
 pub const Store = struct {
     /// The handle rc_create returns: today's single-threaded caller uses only this one.
     session_default: Session,
-    /// Guards every field of the store and every item (session.zig).
-    mutex: std.Thread.Mutex,
+    /// The session registry (`sessions`, `sessions_open`, `counters_closed`, the counters'
+    /// reset snapshots): open, close, rc_stats' sums, stats reset, rc_destroy.
+    sessions_mutex: std.Thread.Mutex,
     /// Sessions open beside the default one, at most session_zig.sessions_max.
     sessions_open: u32,
+    /// The item stripes: a stripe guards its buckets' chains and every field of their items but
+    /// the LRU links (session.zig).
+    stripes: [stripe_count]PaddedMutex,
+    /// Per slab class: its free list and page carving (slabs), its LRU list and count (lru), its
+    /// mem_requested, and its items' LRU links. Taken inside a stripe, never two at once.
+    class_locks: [slabs_zig.class_id_max + 1]PaddedMutex,
+    /// One table split at a time (tryLock: a caller that loses skips its split).
+    growth_mutex: std.Thread.Mutex,
+    /// The clock's writer, flush, and `flush_pending_s`.
+    flush_mutex: std.Thread.Mutex,
+    /// The cursor walk's position (cursorStart, cursorNext).
+    walk_mutex: std.Thread.Mutex,
+    /// The sweep position (tryLock: a second sweeper returns at once).
+    sweep_mutex: std.Thread.Mutex,
+    /// The pending slots.
+    pending_mutex: std.Thread.Mutex,
+    /// The eviction log.
+    eviction_log_mutex: std.Thread.Mutex,
     arena: arena_zig.Arena,
     slabs: slabs_zig.Slabs,
     lru: lru_zig.Lru,
@@ -243,33 +293,39 @@ pub const Store = struct {
     eviction_log: eviction_log_zig.EvictionLog,
     memory_bytes_max: u64,
     evictions_disabled: bool,
+    /// The last cas minted or given (atomic).
     cas_counter: u64,
-    /// Replication: cas values follow the wall clock (ms << cas_clock_shift) and carry the node's
-    /// parity in bit 0, so two paired nodes never mint the same cas and both order versions alike.
-    cas_clock_enabled: bool,
-    cas_parity: u1,
-    /// Added to the wall clock for cas minting (a test-only skew; 0 in production).
-    cas_clock_offset_ms: i32,
-    /// Deletes leave tombstones (see the top of this file).
-    tombstones_enabled: bool,
-    /// No tombstone expires (the node is not in sync with its peer).
-    tombstones_keep: bool,
+    /// Replication (atomic word: cas_clock_enabled_bit, cas_clock_parity_bit, and in the high 32
+    /// bits a test-only skew in ms added to the wall clock): cas values follow the wall clock
+    /// (ms << cas_clock_shift) and carry the node's parity in bit 0, so two paired nodes never
+    /// mint the same cas and both order versions alike.
+    cas_clock_word: u64,
+    /// tombstones_enabled_bit: deletes leave tombstones (see the top of this file);
+    /// tombstones_keep_bit: no tombstone expires (the node is not in sync with its peer). Atomic.
+    tombstone_mode: u8,
+    /// Tombstones linked (atomic).
     tombstone_count: u64,
-    /// No replicated version (REP_IF_NEWER, tomb) below this cas is stored: an immediate flush's.
+    /// No replicated version (REP_IF_NEWER, tomb) below this cas is stored: an immediate flush's
+    /// (atomic, only raised).
     flush_floor_cas: u64,
-    flush_state: Flush,
+    /// `Flush.pack` of the flush state (atomic).
+    flush_word: u64,
+    /// A delayed flush's `time_s`, applied when the clock reaches it (0: none). Under flush_mutex.
+    flush_pending_s: u32,
     walk: Walk,
     sweep_bucket: u32,
-    /// The class (0-based turn) `reclaimTails` starts with next.
+    /// The class (0-based turn) `reclaimTails` starts with next (atomic).
     reclaim_class_next: u8,
-    /// Items in the table (the sum of the LRU counts), for the table's growth.
+    /// Items in the table (the sum of the LRU counts), for the table's growth (atomic).
     linked_count: u64,
+    /// Per class, under its class lock.
     mem_requested: [slabs_zig.class_id_max + 1]u64,
-    /// Every open session but the default one, linked through `Session.next` (under `mutex`).
+    /// Every open session but the default one, linked through `Session.next`.
     sessions: ?*Session,
     /// The counters of sessions closed since the last `stats reset`.
     counters_closed: stats.Counters,
-    /// Seconds since the last evicted item of each class was last accessed (a value, not a sum).
+    /// Seconds since the last evicted item of each class was last accessed (a value, not a sum;
+    /// atomic).
     evicted_time: [slabs_zig.class_id_max + 1]u64,
 
     pub fn create(params: *const Params) ?*Store {
@@ -295,13 +351,22 @@ pub const Store = struct {
         const buckets = table_zig.bucketsFor(p.memory_bytes_max, slabs.classes[1].chunk_size);
         var table = try table_zig.Table.init(buckets, std.crypto.random.int(u64));
         errdefer table.deinit();
+        assert(table.shape().low_count >= stripe_count);
         var pending = try pending_zig.Pending.init(p.pending_max);
         errdefer pending.deinit();
         const eviction_log = try eviction_log_zig.EvictionLog.init(p.eviction_log_max);
         self.* = .{
             .session_default = Session.init(self),
-            .mutex = .{},
+            .sessions_mutex = .{},
             .sessions_open = 0,
+            .stripes = [_]PaddedMutex{.{}} ** stripe_count,
+            .class_locks = [_]PaddedMutex{.{}} ** (slabs_zig.class_id_max + 1),
+            .growth_mutex = .{},
+            .flush_mutex = .{},
+            .walk_mutex = .{},
+            .sweep_mutex = .{},
+            .pending_mutex = .{},
+            .eviction_log_mutex = .{},
             .arena = arena,
             .slabs = slabs,
             .lru = .{},
@@ -312,14 +377,12 @@ pub const Store = struct {
             .memory_bytes_max = p.memory_bytes_max,
             .evictions_disabled = p.evictions_disabled != 0,
             .cas_counter = 0,
-            .cas_clock_enabled = false,
-            .cas_parity = 0,
-            .cas_clock_offset_ms = 0,
-            .tombstones_enabled = false,
-            .tombstones_keep = false,
+            .cas_clock_word = 0,
+            .tombstone_mode = 0,
             .tombstone_count = 0,
             .flush_floor_cas = 0,
-            .flush_state = .{},
+            .flush_word = (Flush{}).pack(),
+            .flush_pending_s = 0,
             .walk = .{},
             .sweep_bucket = 0,
             .reclaim_class_next = 0,
@@ -334,12 +397,55 @@ pub const Store = struct {
     pub fn destroy(self: *Store) void {
         assert(self.sessions_open == 0);
         assert(self.sessions == null);
+        assert(self.session_default.stripe_depth == 0);
         self.eviction_log.deinit();
         self.pending.deinit();
         self.table.deinit();
         self.arena.unmap();
         self.slabs.deinit();
         std.heap.page_allocator.destroy(self);
+    }
+
+    pub fn flushState(self: *const Store) Flush {
+        return Flush.unpack(@atomicLoad(u64, &self.flush_word, .acquire));
+    }
+
+    fn tombstonesEnabled(self: *const Store) bool {
+        return @atomicLoad(u8, &self.tombstone_mode, .monotonic) & tombstones_enabled_bit != 0;
+    }
+
+    fn tombstonesKeep(self: *const Store) bool {
+        return @atomicLoad(u8, &self.tombstone_mode, .monotonic) & tombstones_keep_bit != 0;
+    }
+
+    fn flushFloor(self: *const Store) u64 {
+        return @atomicLoad(u64, &self.flush_floor_cas, .monotonic);
+    }
+
+    /// Raises the cas counter to at least `cas` (a given or floor cas).
+    fn casAtLeast(self: *Store, cas: u64) void {
+        _ = @atomicRmw(u64, &self.cas_counter, .Max, cas, .monotonic);
+    }
+
+    pub fn linkedCount(self: *const Store) u64 {
+        return @atomicLoad(u64, &self.linked_count, .monotonic);
+    }
+
+    pub fn tombstoneCount(self: *const Store) u64 {
+        return @atomicLoad(u64, &self.tombstone_count, .monotonic);
+    }
+
+    /// One linear-hashing split when the table wants one (session.zig): by one caller at a time,
+    /// holding no other lock than the stripe of the bucket it splits.
+    fn growStep(self: *Store) void {
+        if (!self.table.wantsGrow(self.linkedCount())) return;
+        if (!self.growth_mutex.tryLock()) return;
+        defer self.growth_mutex.unlock();
+        if (!self.table.wantsGrow(self.linkedCount())) return;
+        const stripe = &self.stripes[self.table.shape().split & stripe_mask].mutex;
+        stripe.lock();
+        defer stripe.unlock();
+        self.table.grow(&self.arena);
     }
 };
 
@@ -348,19 +454,43 @@ pub const Store = struct {
 pub const Session = struct {
     io: Io align(16),
     shared: *Store,
-    /// This session's event counters (stats.zig); rc_stats sums every session's.
+    /// This session's event counters (stats.zig): only this session adds to them; rc_stats sums
+    /// every session's.
     counters: stats.Counters,
-    /// The next open session of the owner (Store.sessions).
+    /// `counters` at the last `stats reset` (under the store's sessions_mutex).
+    counters_base: stats.Counters,
+    /// The next open session of the store (Store.sessions).
     next: ?*Session,
+    /// The stripe this session holds (stripe_none) and how many nested operations took it: an
+    /// operation may call another on the same key (md -> delete, ma -> incr).
+    held_stripe: u32,
+    stripe_depth: u32,
+    /// The class lock this session holds (0: none) and its nesting (a removal inside an
+    /// eviction walk takes the walk's class again).
+    held_class: u8,
+    class_depth: u32,
+    /// Something was linked since the stripe was taken: check the table's growth after it.
+    linked: bool,
 
     fn init(owner: *Store) Session {
-        return .{ .io = std.mem.zeroes(Io), .shared = owner, .counters = .{}, .next = null };
+        return .{
+            .io = std.mem.zeroes(Io),
+            .shared = owner,
+            .counters = .{},
+            .counters_base = .{},
+            .next = null,
+            .held_stripe = stripe_none,
+            .stripe_depth = 0,
+            .held_class = 0,
+            .class_depth = 0,
+            .linked = false,
+        };
     }
 
     /// A new session on `owner`, or null when `sessions_max` are open or memory is short.
     pub fn open(owner: *Store) ?*Session {
-        owner.mutex.lock();
-        defer owner.mutex.unlock();
+        owner.sessions_mutex.lock();
+        defer owner.sessions_mutex.unlock();
         if (owner.sessions_open == session_zig.sessions_max) return null;
         const self = std.heap.page_allocator.create(Session) catch return null;
         self.* = Session.init(owner);
@@ -370,19 +500,21 @@ pub const Session = struct {
         return self;
     }
 
-    /// Gives the session back; its counters stay in the owner's. The default session cannot be
-    /// closed (rc_destroy frees it).
+    /// Gives the session back; its counters stay in the store's. The default session cannot be
+    /// closed (rc_destroy frees it). Pending slots it still holds are aborted.
     pub fn close(self: *Session) void {
         const owner = self.shared;
         assert(self != &owner.session_default);
-        owner.mutex.lock();
-        defer owner.mutex.unlock();
+        assert(self.stripe_depth == 0 and self.class_depth == 0);
+        self.abortAll();
+        owner.sessions_mutex.lock();
+        defer owner.sessions_mutex.unlock();
         assert(owner.sessions_open > 0);
         var link = &owner.sessions;
         while (link.* != self) link = &link.*.?.next;
         link.* = self.next;
         owner.sessions_open -= 1;
-        owner.counters_closed.accumulate(&self.counters);
+        owner.counters_closed.accumulate(&self.counters, &self.counters_base);
         self.* = undefined;
         std.heap.page_allocator.destroy(self);
     }
@@ -391,55 +523,134 @@ pub const Session = struct {
         return self == &self.shared.session_default;
     }
 
-    /// Takes the owner lock for one operation (stage 1 of session.zig).
-    pub fn enter(self: *Session) *Session {
-        self.shared.mutex.lock();
-        return self;
-    }
-
-    pub fn leave(self: *Session) void {
-        self.shared.mutex.unlock();
-    }
-
-    /// Every session's counters (with the closed ones') summed into `out`.
+    /// Every session's counters since the last reset (with the closed ones') summed into `out`.
     fn countersSum(self: *const Session, out: *stats.Counters) void {
         const owner = self.shared;
+        owner.sessions_mutex.lock();
+        defer owner.sessions_mutex.unlock();
         out.* = owner.counters_closed;
-        out.accumulate(&owner.session_default.counters);
+        out.accumulate(&owner.session_default.counters, &owner.session_default.counters_base);
         var next = owner.sessions;
-        while (next) |session| : (next = session.next) out.accumulate(&session.counters);
+        while (next) |session| : (next = session.next) out.accumulate(&session.counters, &session.counters_base);
+    }
+
+    // ---- locks (session.zig) ----
+
+    /// Takes the stripe of `key` and returns its bucket, stable until `unlockStripe`.
+    fn lockKey(self: *Session, key: []const u8) u32 {
+        const hash = self.shared.table.hashOf(key);
+        self.lockStripe(hash & stripe_mask);
+        return self.shared.table.bucketOfHash(hash);
+    }
+
+    fn lockStripe(self: *Session, stripe: u32) void {
+        assert(stripe < stripe_count);
+        if (self.stripe_depth > 0) {
+            assert(self.held_stripe == stripe);
+            self.stripe_depth += 1;
+            return;
+        }
+        assert(self.class_depth == 0);
+        self.shared.stripes[stripe].mutex.lock();
+        self.held_stripe = stripe;
+        self.stripe_depth = 1;
+    }
+
+    /// Releases the stripe; the outermost release then grows the table by one split if a link
+    /// made it want one.
+    fn unlockStripe(self: *Session) void {
+        assert(self.stripe_depth > 0);
+        self.stripe_depth -= 1;
+        if (self.stripe_depth > 0) return;
+        assert(self.class_depth == 0);
+        self.shared.stripes[self.held_stripe].mutex.unlock();
+        self.held_stripe = stripe_none;
+        if (self.linked) {
+            self.linked = false;
+            self.shared.growStep();
+        }
+    }
+
+    fn lockClass(self: *Session, class_id: u8) void {
+        assert(class_id >= 1);
+        if (self.class_depth > 0) {
+            assert(self.held_class == class_id);
+            self.class_depth += 1;
+            return;
+        }
+        self.shared.class_locks[class_id].mutex.lock();
+        self.held_class = class_id;
+        self.class_depth = 1;
+    }
+
+    fn unlockClass(self: *Session) void {
+        assert(self.class_depth > 0);
+        self.class_depth -= 1;
+        if (self.class_depth > 0) return;
+        self.shared.class_locks[self.held_class].mutex.unlock();
+        self.held_class = 0;
+    }
+
+    /// How a walk under a class lock holds the stripe of an item it met.
+    const Victim = struct { lock: enum { busy, own, taken }, stripe: u32 };
+
+    /// The stripe of a linked item met on an LRU (the class lock held): this session's own
+    /// stripe, or one it could take without waiting (the reverse of the lock order, so it never
+    /// waits: a busy stripe means skipping the item, as memcached's lru_pull_tail).
+    fn lockVictim(self: *Session, h: *Header) Victim {
+        const stripe = self.shared.table.hashOf(items.keyOfShared(h)) & stripe_mask;
+        if (self.stripe_depth > 0 and self.held_stripe == stripe) return .{ .lock = .own, .stripe = stripe };
+        if (self.shared.stripes[stripe].mutex.tryLock()) return .{ .lock = .taken, .stripe = stripe };
+        return .{ .lock = .busy, .stripe = stripe };
+    }
+
+    fn unlockVictim(self: *Session, victim: Victim) void {
+        if (victim.lock == .taken) self.shared.stripes[victim.stripe].mutex.unlock();
     }
 
     // ---- time, cas, flush ----
 
+    /// rc_clock: one writer at a time (flush_mutex); lookups read the clock atomically.
     pub fn advanceClock(self: *Session, unix_now_s: i64) void {
-        self.shared.clock.advance(unix_now_s);
-        const due = self.shared.flush_state.pending_s;
-        if (due != 0 and due <= self.shared.clock.current_time_s) {
-            if (due > self.shared.flush_state.time_s) {
-                self.shared.flush_state.time_s = due;
-                self.shared.flush_state.epoch_active = false;
+        const owner = self.shared;
+        owner.flush_mutex.lock();
+        defer owner.flush_mutex.unlock();
+        owner.clock.advance(unix_now_s);
+        const due = owner.flush_pending_s;
+        if (due != 0 and due <= owner.clock.now()) {
+            var state = owner.flushState();
+            if (due > state.time_s) {
+                state.time_s = due;
+                state.epoch_active = false;
+                @atomicStore(u64, &owner.flush_word, state.pack(), .release);
             }
-            self.shared.flush_state.pending_s = 0;
+            owner.flush_pending_s = 0;
         }
     }
 
+    /// A new cas: an atomic add, or with the cas clock a compare-and-swap loop (retried only
+    /// when another thread minted in between).
     pub fn nextCas(self: *Session) u64 {
-        var next = self.shared.cas_counter + 1;
-        if (self.shared.cas_clock_enabled) {
-            const now_ms: u64 = @intCast(@max(0, std.time.milliTimestamp() + self.shared.cas_clock_offset_ms));
-            next = @max(next, now_ms << cas_clock_shift);
-            if (@as(u1, @truncate(next)) != self.shared.cas_parity) next += 1;
+        const owner = self.shared;
+        const mode = @atomicLoad(u64, &owner.cas_clock_word, .monotonic);
+        if (mode & cas_clock_enabled_bit == 0) return @atomicRmw(u64, &owner.cas_counter, .Add, 1, .monotonic) + 1;
+        const offset_ms: i32 = @bitCast(@as(u32, @truncate(mode >> 32)));
+        const parity: u1 = @intFromBool(mode & cas_clock_parity_bit != 0);
+        const now_ms: u64 = @intCast(@max(0, std.time.milliTimestamp() + offset_ms));
+        var current = @atomicLoad(u64, &owner.cas_counter, .monotonic);
+        while (true) {
+            var next = @max(current + 1, now_ms << cas_clock_shift);
+            if (@as(u1, @truncate(next)) != parity) next += 1;
+            current = @cmpxchgWeak(u64, &owner.cas_counter, current, next, .monotonic, .monotonic) orelse return next;
         }
-        self.shared.cas_counter = next;
-        return next;
     }
 
-    /// Switches cas minting to the replication clock (see `cas_clock_enabled`).
+    /// Switches cas minting to the replication clock (see `cas_clock_word`).
     pub fn setCasClock(self: *Session, enabled: bool, parity: u1, offset_ms: i32) void {
-        self.shared.cas_clock_enabled = enabled;
-        self.shared.cas_parity = parity;
-        self.shared.cas_clock_offset_ms = offset_ms;
+        var mode: u64 = @as(u64, @as(u32, @bitCast(offset_ms))) << 32;
+        if (enabled) mode |= cas_clock_enabled_bit;
+        if (parity == 1) mode |= cas_clock_parity_bit;
+        @atomicStore(u64, &self.shared.cas_clock_word, mode, .monotonic);
     }
 
     /// A cas above every cas this store has minted or been given (a replication tombstone's
@@ -449,16 +660,18 @@ pub const Session = struct {
     }
 
     pub fn setTombstones(self: *Session, enabled: bool, keep: bool) void {
-        self.shared.tombstones_enabled = enabled;
-        self.shared.tombstones_keep = keep;
+        var mode: u8 = 0;
+        if (enabled) mode |= tombstones_enabled_bit;
+        if (keep) mode |= tombstones_keep_bit;
+        @atomicStore(u8, &self.shared.tombstone_mode, mode, .monotonic);
     }
 
     /// Raises the flush floor to io's cas (and the cas counter with it); io's cas is then the
     /// floor (0: there is none). With io's cas 0 it just reads the floor.
     pub fn raiseFlushFloor(self: *Session) void {
-        const floor = @max(self.shared.flush_floor_cas, self.io.cas());
-        self.shared.flush_floor_cas = floor;
-        self.shared.cas_counter = @max(self.shared.cas_counter, floor);
+        const given = self.io.cas();
+        const floor = @max(@atomicRmw(u64, &self.shared.flush_floor_cas, .Max, given, .monotonic), given);
+        self.shared.casAtLeast(floor);
         self.io.setCas(floor);
     }
 
@@ -466,7 +679,7 @@ pub const Session = struct {
     fn givenCas(self: *Session) u64 {
         const given = self.io.cas();
         if (given == 0) return self.nextCas();
-        self.shared.cas_counter = @max(self.shared.cas_counter, given);
+        self.shared.casAtLeast(given);
         return given;
     }
 
@@ -474,44 +687,51 @@ pub const Session = struct {
     /// realtime(exptime) - 1 (now - 1 when exptime <= 0) and hides items last accessed at or
     /// before that second, plus, for a flush effective now, every item that exists now (a cas
     /// watermark), so items stored later in the same second stay visible. Unlike memcached a
-    /// delayed flush does not undo an earlier one while it waits.
+    /// delayed flush does not undo an earlier one while it waits. Under flush_mutex; the new
+    /// state is published as one word.
     pub fn flush(self: *Session, exptime: i32) i32 {
+        const owner = self.shared;
         self.counters.global.add(.cmd_flush, 1);
-        const now = self.shared.clock.current_time_s;
-        const moment = if (exptime > 0) self.shared.clock.realtime(exptime) - 1 else now - 1;
+        owner.flush_mutex.lock();
+        defer owner.flush_mutex.unlock();
+        const now = owner.clock.now();
+        const moment = if (exptime > 0) owner.clock.realtime(exptime) - 1 else now - 1;
         if (moment > now) {
-            self.shared.flush_state.pending_s = moment;
+            owner.flush_pending_s = moment;
             return Status.ok;
         }
         // Replicating: the flush is also a version, above every version this node has seen.
-        if (self.shared.tombstones_enabled) self.shared.flush_floor_cas = self.nextCas();
-        self.shared.flush_state.time_s = @max(self.shared.flush_state.time_s, @max(moment, now - 1));
-        const epoch_next = self.shared.flush_state.epoch +% 1;
+        if (owner.tombstonesEnabled()) _ = @atomicRmw(u64, &owner.flush_floor_cas, .Max, self.nextCas(), .monotonic);
+        var state = owner.flushState();
+        state.time_s = @max(state.time_s, @max(moment, now - 1));
+        state.epoch +%= 1;
+        state.epoch_active = true;
         // The epoch is a byte: before it comes back to a value items may still carry, remove
-        // every linked item (this flush hides them all anyway). Once in 256 immediate flushes.
-        if (epoch_next == 0) self.removeAll();
-        self.shared.flush_state.epoch = epoch_next;
-        self.shared.flush_state.epoch_active = true;
-        self.shared.flush_state.pending_s = 0;
+        // every linked item (this flush hides them all anyway). Once in 256 immediate flushes,
+        // one stripe at a time.
+        if (state.epoch == 0) self.removeAll();
+        @atomicStore(u64, &owner.flush_word, state.pack(), .release);
+        owner.flush_pending_s = 0;
         return Status.ok;
     }
 
     fn isFlushed(self: *const Session, h: *const Header) bool {
-        if (h.time_s <= self.shared.flush_state.time_s) return true;
-        const f = &self.shared.flush_state;
+        const f = self.shared.flushState();
+        if (h.time_s <= f.time_s) return true;
         return f.epoch_active and h.time_s == f.time_s + 1 and h.flush_epoch != f.epoch;
     }
 
+    /// The caller holds the item's stripe.
     fn isDead(self: *const Session, h: *const Header) ?Miss {
         if (self.isFlushed(h)) return .flushed;
         if (self.shared.clock.isExpired(h.exptime_s)) return .expired;
-        if (h.item_flags & items.flag_tombstone != 0 and !self.shared.tombstones_keep) {
-            if (self.shared.clock.current_time_s -| h.time_s >= tombstone_grace_s) return .expired;
+        if (h.item_flags & items.flag_tombstone != 0 and !self.shared.tombstonesKeep()) {
+            if (self.shared.clock.now() -| h.time_s >= tombstone_grace_s) return .expired;
         }
         return null;
     }
 
-    // ---- linking ----
+    // ---- linking (the key's stripe held) ----
 
     fn bucketOfKey(self: *const Session, key: []const u8) u32 {
         return self.shared.table.bucketOf(key);
@@ -530,145 +750,200 @@ pub const Session = struct {
         if (ref == ref_none) return .{ .ref = ref_none, .miss = .none };
         const h = self.shared.arena.header(ref);
         if (self.isDead(h)) |miss| {
-            self.unlinkItem(bucket, ref);
-            self.shared.slabs.free(&self.shared.arena, ref);
+            self.removeItem(bucket, ref);
             return .{ .ref = ref_none, .miss = miss };
         }
         return .{ .ref = ref, .miss = .none };
     }
 
     fn linkItem(self: *Session, bucket: u32, ref: Ref) void {
-        const h = self.shared.arena.header(ref);
+        const owner = self.shared;
+        const h = owner.arena.header(ref);
         assert(h.item_flags & (items.flag_linked | items.flag_pending) == 0);
-        h.time_s = self.shared.clock.current_time_s;
-        h.flush_epoch = self.shared.flush_state.epoch;
-        h.item_flags |= items.flag_linked;
-        const class_id = self.shared.slabs.classOf(ref);
-        self.shared.table.insert(&self.shared.arena, bucket, ref);
-        self.shared.lru.link(&self.shared.arena, ref, class_id);
-        self.shared.mem_requested[class_id] += items.sizeOf(h);
-        if (isTombstone(h)) self.shared.tombstone_count += 1 else self.counters.global.add(.total_items, 1);
-        self.shared.linked_count += 1;
-        if (self.shared.table.wantsGrow(self.shared.linked_count)) self.shared.table.grow(&self.shared.arena);
+        h.time_s = owner.clock.now();
+        h.flush_epoch = owner.flushState().epoch;
+        items.setFlags(h, h.item_flags | items.flag_linked);
+        const class_id = owner.slabs.classOf(ref);
+        owner.table.insert(&owner.arena, bucket, ref);
+        self.lockClass(class_id);
+        owner.lru.link(&owner.arena, ref, class_id);
+        owner.mem_requested[class_id] += items.sizeOf(h);
+        self.unlockClass();
+        if (isTombstone(h)) _ = @atomicRmw(u64, &owner.tombstone_count, .Add, 1, .monotonic) else self.counters.global.add(.total_items, 1);
+        const linked = @atomicRmw(u64, &owner.linked_count, .Add, 1, .monotonic) + 1;
+        if (owner.table.wantsGrow(linked)) self.linked = true;
     }
 
     fn unlinkItem(self: *Session, bucket: u32, ref: Ref) void {
-        const h = self.shared.arena.header(ref);
+        const owner = self.shared;
+        const h = owner.arena.header(ref);
         assert(h.item_flags & items.flag_linked != 0);
         assert(h.item_flags & items.flag_pinned == 0);
-        const class_id = self.shared.slabs.classOf(ref);
-        self.shared.table.remove(&self.shared.arena, bucket, ref);
-        self.shared.lru.unlink(&self.shared.arena, ref, class_id);
-        h.item_flags &= ~items.flag_linked;
-        self.shared.mem_requested[class_id] -= items.sizeOf(h);
-        assert(self.shared.linked_count > 0);
-        self.shared.linked_count -= 1;
+        const class_id = owner.slabs.classOf(ref);
+        owner.table.remove(&owner.arena, bucket, ref);
+        self.lockClass(class_id);
+        owner.lru.unlink(&owner.arena, ref, class_id);
+        owner.mem_requested[class_id] -= items.sizeOf(h);
+        self.unlockClass();
+        items.setFlags(h, h.item_flags & ~items.flag_linked);
+        const linked_before = @atomicRmw(u64, &owner.linked_count, .Sub, 1, .monotonic);
+        assert(linked_before > 0);
         if (isTombstone(h)) {
-            assert(self.shared.tombstone_count > 0);
-            self.shared.tombstone_count -= 1;
+            const before = @atomicRmw(u64, &owner.tombstone_count, .Sub, 1, .monotonic);
+            assert(before > 0);
         }
     }
 
+    /// Unlinks and frees `ref` under one hold of its class lock.
     fn removeItem(self: *Session, bucket: u32, ref: Ref) void {
+        self.lockClass(self.shared.slabs.classOf(ref));
+        defer self.unlockClass();
         self.unlinkItem(bucket, ref);
         self.shared.slabs.free(&self.shared.arena, ref);
     }
 
     /// Links `new` with `cas` in place of `old` (if any). A replacement inherits the old item's
     /// walk mark; a new key is marked as already walked when the cursor has passed its bucket,
-    /// so a walk never returns a key twice.
+    /// so a walk never returns a key twice (the cursor moves past a bucket holding its stripe).
+    /// Old and new of one class take the class lock once.
     fn linkOrReplace(self: *Session, bucket: u32, old: Ref, new: Ref, cas: u64) void {
-        const h = self.shared.arena.header(new);
+        const owner = self.shared;
+        const h = owner.arena.header(new);
         h.cas = cas;
+        const class_id = owner.slabs.classOf(new);
+        const one_class = old != ref_none and owner.slabs.classOf(old) == class_id;
+        if (one_class) self.lockClass(class_id);
+        defer if (one_class) self.unlockClass();
         if (old != ref_none) {
-            h.walk_mark = self.shared.arena.header(old).walk_mark;
+            h.walk_mark = owner.arena.header(old).walk_mark;
             self.removeItem(bucket, old);
         } else {
-            const passed = self.shared.walk.active and bucket <= self.shared.walk.bucket;
-            h.walk_mark = if (passed) self.shared.walk.generation else 0;
+            const passed = @atomicLoad(bool, &owner.walk.active, .acquire) and bucket <= @atomicLoad(u32, &owner.walk.bucket, .acquire);
+            h.walk_mark = if (passed) @atomicLoad(u8, &owner.walk.generation, .acquire) else 0;
         }
         self.linkItem(bucket, new);
     }
 
     fn markFetched(self: *Session, ref: Ref) void {
         const h = self.shared.arena.header(ref);
-        if (h.item_flags & items.flag_fetched != 0) h.item_flags |= items.flag_active;
-        h.item_flags |= items.flag_fetched;
+        var flags = h.item_flags | items.flag_fetched;
+        if (h.item_flags & items.flag_fetched != 0) flags |= items.flag_active;
+        if (flags != h.item_flags) items.setFlags(h, flags);
         self.bump(ref);
     }
 
+    /// lru.zig's rule (at most one move per bump_interval_s): checked under the stripe, so most
+    /// hits take no class lock.
     fn bump(self: *Session, ref: Ref) void {
-        self.shared.lru.bump(&self.shared.arena, ref, self.shared.slabs.classOf(ref), self.shared.clock.current_time_s);
+        const owner = self.shared;
+        const now = owner.clock.now();
+        if (!lru_zig.wantsBump(owner.arena.header(ref), now)) return;
+        const class_id = owner.slabs.classOf(ref);
+        self.lockClass(class_id);
+        defer self.unlockClass();
+        owner.lru.bump(&owner.arena, ref, class_id, now);
     }
 
     // ---- allocation, eviction ----
 
     /// A chunk of `class_id`, evicting or reclaiming from the class's LRU tail when needed.
     fn allocChunk(self: *Session, class_id: u8) Ref {
-        const ref = self.shared.slabs.alloc(&self.shared.arena, class_id);
+        const owner = self.shared;
+        self.lockClass(class_id);
+        defer self.unlockClass();
+        const ref = owner.slabs.alloc(&owner.arena, class_id);
         if (ref != ref_none) return ref;
         if (!self.pullTail(class_id)) {
             self.counters.class[class_id].add(.outofmemory, 1);
             return ref_none;
         }
-        const again = self.shared.slabs.alloc(&self.shared.arena, class_id);
+        const again = owner.slabs.alloc(&owner.arena, class_id);
         assert(again != ref_none);
         return again;
     }
 
-    /// Frees one chunk of the class: the first dead item among the `tail_search_depth` tail
-    /// items, else (evictions enabled) the tail-most one that is not pinned.
+    /// Frees one chunk of the class (its lock held): the first dead item among the
+    /// `tail_search_depth` tail items, else (evictions enabled) the tail-most one that is not
+    /// pinned. An item whose stripe another thread holds is skipped (`lockVictim`).
     fn pullTail(self: *Session, class_id: u8) bool {
-        var ref = self.shared.lru.tail(class_id);
+        const owner = self.shared;
+        var ref = owner.lru.tail(class_id);
         var victim: Ref = ref_none;
+        var victim_lock: Victim = undefined;
+        defer if (victim != ref_none) self.unlockVictim(victim_lock);
         var tries: u32 = 0;
         while (ref != ref_none and tries < lru_zig.tail_search_depth) : (tries += 1) {
-            const h = self.shared.arena.header(ref);
-            const next = lru_zig.Lru.towardsHead(&self.shared.arena, ref);
-            if (h.item_flags & items.flag_pinned == 0) {
-                // Without evictions (-M) a tombstone still gives way: it is no client's data.
-                if (self.shared.evictions_disabled and isTombstone(h)) {
-                    self.counters.global.add(.tombstones_dropped, 1);
-                    self.removeItem(self.bucketOfKey(items.keyOf(h)), ref);
-                    return true;
-                }
-                if (self.isDead(h) != null) {
-                    const counters = &self.counters.class[class_id];
-                    counters.add(.reclaimed, 1);
-                    if (h.item_flags & items.flag_fetched == 0) counters.add(.expired_unfetched, 1);
-                    self.removeItem(self.bucketOfKey(items.keyOf(h)), ref);
-                    return true;
-                }
-                if (victim == ref_none) victim = ref;
+            const h = owner.arena.header(ref);
+            const next = lru_zig.Lru.towardsHead(&owner.arena, ref);
+            defer ref = next;
+            if (victim != ref_none and victim_lock.lock == .taken) {
+                // The victim's stripe is held: an item of that stripe is looked at under it.
+                const stripe = owner.table.hashOf(items.keyOfShared(h)) & stripe_mask;
+                if (stripe == victim_lock.stripe) continue;
             }
-            ref = next;
+            const lock = self.lockVictim(h);
+            if (lock.lock == .busy) continue;
+            if (h.item_flags & items.flag_pinned != 0) {
+                self.unlockVictim(lock);
+                continue;
+            }
+            // Without evictions (-M) a tombstone still gives way: it is no client's data.
+            if (owner.evictions_disabled and isTombstone(h)) {
+                self.counters.global.add(.tombstones_dropped, 1);
+                self.removeItem(self.bucketOfKey(items.keyOf(h)), ref);
+                self.unlockVictim(lock);
+                return true;
+            }
+            if (self.isDead(h) != null) {
+                const counters = &self.counters.class[class_id];
+                counters.add(.reclaimed, 1);
+                if (h.item_flags & items.flag_fetched == 0) counters.add(.expired_unfetched, 1);
+                self.removeItem(self.bucketOfKey(items.keyOf(h)), ref);
+                self.unlockVictim(lock);
+                return true;
+            }
+            if (victim == ref_none) {
+                victim = ref;
+                victim_lock = lock;
+            } else {
+                self.unlockVictim(lock);
+            }
         }
-        if (victim == ref_none or self.shared.evictions_disabled) return false;
+        if (victim == ref_none or owner.evictions_disabled) return false;
         self.evict(victim);
         return true;
     }
 
+    /// Evicts a linked item whose stripe the caller holds (with its class lock).
     fn evict(self: *Session, ref: Ref) void {
-        const h = self.shared.arena.header(ref);
+        const owner = self.shared;
+        const h = owner.arena.header(ref);
         if (isTombstone(h)) {
             self.counters.global.add(.tombstones_dropped, 1);
             return self.removeItem(self.bucketOfKey(items.keyOf(h)), ref);
         }
-        const counters = &self.counters.class[self.shared.slabs.classOf(ref)];
+        const class_id = owner.slabs.classOf(ref);
+        const counters = &self.counters.class[class_id];
         counters.add(.evicted, 1);
         if (h.exptime_s != 0) counters.add(.evicted_nonzero, 1);
-        self.shared.evicted_time[self.shared.slabs.classOf(ref)] = self.shared.clock.current_time_s -| h.time_s;
+        @atomicStore(u64, &owner.evicted_time[class_id], owner.clock.now() -| h.time_s, .monotonic);
         if (h.item_flags & items.flag_fetched == 0) counters.add(.evicted_unfetched, 1);
         if (h.item_flags & items.flag_active != 0) counters.add(.evicted_active, 1);
         const key = items.keyOf(h);
-        if (self.shared.eviction_log.enabled()) _ = self.shared.eviction_log.push(key, h.cas);
+        if (owner.eviction_log.enabled()) {
+            owner.eviction_log_mutex.lock();
+            defer owner.eviction_log_mutex.unlock();
+            _ = owner.eviction_log.push(key, h.cas);
+        }
         self.removeItem(self.bucketOfKey(key), ref);
     }
 
     /// A new item (not linked) for `key` with room for `value_len` value bytes. Like memcached
-    /// 1.6, a SET (or REP) that cannot get one removes the old item with the key.
+    /// 1.6, a SET (or REP) that cannot get one removes the old item with the key. The caller
+    /// may or may not hold the key's stripe.
     fn allocItem(self: *Session, op: Op, key: []const u8, value_len: u32, flags: u32, exptime: i32) Error!Ref {
-        const class_id = self.shared.slabs.classFor(items.totalBytes(key.len, value_len, flags));
+        const owner = self.shared;
+        const class_id = owner.slabs.classFor(items.totalBytes(key.len, value_len, flags));
         if (class_id == 0) {
             self.removeOnFailedSet(op, key);
             return error.TooLarge;
@@ -678,26 +953,28 @@ pub const Session = struct {
             self.removeOnFailedSet(op, key);
             return error.NoMemory;
         }
-        items.init(self.shared.arena.header(ref), key, value_len, flags, self.shared.clock.realtime(exptime));
+        items.init(owner.arena.header(ref), key, value_len, flags, owner.clock.realtime(exptime));
         self.counters.class[class_id].add(.cmd_set, 1);
         return ref;
     }
 
     fn removeOnFailedSet(self: *Session, op: Op, key: []const u8) void {
         if (op != .set and op != .rep) return;
-        const bucket = self.bucketOfKey(key);
+        const bucket = self.lockKey(key);
+        defer self.unlockStripe();
         const found = self.lookup(bucket, key);
         if (found.ref != ref_none) self.removeItem(bucket, found.ref);
     }
 
-    /// A chunk for `total` bytes while `keep` (linked) must survive the eviction walk.
+    /// A chunk for `total` bytes while `keep` (linked, its stripe held) must survive the
+    /// eviction walk.
     fn allocBeside(self: *Session, keep: Ref, total: u64) Error!Ref {
         const class_id = self.shared.slabs.classFor(total);
         if (class_id == 0) return error.TooLarge;
         const h = self.shared.arena.header(keep);
-        h.item_flags |= items.flag_pinned;
+        items.setFlags(h, h.item_flags | items.flag_pinned);
         const ref = self.allocChunk(class_id);
-        h.item_flags &= ~items.flag_pinned;
+        items.setFlags(h, h.item_flags & ~items.flag_pinned);
         if (ref == ref_none) return error.NoMemory;
         return ref;
     }
@@ -712,7 +989,8 @@ pub const Session = struct {
         const touching = mode & get_mode_touch != 0;
         const rep = mode & get_mode_rep != 0;
         if (rep and !peek) return Status.invalid;
-        const bucket = self.bucketOfKey(key);
+        const bucket = self.lockKey(key);
+        defer self.unlockStripe();
         const found = if (rep) self.lookupAny(bucket, key) else self.lookup(bucket, key);
         if (found.ref == ref_none) {
             if (!peek) self.countGetMiss(found.miss, touching);
@@ -768,7 +1046,9 @@ pub const Session = struct {
     pub fn touch(self: *Session, key: []const u8, exptime: i32) i32 {
         if (!keyValid(key)) return Status.bad_key;
         self.counters.global.add(.cmd_touch, 1);
-        const found = self.lookup(self.bucketOfKey(key), key);
+        const bucket = self.lockKey(key);
+        defer self.unlockStripe();
+        const found = self.lookup(bucket, key);
         if (found.ref == ref_none) {
             self.counters.global.add(.touch_misses, 1);
             return Status.not_found;
@@ -795,7 +1075,8 @@ pub const Session = struct {
         const peek = opts & meta_get_peek != 0;
         if (peek and opts & (meta_get_touch | meta_get_vivify) != 0) return Status.invalid;
         const touching = opts & meta_get_touch != 0;
-        const bucket = self.bucketOfKey(key);
+        const bucket = self.lockKey(key);
+        defer self.unlockStripe();
         var found = self.lookup(bucket, key);
         self.io.meta = 0;
         self.io.touch_abs = 0;
@@ -818,7 +1099,7 @@ pub const Session = struct {
         }
         self.fillIo(h);
         self.io.meta |= metaBitsOf(h);
-        self.io.last_access_s = self.shared.clock.current_time_s -| h.time_s;
+        self.io.last_access_s = self.shared.clock.now() -| h.time_s;
         self.io.class_id = self.shared.slabs.classFor(memcachedSizeOf(h));
         if (opts & meta_get_value != 0) @memcpy(out[0..h.value_len], items.valueOf(h));
         if (peek) return @intCast(if (opts & meta_get_value != 0) h.value_len else 0);
@@ -846,7 +1127,7 @@ pub const Session = struct {
         }
         if (h.item_flags & (items.flag_stale | items.flag_win_token) == items.flag_stale) won = true;
         if (won) {
-            h.item_flags |= items.flag_win_token;
+            items.setFlags(h, h.item_flags | items.flag_win_token);
             self.io.meta |= meta_won;
         }
         const class_counters = &self.counters.class[self.shared.slabs.classOf(ref)];
@@ -866,7 +1147,8 @@ pub const Session = struct {
     pub fn metaDelete(self: *Session, key: []const u8, opts: u32, exptime: i32) i32 {
         if (!keyValid(key)) return Status.bad_key;
         if (opts & ~@as(u32, 7) != 0) return Status.invalid;
-        const bucket = self.bucketOfKey(key);
+        const bucket = self.lockKey(key);
+        defer self.unlockStripe();
         const found = self.lookup(bucket, key);
         if (found.ref == ref_none) {
             self.counters.global.add(.delete_misses, 1);
@@ -879,8 +1161,8 @@ pub const Session = struct {
         }
         if (opts & meta_delete_stale == 0) return self.delete(key);
         if (opts & meta_delete_touch != 0) h.exptime_s = self.shared.clock.realtime(exptime);
-        h.item_flags |= items.flag_stale;
-        h.item_flags &= ~items.flag_win_token;
+        items.setFlags(h, h.item_flags | items.flag_stale);
+        items.setFlags(h, h.item_flags & ~items.flag_win_token);
         h.cas = self.nextCas();
         self.io.setCas(h.cas);
         return Status.ok;
@@ -893,14 +1175,16 @@ pub const Session = struct {
         if (!keyValid(key)) return Status.bad_key;
         if (opts & ~@as(u32, 7) != 0) return Status.invalid;
         const incr = opts & meta_delta_incr != 0;
+        const bucket = self.lockKey(key);
+        defer self.unlockStripe();
         if (opts & meta_delta_cas != 0) {
             const expected = self.io.cas();
-            const found = self.lookup(self.bucketOfKey(key), key);
+            const found = self.lookup(bucket, key);
             if (found.ref != ref_none and expected != 0 and expected != self.shared.arena.header(found.ref).cas) return Status.exists;
         }
         const n = self.delta(key, incr, out);
         if (n < 0) return n;
-        const found = self.lookup(self.bucketOfKey(key), key);
+        const found = self.lookup(bucket, key);
         assert(found.ref != ref_none);
         const h = self.shared.arena.header(found.ref);
         self.io.exptime_abs = self.shared.clock.absolute(h.exptime_s);
@@ -915,25 +1199,28 @@ pub const Session = struct {
     pub fn metaMark(self: *Session, key: []const u8, bits: u32) i32 {
         if (!keyValid(key)) return Status.bad_key;
         if (bits & ~@as(u32, items.meta_state_flags) != 0) return Status.invalid;
-        const found = self.lookup(self.bucketOfKey(key), key);
+        const bucket = self.lockKey(key);
+        defer self.unlockStripe();
+        const found = self.lookup(bucket, key);
         if (found.ref == ref_none) return Status.not_found;
         const h = self.shared.arena.header(found.ref);
         if (h.cas != self.io.cas()) return Status.not_found;
-        h.item_flags |= @intCast(bits);
+        items.setFlags(h, h.item_flags | @as(u8, @intCast(bits)));
         return Status.ok;
     }
 
     /// Removes the key, or (tombstones enabled) makes it a tombstone at a new cas, left in io.
     pub fn delete(self: *Session, key: []const u8) i32 {
         if (!keyValid(key)) return Status.bad_key;
-        const bucket = self.bucketOfKey(key);
+        const bucket = self.lockKey(key);
+        defer self.unlockStripe();
         const found = self.lookup(bucket, key);
         if (found.ref == ref_none) {
             self.counters.global.add(.delete_misses, 1);
             return Status.not_found;
         }
         self.counters.class[self.shared.slabs.classOf(found.ref)].add(.delete_hits, 1);
-        if (!self.shared.tombstones_enabled) {
+        if (!self.shared.tombstonesEnabled()) {
             self.removeItem(bucket, found.ref);
             return Status.ok;
         }
@@ -949,15 +1236,16 @@ pub const Session = struct {
         if (!keyValid(key)) return Status.bad_key;
         const cas = self.io.cas();
         if (cas == 0) return Status.invalid;
-        if (cas < self.shared.flush_floor_cas) return Status.not_stored;
-        const bucket = self.bucketOfKey(key);
+        if (cas < self.shared.flushFloor()) return Status.not_stored;
+        const bucket = self.lockKey(key);
+        defer self.unlockStripe();
         const old = self.lookupAny(bucket, key).ref;
         if (old != ref_none) {
             const h = self.shared.arena.header(old);
             // The higher cas wins; on a tie the tombstone (see newerVersion).
             if (h.cas > cas or (h.cas == cas and isTombstone(h))) return Status.not_stored;
         }
-        self.shared.cas_counter = @max(self.shared.cas_counter, cas);
+        self.shared.casAtLeast(cas);
         self.entomb(bucket, old, key, cas);
         return Status.ok;
     }
@@ -978,29 +1266,30 @@ pub const Session = struct {
         }
         const h = self.shared.arena.header(ref);
         items.init(h, key, 0, 0, 0);
-        h.item_flags |= items.flag_tombstone;
+        items.setFlags(h, h.item_flags | items.flag_tombstone);
         self.linkOrReplace(bucket, old, ref, cas);
     }
 
     // ---- store ----
 
+    /// The new item is allocated and its value copied before the key's stripe is taken: the
+    /// stripe is held for the chain walk and the link only.
     pub fn store(self: *Session, op_raw: u32, key: []const u8, value: []const u8, flags: u32, exptime: i32) i32 {
         const op = opOf(op_raw) orelse return Status.invalid;
         if (!keyValid(key)) return Status.bad_key;
         if (value.len > std.math.maxInt(u32)) return Status.too_large;
-        const bucket = self.bucketOfKey(key);
-        @prefetch(&self.shared.table.buckets[bucket], .{});
         const ref = self.allocItem(op, key, @intCast(value.len), flags, exptime) catch |err| return statusOf(err);
-        self.prefetchChainHead(bucket);
         @memcpy(items.valueOf(self.shared.arena.header(ref)), value);
-        return self.commitItem(op, ref, bucket); // nothing linked since: the table has not grown
+        const bucket = self.lockKey(key);
+        defer self.unlockStripe();
+        return self.commitItem(op, ref, bucket);
     }
 
-    /// Starts loading the first item header of `bucket`'s chain: commitItem's lookup usually
-    /// finds the key there, and the miss then overlaps the value copy instead of stalling after it.
-    fn prefetchChainHead(self: *const Session, bucket: u32) void {
-        const head = self.shared.table.buckets[bucket];
-        if (head != ref_none) @prefetch(self.shared.arena.header(head), .{});
+    /// Frees an unlinked chunk (under its class lock).
+    fn freeChunk(self: *Session, ref: Ref) void {
+        self.lockClass(self.shared.slabs.classOf(ref));
+        defer self.unlockClass();
+        self.shared.slabs.free(&self.shared.arena, ref);
     }
 
     /// Links the complete, unlinked item `ref` (its key in `bucket`) with `op`'s semantics
@@ -1013,7 +1302,7 @@ pub const Session = struct {
         assert(bucket == self.bucketOfKey(key));
         const old = self.lookupAny(bucket, key).ref;
         const linked = self.commitOp(op, bucket, old, ref);
-        if (h.item_flags & items.flag_linked == 0) self.shared.slabs.free(&self.shared.arena, ref);
+        if (h.item_flags & items.flag_linked == 0) self.freeChunk(ref);
         const result = linked catch |err| return statusOf(err);
         self.io.setCas(self.shared.arena.header(result).cas);
         return Status.ok;
@@ -1048,7 +1337,7 @@ pub const Session = struct {
             .rep_if_newer => {
                 const given = self.io.cas();
                 if (old != ref_none and !newerVersion(self.shared.arena.header(new), given, self.shared.arena.header(old))) return error.NotStored;
-                if (given != 0 and given < self.shared.flush_floor_cas) return error.NotStored;
+                if (given != 0 and given < self.shared.flushFloor()) return error.NotStored;
                 self.linkOrReplace(bucket, old, new, self.givenCas());
             },
         }
@@ -1081,7 +1370,7 @@ pub const Session = struct {
         h.exptime_s = old_h.exptime_s;
         const token = old_h.item_flags & items.flag_win_token;
         self.linkOrReplace(bucket, old, new, self.nextCas());
-        h.item_flags |= items.flag_stale | token;
+        items.setFlags(h, h.item_flags | items.flag_stale | token);
     }
 
     /// append/prepend: a new item holding old + data (or data + old) with the old flags and
@@ -1106,48 +1395,86 @@ pub const Session = struct {
 
     // ---- reserve / fill / commit / abort ----
 
+    /// Pending slots belong to the session that reserved them: another session's slot number is
+    /// INVALID to fill, commit or abort. The slots' table is under pending_mutex; the value bytes
+    /// are copied outside it (only the owner writes its reservation).
     pub fn reserve(self: *Session, op_raw: u32, key: []const u8, flags: u32, exptime: i32, value_len: u32) i32 {
+        const owner = self.shared;
         const op = opOf(op_raw) orelse return Status.invalid;
         if (!keyValid(key)) return Status.bad_key;
-        if (self.shared.pending.free_count == 0) return Status.no_memory;
+        if (self.pendingFree() == 0) return Status.no_memory;
         const ref = self.allocItem(op, key, value_len, flags, exptime) catch |err| return statusOf(err);
-        self.shared.arena.header(ref).item_flags |= items.flag_pending;
-        const slot = self.shared.pending.acquire(ref, @intFromEnum(op)).?;
+        const h = owner.arena.header(ref);
+        items.setFlags(h, h.item_flags | items.flag_pending);
+        const slot = blk: {
+            owner.pending_mutex.lock();
+            defer owner.pending_mutex.unlock();
+            break :blk owner.pending.acquire(@intFromPtr(self), ref, @intFromEnum(op));
+        } orelse {
+            // Another session took the last slot since the check.
+            items.setFlags(h, h.item_flags & ~items.flag_pending);
+            self.freeChunk(ref);
+            return Status.no_memory;
+        };
         return @intCast(slot);
     }
 
+    fn pendingFree(self: *Session) u32 {
+        self.shared.pending_mutex.lock();
+        defer self.shared.pending_mutex.unlock();
+        return self.shared.pending.free_count;
+    }
+
+    /// This session's slot `slot_index` as (ref, op, filled_bytes), releasing it when `release`.
+    fn pendingSlot(self: *Session, slot_index: i32, release: bool) ?pending_zig.Slot {
+        const owner = self.shared;
+        owner.pending_mutex.lock();
+        defer owner.pending_mutex.unlock();
+        const slot = owner.pending.get(@intFromPtr(self), slot_index) orelse return null;
+        const copy = slot.*;
+        if (release) owner.pending.release(slot);
+        return copy;
+    }
+
     pub fn fill(self: *Session, slot_index: i32, bytes: []const u8) i32 {
-        const slot = self.shared.pending.get(slot_index) orelse return Status.invalid;
+        const slot = self.pendingSlot(slot_index, false) orelse return Status.invalid;
         const h = self.shared.arena.header(slot.ref);
         if (bytes.len > h.value_len - slot.filled_bytes) return Status.invalid;
         @memcpy(items.valueOf(h)[slot.filled_bytes..][0..bytes.len], bytes);
-        slot.filled_bytes += @intCast(bytes.len);
+        self.shared.pending_mutex.lock();
+        defer self.shared.pending_mutex.unlock();
+        self.shared.pending.get(@intFromPtr(self), slot_index).?.filled_bytes += @intCast(bytes.len);
         return Status.ok;
     }
 
     /// Links a filled reservation with its op's semantics; an incomplete one is aborted (INVALID).
     pub fn commit(self: *Session, slot_index: i32) i32 {
-        const slot = self.shared.pending.get(slot_index) orelse return Status.invalid;
+        const slot = self.pendingSlot(slot_index, true) orelse return Status.invalid;
         const ref = slot.ref;
         const op: Op = @enumFromInt(slot.op);
         const h = self.shared.arena.header(ref);
         const complete = slot.filled_bytes == h.value_len;
-        self.shared.pending.release(slot);
-        h.item_flags &= ~items.flag_pending;
+        items.setFlags(h, h.item_flags & ~items.flag_pending);
         if (!complete) {
-            self.shared.slabs.free(&self.shared.arena, ref);
+            self.freeChunk(ref);
             return Status.invalid;
         }
-        return self.commitItem(op, ref, self.bucketOfKey(items.keyOf(h)));
+        const bucket = self.lockKey(items.keyOf(h));
+        defer self.unlockStripe();
+        return self.commitItem(op, ref, bucket);
     }
 
     pub fn abort(self: *Session, slot_index: i32) i32 {
-        const slot = self.shared.pending.get(slot_index) orelse return Status.invalid;
-        const ref = slot.ref;
-        self.shared.pending.release(slot);
-        self.shared.arena.header(ref).item_flags &= ~items.flag_pending;
-        self.shared.slabs.free(&self.shared.arena, ref);
+        const slot = self.pendingSlot(slot_index, true) orelse return Status.invalid;
+        const h = self.shared.arena.header(slot.ref);
+        items.setFlags(h, h.item_flags & ~items.flag_pending);
+        self.freeChunk(slot.ref);
         return Status.ok;
+    }
+
+    /// Aborts every reservation this session still holds (it is closing).
+    fn abortAll(self: *Session) void {
+        for (0..self.shared.pending.slots.len) |index| _ = self.abort(@intCast(index));
     }
 
     // ---- incr / decr ----
@@ -1155,7 +1482,8 @@ pub const Session = struct {
     /// incr/decr by io.num (u64): incr wraps, decr floors at 0. Writes the new digits to `out`.
     pub fn delta(self: *Session, key: []const u8, incr: bool, out: []u8) i32 {
         if (!keyValid(key)) return Status.bad_key;
-        const bucket = self.bucketOfKey(key);
+        const bucket = self.lockKey(key);
+        defer self.unlockStripe();
         const found = self.lookup(bucket, key);
         if (found.ref == ref_none) {
             if (incr) self.counters.global.add(.incr_misses, 1) else self.counters.global.add(.decr_misses, 1);
@@ -1203,76 +1531,105 @@ pub const Session = struct {
 
     // ---- cursor walk ----
 
+    /// Starts a walk (under walk_mutex). Linkers read the walk's fields atomically; the
+    /// generation is written before `active`.
     pub fn cursorStart(self: *Session) void {
-        self.shared.walk.generation +%= 1;
-        if (self.shared.walk.generation == 0) {
+        const owner = self.shared;
+        owner.walk_mutex.lock();
+        defer owner.walk_mutex.unlock();
+        @atomicStore(bool, &owner.walk.active, false, .release);
+        var generation = owner.walk.generation +% 1;
+        if (generation == 0) {
             self.clearWalkMarks();
-            self.shared.walk.generation = 1;
+            generation = 1;
         }
-        self.shared.walk.bucket = 0;
-        self.shared.walk.active = true;
+        @atomicStore(u32, &owner.walk.bucket, 0, .release);
+        @atomicStore(u8, &owner.walk.generation, generation, .release);
+        @atomicStore(bool, &owner.walk.active, true, .release);
     }
 
     /// Sets every linked item's walk mark to 0 (none): once in 255 walks, before the
-    /// generation byte wraps. Costs one pass over the table.
+    /// generation byte wraps. One pass over the table, one stripe at a time.
     fn clearWalkMarks(self: *Session) void {
-        for (self.shared.table.buckets[0..self.shared.table.count()]) |head| {
-            var ref = head;
-            while (ref != ref_none) {
-                const h = self.shared.arena.header(ref);
-                h.walk_mark = 0;
-                ref = h.chain_next;
+        for (0..stripe_count) |stripe| {
+            self.lockStripe(@intCast(stripe));
+            defer self.unlockStripe();
+            var bucket: u32 = @intCast(stripe);
+            while (bucket < self.shared.table.count()) : (bucket += stripe_count) {
+                var ref = self.shared.table.buckets[bucket];
+                while (ref != ref_none) {
+                    const h = self.shared.arena.header(ref);
+                    h.walk_mark = 0;
+                    ref = h.chain_next;
+                }
             }
         }
     }
 
     /// Removes every linked item (and tombstone) whose cas is below io's cas, and raises the
     /// flush floor to it: a replication peer's immediate flush_all, at the cas of that moment.
-    /// Costs one pass over the table; returns how many items it removed.
+    /// One pass over the table, one stripe at a time; returns how many items it removed.
     pub fn removeBelowCas(self: *Session) i32 {
         const floor = self.io.cas();
         self.raiseFlushFloor();
         assert(self.io.cas() >= floor);
         var removed: i32 = 0;
-        for (0..self.shared.table.count()) |bucket| {
-            var ref = self.shared.table.buckets[bucket];
-            while (ref != ref_none) {
-                const h = self.shared.arena.header(ref);
-                const next = h.chain_next;
-                if (h.cas < floor) {
-                    self.removeItem(@intCast(bucket), ref);
-                    removed += 1;
+        for (0..stripe_count) |stripe| {
+            self.lockStripe(@intCast(stripe));
+            defer self.unlockStripe();
+            var bucket: u32 = @intCast(stripe);
+            while (bucket < self.shared.table.count()) : (bucket += stripe_count) {
+                var ref = self.shared.table.buckets[bucket];
+                while (ref != ref_none) {
+                    const h = self.shared.arena.header(ref);
+                    const next = h.chain_next;
+                    if (h.cas < floor) {
+                        self.removeItem(bucket, ref);
+                        removed += 1;
+                    }
+                    ref = next;
                 }
-                ref = next;
             }
         }
         return removed;
     }
 
-    /// Removes every linked item (see `flush`). Costs one pass over the table.
+    /// Removes every linked item (see `flush`). One pass over the table, one stripe at a time.
     fn removeAll(self: *Session) void {
-        for (0..self.shared.table.count()) |bucket| {
-            while (self.shared.table.buckets[bucket] != ref_none) {
-                self.removeItem(@intCast(bucket), self.shared.table.buckets[bucket]);
+        for (0..stripe_count) |stripe| {
+            self.lockStripe(@intCast(stripe));
+            defer self.unlockStripe();
+            var bucket: u32 = @intCast(stripe);
+            while (bucket < self.shared.table.count()) : (bucket += stripe_count) {
+                while (self.shared.table.buckets[bucket] != ref_none) {
+                    self.removeItem(bucket, self.shared.table.buckets[bucket]);
+                }
             }
         }
     }
 
     /// The next live item not yet returned by this walk: key bytes then value bytes into `out`.
     /// `mode`: 0 writes key bytes then value bytes; get_mode_rep (+ rep_relative/rep_signed_flags)
-    /// writes the item's `rep` line instead (the full copy to a replication peer).
+    /// writes the item's `rep` line instead (the full copy to a replication peer). Under
+    /// walk_mutex; each bucket is looked at (and passed) holding its stripe.
     pub fn cursorNext(self: *Session, out: []u8, mode: u32) i32 {
         if (mode & ~(get_mode_rep | get_mode_rep_relative | get_mode_rep_signed_flags) != 0) return Status.invalid;
-        if (!self.shared.walk.active) return Status.cursor_done;
-        const bucket_count: u32 = self.shared.table.count();
+        const owner = self.shared;
+        owner.walk_mutex.lock();
+        defer owner.walk_mutex.unlock();
+        const walk = &owner.walk;
+        if (!walk.active) return Status.cursor_done;
         var budget: u32 = cursor_buckets_per_call_max;
-        while (budget > 0 and self.shared.walk.bucket < bucket_count) : (budget -= 1) {
-            const ref = self.unwalkedIn(self.shared.walk.bucket);
+        while (budget > 0 and walk.bucket < owner.table.count()) : (budget -= 1) {
+            const bucket = walk.bucket;
+            self.lockStripe(bucket & stripe_mask);
+            defer self.unlockStripe();
+            const ref = self.unwalkedIn(bucket);
             if (ref != ref_none) return self.emitWalked(ref, out, mode);
-            self.shared.walk.bucket += 1;
+            @atomicStore(u32, &walk.bucket, bucket + 1, .release);
         }
-        if (self.shared.walk.bucket < bucket_count) return Status.cursor_again;
-        self.shared.walk.active = false;
+        if (walk.bucket < owner.table.count()) return Status.cursor_again;
+        @atomicStore(bool, &walk.active, false, .release);
         return Status.cursor_done;
     }
 
@@ -1318,20 +1675,26 @@ pub const Session = struct {
 
     // ---- sweep, eviction log ----
 
-    /// Reclaims dead items, walking buckets round-robin; each bucket and each item looked at
-    /// costs one unit of `budget`. Returns how many items it reclaimed.
+    /// Reclaims dead items, walking buckets round-robin, each under its stripe; each bucket and
+    /// each item looked at costs one unit of `budget`. Returns how many items it reclaimed (0 at
+    /// once when another session is sweeping).
     pub fn sweep(self: *Session, budget: u32) i32 {
+        const owner = self.shared;
+        if (!owner.sweep_mutex.tryLock()) return 0;
+        defer owner.sweep_mutex.unlock();
         var spent: u32 = 0;
         var reclaimed: i32 = 0;
         while (spent < budget) : (spent += 1) {
-            const bucket = self.shared.sweep_bucket;
-            self.shared.sweep_bucket = if (bucket + 1 < self.shared.table.count()) bucket + 1 else 0;
-            var ref = self.shared.table.buckets[bucket];
+            const bucket = @min(owner.sweep_bucket, owner.table.count() - 1);
+            owner.sweep_bucket = if (bucket + 1 < owner.table.count()) bucket + 1 else 0;
+            self.lockStripe(bucket & stripe_mask);
+            defer self.unlockStripe();
+            var ref = owner.table.buckets[bucket];
             while (ref != ref_none) : (spent +|= 1) {
-                const h = self.shared.arena.header(ref);
+                const h = owner.arena.header(ref);
                 const next = h.chain_next;
                 if (self.isDead(h)) |miss| {
-                    const counters = &self.counters.class[self.shared.slabs.classOf(ref)];
+                    const counters = &self.counters.class[owner.slabs.classOf(ref)];
                     counters.add(.crawler_reclaimed, 1);
                     if (miss == .expired and h.item_flags & items.flag_fetched == 0) counters.add(.expired_unfetched, 1);
                     self.removeItem(bucket, ref);
@@ -1351,24 +1714,33 @@ pub const Session = struct {
     /// Each item looked at costs one unit of `budget`; returns how many items it reclaimed.
     pub fn reclaimTails(self: *Session, budget: u32) i32 {
         const class_count = self.shared.slabs.class_count;
+        const first = @atomicLoad(u8, &self.shared.reclaim_class_next, .monotonic);
         var left = budget;
         var reclaimed: i32 = 0;
         var turn: u8 = 0;
         while (turn < class_count and left > 0) : (turn += 1) {
-            const class_id: u8 = @intCast((self.shared.reclaim_class_next + turn) % class_count + 1);
+            const class_id: u8 = @intCast((first + turn) % class_count + 1);
             reclaimed += self.reclaimTail(class_id, &left);
         }
-        self.shared.reclaim_class_next = (self.shared.reclaim_class_next + 1) % class_count;
+        @atomicStore(u8, &self.shared.reclaim_class_next, (first + 1) % class_count, .monotonic);
         return reclaimed;
     }
 
-    /// Reclaims dead items from `class_id`'s tail while `left` allows; stops at the first live one.
+    /// Reclaims dead items from `class_id`'s tail while `left` allows; stops at the first live
+    /// one, or one whose stripe another thread holds (class lock, then the item's stripe
+    /// without waiting, as the eviction walk).
     fn reclaimTail(self: *Session, class_id: u8, left: *u32) i32 {
+        assert(self.stripe_depth == 0);
+        self.lockClass(class_id);
+        defer self.unlockClass();
         var reclaimed: i32 = 0;
         while (left.* > 0) : (left.* -= 1) {
             const ref = self.shared.lru.tail(class_id);
             if (ref == ref_none) break;
             const h = self.shared.arena.header(ref);
+            const lock = self.lockVictim(h);
+            if (lock.lock == .busy) break;
+            defer self.unlockVictim(lock);
             assert(h.item_flags & items.flag_pinned == 0);
             if (self.isDead(h) == null) break;
             if (!isTombstone(h)) {
@@ -1384,8 +1756,11 @@ pub const Session = struct {
     }
 
     pub fn evictionsTake(self: *Session, out: []u8) i32 {
-        if (!self.shared.eviction_log.enabled()) return 0;
-        return @intCast(self.shared.eviction_log.take(out));
+        const owner = self.shared;
+        if (!owner.eviction_log.enabled()) return 0;
+        owner.eviction_log_mutex.lock();
+        defer owner.eviction_log_mutex.unlock();
+        return @intCast(owner.eviction_log.take(out));
     }
 
     // ---- stats ----
@@ -1394,13 +1769,18 @@ pub const Session = struct {
         return self.shared.slabs.class_count;
     }
 
-    pub fn statsClass(self: *const Session, class_id: u32, out: *[stats.class_count]u64) i32 {
-        if (class_id < 1 or class_id > self.shared.slabs.class_count) return Status.invalid;
-        const class = &self.shared.slabs.classes[class_id];
+    /// The counters summed under sessions_mutex, then the class's gauges under its class lock.
+    pub fn statsClass(self: *Session, class_id: u32, out: *[stats.class_count]u64) i32 {
+        const owner = self.shared;
+        if (class_id < 1 or class_id > owner.slabs.class_count) return Status.invalid;
+        const id: u8 = @intCast(class_id);
+        const class = &owner.slabs.classes[id];
         var sum: stats.Counters = undefined;
         self.countersSum(&sum);
-        out.* = sum.class[class_id].values;
-        out[@intFromEnum(stats.Class.evicted_time)] = self.shared.evicted_time[class_id];
+        out.* = sum.class[id].values;
+        out[@intFromEnum(stats.Class.evicted_time)] = @atomicLoad(u64, &owner.evicted_time[id], .monotonic);
+        self.lockClass(id);
+        defer self.unlockClass();
         const gauges = [_]struct { stats.Class, u64 }{
             .{ .chunk_size, class.chunk_size },
             .{ .chunks_per_page, class.chunks_per_page },
@@ -1409,62 +1789,82 @@ pub const Session = struct {
             .{ .used_chunks, class.used_count },
             .{ .free_chunks, class.free_count },
             .{ .free_chunks_end, class.end_count },
-            .{ .mem_requested, self.shared.mem_requested[class_id] },
-            .{ .number, self.shared.lru.counts[class_id] },
-            .{ .age, self.tailAge(@intCast(class_id)) },
+            .{ .mem_requested, owner.mem_requested[id] },
+            .{ .number, owner.lru.counts[id] },
+            .{ .age, self.tailAge(id) },
         };
         comptime assert(gauges.len == @intFromEnum(stats.class_first_counter));
         for (gauges) |gauge| out[@intFromEnum(gauge[0])] = gauge[1];
         return Status.ok;
     }
 
+    /// The class's lock held (an item's time_s is written under its stripe and class locks).
     fn tailAge(self: *const Session, class_id: u8) u64 {
         const tail = self.shared.lru.tail(class_id);
         if (tail == ref_none) return 0;
-        return self.shared.clock.current_time_s -| self.shared.arena.header(tail).time_s;
+        return self.shared.clock.now() -| self.shared.arena.header(tail).time_s;
     }
 
-    pub fn statsGlobal(self: *const Session, out: *[stats.global_count]u64) void {
+    /// Counters summed under sessions_mutex; each class's gauges under its class lock in turn,
+    /// so with other threads running the sums are of nearby moments, not one.
+    pub fn statsGlobal(self: *Session, out: *[stats.global_count]u64) void {
+        const owner = self.shared;
         var sum: stats.Counters = undefined;
         self.countersSum(&sum);
         out.* = sum.global.values;
-        var lru_items: u64 = 0;
         var bytes: u64 = 0;
         var active_slabs: u64 = 0;
-        for (1..@as(usize, self.shared.slabs.class_count) + 1) |id| {
-            lru_items += self.shared.lru.counts[id];
-            bytes += self.shared.mem_requested[id];
-            if (self.shared.slabs.classes[id].pages > 0) active_slabs += 1;
+        for (1..@as(usize, owner.slabs.class_count) + 1) |id| {
+            {
+                self.lockClass(@intCast(id));
+                defer self.unlockClass();
+                bytes += owner.mem_requested[id];
+                if (owner.slabs.classes[id].pages > 0) active_slabs += 1;
+            }
             inline for (stats.summed) |pair| out[@intFromEnum(pair[0])] += sum.class[id].get(pair[1]);
         }
-        assert(lru_items == self.shared.linked_count);
-        assert(self.shared.tombstone_count <= self.shared.linked_count);
+        const linked = owner.linkedCount();
+        const tombstones = @min(owner.tombstoneCount(), linked);
+        const pending_used = blk: {
+            owner.pending_mutex.lock();
+            defer owner.pending_mutex.unlock();
+            break :blk owner.pending.usedCount();
+        };
+        owner.eviction_log_mutex.lock();
+        defer owner.eviction_log_mutex.unlock();
         const gauges = [_]struct { stats.Global, u64 }{
-            .{ .curr_items, self.shared.linked_count - self.shared.tombstone_count },
+            .{ .curr_items, linked - tombstones },
             .{ .bytes, bytes },
-            .{ .total_malloced, @as(u64, self.shared.slabs.pages_used) * self.shared.slabs.page_size },
-            .{ .limit_maxbytes, self.shared.memory_bytes_max },
-            .{ .hash_power_level, self.shared.table.powerLevel() },
-            .{ .hash_bytes, @as(u64, self.shared.table.count()) * @sizeOf(Ref) },
+            .{ .total_malloced, @as(u64, owner.slabs.pagesUsed()) * owner.slabs.page_size },
+            .{ .limit_maxbytes, owner.memory_bytes_max },
+            .{ .hash_power_level, owner.table.powerLevel() },
+            .{ .hash_bytes, @as(u64, owner.table.count()) * @sizeOf(Ref) },
             .{ .active_slabs, active_slabs },
-            .{ .pending_items, self.shared.pending.usedCount() },
-            .{ .evicted_log_pending, self.shared.eviction_log.count },
-            .{ .curr_time_rel, self.shared.clock.current_time_s },
-            .{ .tombstones, self.shared.tombstone_count },
+            .{ .pending_items, pending_used },
+            .{ .evicted_log_pending, owner.eviction_log.count },
+            .{ .curr_time_rel, owner.clock.now() },
+            .{ .tombstones, tombstones },
         };
         comptime assert(gauges.len == @intFromEnum(stats.global_first_counter));
         for (gauges) |gauge| out[@intFromEnum(gauge[0])] = gauge[1];
-        out[@intFromEnum(stats.Global.evicted_log_dropped)] = self.shared.eviction_log.dropped;
+        out[@intFromEnum(stats.Global.evicted_log_dropped)] = owner.eviction_log.dropped;
     }
 
-    /// memcached's `stats reset`: every event counter, no gauge.
+    /// memcached's `stats reset`: every event counter, no gauge. Under sessions_mutex each
+    /// session's counters are snapshotted as its new base (a session only ever adds to its own).
     pub fn statsReset(self: *Session) void {
         const owner = self.shared;
-        owner.counters_closed.reset();
-        owner.session_default.counters.reset();
-        var next = owner.sessions;
-        while (next) |session| : (next = session.next) session.counters.reset();
-        @memset(&owner.evicted_time, 0);
+        {
+            owner.sessions_mutex.lock();
+            defer owner.sessions_mutex.unlock();
+            owner.counters_closed.reset();
+            owner.session_default.counters_base.snapshot(&owner.session_default.counters);
+            var next = owner.sessions;
+            while (next) |session| : (next = session.next) session.counters_base.snapshot(&session.counters);
+        }
+        for (&owner.evicted_time) |*value| @atomicStore(u64, value, 0, .monotonic);
+        owner.eviction_log_mutex.lock();
+        defer owner.eviction_log_mutex.unlock();
         owner.eviction_log.dropped = 0;
     }
 };
@@ -1619,7 +2019,7 @@ fn wireExptime(self: *const Session, h: *const Header, relative: bool) i64 {
     if (h.exptime_s == 0) return 0;
     const absolute: i64 = self.shared.clock.absolute(h.exptime_s);
     if (!relative) return absolute;
-    const left = absolute - (self.shared.clock.process_started + self.shared.clock.current_time_s);
+    const left = absolute - (self.shared.clock.process_started + self.shared.clock.now());
     if (left <= 0) return -1;
     return if (left <= clock_zig.realtime_delta_max_s) left else absolute;
 }

@@ -914,10 +914,10 @@ test "flush epoch is a byte: 256 immediate flushes in one second still hide what
     // (through 0, where every linked item is removed).
     try testing.expectEqual(Status.ok, h.set("second", "2"));
     for (0..255) |_| try testing.expectEqual(Status.ok, h.store.flush(0));
-    try testing.expectEqual(@as(u8, 0), h.store.shared.flush_state.epoch);
+    try testing.expectEqual(@as(u8, 0), h.store.shared.flushState().epoch);
     try testing.expectEqual(@as(u64, 0), h.stat(.curr_items));
     try testing.expectEqual(Status.ok, h.store.flush(0));
-    try testing.expectEqual(@as(u8, 1), h.store.shared.flush_state.epoch);
+    try testing.expectEqual(@as(u8, 1), h.store.shared.flushState().epoch);
     try testing.expect(h.get("second") == null);
     try testing.expectEqual(Status.ok, h.set("third", "3"));
     try testing.expectEqualStrings("3", h.get("third").?);

@@ -90,13 +90,19 @@ pub const class_count = @typeInfo(Class).@"enum".fields.len;
 /// Class indices below this one are gauges computed from the slabs and LRU.
 pub const class_first_counter = Class.evicted;
 
+fn bumpValue(value: *u64, amount: u64) void {
+    @atomicStore(u64, value, @atomicLoad(u64, value, .monotonic) +% amount, .monotonic);
+}
+
 /// The per-class event counters the store keeps (the `Class` entries from `evicted` on).
 pub const ClassCounters = struct {
     values: [class_count]u64 = [_]u64{0} ** class_count,
 
+    /// Only the session owning the counters adds (an atomic load and store: a plain add that
+    /// rc_stats may read from another thread).
     pub fn add(self: *ClassCounters, comptime which: Class, amount: u64) void {
         comptime std.debug.assert(@intFromEnum(which) >= @intFromEnum(class_first_counter));
-        self.values[@intFromEnum(which)] += amount;
+        bumpValue(&self.values[@intFromEnum(which)], amount);
     }
 
     pub fn set(self: *ClassCounters, comptime which: Class, value: u64) void {
@@ -119,7 +125,7 @@ pub const GlobalCounters = struct {
 
     pub fn add(self: *GlobalCounters, comptime which: Global, amount: u64) void {
         comptime std.debug.assert(@intFromEnum(which) >= @intFromEnum(global_first_counter));
-        self.values[@intFromEnum(which)] += amount;
+        bumpValue(&self.values[@intFromEnum(which)], amount);
     }
 
     pub fn get(self: *const GlobalCounters, which: Global) u64 {
@@ -140,11 +146,24 @@ pub const Counters = struct {
     global: GlobalCounters = .{},
     class: [class_slots]ClassCounters = [_]ClassCounters{.{}} ** class_slots,
 
-    /// Adds every counter of `from` to this one's.
-    pub fn accumulate(self: *Counters, from: *const Counters) void {
-        for (&self.global.values, from.global.values) |*to, value| to.* += value;
+    /// Adds every counter of `from` (a live session's, read atomically) minus `base` (its values
+    /// at the last `stats reset`) to this one's.
+    pub fn accumulate(self: *Counters, from: *const Counters, base: *const Counters) void {
+        for (&self.global.values, &from.global.values, base.global.values) |*to, *value, zero| {
+            to.* +%= @atomicLoad(u64, value, .monotonic) -% zero;
+        }
+        for (&self.class, &from.class, &base.class) |*to, *class, *zero| {
+            for (&to.values, &class.values, zero.values) |*slot, *value, zero_value| {
+                slot.* +%= @atomicLoad(u64, value, .monotonic) -% zero_value;
+            }
+        }
+    }
+
+    /// This one's values become a copy of `from` (a live session's, read atomically).
+    pub fn snapshot(self: *Counters, from: *const Counters) void {
+        for (&self.global.values, &from.global.values) |*to, *value| to.* = @atomicLoad(u64, value, .monotonic);
         for (&self.class, &from.class) |*to, *class| {
-            for (&to.values, class.values) |*slot, value| slot.* += value;
+            for (&to.values, &class.values) |*slot, *value| slot.* = @atomicLoad(u64, value, .monotonic);
         }
     }
 

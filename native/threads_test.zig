@@ -115,8 +115,7 @@ const Worker = struct {
     }
 
     fn get(self: *Worker, key: []const u8) void {
-        const s = self.session.enter();
-        defer self.session.leave();
+        const s = self.session;
         const n = s.get(key, &self.out, 0, 0);
         if (n == Status.not_found) return;
         if (n < 0) return self.shared.fail("get {s}: {d}", .{ key, n });
@@ -128,23 +127,20 @@ const Worker = struct {
         var value: [32]u8 = undefined;
         @memset(value[0..len], letterOf(key));
         const op: u32 = if (roll < 40) 1 else if (roll < 48) 2 else if (roll < 56) 3 else 4;
-        const s = self.session.enter();
-        defer self.session.leave();
+        const s = self.session;
         const status = s.store(op, key, value[0..len], 0, 0);
         if (status == Status.ok) return self.sawCas(self.session.io.cas());
         if (status != Status.not_stored) self.shared.fail("store {d} {s}: {d}", .{ op, key, status });
     }
 
     fn delete(self: *Worker, key: []const u8) void {
-        const s = self.session.enter();
-        defer self.session.leave();
+        const s = self.session;
         const status = s.delete(key);
         if (status != Status.ok and status != Status.not_found) self.shared.fail("delete {s}: {d}", .{ key, status });
     }
 
     fn touch(self: *Worker, key: []const u8) void {
-        const s = self.session.enter();
-        defer self.session.leave();
+        const s = self.session;
         const status = s.touch(key, 3600);
         if (status != Status.ok and status != Status.not_found) self.shared.fail("touch {s}: {d}", .{ key, status });
     }
@@ -152,8 +148,7 @@ const Worker = struct {
     fn incr(self: *Worker, index: u32) void {
         var key_buf: [key_bytes_max]u8 = undefined;
         const key = counterKeyOf(index, &key_buf);
-        const s = self.session.enter();
-        defer self.session.leave();
+        const s = self.session;
         self.session.io.setNum(1);
         const status = s.delta(key, true, &self.out);
         if (status < 0) return self.shared.fail("incr {s}: {d}", .{ key, status });
@@ -188,18 +183,13 @@ const Walker = struct {
 
     fn walkOnce(self: *Walker, allocator: std.mem.Allocator) !void {
         var seen = std.StringHashMap(void).init(allocator);
-        {
-            _ = self.session.enter();
-            defer self.session.leave();
-            self.session.cursorStart();
-        }
+        self.session.cursorStart();
         var steps: u32 = 0;
         while (steps < walk_steps_max) : (steps += 1) {
-            const s = self.session.enter();
+            const s = self.session;
             const n = s.cursorNext(&self.out, 0);
-            const key_len = self.session.io.key_len;
+            const key_len = s.io.key_len;
             if (steps % 64 == 0) _ = s.sweep(32);
-            self.session.leave();
             if (n == Status.cursor_done) return;
             if (n == Status.cursor_again) continue;
             if (n < 0) return self.shared.fail("cursor: {d}", .{n});
@@ -363,8 +353,7 @@ test "threads: sessions have their own io and a bound" {
     const b = Session.open(store).?;
     defer b.close();
     {
-        const s = a.enter();
-        defer a.leave();
+        const s = a;
         try testing.expectEqual(Status.ok, s.store(1, "x", "1", 7, 0));
     }
     try testing.expectEqual(@as(u32, 0), b.io.flags);
