@@ -236,6 +236,12 @@ const Walk = struct {
 const Miss = enum { none, expired, flushed };
 const Found = struct { ref: Ref, miss: Miss };
 
+/// A counter every thread writes (the cas counter, the item counts), alone on its cache line so
+/// its writes do not evict the read-mostly fields next to it from other cores' caches.
+pub const HotWord = struct {
+    value: u64 align(std.atomic.cache_line) = 0,
+};
+
 /// A mutex alone on its cache line (stripes and class locks are taken by different threads at
 /// once).
 pub const PaddedMutex = struct {
@@ -294,7 +300,7 @@ pub const Store = struct {
     memory_bytes_max: u64,
     evictions_disabled: bool,
     /// The last cas minted or given (atomic).
-    cas_counter: u64,
+    cas_counter: HotWord,
     /// Replication (atomic word: cas_clock_enabled_bit, cas_clock_parity_bit, and in the high 32
     /// bits a test-only skew in ms added to the wall clock): cas values follow the wall clock
     /// (ms << cas_clock_shift) and carry the node's parity in bit 0, so two paired nodes never
@@ -304,7 +310,7 @@ pub const Store = struct {
     /// tombstones_keep_bit: no tombstone expires (the node is not in sync with its peer). Atomic.
     tombstone_mode: u8,
     /// Tombstones linked (atomic).
-    tombstone_count: u64,
+    tombstone_count: HotWord,
     /// No replicated version (REP_IF_NEWER, tomb) below this cas is stored: an immediate flush's
     /// (atomic, only raised).
     flush_floor_cas: u64,
@@ -317,7 +323,7 @@ pub const Store = struct {
     /// The class (0-based turn) `reclaimTails` starts with next (atomic).
     reclaim_class_next: u8,
     /// Items in the table (the sum of the LRU counts), for the table's growth (atomic).
-    linked_count: u64,
+    linked_count: HotWord,
     /// Per class, under its class lock.
     mem_requested: [slabs_zig.class_id_max + 1]u64,
     /// Every open session but the default one, linked through `Session.next`.
@@ -376,17 +382,17 @@ pub const Store = struct {
             .eviction_log = eviction_log,
             .memory_bytes_max = p.memory_bytes_max,
             .evictions_disabled = p.evictions_disabled != 0,
-            .cas_counter = 0,
+            .cas_counter = .{},
             .cas_clock_word = 0,
             .tombstone_mode = 0,
-            .tombstone_count = 0,
+            .tombstone_count = .{},
             .flush_floor_cas = 0,
             .flush_word = (Flush{}).pack(),
             .flush_pending_s = 0,
             .walk = .{},
             .sweep_bucket = 0,
             .reclaim_class_next = 0,
-            .linked_count = 0,
+            .linked_count = .{},
             .mem_requested = [_]u64{0} ** (slabs_zig.class_id_max + 1),
             .sessions = null,
             .counters_closed = .{},
@@ -424,15 +430,15 @@ pub const Store = struct {
 
     /// Raises the cas counter to at least `cas` (a given or floor cas).
     fn casAtLeast(self: *Store, cas: u64) void {
-        _ = @atomicRmw(u64, &self.cas_counter, .Max, cas, .monotonic);
+        _ = @atomicRmw(u64, &self.cas_counter.value, .Max, cas, .monotonic);
     }
 
     pub fn linkedCount(self: *const Store) u64 {
-        return @atomicLoad(u64, &self.linked_count, .monotonic);
+        return @atomicLoad(u64, &self.linked_count.value, .monotonic);
     }
 
     pub fn tombstoneCount(self: *const Store) u64 {
-        return @atomicLoad(u64, &self.tombstone_count, .monotonic);
+        return @atomicLoad(u64, &self.tombstone_count.value, .monotonic);
     }
 
     /// One linear-hashing split when the table wants one (session.zig): by one caller at a time,
@@ -633,15 +639,15 @@ pub const Session = struct {
     pub fn nextCas(self: *Session) u64 {
         const owner = self.shared;
         const mode = @atomicLoad(u64, &owner.cas_clock_word, .monotonic);
-        if (mode & cas_clock_enabled_bit == 0) return @atomicRmw(u64, &owner.cas_counter, .Add, 1, .monotonic) + 1;
+        if (mode & cas_clock_enabled_bit == 0) return @atomicRmw(u64, &owner.cas_counter.value, .Add, 1, .monotonic) + 1;
         const offset_ms: i32 = @bitCast(@as(u32, @truncate(mode >> 32)));
         const parity: u1 = @intFromBool(mode & cas_clock_parity_bit != 0);
         const now_ms: u64 = @intCast(@max(0, std.time.milliTimestamp() + offset_ms));
-        var current = @atomicLoad(u64, &owner.cas_counter, .monotonic);
+        var current = @atomicLoad(u64, &owner.cas_counter.value, .monotonic);
         while (true) {
             var next = @max(current + 1, now_ms << cas_clock_shift);
             if (@as(u1, @truncate(next)) != parity) next += 1;
-            current = @cmpxchgWeak(u64, &owner.cas_counter, current, next, .monotonic, .monotonic) orelse return next;
+            current = @cmpxchgWeak(u64, &owner.cas_counter.value, current, next, .monotonic, .monotonic) orelse return next;
         }
     }
 
@@ -756,7 +762,9 @@ pub const Session = struct {
         return .{ .ref = ref, .miss = .none };
     }
 
-    fn linkItem(self: *Session, bucket: u32, ref: Ref) void {
+    /// `counted`: the item adds to linked_count (false when it replaces one that was not
+    /// subtracted, saving two writes of a shared word per replacement).
+    fn linkItem(self: *Session, bucket: u32, ref: Ref, counted: bool) void {
         const owner = self.shared;
         const h = owner.arena.header(ref);
         assert(h.item_flags & (items.flag_linked | items.flag_pending) == 0);
@@ -769,12 +777,13 @@ pub const Session = struct {
         owner.lru.link(&owner.arena, ref, class_id);
         owner.mem_requested[class_id] += items.sizeOf(h);
         self.unlockClass();
-        if (isTombstone(h)) _ = @atomicRmw(u64, &owner.tombstone_count, .Add, 1, .monotonic) else self.counters.global.add(.total_items, 1);
-        const linked = @atomicRmw(u64, &owner.linked_count, .Add, 1, .monotonic) + 1;
+        if (isTombstone(h)) _ = @atomicRmw(u64, &owner.tombstone_count.value, .Add, 1, .monotonic) else self.counters.global.add(.total_items, 1);
+        if (!counted) return;
+        const linked = @atomicRmw(u64, &owner.linked_count.value, .Add, 1, .monotonic) + 1;
         if (owner.table.wantsGrow(linked)) self.linked = true;
     }
 
-    fn unlinkItem(self: *Session, bucket: u32, ref: Ref) void {
+    fn unlinkItem(self: *Session, bucket: u32, ref: Ref, counted: bool) void {
         const owner = self.shared;
         const h = owner.arena.header(ref);
         assert(h.item_flags & items.flag_linked != 0);
@@ -786,10 +795,12 @@ pub const Session = struct {
         owner.mem_requested[class_id] -= items.sizeOf(h);
         self.unlockClass();
         items.setFlags(h, h.item_flags & ~items.flag_linked);
-        const linked_before = @atomicRmw(u64, &owner.linked_count, .Sub, 1, .monotonic);
-        assert(linked_before > 0);
+        if (counted) {
+            const linked_before = @atomicRmw(u64, &owner.linked_count.value, .Sub, 1, .monotonic);
+            assert(linked_before > 0);
+        }
         if (isTombstone(h)) {
-            const before = @atomicRmw(u64, &owner.tombstone_count, .Sub, 1, .monotonic);
+            const before = @atomicRmw(u64, &owner.tombstone_count.value, .Sub, 1, .monotonic);
             assert(before > 0);
         }
     }
@@ -798,7 +809,7 @@ pub const Session = struct {
     fn removeItem(self: *Session, bucket: u32, ref: Ref) void {
         self.lockClass(self.shared.slabs.classOf(ref));
         defer self.unlockClass();
-        self.unlinkItem(bucket, ref);
+        self.unlinkItem(bucket, ref, true);
         self.shared.slabs.free(&self.shared.arena, ref);
     }
 
@@ -816,12 +827,15 @@ pub const Session = struct {
         defer if (one_class) self.unlockClass();
         if (old != ref_none) {
             h.walk_mark = owner.arena.header(old).walk_mark;
-            self.removeItem(bucket, old);
+            self.lockClass(owner.slabs.classOf(old));
+            defer self.unlockClass();
+            self.unlinkItem(bucket, old, false);
+            owner.slabs.free(&owner.arena, old);
         } else {
             const passed = @atomicLoad(bool, &owner.walk.active, .acquire) and bucket <= @atomicLoad(u32, &owner.walk.bucket, .acquire);
             h.walk_mark = if (passed) @atomicLoad(u8, &owner.walk.generation, .acquire) else 0;
         }
-        self.linkItem(bucket, new);
+        self.linkItem(bucket, new, old == ref_none);
     }
 
     fn markFetched(self: *Session, ref: Ref) void {

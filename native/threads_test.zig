@@ -308,8 +308,8 @@ fn checkStore(store: *Store) !void {
             if (h.item_flags & items.flag_tombstone != 0) tombstones += 1;
         }
     }
-    try testing.expectEqual(store.linked_count, linked);
-    try testing.expectEqual(store.tombstone_count, tombstones);
+    try testing.expectEqual(store.linked_count.value, linked);
+    try testing.expectEqual(store.tombstone_count.value, tombstones);
     try testing.expect(linked > prefill_count);
     for (1..@as(usize, store.slabs.class_count) + 1) |class_id| {
         try testing.expectEqual(per_class[class_id], store.lru.counts[class_id]);
