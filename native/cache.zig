@@ -1,7 +1,8 @@
 //! cache: the item store. Owns the arena, slabs, hash table, LRUs, pending table and eviction
 //! log, all sized and allocated by `create`; nothing is allocated after it. Callers on several
-//! threads go through sessions (session.zig, which holds the locking design): every operation
-//! here runs with `mutex` held, and fills the calling session's Io through `io`.
+//! threads go through sessions: every operation is a method of the calling `Session`, fills
+//! that session's Io and counters, and takes the locks session.zig lists (the key's stripe,
+//! class locks inside it, ...).
 //!
 //! Operations mirror memcached 1.6 (do_item_get, do_store_item, do_add_delta, flush_all):
 //! expired and flushed items are invisible to every operation and reclaimed lazily when met
@@ -1741,32 +1742,37 @@ pub const Session = struct {
     }
 
     /// Reclaims dead items from `class_id`'s tail while `left` allows; stops at the first live
-    /// one, or one whose stripe another thread holds (class lock, then the item's stripe
-    /// without waiting, as the eviction walk).
+    /// one, or one whose stripe another thread holds. Each item is one hold of the class lock
+    /// with the item's stripe taken without waiting (the eviction walk's order).
     fn reclaimTail(self: *Session, class_id: u8, left: *u32) i32 {
         assert(self.stripe_depth == 0);
-        self.lockClass(class_id);
-        defer self.unlockClass();
         var reclaimed: i32 = 0;
         while (left.* > 0) : (left.* -= 1) {
-            const ref = self.shared.lru.tail(class_id);
-            if (ref == ref_none) break;
-            const h = self.shared.arena.header(ref);
-            const lock = self.lockVictim(h);
-            if (lock.lock == .busy) break;
-            defer self.unlockVictim(lock);
-            assert(h.item_flags & items.flag_pinned == 0);
-            if (self.isDead(h) == null) break;
-            if (!isTombstone(h)) {
-                // memcached's lru_pull_tail counts a flushed item like an expired one.
-                const counters = &self.counters.class[class_id];
-                counters.add(.reclaimed, 1);
-                if (h.item_flags & items.flag_fetched == 0) counters.add(.expired_unfetched, 1);
-            }
-            self.removeItem(self.bucketOfKey(items.keyOf(h)), ref);
+            if (!self.reclaimTailItem(class_id)) break;
             reclaimed += 1;
         }
         return reclaimed;
+    }
+
+    fn reclaimTailItem(self: *Session, class_id: u8) bool {
+        self.lockClass(class_id);
+        defer self.unlockClass();
+        const ref = self.shared.lru.tail(class_id);
+        if (ref == ref_none) return false;
+        const h = self.shared.arena.header(ref);
+        const lock = self.lockVictim(h);
+        if (lock.lock == .busy) return false;
+        defer self.unlockVictim(lock);
+        assert(h.item_flags & items.flag_pinned == 0);
+        if (self.isDead(h) == null) return false;
+        if (!isTombstone(h)) {
+            // memcached's lru_pull_tail counts a flushed item like an expired one.
+            const counters = &self.counters.class[class_id];
+            counters.add(.reclaimed, 1);
+            if (h.item_flags & items.flag_fetched == 0) counters.add(.expired_unfetched, 1);
+        }
+        self.removeItem(self.bucketOfKey(items.keyOf(h)), ref);
+        return true;
     }
 
     pub fn evictionsTake(self: *Session, out: []u8) i32 {

@@ -1,6 +1,7 @@
-//! lib: the C ABI of librepcache.so, the only `export fn`sess. Each is a thin shim: it validates
-//! its arguments (null handle, null buffers, modes, slot numbers) and calls cache.zig between
-//! the session's `enter` and `leave` (session.zig: the store lock and the caller's Io). The
+//! lib: the C ABI of librepcache.so, the only `export fn`s. Each is a thin shim: it validates
+//! its arguments (null handle, null buffers, modes, slot numbers) and calls the session's
+//! operation (cache.zig), which takes the locks it needs (session.zig: stripes by key hash, no
+//! store-wide lock) and fills that session's Io. The
 //! handle every call takes is a session: rc_create returns the store's default one, and
 //! rc_session_open another for a worker thread, each with its own Io block. Nothing
 //! panics across the boundary; bad input returns a status. Bounds of caller buffers are checked
