@@ -33,8 +33,10 @@ fn keyOf(index: u32, buf: *[key_bytes]u8) []const u8 {
     return std.fmt.bufPrint(buf, "key:{d:0>12}", .{index}) catch unreachable;
 }
 
+/// One thread's state, on cache lines of its own (aligned, and its counters written once at the
+/// end): a runner's writes must not evict the fields another runner reads on every operation.
 const Runner = struct {
-    store: *Store,
+    store: *Store align(std.atomic.cache_line),
     session: ?*Session,
     ops: u32,
     seed: u64,
@@ -48,13 +50,15 @@ const Runner = struct {
         var prng = std.Random.DefaultPrng.init(self.seed);
         const random = prng.random();
         const value = [_]u8{'v'} ** value_bytes;
+        var hits: u64 = 0;
+        defer self.hits = hits;
         var i: u32 = 0;
         while (i < self.ops) : (i += 1) {
             const key = keyAt(random.uintLessThan(u32, keys_count));
             const get = random.uintLessThan(u32, 100) < get_percent;
             const s = self.session orelse &self.store.session_default;
             const n = if (get) s.get(key, &self.out, 0, 0) else s.store(1, key, &value, 0, 0);
-            if (n >= 0) self.hits += 1;
+            if (n >= 0) hits += 1;
         }
     }
 };

@@ -247,6 +247,15 @@ pub const HotWord = struct {
 /// once).
 pub const PaddedMutex = struct {
     mutex: std.Thread.Mutex align(std.atomic.cache_line) = .{},
+    /// Stripes only: 1 while the mutex's holder may write (session.zig: readers without the
+    /// mutex check it after announcing themselves in their reader slot).
+    writer: u32 = 0,
+};
+
+/// A session's reader slot (session.zig): the stripe it reads without the mutex, or
+/// stripe_none. Alone on its line: only its session writes it, writers read it.
+pub const ReaderSlot = struct {
+    stripe: u32 align(std.atomic.cache_line) = stripe_none,
 };
 
 /// Item stripes (session.zig): a key's stripe is its hash modulo this. At most the table's
@@ -279,6 +288,13 @@ pub const Store = struct {
     /// Per slab class: its free list and page carving (slabs), its LRU list and count (lru), its
     /// mem_requested, and its items' LRU links. Taken inside a stripe, never two at once.
     class_locks: [slabs_zig.class_id_max + 1]PaddedMutex,
+    /// One per session that can be open (slot 0: the default session's); writers look at
+    /// slots [0, reader_slots_high).
+    reader_slots: [session_zig.sessions_max + 1]ReaderSlot,
+    /// Slots handed out so far (atomic; under sessions_mutex when raised).
+    reader_slots_high: u32,
+    /// Which slots open sessions hold (under sessions_mutex).
+    reader_slots_taken: [session_zig.sessions_max + 1]bool,
     /// One table split at a time (tryLock: a caller that loses skips its split).
     growth_mutex: std.Thread.Mutex,
     /// The clock's writer, flush, and `flush_pending_s`.
@@ -368,6 +384,9 @@ pub const Store = struct {
             .sessions_open = 0,
             .stripes = [_]PaddedMutex{.{}} ** stripe_count,
             .class_locks = [_]PaddedMutex{.{}} ** (slabs_zig.class_id_max + 1),
+            .reader_slots = [_]ReaderSlot{.{}} ** (session_zig.sessions_max + 1),
+            .reader_slots_high = 1,
+            .reader_slots_taken = [_]bool{true} ++ [_]bool{false} ** session_zig.sessions_max,
             .growth_mutex = .{},
             .flush_mutex = .{},
             .walk_mutex = .{},
@@ -442,6 +461,26 @@ pub const Store = struct {
         return @atomicLoad(u64, &self.tombstone_count.value, .monotonic);
     }
 
+    /// Called right after taking stripe `stripe`'s mutex: marks it written and waits for the
+    /// sessions reading it without the mutex to leave (a chain walk and one value copy each).
+    /// Dekker's pattern with the readers (`Session.getUnlocked`), all seq_cst: either the
+    /// writer sees a reader's slot and waits, or the reader sees `writer` and takes the mutex.
+    fn excludeReaders(self: *Store, stripe: u32) void {
+        @atomicStore(u32, &self.stripes[stripe].writer, 1, .seq_cst);
+        const high = @atomicLoad(u32, &self.reader_slots_high, .seq_cst);
+        for (self.reader_slots[0..high]) |*slot| {
+            var spins: u32 = 0;
+            while (@atomicLoad(u32, &slot.stripe, .seq_cst) == stripe) : (spins += 1) {
+                if (spins < 128) std.atomic.spinLoopHint() else std.Thread.yield() catch {};
+            }
+        }
+    }
+
+    /// Called right before releasing stripe `stripe`'s mutex.
+    fn admitReaders(self: *Store, stripe: u32) void {
+        @atomicStore(u32, &self.stripes[stripe].writer, 0, .release);
+    }
+
     /// One linear-hashing split when the table wants one (session.zig): by one caller at a time,
     /// holding no other lock than the stripe of the bucket it splits.
     fn growStep(self: *Store) void {
@@ -449,9 +488,11 @@ pub const Store = struct {
         if (!self.growth_mutex.tryLock()) return;
         defer self.growth_mutex.unlock();
         if (!self.table.wantsGrow(self.linkedCount())) return;
-        const stripe = &self.stripes[self.table.shape().split & stripe_mask].mutex;
-        stripe.lock();
-        defer stripe.unlock();
+        const stripe = self.table.shape().split & stripe_mask;
+        self.stripes[stripe].mutex.lock();
+        defer self.stripes[stripe].mutex.unlock();
+        self.excludeReaders(stripe);
+        defer self.admitReaders(stripe);
         self.table.grow(&self.arena);
     }
 };
@@ -478,6 +519,8 @@ pub const Session = struct {
     class_depth: u32,
     /// Something was linked since the stripe was taken: check the table's growth after it.
     linked: bool,
+    /// This session's index in Store.reader_slots.
+    reader_slot: u32,
 
     fn init(owner: *Store) Session {
         return .{
@@ -491,6 +534,7 @@ pub const Session = struct {
             .held_class = 0,
             .class_depth = 0,
             .linked = false,
+            .reader_slot = 0,
         };
     }
 
@@ -501,6 +545,10 @@ pub const Session = struct {
         if (owner.sessions_open == session_zig.sessions_max) return null;
         const self = std.heap.page_allocator.create(Session) catch return null;
         self.* = Session.init(owner);
+        const slot = std.mem.indexOfScalar(bool, &owner.reader_slots_taken, false).?;
+        owner.reader_slots_taken[slot] = true;
+        self.reader_slot = @intCast(slot);
+        if (slot >= owner.reader_slots_high) @atomicStore(u32, &owner.reader_slots_high, @intCast(slot + 1), .seq_cst);
         self.next = owner.sessions;
         owner.sessions = self;
         owner.sessions_open += 1;
@@ -521,6 +569,8 @@ pub const Session = struct {
         while (link.* != self) link = &link.*.?.next;
         link.* = self.next;
         owner.sessions_open -= 1;
+        assert(owner.reader_slots[self.reader_slot].stripe == stripe_none);
+        owner.reader_slots_taken[self.reader_slot] = false;
         owner.counters_closed.accumulate(&self.counters, &self.counters_base);
         self.* = undefined;
         std.heap.page_allocator.destroy(self);
@@ -559,6 +609,7 @@ pub const Session = struct {
         }
         assert(self.class_depth == 0);
         self.shared.stripes[stripe].mutex.lock();
+        self.shared.excludeReaders(stripe);
         self.held_stripe = stripe;
         self.stripe_depth = 1;
     }
@@ -570,6 +621,7 @@ pub const Session = struct {
         self.stripe_depth -= 1;
         if (self.stripe_depth > 0) return;
         assert(self.class_depth == 0);
+        self.shared.admitReaders(self.held_stripe);
         self.shared.stripes[self.held_stripe].mutex.unlock();
         self.held_stripe = stripe_none;
         if (self.linked) {
@@ -607,12 +659,17 @@ pub const Session = struct {
     fn lockVictim(self: *Session, h: *Header) Victim {
         const stripe = self.shared.table.hashOf(items.keyOfShared(h)) & stripe_mask;
         if (self.stripe_depth > 0 and self.held_stripe == stripe) return .{ .lock = .own, .stripe = stripe };
-        if (self.shared.stripes[stripe].mutex.tryLock()) return .{ .lock = .taken, .stripe = stripe };
+        if (self.shared.stripes[stripe].mutex.tryLock()) {
+            self.shared.excludeReaders(stripe);
+            return .{ .lock = .taken, .stripe = stripe };
+        }
         return .{ .lock = .busy, .stripe = stripe };
     }
 
     fn unlockVictim(self: *Session, victim: Victim) void {
-        if (victim.lock == .taken) self.shared.stripes[victim.stripe].mutex.unlock();
+        if (victim.lock != .taken) return;
+        self.shared.admitReaders(victim.stripe);
+        self.shared.stripes[victim.stripe].mutex.unlock();
     }
 
     // ---- time, cas, flush ----
@@ -1004,6 +1061,9 @@ pub const Session = struct {
         const touching = mode & get_mode_touch != 0;
         const rep = mode & get_mode_rep != 0;
         if (rep and !peek) return Status.invalid;
+        if (mode & (get_mode_peek | get_mode_touch | get_mode_rep) == 0) {
+            if (self.getUnlocked(key, out, mode)) |result| return result;
+        }
         const bucket = self.lockKey(key);
         defer self.unlockStripe();
         const found = if (rep) self.lookupAny(bucket, key) else self.lookup(bucket, key);
@@ -1030,6 +1090,41 @@ pub const Session = struct {
             self.counters.class[self.shared.slabs.classOf(found.ref)].add(.get_hits, 1);
         }
         self.markFetched(found.ref);
+        const written = writeReply(h, out, mode);
+        assert(written == need);
+        return @intCast(written);
+    }
+
+    /// A plain get (get/gets) without the stripe's mutex, so a get writes no line another
+    /// core's gets write too (session.zig): the session announces the stripe in its reader slot,
+    /// then reads only if no writer holds the stripe; a writer waits for the slot to clear before
+    /// it changes anything in the stripe. Only a hit that changes nothing is answered here (the
+    /// item live, already fetched twice, within its LRU bump interval); anything else returns
+    /// null and the caller takes the mutex and does it all again.
+    fn getUnlocked(self: *Session, key: []const u8, out: []u8, mode: u32) ?i32 {
+        const owner = self.shared;
+        const hash = owner.table.hashOf(key);
+        const stripe = hash & stripe_mask;
+        const slot = &owner.reader_slots[self.reader_slot].stripe;
+        assert(self.stripe_depth == 0);
+        @atomicStore(u32, slot, stripe, .seq_cst);
+        defer @atomicStore(u32, slot, stripe_none, .release);
+        if (@atomicLoad(u32, &owner.stripes[stripe].writer, .seq_cst) != 0) return null;
+        const ref = owner.table.find(&owner.arena, owner.table.bucketOfHash(hash), key);
+        if (ref == ref_none) return null;
+        const h = owner.arena.header(ref);
+        const seen = items.flag_fetched | items.flag_active;
+        if (h.item_flags & (seen | items.flag_tombstone) != seen) return null;
+        if (self.isDead(h) != null) return null;
+        if (lru_zig.wantsBump(h, owner.clock.now())) return null;
+        self.fillIo(h);
+        const need = replyBytes(h, mode);
+        if (need > out.len) {
+            self.io.need = @intCast(need);
+            return Status.buffer_small;
+        }
+        self.counters.global.add(.cmd_get, 1);
+        self.counters.class[owner.slabs.classOf(ref)].add(.get_hits, 1);
         const written = writeReply(h, out, mode);
         assert(written == need);
         return @intCast(written);

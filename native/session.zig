@@ -18,7 +18,16 @@
 //!     split of bucket b moves items only to b + low_count: the same stripe. A stripe guards its
 //!     buckets' chain links (chain_next) and every field of their items but the LRU links: flags,
 //!     cas, exptime, walk mark, key and value bytes. `time_s` is written holding the stripe and
-//!     the class lock, so either one suffices to read it.
+//!     the class lock, so either one suffices to read it. Beside each stripe's mutex, on its
+//!     line, a `writer` word: 1 while the holder may write.
+//!   - Reader slots (`Store.reader_slots`, one cache line per session): plain gets read a stripe
+//!     without its mutex (below). A session announces the stripe it reads in its slot, then
+//!     reads only when the stripe's `writer` is 0; whoever takes a stripe's mutex (an operation,
+//!     an eviction or reclaim walk's tryLock, a split) sets `writer` and waits until no slot
+//!     names that stripe before it changes anything. All four accesses are seq_cst (Dekker's
+//!     pattern): either the writer sees the reader and waits, or the reader sees the writer
+//!     and takes the mutex instead. This is what lets gets on different cores scale: a get that
+//!     takes a mutex writes the mutex's line, which the other core then has to fetch back.
 //!   - `class_locks`: one per slab class: the class's free list and page carving (slabs.zig),
 //!     its LRU list and count (lru.zig), its mem_requested, and its items' lru_prev/lru_next.
 //!   - `slabs.page_mutex`: the global page grant (pages_used, page_classes).
@@ -50,11 +59,17 @@
 //! that wanted it released its own stripe.
 //!
 //! How each operation runs:
+//!   - get/gets (no touch, peek or rep line): first without the mutex, through the reader slot;
+//!     it answers a hit that changes nothing (the item live, not a tombstone, already fetched
+//!     twice, within its bump interval: counters are the session's own). Anything else (a miss,
+//!     a first or second fetch, a bump due, a dead item to reclaim, a writer present) falls back
+//!     to the locked path below, from the start.
 //!   - get/gets/gat/touch/delete/incr/decr/mg/md/ma/tomb/meta mark: the key's stripe for the
 //!     whole operation; the bucket is computed under it (a split of that bucket needs the same
 //!     stripe, so it is stable). A value is copied into the caller's buffer under the stripe, so
-//!     no other thread can free or reuse the chunk during the copy: no reference count is needed
-//!     (a refinement of the first design). A hit bumps the LRU at most once per
+//!     no other thread can free or reuse the chunk during the copy (and for a get without the
+//!     mutex, no writer touches the stripe until the reader left it): no reference count is
+//!     needed (a refinement of the first design). A hit bumps the LRU at most once per
 //!     lru.bump_interval_s, and that is checked under the stripe, so most gets take no class lock.
 //!   - set/add/replace/append/prepend/cas/rep (rc_store): the chunk is allocated (class lock,
 //!     maybe an eviction walk) and the value copied before the key's stripe is taken; the stripe
@@ -84,6 +99,10 @@
 //!   - Two operations on keys of one stripe: the later waits for the earlier's hold: one chain
 //!     walk (the table grows at 1.5 items a bucket on average), one split or eviction walk, and
 //!     a value copy of at most `item_size_max` bytes (1 MiB by default: tens of microseconds).
+//!   - A writer taking a stripe waits (spinning, then yielding) for the gets reading it without
+//!     the mutex: each one chain walk and one value copy; a get that finds a writer never waits
+//!     for it (it takes the mutex like any operation). Each mutex taker also reads every used
+//!     reader slot (one line per open session).
 //!   - A class lock: O(1) list work (alloc, free, link, unlink, bump), or one eviction walk of
 //!     at most `lru.tail_search_depth` (5) items that only tryLocks stripes, plus a page grant
 //!     or one eviction log push (O(1) under their mutexes). rc_reclaim_tails holds it per item.
@@ -101,8 +120,8 @@
 //!   - The pending table: O(1) under pending_mutex.
 //!   - An allocation whose five tail items all have busy or pinned stripes fails (NO_MEMORY,
 //!     outofmemory counted) rather than wait, as memcached's does.
-//! With -t 1 the one caller takes every lock uncontended: one stripe lock a call, a class lock
-//! per allocation and link, none for a get within the bump interval.
+//! With -t 1 the one caller takes every lock uncontended: one stripe lock a call (none for a
+//! repeated get), a class lock per allocation and link, none for a get within the bump interval.
 const cache = @import("cache.zig");
 
 /// A caller's handle on a store: its Io block, its counters and every operation (cache.zig).
