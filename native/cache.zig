@@ -252,6 +252,20 @@ pub const PaddedMutex = struct {
     writer: u32 = 0,
 };
 
+/// Tries `mutex` for a short while before sleeping on it: stripe and class locks are held for
+/// a chain walk or a few list links, far less than a futex sleep and wake-up, which would make
+/// two threads take turns instead of running side by side.
+fn lockSpinning(mutex: *std.Thread.Mutex) void {
+    var tries: u32 = 0;
+    while (tries < lock_spins_max) : (tries += 1) {
+        if (mutex.tryLock()) return;
+        std.atomic.spinLoopHint();
+    }
+    mutex.lock();
+}
+
+const lock_spins_max = 256;
+
 /// A session's reader slot (session.zig): the stripe it reads without the mutex, or
 /// stripe_none. Alone on its line: only its session writes it, writers read it.
 pub const ReaderSlot = struct {
@@ -489,7 +503,7 @@ pub const Store = struct {
         defer self.growth_mutex.unlock();
         if (!self.table.wantsGrow(self.linkedCount())) return;
         const stripe = self.table.shape().split & stripe_mask;
-        self.stripes[stripe].mutex.lock();
+        lockSpinning(&self.stripes[stripe].mutex);
         defer self.stripes[stripe].mutex.unlock();
         self.excludeReaders(stripe);
         defer self.admitReaders(stripe);
@@ -608,7 +622,7 @@ pub const Session = struct {
             return;
         }
         assert(self.class_depth == 0);
-        self.shared.stripes[stripe].mutex.lock();
+        lockSpinning(&self.shared.stripes[stripe].mutex);
         self.shared.excludeReaders(stripe);
         self.held_stripe = stripe;
         self.stripe_depth = 1;
@@ -637,7 +651,7 @@ pub const Session = struct {
             self.class_depth += 1;
             return;
         }
-        self.shared.class_locks[class_id].mutex.lock();
+        lockSpinning(&self.shared.class_locks[class_id].mutex);
         self.held_class = class_id;
         self.class_depth = 1;
     }

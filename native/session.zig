@@ -47,6 +47,9 @@
 //! stripe's holder, loaded atomically by an LRU walk that must find the key of an item whose
 //! stripe it does not hold yet). The cas counter and item counts sit on their own cache lines.
 //!
+//! Stripe and class locks are taken by trying for up to 256 spins before sleeping on the futex
+//! (cache.zig `lockSpinning`): their holds are far shorter than a sleep and wake-up.
+//!
 //! Lock order (a session holds at most one stripe and one class lock, re-entrantly: md calls
 //! delete and ma calls incr on the same key under the same stripe):
 //!   growth_mutex | flush_mutex | walk_mutex | sweep_mutex  ->  stripe  ->  class lock  ->
