@@ -123,13 +123,16 @@
 //!   - The pending table: O(1) under pending_mutex.
 //!   - An allocation whose five tail items all have busy or pinned stripes fails (NO_MEMORY,
 //!     outofmemory counted) rather than wait, as memcached's does.
-//! Not yet done (measured with bench-store on the 2-core test machine): stores of one slab
-//! class from several threads all write that class's lock, LRU head, free list, mem_requested
-//! and the cas counter, about ten cache lines a store that the other core then fetches back;
-//! so a 90% get / 10% set mix on two threads costs each operation about three times the CPU
-//! of one thread, while gets alone scale (x1.8 on two threads). The next step is per-session
-//! chunk caches and LRU link buffers (memcached's per-thread caches and bump buffers), or at
-//! least a class's hot fields on one line with its lock.
+//! Not yet done (measured with bench-store and variants on the shared 2-core test machine):
+//! gets alone scale (x1.8 wall on two threads) but stores do not: each store writes its
+//! class's lock, LRU head, free list, mem_requested and the cas counter, lines the other core
+//! then fetches back (sets alone: 384 -> 651 ns of CPU a store on two threads, x1.17 wall), and
+//! the first two gets after a store of a key take the locked path (they write its fetched
+//! flags). A 90% get / 10% set mix on two threads still costs each operation two to three times
+//! the CPU of one thread, so its wall throughput stays below one thread's (stage 1: a tenth).
+//! The next step: per-session chunk caches and LRU link buffers (memcached's per-thread caches
+//! and bump buffers), a class's hot fields on one line with its lock, cas values handed out in
+//! per-session blocks where cas order allows it.
 //!
 //! With -t 1 the one caller takes every lock uncontended: one stripe lock a call (none for a
 //! repeated get), a class lock per allocation and link, none for a get within the bump interval.
