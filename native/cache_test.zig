@@ -29,7 +29,8 @@ const Options = struct {
 };
 
 const Harness = struct {
-    store: *Store,
+    /// The store's default session: every operation is one of its methods.
+    store: *cache.Session,
     now_s: u64 = unix_start,
     out: [4096]u8 = undefined,
 
@@ -46,11 +47,11 @@ const Harness = struct {
             .reserved = 0,
         };
         const store = Store.create(&params) orelse return error.CreateFailed;
-        return .{ .store = store };
+        return .{ .store = &store.session_default };
     }
 
     fn deinit(self: *Harness) void {
-        self.store.destroy();
+        self.store.shared.destroy();
     }
 
     fn advance(self: *Harness, seconds: u64) void {
@@ -735,7 +736,7 @@ test "cache: cursor returns every stable item once while others change" {
 }
 
 fn bucketOf(h: *Harness, key: []const u8) u32 {
-    return h.store.table.bucketOf(key);
+    return h.store.shared.table.bucketOf(key);
 }
 
 test "cache: cursor marks inside the bucket being walked" {
@@ -851,12 +852,12 @@ test "get peek: reads state without counting or touching" {
     defer h.deinit();
     const store = h.store;
     try std.testing.expectEqual(cache.Status.ok, h.set("pk", "vv"));
-    const before = store.global_counters.values;
+    const before = store.counters.global.values;
     var out: [64]u8 = undefined;
     try std.testing.expectEqual(@as(i32, 2), store.get("pk", &out, cache.get_mode_peek, 0));
     try std.testing.expectEqualStrings("vv", out[0..2]);
     try std.testing.expectEqual(cache.Status.not_found, store.get("nope", &out, cache.get_mode_peek, 0));
-    try std.testing.expectEqualSlices(u64, &before, &store.global_counters.values);
+    try std.testing.expectEqualSlices(u64, &before, &store.counters.global.values);
     try std.testing.expectEqual(cache.Status.invalid, store.get("pk", &out, cache.get_mode_peek | cache.get_mode_touch, 0));
 }
 
@@ -913,10 +914,10 @@ test "flush epoch is a byte: 256 immediate flushes in one second still hide what
     // (through 0, where every linked item is removed).
     try testing.expectEqual(Status.ok, h.set("second", "2"));
     for (0..255) |_| try testing.expectEqual(Status.ok, h.store.flush(0));
-    try testing.expectEqual(@as(u8, 0), h.store.flush_state.epoch);
+    try testing.expectEqual(@as(u8, 0), h.store.shared.flushState().epoch);
     try testing.expectEqual(@as(u64, 0), h.stat(.curr_items));
     try testing.expectEqual(Status.ok, h.store.flush(0));
-    try testing.expectEqual(@as(u8, 1), h.store.flush_state.epoch);
+    try testing.expectEqual(@as(u8, 1), h.store.shared.flushState().epoch);
     try testing.expect(h.get("second") == null);
     try testing.expectEqual(Status.ok, h.set("third", "3"));
     try testing.expectEqualStrings("3", h.get("third").?);
@@ -980,12 +981,12 @@ test "each store draws its own hash seed" {
     defer a.deinit();
     var b = try Harness.init(.{});
     defer b.deinit();
-    try testing.expect(a.store.table.seed != b.store.table.seed);
+    try testing.expect(a.store.shared.table.seed != b.store.shared.table.seed);
     // Same keys, same table size, different buckets for most of them.
     var key: [16]u8 = undefined;
     var same: usize = 0;
     for (0..64) |i| {
-        if (a.store.table.bucketOf(keyOf(&key, i)) == b.store.table.bucketOf(keyOf(&key, i))) same += 1;
+        if (a.store.shared.table.bucketOf(keyOf(&key, i)) == b.store.shared.table.bucketOf(keyOf(&key, i))) same += 1;
     }
     try testing.expect(same < 16);
 }

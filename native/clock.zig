@@ -25,10 +25,16 @@ pub const Clock = struct {
         return .{ .process_started = unix_now_s - started_offset_s, .current_time_s = started_offset_s };
     }
 
+    /// `current_time_s`, read atomically: one caller advances it while others read (session.zig).
+    pub fn now(self: *const Clock) u32 {
+        return @atomicLoad(u32, &self.current_time_s, .monotonic);
+    }
+
+    /// Callers advancing the clock are serialised by the store (its flush mutex).
     pub fn advance(self: *Clock, unix_now_s: i64) void {
         const relative = unix_now_s - self.process_started;
-        if (relative <= self.current_time_s) return;
-        self.current_time_s = @intCast(@min(relative, std.math.maxInt(u32)));
+        if (relative <= self.now()) return;
+        @atomicStore(u32, &self.current_time_s, @intCast(@min(relative, std.math.maxInt(u32))), .monotonic);
     }
 
     pub fn realtime(self: *const Clock, exptime: i32) u32 {
@@ -38,11 +44,11 @@ pub const Clock = struct {
             if (exptime <= self.process_started) return time_expired_s;
             return saturate(exptime - self.process_started);
         }
-        return saturate(@as(i64, exptime) + self.current_time_s);
+        return saturate(@as(i64, exptime) + self.now());
     }
 
     pub fn isExpired(self: *const Clock, exptime_s: u32) bool {
-        return exptime_s != 0 and exptime_s <= self.current_time_s;
+        return exptime_s != 0 and exptime_s <= self.now();
     }
 
     /// Relative time -> absolute unix seconds (0 stays 0: never).

@@ -103,6 +103,22 @@ pub fn init(h: *Header, key: []const u8, value_len: u32, flags: u32, exptime_s: 
     @memcpy(dataOf(h)[value_len..][0..crlf.len], crlf);
 }
 
+/// Writes the item flags of an item other threads may look at: one atomic byte store (the
+/// writer holds the item's stripe; an eviction walk reads them under a class lock only, to find
+/// the key, see `keyOfShared`).
+pub fn setFlags(h: *Header, flags: u8) void {
+    @atomicStore(u8, &h.item_flags, flags, .monotonic);
+}
+
+/// The key of a linked item whose stripe the caller does not hold (an eviction or reclaim walk
+/// under a class lock): the key bytes never change while it is linked; the flags are read
+/// atomically.
+pub fn keyOfShared(h: *Header) []u8 {
+    const flags = @atomicLoad(u8, &h.item_flags, .monotonic);
+    const offset: usize = if (flags & flag_client_flags != 0) header_bytes + client_flags_bytes else header_bytes;
+    return bytes(h)[offset..][0..h.key_len];
+}
+
 pub fn bytes(h: *Header) [*]u8 {
     return @ptrCast(h);
 }

@@ -1,6 +1,7 @@
 //! lib: the C ABI of librepcache.so, the only `export fn`s. Each is a thin shim: it validates
-//! its arguments (null handle, null buffers, modes, slot numbers) and calls cache.zig between
-//! the session's `enter` and `leave` (session.zig: the store lock and the caller's Io). The
+//! its arguments (null handle, null buffers, modes, slot numbers) and calls the session's
+//! operation (cache.zig), which takes the locks it needs (session.zig: stripes by key hash, no
+//! store-wide lock) and fills that session's Io. The
 //! handle every call takes is a session: rc_create returns the store's default one, and
 //! rc_session_open another for a worker thread, each with its own Io block. Nothing
 //! panics across the boundary; bad input returns a status. Bounds of caller buffers are checked
@@ -126,10 +127,10 @@ export fn rc_create(params: ?*const cache.Params) ?*Session {
 export fn rc_destroy(session: ?*Session) void {
     const sess = session orelse return;
     if (!sess.isDefault()) return;
-    const store = sess.store;
-    store.mutex.lock();
+    const store = sess.shared;
+    store.sessions_mutex.lock();
     const others = store.sessions_open;
-    store.mutex.unlock();
+    store.sessions_mutex.unlock();
     if (others == 0) store.destroy();
 }
 
@@ -137,7 +138,7 @@ export fn rc_destroy(session: ?*Session) void {
 /// are open.
 export fn rc_session_open(session: ?*Session) ?*Session {
     const sess = session orelse return null;
-    return Session.open(sess.store);
+    return Session.open(sess.shared);
 }
 
 /// Closes a session rc_session_open gave (INVALID for the default one).
@@ -156,37 +157,29 @@ export fn rc_io(session: ?*Session) ?*cache.Io {
 
 export fn rc_clock(session: ?*Session, unix_now_s: u32) void {
     const sess = session orelse return;
-    const s = sess.enter();
-    defer sess.leave();
-    s.advanceClock(unix_now_s);
+    sess.advanceClock(unix_now_s);
 }
 
 /// offset_ms: added to the wall clock the cas follows (test-only skew; 0 in production).
 export fn rc_cas_clock(session: ?*Session, enabled: u32, parity: u32, offset_ms: i32) i32 {
     const sess = session orelse return Status.invalid;
-    const s = sess.enter();
-    defer sess.leave();
     if (enabled > 1 or parity > 1) return Status.invalid;
-    s.setCasClock(enabled == 1, @intCast(parity), offset_ms);
+    sess.setCasClock(enabled == 1, @intCast(parity), offset_ms);
     return Status.ok;
 }
 
 /// Mints a cas above every cas the store has minted or been given, into io's cas.
 export fn rc_cas_mint(session: ?*Session) i32 {
     const sess = session orelse return Status.invalid;
-    const s = sess.enter();
-    defer sess.leave();
-    s.mintCas();
+    sess.mintCas();
     return Status.ok;
 }
 
 /// Replication tombstones: enabled (0/1: a delete leaves one), keep (0/1: none expires).
 export fn rc_tombstones(session: ?*Session, enabled: u32, keep: u32) i32 {
     const sess = session orelse return Status.invalid;
-    const s = sess.enter();
-    defer sess.leave();
     if (enabled > 1 or keep > 1) return Status.invalid;
-    s.setTombstones(enabled == 1, keep == 1);
+    sess.setTombstones(enabled == 1, keep == 1);
     return Status.ok;
 }
 
@@ -194,186 +187,142 @@ export fn rc_tombstones(session: ?*Session, enabled: u32, keep: u32) i32 {
 /// OK, or NOT_STORED when the key's version is as new (or older than the flush floor).
 export fn rc_tomb(session: ?*Session, key_buf: ?[*]const u8, key_off: u32, key_len: u32) i32 {
     const sess = session orelse return Status.invalid;
-    const s = sess.enter();
-    defer sess.leave();
     const key = bytesIn(key_buf, key_off, key_len) orelse return Status.invalid;
-    return s.tomb(key);
+    return sess.tomb(key);
 }
 
 /// Raises the replication flush floor to io's cas (0: just read it): no replicated version
 /// older than the floor is stored again, and the store mints no cas below it. io's cas = the floor.
 export fn rc_flush_floor(session: ?*Session) i32 {
     const sess = session orelse return Status.invalid;
-    const s = sess.enter();
-    defer sess.leave();
-    s.raiseFlushFloor();
+    sess.raiseFlushFloor();
     return Status.ok;
 }
 
 export fn rc_get(session: ?*Session, key_buf: ?[*]const u8, key_off: u32, key_len: u32, out: ?[*]u8, out_off: u32, out_cap: u32, mode: u32, exptime: i32) i32 {
     const sess = session orelse return Status.invalid;
-    const s = sess.enter();
-    defer sess.leave();
     const key = bytesIn(key_buf, key_off, key_len) orelse return Status.invalid;
     const dest = bytesOut(out, out_off, out_cap) orelse return Status.invalid;
-    return s.get(key, dest, mode, exptime);
+    return sess.get(key, dest, mode, exptime);
 }
 
 export fn rc_store(session: ?*Session, op: u32, key_buf: ?[*]const u8, key_off: u32, key_len: u32, val_buf: ?[*]const u8, val_off: u32, val_len: u32, flags: u32, exptime: i32) i32 {
     const sess = session orelse return Status.invalid;
-    const s = sess.enter();
-    defer sess.leave();
     const key = bytesIn(key_buf, key_off, key_len) orelse return Status.invalid;
     const value = bytesIn(val_buf, val_off, val_len) orelse return Status.invalid;
-    return s.store(op, key, value, flags, exptime);
+    return sess.store(op, key, value, flags, exptime);
 }
 
 export fn rc_reserve(session: ?*Session, op: u32, key_buf: ?[*]const u8, key_off: u32, key_len: u32, flags: u32, exptime: i32, value_len: u32) i32 {
     const sess = session orelse return Status.invalid;
-    const s = sess.enter();
-    defer sess.leave();
     const key = bytesIn(key_buf, key_off, key_len) orelse return Status.invalid;
-    return s.reserve(op, key, flags, exptime, value_len);
+    return sess.reserve(op, key, flags, exptime, value_len);
 }
 
 export fn rc_fill(session: ?*Session, slot: i32, buf: ?[*]const u8, off: u32, len: u32) i32 {
     const sess = session orelse return Status.invalid;
-    const s = sess.enter();
-    defer sess.leave();
     const bytes = bytesIn(buf, off, len) orelse return Status.invalid;
-    return s.fill(slot, bytes);
+    return sess.fill(slot, bytes);
 }
 
 export fn rc_commit(session: ?*Session, slot: i32) i32 {
     const sess = session orelse return Status.invalid;
-    const s = sess.enter();
-    defer sess.leave();
-    return s.commit(slot);
+    return sess.commit(slot);
 }
 
 export fn rc_abort(session: ?*Session, slot: i32) i32 {
     const sess = session orelse return Status.invalid;
-    const s = sess.enter();
-    defer sess.leave();
-    return s.abort(slot);
+    return sess.abort(slot);
 }
 
 export fn rc_delta(session: ?*Session, key_buf: ?[*]const u8, key_off: u32, key_len: u32, incr: u32, out: ?[*]u8, out_off: u32, out_cap: u32) i32 {
     const sess = session orelse return Status.invalid;
-    const s = sess.enter();
-    defer sess.leave();
     if (incr > 1) return Status.invalid;
     const key = bytesIn(key_buf, key_off, key_len) orelse return Status.invalid;
     const dest = bytesOut(out, out_off, out_cap) orelse return Status.invalid;
-    return s.delta(key, incr == 1, dest);
+    return sess.delta(key, incr == 1, dest);
 }
 
 export fn rc_delete(session: ?*Session, key_buf: ?[*]const u8, key_off: u32, key_len: u32) i32 {
     const sess = session orelse return Status.invalid;
-    const s = sess.enter();
-    defer sess.leave();
     const key = bytesIn(key_buf, key_off, key_len) orelse return Status.invalid;
-    return s.delete(key);
+    return sess.delete(key);
 }
 
 export fn rc_touch(session: ?*Session, key_buf: ?[*]const u8, key_off: u32, key_len: u32, exptime: i32) i32 {
     const sess = session orelse return Status.invalid;
-    const s = sess.enter();
-    defer sess.leave();
     const key = bytesIn(key_buf, key_off, key_len) orelse return Status.invalid;
-    return s.touch(key, exptime);
+    return sess.touch(key, exptime);
 }
 
 /// mg / me: opts are cache.meta_get_* bits; see Store.metaGet.
 export fn rc_meta_get(session: ?*Session, key_buf: ?[*]const u8, key_off: u32, key_len: u32, out: ?[*]u8, out_off: u32, out_cap: u32, opts: u32, exptime: i32, vivify_exptime: i32, recache_exptime: i32) i32 {
     const sess = session orelse return Status.invalid;
-    const s = sess.enter();
-    defer sess.leave();
     const key = bytesIn(key_buf, key_off, key_len) orelse return Status.invalid;
     const dest = bytesOut(out, out_off, out_cap) orelse return Status.invalid;
-    return s.metaGet(key, dest, opts, exptime, vivify_exptime, recache_exptime);
+    return sess.metaGet(key, dest, opts, exptime, vivify_exptime, recache_exptime);
 }
 
 /// md: opts are cache.meta_delete_* bits (the compare cas in io); see Store.metaDelete.
 export fn rc_meta_delete(session: ?*Session, key_buf: ?[*]const u8, key_off: u32, key_len: u32, opts: u32, exptime: i32) i32 {
     const sess = session orelse return Status.invalid;
-    const s = sess.enter();
-    defer sess.leave();
     const key = bytesIn(key_buf, key_off, key_len) orelse return Status.invalid;
-    return s.metaDelete(key, opts, exptime);
+    return sess.metaDelete(key, opts, exptime);
 }
 
 /// ma: opts are cache.meta_delta_* bits (delta in io num, compare cas in io cas); see Store.metaDelta.
 export fn rc_meta_delta(session: ?*Session, key_buf: ?[*]const u8, key_off: u32, key_len: u32, opts: u32, exptime: i32, out: ?[*]u8, out_off: u32, out_cap: u32) i32 {
     const sess = session orelse return Status.invalid;
-    const s = sess.enter();
-    defer sess.leave();
     const key = bytesIn(key_buf, key_off, key_len) orelse return Status.invalid;
     const dest = bytesOut(out, out_off, out_cap) orelse return Status.invalid;
-    return s.metaDelta(key, opts, exptime, dest);
+    return sess.metaDelta(key, opts, exptime, dest);
 }
 
 /// A peer's `rcb1_meta`: the item at io's cas gets the stale / win token bits; see Store.metaMark.
 export fn rc_meta_mark(session: ?*Session, key_buf: ?[*]const u8, key_off: u32, key_len: u32, bits: u32) i32 {
     const sess = session orelse return Status.invalid;
-    const s = sess.enter();
-    defer sess.leave();
     const key = bytesIn(key_buf, key_off, key_len) orelse return Status.invalid;
-    return s.metaMark(key, bits);
+    return sess.metaMark(key, bits);
 }
 
 /// Removes every item whose cas is below io's cas (a replication peer's flush_all made while
 /// unpaired); returns how many.
 export fn rc_remove_below_cas(session: ?*Session) i32 {
     const sess = session orelse return Status.invalid;
-    const s = sess.enter();
-    defer sess.leave();
-    return s.removeBelowCas();
+    return sess.removeBelowCas();
 }
 
 export fn rc_flush(session: ?*Session, exptime: i32) i32 {
     const sess = session orelse return Status.invalid;
-    const s = sess.enter();
-    defer sess.leave();
-    return s.flush(exptime);
+    return sess.flush(exptime);
 }
 
 export fn rc_sweep(session: ?*Session, items_budget: u32) i32 {
     const sess = session orelse return Status.invalid;
-    const s = sess.enter();
-    defer sess.leave();
-    return s.sweep(items_budget);
+    return sess.sweep(items_budget);
 }
 
 export fn rc_reclaim_tails(session: ?*Session, items_budget: u32) i32 {
     const sess = session orelse return Status.invalid;
-    const s = sess.enter();
-    defer sess.leave();
-    return s.reclaimTails(items_budget);
+    return sess.reclaimTails(items_budget);
 }
 
 export fn rc_cursor_start(session: ?*Session) i32 {
     const sess = session orelse return Status.invalid;
-    const s = sess.enter();
-    defer sess.leave();
-    s.cursorStart();
+    sess.cursorStart();
     return Status.ok;
 }
 
 export fn rc_cursor_next(session: ?*Session, out: ?[*]u8, out_off: u32, out_cap: u32, mode: u32) i32 {
     const sess = session orelse return Status.invalid;
-    const s = sess.enter();
-    defer sess.leave();
     const dest = bytesOut(out, out_off, out_cap) orelse return Status.invalid;
-    return s.cursorNext(dest, mode);
+    return sess.cursorNext(dest, mode);
 }
 
 export fn rc_evictions_take(session: ?*Session, out: ?[*]u8, out_off: u32, out_cap: u32) i32 {
     const sess = session orelse return Status.invalid;
-    const s = sess.enter();
-    defer sess.leave();
     const dest = bytesOut(out, out_off, out_cap) orelse return Status.invalid;
-    return s.evictionsTake(dest);
+    return sess.evictionsTake(dest);
 }
 
 fn u64Out(out: ?*anyopaque, comptime count: usize) ?*[count]u64 {
@@ -384,34 +333,26 @@ fn u64Out(out: ?*anyopaque, comptime count: usize) ?*[count]u64 {
 
 export fn rc_stats(session: ?*Session, out_u64: ?*anyopaque) i32 {
     const sess = session orelse return Status.invalid;
-    const s = sess.enter();
-    defer sess.leave();
     const dest = u64Out(out_u64, stats.global_count) orelse return Status.invalid;
-    s.statsGlobal(dest);
+    sess.statsGlobal(dest);
     return Status.ok;
 }
 
 export fn rc_class_stats(session: ?*Session, class_id: u32, out_u64: ?*anyopaque) i32 {
     const sess = session orelse return Status.invalid;
-    const s = sess.enter();
-    defer sess.leave();
     const dest = u64Out(out_u64, stats.class_count) orelse return Status.invalid;
-    return s.statsClass(class_id, dest);
+    return sess.statsClass(class_id, dest);
 }
 
 export fn rc_stats_reset(session: ?*Session) i32 {
     const sess = session orelse return Status.invalid;
-    const s = sess.enter();
-    defer sess.leave();
-    s.statsReset();
+    sess.statsReset();
     return Status.ok;
 }
 
 export fn rc_class_count(session: ?*Session) i32 {
     const sess = session orelse return Status.invalid;
-    const s = sess.enter();
-    defer sess.leave();
-    return @intCast(s.classCount());
+    return @intCast(sess.classCount());
 }
 
 test {

@@ -17,6 +17,12 @@ const Ref = items.Ref;
 pub const bump_interval_s = 60;
 pub const tail_search_depth = 5;
 
+/// Whether a hit at `now_s` moves the item (`bump`): callers check it before taking the class's
+/// lock, so a hit within the interval costs no lock (session.zig).
+pub fn wantsBump(h: *const items.Header, now_s: u32) bool {
+    return h.time_s +| bump_interval_s < now_s;
+}
+
 pub const Lru = struct {
     heads: [slabs.class_id_max + 1]Ref = [_]Ref{items.ref_none} ** (slabs.class_id_max + 1),
     tails: [slabs.class_id_max + 1]Ref = [_]Ref{items.ref_none} ** (slabs.class_id_max + 1),
@@ -57,7 +63,7 @@ pub const Lru = struct {
     /// (memcached: bump only when it->time < current_time - ITEM_UPDATE_INTERVAL).
     pub fn bump(self: *Lru, arena: *const Arena, ref: Ref, id: u8, now_s: u32) void {
         const h = arena.header(ref);
-        if (h.time_s +| bump_interval_s >= now_s) return;
+        if (!wantsBump(h, now_s)) return;
         self.unlink(arena, ref, id);
         self.link(arena, ref, id);
         h.time_s = now_s;

@@ -17,6 +17,8 @@ const Ref = items.Ref;
 pub const pending_max_limit: u32 = 1 << 16;
 
 pub const Slot = struct {
+    /// The session that reserved the slot (its address): only it may fill, commit or abort.
+    owner: usize,
     ref: Ref,
     filled_bytes: u32, // value bytes received so far
     op: u8,
@@ -42,7 +44,7 @@ pub const Pending = struct {
             .free_stack = stack[0..slots_max],
             .free_count = slots_max,
         };
-        for (self.slots) |*slot| slot.* = .{ .ref = items.ref_none, .filled_bytes = 0, .op = 0, .in_use = false };
+        for (self.slots) |*slot| slot.* = .{ .owner = 0, .ref = items.ref_none, .filled_bytes = 0, .op = 0, .in_use = false };
         // Pop order: slot 0 first.
         for (self.free_stack, 0..) |*entry, i| entry.* = slots_max - 1 - @as(u32, @intCast(i));
         return self;
@@ -57,21 +59,23 @@ pub const Pending = struct {
         return @as(u32, @intCast(self.slots.len)) - self.free_count;
     }
 
-    pub fn acquire(self: *Pending, ref: Ref, op: u8) ?u32 {
+    pub fn acquire(self: *Pending, owner: usize, ref: Ref, op: u8) ?u32 {
         assert(ref != items.ref_none);
+        assert(owner != 0);
         if (self.free_count == 0) return null;
         self.free_count -= 1;
         const index = self.free_stack[self.free_count];
         const slot = &self.slots[index];
         assert(!slot.in_use);
-        slot.* = .{ .ref = ref, .filled_bytes = 0, .op = op, .in_use = true };
+        slot.* = .{ .owner = owner, .ref = ref, .filled_bytes = 0, .op = op, .in_use = true };
         return index;
     }
 
-    pub fn get(self: *Pending, index: i32) ?*Slot {
+    /// The slot `owner` reserved at `index`, or null (another owner's slot is not found either).
+    pub fn get(self: *Pending, owner: usize, index: i32) ?*Slot {
         if (index < 0 or index >= self.slots.len) return null;
         const slot = &self.slots[@intCast(index)];
-        if (!slot.in_use) return null;
+        if (!slot.in_use or slot.owner != owner) return null;
         return slot;
     }
 
@@ -79,7 +83,7 @@ pub const Pending = struct {
         assert(slot.in_use);
         assert(self.free_count < self.slots.len);
         const index: u32 = @intCast((@intFromPtr(slot) - @intFromPtr(self.slots.ptr)) / @sizeOf(Slot));
-        slot.* = .{ .ref = items.ref_none, .filled_bytes = 0, .op = 0, .in_use = false };
+        slot.* = .{ .owner = 0, .ref = items.ref_none, .filled_bytes = 0, .op = 0, .in_use = false };
         self.free_stack[self.free_count] = index;
         self.free_count += 1;
     }
@@ -90,16 +94,17 @@ const testing = std.testing;
 test "pending: acquire until full, release, stale index" {
     var pending = try Pending.init(2);
     defer pending.deinit();
-    const a = pending.acquire(11, 1).?;
-    const b = pending.acquire(12, 1).?;
+    const a = pending.acquire(1, 11, 1).?;
+    const b = pending.acquire(1, 12, 1).?;
     try testing.expectEqual(@as(u32, 0), a);
     try testing.expectEqual(@as(u32, 1), b);
-    try testing.expectEqual(@as(?u32, null), pending.acquire(13, 1));
+    try testing.expectEqual(@as(?u32, null), pending.acquire(1, 13, 1));
     try testing.expectEqual(@as(u32, 2), pending.usedCount());
-    pending.release(pending.get(@intCast(a)).?);
-    try testing.expectEqual(@as(?*Slot, null), pending.get(@intCast(a)));
-    try testing.expectEqual(@as(?*Slot, null), pending.get(-1));
-    try testing.expectEqual(@as(?*Slot, null), pending.get(2));
-    try testing.expectEqual(@as(Ref, 12), pending.get(@intCast(b)).?.ref);
-    try testing.expectEqual(a, pending.acquire(14, 2).?);
+    pending.release(pending.get(1, @intCast(a)).?);
+    try testing.expectEqual(@as(?*Slot, null), pending.get(1, @intCast(a)));
+    try testing.expectEqual(@as(?*Slot, null), pending.get(1, -1));
+    try testing.expectEqual(@as(?*Slot, null), pending.get(1, 2));
+    try testing.expectEqual(@as(?*Slot, null), pending.get(2, @intCast(b))); // another owner's
+    try testing.expectEqual(@as(Ref, 12), pending.get(1, @intCast(b)).?.ref);
+    try testing.expectEqual(a, pending.acquire(1, 14, 2).?);
 }

@@ -74,7 +74,10 @@ pub const Slabs = struct {
     page_size: u32,
     pages_limit: u32, // pages within memory_bytes_max
     pages_capacity: u32, // pages the arena holds: pages_limit + class_count
+    /// Pages granted; written under `page_mutex`, read atomically.
     pages_used: u32,
+    /// The global page grant (session.zig: taken inside a class lock, nothing inside it).
+    page_mutex: std.Thread.Mutex = .{},
     /// The class of each page, by page index (0: not granted yet).
     page_classes: []align(std.mem.page_size) u8,
     /// log2(page_size) when it is a power of two (the default 1 MiB), for `classOf` without a
@@ -113,10 +116,14 @@ pub const Slabs = struct {
         assert(ref != items.ref_none);
         const offset = @as(u64, ref - 1) * arena_zig.ref_unit_bytes;
         const page = if (self.page_shift) |shift| offset >> shift else offset / self.page_size;
-        assert(page < self.pages_used);
+        assert(page < self.pagesUsed());
         const id = self.page_classes[@intCast(page)];
         assert(id >= 1 and id <= self.class_count);
         return id;
+    }
+
+    pub fn pagesUsed(self: *const Slabs) u32 {
+        return @atomicLoad(u32, &self.pages_used, .monotonic);
     }
 
     pub fn arenaBytes(self: *const Slabs) u64 {
@@ -163,16 +170,19 @@ pub const Slabs = struct {
         class.used_count -= 1;
     }
 
+    /// Called with class `id`'s lock held (session.zig); takes the page lock.
     fn grantPage(self: *Slabs, id: u8) bool {
         const class = &self.classes[id];
         assert(class.end_count == 0);
+        self.page_mutex.lock();
+        defer self.page_mutex.unlock();
         if (self.pages_used >= self.pages_limit and class.pages > 0) return false;
         assert(self.pages_used < self.pages_capacity);
         class.end_offset = @as(u64, self.pages_used) * self.page_size;
         self.page_classes[self.pages_used] = id;
         class.end_count = class.chunks_per_page;
         class.pages += 1;
-        self.pages_used += 1;
+        @atomicStore(u32, &self.pages_used, self.pages_used + 1, .monotonic);
         return true;
     }
 };

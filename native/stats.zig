@@ -90,13 +90,19 @@ pub const class_count = @typeInfo(Class).@"enum".fields.len;
 /// Class indices below this one are gauges computed from the slabs and LRU.
 pub const class_first_counter = Class.evicted;
 
+fn bumpValue(value: *u64, amount: u64) void {
+    @atomicStore(u64, value, @atomicLoad(u64, value, .monotonic) +% amount, .monotonic);
+}
+
 /// The per-class event counters the store keeps (the `Class` entries from `evicted` on).
 pub const ClassCounters = struct {
     values: [class_count]u64 = [_]u64{0} ** class_count,
 
+    /// Only the session owning the counters adds (an atomic load and store: a plain add that
+    /// rc_stats may read from another thread).
     pub fn add(self: *ClassCounters, comptime which: Class, amount: u64) void {
         comptime std.debug.assert(@intFromEnum(which) >= @intFromEnum(class_first_counter));
-        self.values[@intFromEnum(which)] += amount;
+        bumpValue(&self.values[@intFromEnum(which)], amount);
     }
 
     pub fn set(self: *ClassCounters, comptime which: Class, value: u64) void {
@@ -119,7 +125,7 @@ pub const GlobalCounters = struct {
 
     pub fn add(self: *GlobalCounters, comptime which: Global, amount: u64) void {
         comptime std.debug.assert(@intFromEnum(which) >= @intFromEnum(global_first_counter));
-        self.values[@intFromEnum(which)] += amount;
+        bumpValue(&self.values[@intFromEnum(which)], amount);
     }
 
     pub fn get(self: *const GlobalCounters, which: Global) u64 {
@@ -128,6 +134,42 @@ pub const GlobalCounters = struct {
 
     pub fn reset(self: *GlobalCounters) void {
         @memset(self.values[@intFromEnum(global_first_counter)..], 0);
+    }
+};
+
+/// Class slots a `Counters` keeps (class ids 1..63; slot 0 unused), as slabs.zig numbers them.
+pub const class_slots = 64;
+
+/// One session's event counters (session.zig): only that session adds to them, so a hit costs
+/// no shared write; rc_stats sums every session's (`accumulate`).
+pub const Counters = struct {
+    global: GlobalCounters = .{},
+    class: [class_slots]ClassCounters = [_]ClassCounters{.{}} ** class_slots,
+
+    /// Adds every counter of `from` (a live session's, read atomically) minus `base` (its values
+    /// at the last `stats reset`) to this one's.
+    pub fn accumulate(self: *Counters, from: *const Counters, base: *const Counters) void {
+        for (&self.global.values, &from.global.values, base.global.values) |*to, *value, zero| {
+            to.* +%= @atomicLoad(u64, value, .monotonic) -% zero;
+        }
+        for (&self.class, &from.class, &base.class) |*to, *class, *zero| {
+            for (&to.values, &class.values, zero.values) |*slot, *value, zero_value| {
+                slot.* +%= @atomicLoad(u64, value, .monotonic) -% zero_value;
+            }
+        }
+    }
+
+    /// This one's values become a copy of `from` (a live session's, read atomically).
+    pub fn snapshot(self: *Counters, from: *const Counters) void {
+        for (&self.global.values, &from.global.values) |*to, *value| to.* = @atomicLoad(u64, value, .monotonic);
+        for (&self.class, &from.class) |*to, *class| {
+            for (&to.values, &class.values) |*slot, *value| slot.* = @atomicLoad(u64, value, .monotonic);
+        }
+    }
+
+    pub fn reset(self: *Counters) void {
+        self.global.reset();
+        for (&self.class) |*class| class.reset();
     }
 };
 

@@ -43,11 +43,17 @@ pub const Table = struct {
     memory: []align(std.mem.page_size) u8,
     /// Every bucket the table may grow to; those at or past `count()` are empty.
     buckets: []Ref,
-    /// The power of two the bucket index is taken modulo (below `split`: twice that).
-    low_count: u32,
-    /// Buckets below this one are split: they and their images at + low_count use one more bit.
-    split: u32,
+    /// The table's `Shape`, published as one atomic word so a reader never sees a low_count of
+    /// one split and the split of another (session.zig: readers hold their key's stripe).
+    shape_word: u64,
     seed: u64,
+
+    pub const Shape = struct {
+        /// The power of two the bucket index is taken modulo (below `split`: twice that).
+        low_count: u32,
+        /// Buckets below this one are split: they and their images at + low_count use one more bit.
+        split: u32,
+    };
 
     pub fn init(capacity: u32, seed: u64) error{OutOfMemory}!Table {
         assert(std.math.isPowerOfTwo(capacity));
@@ -57,8 +63,7 @@ pub const Table = struct {
         return .{
             .memory = memory,
             .buckets = buckets[0..capacity],
-            .low_count = @min(capacity, buckets_start_max),
-            .split = 0,
+            .shape_word = packShape(.{ .low_count = @min(capacity, buckets_start_max), .split = 0 }),
             .seed = seed,
         };
     }
@@ -68,24 +73,49 @@ pub const Table = struct {
         self.* = undefined;
     }
 
+    fn packShape(new: Shape) u64 {
+        return @as(u64, new.split) << 32 | new.low_count;
+    }
+
+    pub fn shape(self: *const Table) Shape {
+        const word = @atomicLoad(u64, &self.shape_word, .acquire);
+        return .{ .low_count = @truncate(word), .split = @intCast(word >> 32) };
+    }
+
+    /// Sets the shape (tests start a table small with it; `grow` publishes its splits with it).
+    pub fn publish(self: *Table, new: Shape) void {
+        assert(std.math.isPowerOfTwo(new.low_count));
+        assert(new.split < new.low_count);
+        assert(new.low_count + new.split <= self.buckets.len);
+        @atomicStore(u64, &self.shape_word, packShape(new), .release);
+    }
+
     /// Buckets in use: a walk over [0, count()) meets every item.
     pub fn count(self: *const Table) u32 {
-        return self.low_count + self.split;
+        const now = self.shape();
+        return now.low_count + now.split;
+    }
+
+    pub fn hashOf(self: *const Table, key: []const u8) u32 {
+        return @truncate(std.hash.Wyhash.hash(self.seed, key));
     }
 
     pub fn bucketOf(self: *const Table, key: []const u8) u32 {
-        return self.bucketOfHash(@truncate(std.hash.Wyhash.hash(self.seed, key)));
+        return self.bucketOfHash(self.hashOf(key));
     }
 
-    fn bucketOfHash(self: *const Table, key_hash: u32) u32 {
-        const low = key_hash & (self.low_count - 1);
-        if (low >= self.split) return low;
-        return key_hash & (2 * self.low_count - 1);
+    /// The bucket of a key hash. It only changes when the key's own bucket is split, so it is
+    /// stable while the caller holds the key's stripe (session.zig).
+    pub fn bucketOfHash(self: *const Table, key_hash: u32) u32 {
+        const now = self.shape();
+        const low = key_hash & (now.low_count - 1);
+        if (low >= now.split) return low;
+        return key_hash & (2 * now.low_count - 1);
     }
 
     /// memcached's hash_power_level: log2 of the table size it has grown to.
     pub fn powerLevel(self: *const Table) u32 {
-        return std.math.log2_int(u32, self.low_count);
+        return std.math.log2_int(u32, self.shape().low_count);
     }
 
     /// True when `item_count` items need another bucket and there is room for one.
@@ -94,18 +124,20 @@ pub const Table = struct {
         return item_count * load_max_den > @as(u64, self.count()) * load_max_num;
     }
 
-    /// Splits bucket `split` into itself and bucket `split + low_count`.
+    /// Splits bucket `split` into itself and bucket `split + low_count`, then publishes the new
+    /// shape. One grower at a time, holding the stripe of bucket `split` (session.zig).
     pub fn grow(self: *Table, arena: *const Arena) void {
-        assert(self.count() < self.buckets.len);
-        const from = self.split;
-        const to = from + self.low_count;
+        const before = self.shape();
+        assert(before.low_count + before.split < self.buckets.len);
+        const from = before.split;
+        const to = from + before.low_count;
         assert(self.buckets[to] == items.ref_none);
         var link: *Ref = &self.buckets[from];
         while (link.* != items.ref_none) {
             const ref = link.*;
             const h = arena.header(ref);
             const key_hash: u32 = @truncate(std.hash.Wyhash.hash(self.seed, items.keyOf(h)));
-            if (key_hash & self.low_count != 0) {
+            if (key_hash & before.low_count != 0) {
                 link.* = h.chain_next;
                 h.chain_next = self.buckets[to];
                 self.buckets[to] = ref;
@@ -113,11 +145,9 @@ pub const Table = struct {
                 link = &h.chain_next;
             }
         }
-        self.split += 1;
-        if (self.split == self.low_count) {
-            self.low_count *= 2;
-            self.split = 0;
-        }
+        var after = Shape{ .low_count = before.low_count, .split = before.split + 1 };
+        if (after.split == after.low_count) after = .{ .low_count = 2 * before.low_count, .split = 0 };
+        @atomicStore(u64, &self.shape_word, packShape(after), .release);
     }
 
     pub fn find(self: *const Table, arena: *const Arena, bucket: u32, key: []const u8) Ref {
@@ -187,7 +217,7 @@ test "table: grows one bucket at a time and every key stays findable" {
     var table = try Table.init(1 << 12, 99);
     defer table.deinit();
     try testing.expectEqual(@as(u32, 1 << 12), table.count()); // capacity below the start size
-    table.low_count = 16; // start small to exercise several doublings
+    table.publish(.{ .low_count = 16, .split = 0 }); // start small to exercise several doublings
     const n = 5000;
     var key_buffer: [16]u8 = undefined;
     for (0..n) |i| {
@@ -208,5 +238,5 @@ test "table: grows one bucket at a time and every key stays findable" {
     // Full: no more growth.
     while (table.count() < table.buckets.len) table.grow(&arena);
     try testing.expect(!table.wantsGrow(1 << 30));
-    try testing.expectEqual(@as(u32, 1 << 12), table.low_count);
+    try testing.expectEqual(@as(u32, 1 << 12), table.shape().low_count);
 }
