@@ -134,7 +134,8 @@ export class Server implements BinaryHost {
   askMainStats: ((id: number) => void) | null = null;
   /** The main thread's stat groups (replication's), as last fetched; fresh only while waiters resume. */
   private main_groups: Record<string, StatLines> = {};
-  private main_fresh = false;
+  /** The connections (their resume callbacks) that may use the groups just fetched, once each. */
+  private main_granted = new Set<() => void>();
   /** Every thread's detail prefixes, merged, as last fetched with the groups (null: this thread's). */
   private main_detail: PrefixRow[] | null = null;
   /** -t N: tells the other threads to clear their detail prefixes (`stats reset`); null elsewhere. */
@@ -326,11 +327,13 @@ export class Server implements BinaryHost {
 
   /**
    * A worker's `stats` (any group) waits for the main thread's groups, fetched once for every
-   * connection that asks meanwhile; they are used by the commands that resume when they arrive
-   * (in the same turn) and fetched again for the next. Bounded: one request in flight.
+   * connection that asks meanwhile; each waiting connection answers its one `stats` with them when
+   * they arrive, and a later `stats` (even in the same pipeline) fetches again. Bounded: one
+   * request in flight, one waiter per connection.
    */
   statsHold(resume: () => void): boolean {
-    if (this.askMainStats === null || this.main_fresh) return false;
+    if (this.askMainStats === null) return false;
+    if (this.main_granted.delete(resume)) return false; // its one `stats` on the groups it waited for
     this.main_waiters.push(resume);
     if (this.main_waiters.length === 1) this.askMainStats(++this.main_asked);
     return true;
@@ -343,11 +346,11 @@ export class Server implements BinaryHost {
     this.main_detail = detail;
     const waiters = this.main_waiters;
     this.main_waiters = [];
-    this.main_fresh = true;
+    this.main_granted = new Set(waiters);
     try {
       for (const resume of waiters) resume();
     } finally {
-      this.main_fresh = false;
+      this.main_granted.clear();
     }
   }
 
@@ -427,6 +430,8 @@ export class Server implements BinaryHost {
         return slabsStats(this.classFigures(), store.stats().total_malloced ?? 0);
       case "sizes":
         return [["sizes_status", "disabled"]];
+      case "threads":
+        return threadsStats(this.placement.counters);
       case "conns":
         return this.main_groups["conns"] ?? this.connsStats(); // -t N: every thread's, gathered by the main thread
     }
@@ -475,10 +480,7 @@ export class Server implements BinaryHost {
     return this.ctx.store.classStats().map((stats) => ({ id: stats.class_id, stats }));
   }
 
-  /**
-   * `stats conns` lines of this thread's listeners and connections (the main thread gathers every
-   * thread's; with -t N each connection also names its thread).
-   */
+  /** `stats conns` lines of this thread's listeners and connections (with -t N the main thread gathers every thread's). */
   connsStats(): StatLines {
     const lines: StatLines = [];
     const now = Math.floor(Date.now() / 1000);
@@ -493,8 +495,6 @@ export class Server implements BinaryHost {
       lines.push([`${conn.id}:listen_addr`, `tcp:${socket.localAddress}:${socket.localPort}`]);
       lines.push([`${conn.id}:state`, "conn_parse_cmd"]);
       lines.push([`${conn.id}:secs_since_last_cmd`, now - conn.last_cmd_s]);
-      // -t N (an addition to memcached's lines): the worker serving it, to see how the kernel spread them.
-      if (this.placement.counters.rows > 1) lines.push([`${conn.id}:thread`, this.placement.index]);
     }
     return lines;
   }
@@ -530,6 +530,23 @@ export class Server implements BinaryHost {
       idle_kicks: this.settings.idle_timeout_s > 0 ? all.sum("idle_kicks") : null,
     };
   }
+}
+
+/** The per-thread counters a thread serves with (thread_counters.ts). */
+const thread_stat_names = ["curr_connections", "total_connections", "cmd_get", "cmd_set", "bytes_read", "bytes_written"] as const;
+
+/**
+ * `stats threads` (ours; memcached has none): each thread's own counters, `<n>:<name>` — 0 is the
+ * main thread (unix socket, UDP, replication's peer), 1..N the workers — to see how the kernel
+ * spread connections over them with -t N.
+ */
+function threadsStats(counters: ThreadCounters): StatLines {
+  const lines: StatLines = [];
+  for (let index = 0; index < counters.rows; index++) {
+    const row = counters.row(index);
+    for (const name of thread_stat_names) lines.push([`${index}:${name}`, row[name]]);
+  }
+  return lines;
 }
 
 function listenerAddress(listener: TCPSocketListener<Connection> | UnixSocketListener<Connection>): string {
