@@ -10,8 +10,29 @@ export const project_root = join(import.meta.dir, "..", "..");
 export const bun_path = process.execPath;
 const wait_ms_max = 15_000;
 
-/** A TCP port that was free on 127.0.0.1 a moment ago. */
+/** Ports this test process handed out lately: the kernel may offer a just-closed port again. */
+const recent_ports: number[] = [];
+const recent_ports_max = 256;
+/** Tries before giving up on a port not handed out lately. */
+const free_port_tries_max = 64;
+
+/**
+ * A TCP port that was free on 127.0.0.1 a moment ago and that this process has not handed out
+ * among its last `recent_ports_max` (two calls in a row got the same port once: a -X port equal
+ * to the client port).
+ */
 export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < free_port_tries_max; attempt++) {
+    const port = await ephemeralPort();
+    if (recent_ports.includes(port)) continue;
+    recent_ports.push(port);
+    if (recent_ports.length > recent_ports_max) recent_ports.shift();
+    return port;
+  }
+  throw new Error(`no fresh free port in ${free_port_tries_max} tries`);
+}
+
+async function ephemeralPort(): Promise<number> {
   return await new Promise((resolve, reject) => {
     const server = createServer();
     server.once("error", reject);
