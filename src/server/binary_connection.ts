@@ -209,6 +209,7 @@ export class BinaryConnection {
     }
     if (end - at < header_bytes + cmd.bodylen) return -1;
     if (isBinaryWrite(cmd.kind) && this.holdWrite()) return -1;
+    if (cmd.kind === BinKind.STAT && this.holdStats()) return -1;
     this.execute(cmd, buf);
     return cmd.frame_end;
   }
@@ -359,6 +360,14 @@ export class BinaryConnection {
     this.held = true;
     this.socket.pause();
     gate.wait(this.writesResumed);
+    return true;
+  }
+
+  /** A -t N worker's `stat` waits for the main thread's lines (ConnectionHost.statsHold), as text's does. */
+  private holdStats(): boolean {
+    if (this.host.statsHold === undefined || !this.host.statsHold(this.writesResumed)) return false;
+    this.held = true;
+    this.socket.pause();
     return true;
   }
 

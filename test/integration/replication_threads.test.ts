@@ -3,6 +3,7 @@
 // and deletes made on any worker stay deleted on the peer.
 import { afterEach, expect, test } from "bun:test";
 import { freePort, RawClient, startClassic, startOurs, type Spawned } from "../helpers/procs.ts";
+import { BinaryClient, Op, parseFrames } from "../helpers/binary.ts";
 import { allSynced, CacheClient, eventually, replicationState } from "../helpers/cache_client.ts";
 
 /** Each test (and hook) may take this long: several processes and threads start on a shared 2-core machine. */
@@ -158,4 +159,21 @@ test("-t 4 beside a classic repcached: flush_all on one worker while the others 
   for (const c of [...writers, flusher]) c.close();
   on_a.close();
   on_classic.close();
+}, test_ms_max);
+
+test("a binary client's stat on a -t 4 worker carries the main thread's replication lines", async () => {
+  const rport = await freePort();
+  const a = await node(["-t", "4", "-X", String(rport)]);
+  const b = await node(["-x", "127.0.0.1", "-X", String(rport)]);
+  expect(await synced(a.port, b.port)).toBe(true);
+  // Several connections, so some land on workers; each asks for the replication group.
+  for (let i = 0; i < 8; i++) {
+    const bin = await BinaryClient.connect(a.port);
+    bin.send({ opcode: Op.STAT, key: Buffer.from("replication") });
+    const bytes = await bin.raw.readUntil((got) => parseFrames(got).frames.some((f) => f.key.length === 0));
+    const stats = new Map(parseFrames(bytes).frames.filter((f) => f.key.length > 0)
+      .map((f) => [f.key.toString("latin1"), f.value.toString("latin1")]));
+    expect(stats.get("state")).toBe("synced");
+    bin.close();
+  }
 }, test_ms_max);
