@@ -56,16 +56,27 @@ export class Fetches {
    * up in its own session and sends the text to the main thread), registered; null at the bound.
    */
   requestKeys(keys: string, done: () => void): string | null {
-    if (this.pending.size >= fetches_max || keys.length === 0 || keys.length > fetch_line_bytes_max) return null;
+    if (keys.length === 0 || keys.length > fetch_line_bytes_max) return null;
+    const id = this.register(done, fetch_timeout_ms);
+    return id === 0 ? null : `rcb1_fetch ${id}${keys}\r\n`;
+  }
+
+  /**
+   * Registers a waiting get: `done` runs once, from a fresh task, at finish(id) or after
+   * `timeout_ms`. Returns its id, or 0 when fetches_max are waiting. (A -t N worker waits on the
+   * main thread's answer with one of its own: replication/thread_sink.ts.)
+   */
+  register(done: () => void, timeout_ms: number): number {
+    if (this.pending.size >= fetches_max) return 0;
     const id = this.next_id;
     this.next_id = (id % 0x7fffffff) + 1;
     this.started++;
     const timer = setTimeout(() => {
       this.timeouts++;
       this.finish(id);
-    }, fetch_timeout_ms);
+    }, timeout_ms);
     this.pending.set(id, { done, timer });
-    return `rcb1_fetch ${id}${keys}\r\n`;
+    return id;
   }
 
   /** The peer answered fetch `id` (or it timed out): the waiting get runs again. */

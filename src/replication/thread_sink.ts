@@ -11,7 +11,7 @@
 
 import type { MutationSink, ReadThrough } from "../protocol/execute.ts";
 import type { Command } from "../protocol/parser.ts";
-import { fetch_timeout_ms, fetches_max, missingKeys } from "./read_through.ts";
+import { fetch_timeout_ms, Fetches, missingKeys } from "./read_through.ts";
 import type { Store } from "../native/store.ts";
 import { aboveHighWater, type WriteGate } from "./backpressure.ts";
 import type { Journal } from "./journal.ts";
@@ -124,8 +124,7 @@ export class ThreadReadThrough implements ReadThrough {
   private readonly words: SharedWords;
   private readonly store: Store;
   private readonly ask: (id: number, keys: string) => void;
-  private readonly pending = new Map<number, { done: () => void; timer: ReturnType<typeof setTimeout> }>();
-  private next_id = 1;
+  private readonly waiting = new Fetches();
 
   constructor(words: SharedWords, store: Store, ask: (id: number, keys: string) => void) {
     this.words = words;
@@ -138,24 +137,17 @@ export class ThreadReadThrough implements ReadThrough {
   }
 
   fetchMissing(buf: Uint8Array, cmd: Command, done: () => void): boolean {
-    if (this.pending.size >= fetches_max) return false;
     const keys = missingKeys(this.store, buf, cmd);
     if (keys === null) return false;
-    const id = this.next_id;
-    this.next_id = (id % 0x7fffffff) + 1;
-    const timer = setTimeout(() => this.arrived(id), fetch_timeout_ms + thread_fetch_slack_ms);
-    this.pending.set(id, { done, timer });
+    const id = this.waiting.register(done, fetch_timeout_ms + thread_fetch_slack_ms);
+    if (id === 0) return false;
     this.ask(id, keys);
     return true;
   }
 
-  /** The main thread's answer to fetch `id` (or the worker's own timeout): the get runs again. */
+  /** The main thread's answer to fetch `id`: the get runs again. */
   arrived(id: number): void {
-    const fetch = this.pending.get(id);
-    if (fetch === undefined) return;
-    this.pending.delete(id);
-    clearTimeout(fetch.timer);
-    setImmediate(fetch.done);
+    this.waiting.finish(id);
   }
 }
 
