@@ -8,8 +8,8 @@
 // clients that the turn gave bytes to are written, each with one socket.write (bounded rounds: a
 // flush can route more, e.g. a paused client that resumes).
 
-import type { Socket, TCPSocketListener, UnixSocketListener } from "bun";
-import { lstatSync, unlinkSync } from "node:fs";
+import type { Socket, TCPSocketListener } from "bun";
+import { unixListen, type UnixListener } from "../unix_listener.ts";
 import { Cmd, type Command } from "../protocol/parser.ts";
 import { Backend, type BackendHost, type BackendSettings } from "./backend.ts";
 import { Client, type ClientHost } from "./client.ts";
@@ -34,7 +34,7 @@ export class ProxyServer implements ClientHost, BackendHost {
   now_ms = Date.now();
   private readonly started_s = Math.floor(Date.now() / 1000);
   readonly clients = new Set<Client>();
-  private listeners: Array<TCPSocketListener<Client> | UnixSocketListener<Client>> = [];
+  private listeners: Array<TCPSocketListener<Client> | UnixListener> = [];
   private timer: ReturnType<typeof setInterval> | null = null;
   private next_id = 1;
   private dirty_upstreams: Upstream[] = [];
@@ -70,8 +70,8 @@ export class ProxyServer implements ClientHost, BackendHost {
       this.listeners.push(Bun.listen<Client>({ hostname: s.listen_host, port: s.tcp_port, socket: handlers }));
     }
     if (s.unix_socket_path !== null) {
-      removeStaleSocket(s.unix_socket_path);
-      this.listeners.push(Bun.listen<Client>({ unix: s.unix_socket_path, socket: handlers }));
+      // magent binds under the process umask; the path appears already listening (unix_listener.ts)
+      this.listeners.push(unixListen<Client>(s.unix_socket_path, 0o777 & ~process.umask(), handlers));
     }
     this.timer = setInterval(() => this.tick(), tick_ms);
   }
@@ -81,7 +81,6 @@ export class ProxyServer implements ClientHost, BackendHost {
     this.timer = null;
     for (const listener of this.listeners) listener.stop(true);
     this.listeners = [];
-    if (this.settings.unix_socket_path !== null) removeStaleSocket(this.settings.unix_socket_path);
     for (const backend of [...this.mains, ...this.backups]) backend.close();
   }
 
@@ -234,15 +233,6 @@ export class ProxyServer implements ClientHost, BackendHost {
       bytes_written: f.bytes_written,
       clients_closed_output_bound: f.clients_closed_output_bound,
     };
-  }
-}
-
-/** As memcached: a socket file left by an earlier run is removed (anything else is left alone). */
-function removeStaleSocket(path: string): void {
-  try {
-    if (lstatSync(path).isSocket()) unlinkSync(path);
-  } catch {
-    // absent: nothing to remove
   }
 }
 

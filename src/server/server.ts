@@ -5,8 +5,7 @@
 // unix socket stay plain, as in memcached), and a client refused by ssl_verify_mode is closed; `stop()` closes them and the store. Connections beyond connections_max are answered
 // "ERROR Too many open connections" and closed, as memcached does. Nothing here parses bytes.
 
-import type { Socket, TCPSocketListener, UnixSocketListener } from "bun";
-import { chmodSync } from "node:fs";
+import type { Socket, TCPSocketListener } from "bun";
 import { Store, Status } from "../native/store.ts";
 import { Cmd, type Command } from "../protocol/parser.ts";
 import { reply, type Context, type MutationSink } from "../protocol/execute.ts";
@@ -22,6 +21,7 @@ import type { AuthCounters, PasswordFile } from "./auth.ts";
 import type { BinaryHost } from "./binary_connection.ts";
 import type { Binding, ClientAccess } from "./access.ts";
 import { listenAddressSplit, listenNoTls } from "../config.ts";
+import { unixListen, type UnixListener } from "../unix_listener.ts";
 import { tlsPeerRefusal, VerifyMode, type ClientTls } from "./tls.ts";
 import { ThreadCounters, type CounterRow } from "./thread_counters.ts";
 import { SharedWords } from "./shared_words.ts";
@@ -118,7 +118,7 @@ export class Server implements BinaryHost {
   readonly started_s: number;
   now_s: number;
   clock_ticks = 0;
-  private listeners: Array<TCPSocketListener<Connection> | UnixSocketListener<Connection>> = [];
+  private listeners: Array<TCPSocketListener<Connection> | UnixListener> = [];
   private udp: UdpTransport | null = null;
   private timers: Array<ReturnType<typeof setInterval>> = [];
   readonly connections = new Set<Connection>();
@@ -191,8 +191,8 @@ export class Server implements BinaryHost {
     const where = this.placement;
     if (s.unix_socket_path !== null) {
       if (where.local) {
-        this.listeners.push(Bun.listen<Connection>({ unix: s.unix_socket_path, socket: handlers }));
-        chmodSync(s.unix_socket_path, s.unix_socket_mask & 0o777); // memcached: umask(~mask) around bind
+        // memcached: umask(~mask) around bind; here the path appears with its mode, already listening
+        this.listeners.push(unixListen<Connection>(s.unix_socket_path, s.unix_socket_mask & 0o777, handlers));
       }
     } else if (s.tcp_port !== 0 && where.tcp) {
       const entries = s.listen_addresses.length > 0 ? s.listen_addresses : ["0.0.0.0"];
@@ -549,9 +549,9 @@ function threadsStats(counters: ThreadCounters): StatLines {
   return lines;
 }
 
-function listenerAddress(listener: TCPSocketListener<Connection> | UnixSocketListener<Connection>): string {
+function listenerAddress(listener: TCPSocketListener<Connection> | UnixListener): string {
   if ("port" in listener) return `tcp:${listener.hostname}:${listener.port}`;
-  return `unix:${listener.unix}`;
+  return `unix:${listener.path}`;
 }
 
 function tokenText(buf: Uint8Array, cmd: Command, index: number): string {

@@ -2,9 +2,9 @@
 // and signals. Each test spawns `bun src/main.ts` and stops what it started by PID; every wait is
 // bounded (a server that does not come up, or does not go away, fails the test).
 import { describe, expect, test } from "bun:test";
-import { existsSync, readFileSync, rmSync, statSync } from "node:fs";
+import { existsSync, lstatSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { Socket } from "node:net";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { tmpdir } from "node:os";
 import { bun_path, freePort, project_root, RawClient, startOurs, waitForPort } from "../helpers/procs.ts";
 import { exit_code_usage, version_line } from "../../src/config.ts";
@@ -39,12 +39,12 @@ function uniquePath(suffix: string): string {
   return join(tmpdir(), `repcached-cli-${process.pid}-${Math.random().toString(36).slice(2)}${suffix}`);
 }
 
-/** Polls `ready` every poll_ms until it holds or ms pass; returns whether it held. */
-async function until(ready: () => boolean, ms: number): Promise<boolean> {
+/** Polls `ready` every `every_ms` until it holds or ms pass; returns whether it held. */
+async function until(ready: () => boolean, ms: number, every_ms = poll_ms): Promise<boolean> {
   const deadline = Date.now() + ms;
   while (!ready()) {
     if (Date.now() >= deadline) return false;
-    await Bun.sleep(poll_ms);
+    await Bun.sleep(every_ms);
   }
   return true;
 }
@@ -135,16 +135,18 @@ describe("unix socket (-s, -a)", () => {
       const args = ["-p", "0", "-s", path, ...(mask ? ["-a", mask] : [])];
       const proc = Bun.spawn([bun_path, main_path, ...args], { stdin: "ignore", stdout: "ignore", stderr: "pipe" });
       try {
-        expect(await until(() => existsSync(path), start_wait_ms)).toBe(true);
+        // Polled every millisecond: the path appears only once it listens, with its final mode
+        // (unix_listener.ts), so the first look may connect at once (no retry) and sees the mode.
+        expect(await until(() => existsSync(path), start_wait_ms, 1)).toBe(true);
+        expect(statSync(path).mode & 0o777).toBe(mode);
         expect(await unixCall(path, "set cli_k 3 0 2\r\nhi\r\n", "\r\n")).toBe("STORED\r\n");
         expect(await unixCall(path, "get cli_k\r\n", "END\r\n")).toBe("VALUE cli_k 3 2\r\nhi\r\nEND\r\n");
-        // Checked once it serves: the mode is set right after the bind (umask 022 would give 755).
-        expect(statSync(path).mode & 0o777).toBe(mode);
         proc.kill("SIGTERM");
         const timer = setTimeout(() => proc.kill("SIGKILL"), exit_wait_ms);
         expect(await proc.exited).toBe(0);
         clearTimeout(timer);
         expect(existsSync(path)).toBe(false);
+        expect(readdirSync(dirname(path)).filter((name) => name.includes(basename(path)))).toEqual([]);
       } finally {
         if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL");
         await proc.exited;
@@ -152,6 +154,36 @@ describe("unix socket (-s, -a)", () => {
       }
     });
   }
+
+  test("a socket file left by a run that died is replaced (as memcached); any other file is refused and kept", async () => {
+    const stale = uniquePath(".sock");
+    const left = Bun.listen({ unix: stale, socket: { data() {} } });
+    // Closed without unlinking its path, as after kill -9: stop() would remove it, so rename it back.
+    renameSync(stale, `${stale}.keep`);
+    left.stop(true);
+    renameSync(`${stale}.keep`, stale);
+    expect(lstatSync(stale).isSocket()).toBe(true);
+    const stale_inode = lstatSync(stale).ino;
+    const proc = Bun.spawn([bun_path, main_path, "-p", "0", "-s", stale], { stdin: "ignore", stdout: "ignore", stderr: "pipe" });
+    try {
+      expect(await until(() => existsSync(stale) && lstatSync(stale).ino !== stale_inode, start_wait_ms)).toBe(true);
+      expect(await unixCall(stale, "version\r\n", "\r\n")).toStartWith("VERSION ");
+    } finally {
+      proc.kill("SIGTERM");
+      await proc.exited;
+      rmSync(stale, { force: true });
+    }
+    const regular = uniquePath(".sock");
+    writeFileSync(regular, "not a socket\n");
+    try {
+      const ran = await run(["-p", "0", "-s", regular]);
+      expect(ran.code).toBe(71);
+      expect(ran.stderr).toContain("Address already in use");
+      expect(readFileSync(regular, "latin1")).toBe("not a socket\n");
+    } finally {
+      rmSync(regular, { force: true });
+    }
+  }, 3 * start_wait_ms);
 });
 
 describe("daemon mode and signals", () => {

@@ -104,6 +104,9 @@ describe("magent command line", () => {
       expect(await eventually(async () => existsSync(path), 10_000)).toBe(true);
       expect(await ask({ unix: path }, "version\r\n")).toBe("VERSION memcached agent v0.5\r\n");
       expect(await ask({ unix: path }, "set u 0 0 1\r\nx\r\nget u\r\n")).toBe("STORED\r\nVALUE u 0 1\r\nx\r\nEND\r\n");
+      proc.kill("SIGTERM");
+      expect(await proc.exited).toBe(0);
+      expect(existsSync(path)).toBe(false); // removed at stop
     } finally {
       proc.kill("SIGTERM");
       await proc.exited;
