@@ -205,6 +205,7 @@ async function main(argv: string[]): Promise<void> {
     workers.onDetailClear = () => server.ctx.detail.clear();
     server.onDetailClear = () => workers.broadcast({ kind: "detail_clear" });
     // The main thread's own clients (unix socket, UDP) see every thread's connections and prefixes too.
+    server.groups_local = true;
     server.askMainStats = (id) => workers.gatherConns((conns, detail) => server.statsArrived(id, { conns }, detail));
     // A classic peer's deferred-delete locks (taken on the main thread, released on any): every thread keeps a copy.
     const locks = server.ctx.delete_locks;

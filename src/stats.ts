@@ -145,3 +145,8 @@ export function formatStats(lines: StatLines): string {
   for (const [name, value] of lines) text += `STAT ${name} ${value}\r\n`;
   return text + "END\r\n";
 }
+
+/** Whether `stats <args>` (text: the words after "stats", one space apart; binary: the key) shows every thread's state. */
+export function statsGathersThreads(args: string): boolean {
+  return args === "conns" || args === "detail dump";
+}

@@ -208,6 +208,14 @@ function tokenize(buf: Uint8Array, start: number, end: number, cmd: Command): vo
   cmd.ntokens = n + 1;
 }
 
+/** Token `index` of a parsed line as text (latin1); for rare paths (stats, shutdown), not per request. */
+export function tokenText(buf: Uint8Array, cmd: Command, index: number): string {
+  const off = cmd.token_off[index]!;
+  let text = "";
+  for (let i = 0; i < cmd.token_len[index]!; i++) text += String.fromCharCode(buf[off + i]!);
+  return text;
+}
+
 function tokenIs(buf: Uint8Array, cmd: Command, index: number, text: string): boolean {
   if (cmd.token_len[index] !== text.length) return false;
   return startsWith(buf, cmd.token_off[index]!, cmd.token_off[index]! + text.length, text);

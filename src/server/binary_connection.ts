@@ -28,7 +28,7 @@ import { InputStash } from "./stash.ts";
 import { SendQueue } from "./send_queue.ts";
 import { exptimeFrom } from "./staging.ts";
 import { input_bytes_initial, input_bytes_max, output_pending_bytes_max, value_inline_bytes_max } from "./limits.ts";
-import type { StatLines } from "../stats.ts";
+import { statsGathersThreads, type StatLines } from "../stats.ts";
 
 /** What the server offers a binary connection besides the text host's parts. */
 export interface BinaryHost extends ConnectionHost {
@@ -209,7 +209,7 @@ export class BinaryConnection {
     }
     if (end - at < header_bytes + cmd.bodylen) return -1;
     if (isBinaryWrite(cmd.kind) && this.holdWrite()) return -1;
-    if (cmd.kind === BinKind.STAT && this.holdStats()) return -1;
+    if (cmd.kind === BinKind.STAT && this.holdStats(cmd, buf)) return -1;
     this.execute(cmd, buf);
     return cmd.frame_end;
   }
@@ -241,8 +241,7 @@ export class BinaryConnection {
 
   private stat(cmd: BinaryCommand, buf: Uint8Array): void {
     const out = this.host.ctx.out;
-    const arg = Buffer.from(buf.buffer, buf.byteOffset + cmd.key_off, cmd.keylen).toString("latin1");
-    const lines = this.host.binaryStatLines(arg);
+    const lines = this.host.binaryStatLines(statArg(cmd, buf));
     if (lines === null) return putError(out, cmd, BinStatus.KEY_ENOENT);
     for (const [name, value] of lines) putStat(out, cmd, name, String(value));
     putEmpty(out, cmd);
@@ -364,8 +363,9 @@ export class BinaryConnection {
   }
 
   /** A -t N worker's `stat` waits for the main thread's lines (ConnectionHost.statsHold), as text's does. */
-  private holdStats(): boolean {
-    if (this.host.statsHold === undefined || !this.host.statsHold(this.writesResumed)) return false;
+  private holdStats(cmd: BinaryCommand, buf: Uint8Array): boolean {
+    if (this.host.statsHold === undefined) return false;
+    if (!this.host.statsHold(this.writesResumed, statsGathersThreads(statArg(cmd, buf)))) return false;
     this.held = true;
     this.socket.pause();
     return true;
@@ -432,4 +432,9 @@ function streamsValue(cmd: BinaryCommand): boolean {
 /** memcached lets SASL's requests and version through before authentication. */
 function allowedUnauthenticated(kind: number): boolean {
   return kind === BinKind.SASL_LIST || kind === BinKind.SASL_AUTH || kind === BinKind.SASL_STEP || kind === BinKind.VERSION;
+}
+
+/** A binary `stat`'s group: its key, as text ("" for all). */
+function statArg(cmd: BinaryCommand, buf: Uint8Array): string {
+  return Buffer.from(buf.buffer, buf.byteOffset + cmd.key_off, cmd.keylen).toString("latin1");
 }

@@ -16,7 +16,7 @@
 //   memcached does.
 
 import {
-  ClientError, Cmd, Command, get_line_bytes_max, key_bytes_max, nextKey, Parse, parseCommand, parseGetRest,
+  ClientError, Cmd, Command, get_line_bytes_max, key_bytes_max, nextKey, Parse, parseCommand, parseGetRest, tokenText,
 } from "../protocol/parser.ts";
 import {
   casOperandHi, casOperandLo, countRefusal, executeDeferredDelete, flushApply, GetDone, executeGet, executeKeyCommand, executeStoreInline, isGet, isStorage, isWrite, itemTooLarge,
@@ -33,6 +33,7 @@ import { input_bytes_initial, input_bytes_max, output_pending_bytes_max, value_i
 import { BinaryConnection } from "./binary_connection.ts";
 import { auth_token_bytes_max, AuthReply, type ClientAccess } from "./access.ts";
 import { tokenAuthenticates } from "./auth.ts";
+import { statsGathersThreads } from "../stats.ts";
 
 /** GET_REST: inside a get line longer than get_line_bytes_max, executed part by part as it
  *  arrives; GET_SKIP: skipping the rest of such a line up to its '\n' (its keys ended early). */
@@ -64,8 +65,9 @@ export interface ConnectionHost {
   /**
    * A -t N worker's `stats` needs the main thread's lines first: true means the connection holds
    * (input stashed, socket paused) and `resume` runs once they are here; false: answer now.
+   * `every_thread`: the `stats` shows every thread's state (server.ts statsGathersThreads).
    */
-  statsHold?(resume: () => void): boolean;
+  statsHold?(resume: () => void, every_thread: boolean): boolean;
 }
 
 const command = new Command();
@@ -319,8 +321,9 @@ export class Connection {
   }
 
   /** A -t N worker's `stats` waits for the main thread's lines (ConnectionHost.statsHold). */
-  private holdStats(): boolean {
-    if (this.host.statsHold === undefined || !this.host.statsHold(this.writesResumed)) return false;
+  private holdStats(cmd: Command, buf: Uint8Array): boolean {
+    if (this.host.statsHold === undefined) return false;
+    if (!this.host.statsHold(this.writesResumed, statsGathersThreads(statsArgs(buf, cmd)))) return false;
     this.held = true;
     this.socket.pause();
     return true;
@@ -380,7 +383,7 @@ export class Connection {
     this.commandSeen();
     if (!this.authenticated) return this.runUnauthenticated(cmd, buf, end);
     if (this.peer === null && isWrite(cmd.kind) && this.holdWrite()) return -1;
-    if (cmd.kind === Cmd.STATS && this.peer === null && this.holdStats()) return -1;
+    if (cmd.kind === Cmd.STATS && this.peer === null && this.holdStats(cmd, buf)) return -1;
     const resuming = this.get_resume_off > 0;
     if (this.host.verbosity >= 2 && this.peer === null && !resuming) this.logCommand(buf, cmd);
     if (!isStorage(cmd.kind) && cmd.kind !== Cmd.MS && !(cmd.kind === Cmd.REP && this.peer !== null)) {
@@ -814,4 +817,11 @@ export class Connection {
     this.state = State.CLOSED;
     this.socket.terminate();
   }
+}
+
+/** A text `stats` line's arguments, one space apart ("" for plain `stats`). */
+function statsArgs(buf: Uint8Array, cmd: Command): string {
+  const words: string[] = [];
+  for (let i = 1; i < cmd.ntokens - 1; i++) words.push(tokenText(buf, cmd, i));
+  return words.join(" ");
 }

@@ -7,7 +7,7 @@
 
 import type { Socket, TCPSocketListener } from "bun";
 import { Store, Status } from "../native/store.ts";
-import { Cmd, type Command } from "../protocol/parser.ts";
+import { Cmd, tokenText, type Command } from "../protocol/parser.ts";
 import { reply, type Context, type MutationSink } from "../protocol/execute.ts";
 import { Reply } from "../protocol/replies.ts";
 import { Output } from "./output.ts";
@@ -130,8 +130,14 @@ export class Server implements BinaryHost {
   /** More `stats <name>` subcommands (replication adds `stats replication`). */
   readonly subStats = new Map<string, () => StatLines>();
   onShutdown: () => void = () => process.exit(0);
-  /** A -t N worker: asks the main thread for its stat groups (worker.ts sets it); null elsewhere. */
-  askMainStats: ((id: number) => void) | null = null;
+  /**
+   * -t N: asks the main thread for its stat groups (worker.ts sets it; main.ts on the main thread,
+   * where its own groups are local and only `every_thread` asks need the workers); null elsewhere.
+   * `every_thread`: the asker needs every thread's connections and detail prefixes too.
+   */
+  askMainStats: ((id: number, every_thread: boolean) => void) | null = null;
+  /** The main thread's own server: its groups are here, so a `stats` that needs no other thread does not wait. */
+  groups_local = false;
   /** The main thread's stat groups (replication's), as last fetched; fresh only while waiters resume. */
   private main_groups: Record<string, StatLines> = {};
   /** The connections (their resume callbacks) that may use the groups just fetched, once each. */
@@ -142,6 +148,8 @@ export class Server implements BinaryHost {
   onDetailClear: (() => void) | null = null;
   private main_waiters: Array<() => void> = [];
   private main_asked = 0;
+  /** Whether the ask in flight (main_asked) gathers every thread's connections and prefixes. */
+  private main_asked_every = false;
   readonly auth_counters: AuthCounters;
   readonly sasl: PasswordFile | null;
   readonly access: ClientAccess;
@@ -328,20 +336,28 @@ export class Server implements BinaryHost {
   /**
    * A worker's `stats` (any group) waits for the main thread's groups, fetched once for every
    * connection that asks meanwhile; each waiting connection answers its one `stats` with them when
-   * they arrive, and a later `stats` (even in the same pipeline) fetches again. Bounded: one
-   * request in flight, one waiter per connection.
+   * they arrive, and a later `stats` (even in the same pipeline) fetches again. Only a `stats` that
+   * shows every thread (statsGathersThreads) makes the main thread gather the workers; one that
+   * needs it while a plain ask is in flight asks again (the plain answer is then ignored). Bounded:
+   * one request in flight (two at an upgrade), one waiter per connection.
    */
-  statsHold(resume: () => void): boolean {
+  statsHold(resume: () => void, every_thread: boolean): boolean {
     if (this.askMainStats === null) return false;
+    if (this.groups_local && !every_thread) return false;
     if (this.main_granted.delete(resume)) return false; // its one `stats` on the groups it waited for
     this.main_waiters.push(resume);
-    if (this.main_waiters.length === 1) this.askMainStats(++this.main_asked);
+    const upgrade = every_thread && !this.main_asked_every;
+    if (this.main_waiters.length === 1 || upgrade) {
+      this.main_asked_every = every_thread;
+      this.askMainStats(++this.main_asked, every_thread);
+    }
     return true;
   }
 
   /** The main thread's answer to askMainStats: resume every waiting `stats`. */
-  statsArrived(id: number, groups: Record<string, StatLines>, detail: PrefixRow[]): void {
+  statsArrived(id: number, groups: Record<string, StatLines>, detail: PrefixRow[] | null): void {
     if (id !== this.main_asked) return;
+    this.main_asked_every = false;
     this.main_groups = groups;
     this.main_detail = detail;
     const waiters = this.main_waiters;
@@ -552,13 +568,6 @@ function threadsStats(counters: ThreadCounters): StatLines {
 function listenerAddress(listener: TCPSocketListener<Connection> | UnixListener): string {
   if ("port" in listener) return `tcp:${listener.hostname}:${listener.port}`;
   return `unix:${listener.path}`;
-}
-
-function tokenText(buf: Uint8Array, cmd: Command, index: number): string {
-  const off = cmd.token_off[index]!;
-  let text = "";
-  for (let i = 0; i < cmd.token_len[index]!; i++) text += String.fromCharCode(buf[off + i]!);
-  return text;
 }
 
 export { Status };

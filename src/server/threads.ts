@@ -41,7 +41,7 @@ export type ToWorker =
   | WorkerInit
   | { kind: "listen" }
   | { kind: "stop" }
-  | { kind: "stats"; id: number; lines: Record<string, StatLines>; detail: PrefixRow[] }
+  | { kind: "stats"; id: number; lines: Record<string, StatLines>; detail: PrefixRow[] | null }
   | { kind: "detail_clear" }
   | { kind: "fetched"; id: number }
   | { kind: "conns"; id: number }
@@ -52,7 +52,7 @@ export type FromWorker =
   | { kind: "listening" }
   | { kind: "failed"; message: string }
   | { kind: "shutdown" }
-  | { kind: "stats"; id: number }
+  | { kind: "stats"; id: number; every_thread: boolean }
   | { kind: "fetch"; id: number; keys: string }
   | { kind: "conns"; id: number; lines: StatLines; detail: PrefixRow[] }
   | { kind: "detail_clear" }
@@ -139,10 +139,14 @@ export class WorkerPool {
   private onMessage(worker: Worker, message: FromWorker): void {
     if (message.kind === "shutdown") this.onShutdown();
     else if (message.kind === "stats") {
-      // Every `stats` a worker serves carries every thread's connections (for `stats conns`).
-      this.gatherConns((conns, detail) => {
-        worker.postMessage({ kind: "stats", id: message.id, lines: { ...this.statGroups(), conns }, detail } satisfies ToWorker);
-      });
+      // The main thread's groups; every thread's connections and prefixes only for the `stats` that shows them.
+      if (!message.every_thread) {
+        worker.postMessage({ kind: "stats", id: message.id, lines: this.statGroups(), detail: null } satisfies ToWorker);
+      } else {
+        this.gatherConns((conns, detail) => {
+          worker.postMessage({ kind: "stats", id: message.id, lines: { ...this.statGroups(), conns }, detail } satisfies ToWorker);
+        });
+      }
     } else if (message.kind === "conns") this.connsArrived(message.id, message.lines, message.detail);
     else if (message.kind === "detail_clear") {
       this.onDetailClear();

@@ -51,7 +51,7 @@ async function init(message: WorkerInit): Promise<void> {
     read_through = through;
   }
   made.onShutdown = () => post({ kind: "shutdown" });
-  made.askMainStats = (id) => post({ kind: "stats", id });
+  made.askMainStats = (id, every_thread) => post({ kind: "stats", id, every_thread });
   made.onDetailClear = () => post({ kind: "detail_clear" });
   words.bindDetail(made.ctx.detail, false);
   made.ctx.delete_locks.mirror = {

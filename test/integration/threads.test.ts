@@ -10,6 +10,7 @@ import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort, RawClient, startOurs, type Spawned } from "../helpers/procs.ts";
 import { CacheClient, eventually } from "../helpers/cache_client.ts";
+import { BinaryClient, Op, parseFrames } from "../helpers/binary.ts";
 
 /** Each test (and hook) may take this long: several processes and threads start on a shared 2-core machine. */
 const test_ms_max = 30_000;
@@ -67,6 +68,33 @@ describe("-t 4: one cache over four workers", () => {
     }
     expect(await readers[0]!.call("delete shared\r\n")).toBe("DELETED\r\n");
     expect(await writer!.call("get shared\r\n", "END\r\n")).toBe("END\r\n");
+    for (const c of clients) c.close();
+  }, test_ms_max);
+
+  test("stats and stats conns asked at once by many connections: every `stats conns` (text or binary) lists every thread's connections", async () => {
+    // A worker fetches the main thread's groups once for every `stats` waiting on it, and gathers
+    // the other workers' connections only for `stats conns` / `stats detail dump`: a `stats conns`
+    // that arrives while a plain `stats` waits must still be answered with every thread's.
+    const clients: RawClient[] = [];
+    for (let i = 0; i < connections_spread; i++) clients.push(await RawClient.connect(server.port));
+    const bin = await BinaryClient.connect(server.port);
+    const ports = [...clients.map((c) => c.localPort), bin.raw.localPort];
+    expect(await eventually(async () => {
+      const counts = await connectionsByThread(clients[0]!);
+      return [...counts.values()].reduce((a, b) => a + b, 0) >= ports.length;
+    })).toBe(true);
+    for (let round = 0; round < 5; round++) {
+      bin.send({ opcode: Op.STAT, key: Buffer.from("conns") });
+      const replies = await Promise.all(clients.map((c, i) => c.call(i % 2 === 0 ? "stats\r\n" : "stats conns\r\n", "END\r\n")));
+      replies.forEach((reply, i) => {
+        if (i % 2 === 0) return expect(reply).toMatch(/^STAT pid \d+\r\n[^]*STAT threads 4\r\n[^]*END\r\n$/);
+        for (const port of ports) expect(reply).toContain(`:addr tcp:127.0.0.1:${port}\r\n`);
+      });
+      const bytes = await bin.raw.readUntil((b) => parseFrames(b).frames.some((f) => f.key.length === 0));
+      const addrs = parseFrames(bytes).frames.map((f) => `${f.key.toString("latin1")} ${f.value.toString("latin1")}`).join("\n");
+      for (const port of ports) expect(addrs).toContain(`addr tcp:127.0.0.1:${port}`);
+    }
+    bin.close();
     for (const c of clients) c.close();
   }, test_ms_max);
 
