@@ -5,6 +5,9 @@
 //   is copied to the stash (bounded by client_input_bytes_max; past it the connection is closed).
 //   A storage command is routed once its whole data block is here (values up to value_bytes_max;
 //   a larger one is answered `SERVER_ERROR object too large for cache` and its data skipped).
+// - A get/gets line longer than get_line_bytes_max is routed in parts as it arrives (the parser's
+//   GET_PART; get_request.ts GetLine), at most get_line_parts_max of them unanswered; only the
+//   unfinished last key is kept between reads, never the line.
 // - Every routed command holds a slot in `queue`; replies are written in queue order, whatever
 //   order the backends answer in. Replies of one event are batched in `out` (a buffer borrowed from
 //   the proxy for the event) and written with one socket.write by `flush()` at the end of the
@@ -20,8 +23,8 @@ import { request_magic } from "../protocol/binary_parser.ts";
 import type { Socket } from "bun";
 import { InputStash } from "../server/stash.ts";
 import { SendQueue } from "../server/send_queue.ts";
-import { Cmd, Command, Parse, parseCommand } from "../protocol/parser.ts";
-import { GetRequest } from "./get_request.ts";
+import { Cmd, Command, nextKey, Parse, parseCommand, parseGetRest } from "../protocol/parser.ts";
+import { GetLine, GetRequest } from "./get_request.ts";
 import { WriteRequest } from "./write_request.ts";
 import { BroadcastRequest } from "./broadcast_request.ts";
 import { LocalRequest, ProxyReply, Request, client_error_replies, type ReplyQueue } from "./request.ts";
@@ -32,7 +35,7 @@ import type { Router } from "./router.ts";
 import type { Upstream } from "./upstream.ts";
 import {
   client_input_bytes_initial, client_input_bytes_max, client_output_pause_bytes, client_output_pending_bytes_max,
-  client_requests_max,
+  client_requests_max, get_line_parts_max,
   value_bytes_max,
 } from "./limits.ts";
 
@@ -69,6 +72,8 @@ export class Client implements ReplyQueue {
   state: number = ClientState.OPEN;
   private readonly stash = new InputStash(client_input_bytes_initial, client_input_bytes_max);
   private swallow_left = 0;
+  /** A get line longer than get_line_bytes_max being routed in parts (get_request.ts), or null. */
+  private get_line: GetLine | null = null;
   private queue: Request[] = [];
   private head = 0;
   private out: Uint8Array | null = null;
@@ -119,10 +124,10 @@ export class Client implements ReplyQueue {
         at += n;
         continue;
       }
-      const next = this.runCommand(buf, at, end);
+      const next = this.get_line !== null ? this.runGetRest(buf, at, end) : this.runCommand(buf, at, end);
       if (next < 0) break;
       at = next;
-      if (this.inflight >= client_requests_max || this.pending.bytes > client_output_pause_bytes) this.pause();
+      if (this.inflight >= client_requests_max || this.pending.bytes > client_output_pause_bytes || this.lineFull()) this.pause();
     }
     return at;
   }
@@ -138,16 +143,71 @@ export class Client implements ReplyQueue {
     const cmd = command;
     const parse = parseCommand(buf, at, end, cmd);
     if (parse === Parse.NEED_MORE) return -1;
-    // a get line longer than get_line_bytes_max is not split across servers in parts: closed
-    if (parse === Parse.CLOSE || parse === Parse.GET_PART) {
+    if (parse === Parse.CLOSE) {
       this.close();
       return end;
     }
     this.host.counted(cmd.kind);
+    if (parse === Parse.GET_PART) {
+      this.get_line = new GetLine(cmd.kind);
+      return this.routeGetPart(cmd, buf, false);
+    }
     if (cmd.kind >= Cmd.SET && cmd.kind <= Cmd.CAS) return this.storage(cmd, buf, end);
     if (cmd.kind === Cmd.MS || cmd.kind === Cmd.MS_INVALID) return this.metaSet(cmd);
     this.execute(cmd, buf);
     return cmd.next;
+  }
+
+  /** A long get line has get_line_parts_max parts unanswered: read no more of it for now. */
+  private lineFull(): boolean {
+    return this.get_line !== null && this.get_line.parts_unwritten >= get_line_parts_max;
+  }
+
+  /** More of a long get line: its complete keys are routed, its unfinished last key waits. */
+  private runGetRest(buf: Uint8Array, at: number, end: number): number {
+    const line = this.get_line!;
+    if (line.skipping) return this.skipGetRest(line, buf, at, end);
+    const cmd = command;
+    const parse = parseGetRest(buf, at, end, cmd);
+    if (parse === Parse.NEED_MORE) return -1;
+    cmd.kind = line.kind;
+    cmd.exptime = 0;
+    return this.routeGetPart(cmd, buf, parse === Parse.LINE);
+  }
+
+  /** One part of a long get line (`last`: its '\n' came); a line of spaces only is ERROR, as memcached. */
+  private routeGetPart(cmd: Command, buf: Uint8Array, last: boolean): number {
+    const line = this.get_line!;
+    const has_keys = nextKey(buf, cmd.keys_off, cmd.line_end);
+    if (last) this.get_line = null;
+    if (last && !line.keys_seen && !has_keys) {
+      this.local(ProxyReply.ERROR, false);
+      return cmd.next;
+    }
+    if (has_keys) line.keys_seen = true;
+    if (has_keys || last) {
+      const request = new GetRequest(this, this.host.router, cmd, line, last);
+      this.push(request);
+      request.route(cmd, buf);
+    }
+    if (!last && cmd.keys_final) line.skipping = true;
+    return cmd.next;
+  }
+
+  /** The rest of a long get line that carries nothing (after a NUL or a key too long): up to its '\n', then END. */
+  private skipGetRest(line: GetLine, buf: Uint8Array, at: number, end: number): number {
+    const nl = buf.indexOf(LF, at);
+    if (nl < 0 || nl >= end) return end;
+    this.get_line = null;
+    if (!line.keys_seen) {
+      this.local(ProxyReply.ERROR, false);
+    } else {
+      command.kind = line.kind;
+      const request = new GetRequest(this, this.host.router, command, line, true);
+      this.push(request);
+      request.finishWith(ProxyReply.END);
+    }
+    return nl + 1;
   }
 
   private storage(cmd: Command, buf: Uint8Array, end: number): number {
@@ -268,7 +328,7 @@ export class Client implements ReplyQueue {
       if (!request.noreply) request.reply = buf.slice(off, off + len);
       return;
     }
-    if (!request.noreply) this.emit(buf, off, len);
+    if (!request.noreply && request.takesItsTurn()) this.emit(buf, off, len);
     this.advance();
   }
 
@@ -277,7 +337,7 @@ export class Client implements ReplyQueue {
     this.head++;
     while (this.head < this.queue.length && this.queue[this.head]!.done) {
       const request = this.queue[this.head]!;
-      if (request.reply !== null) this.emit(request.reply, 0, request.reply.length);
+      if (request.reply !== null && request.takesItsTurn()) this.emit(request.reply, 0, request.reply.length);
       request.reply = null;
       this.head++;
     }
@@ -321,7 +381,7 @@ export class Client implements ReplyQueue {
       this.out = null;
     }
     if (this.state === ClientState.QUITTING && this.inflight === 0 && this.pending.bytes === 0) return this.close();
-    if (this.paused && this.inflight < client_requests_max && this.pending.bytes <= client_output_pause_bytes) {
+    if (this.paused && this.inflight < client_requests_max && this.pending.bytes <= client_output_pause_bytes && !this.lineFull()) {
       this.paused = false;
       this.socket.resume();
       this.runStash();

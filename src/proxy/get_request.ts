@@ -15,6 +15,9 @@
 //   the remaining TTL from `mg` (exptime 0 when only `get` could tell; gat/gats use their exptime).
 // - gat/gats also send `touch <key> <exptime>` to the backup of every key.
 // - A reply whose server answered an error line (SERVER_ERROR ...) is that error, alone.
+// - A get/gets line longer than get_line_bytes_max is routed in parts as its keys arrive (GetLine):
+//   one request per part, answered in order; only the last part's reply keeps END, and a part whose
+//   reply is an error ends the line's reply (the parts after it write nothing), as our server does.
 
 import { Cmd, key_bytes_max, key_cursor, nextKey, type Command } from "../protocol/parser.ts";
 import { Part } from "./part.ts";
@@ -59,8 +62,34 @@ function verb(kind: number): string {
   return "get";
 }
 
+/**
+ * A get line longer than get_line_bytes_max, routed as consecutive parts (a GetRequest each) while
+ * it arrives, so the proxy holds at most one part of it (the client's input bound), never the line.
+ */
+export class GetLine {
+  readonly kind: number;
+  /** A part so far named a key (a line of spaces only is memcached's ERROR). */
+  keys_seen = false;
+  /** The rest of the line up to its '\n' carries nothing to route (a NUL, a key too long). */
+  skipping = false;
+  /** A part's error reply was written: the line's reply is over, later parts write nothing. */
+  ended = false;
+  /** Parts routed whose turn to be written has not come (bounded by get_line_parts_max). */
+  parts_unwritten = 0;
+
+  constructor(kind: number) {
+    this.kind = kind;
+  }
+}
+
 export class GetRequest extends Request {
   private readonly kind: number;
+  /** The long line this request is a part of, or null for a whole line. */
+  private readonly line: GetLine | null;
+  /** The line's last part: its reply keeps END. */
+  private readonly last: boolean;
+  /** Its reply is an error line, not values + END (it ends a long line's reply). */
+  private is_error = false;
   private readonly exptime: number;
   private readonly router: Router;
   /** Key bytes: the client's line (during routing) or a copy of its keys (afterwards). */
@@ -78,11 +107,48 @@ export class GetRequest extends Request {
   private found_end: Int32Array | null = null;
   private fill_blocks: Array<Uint8Array | null> | null = null;
 
-  constructor(client: ReplyQueue, router: Router, cmd: Command) {
+  constructor(client: ReplyQueue, router: Router, cmd: Command, line: GetLine | null = null, last = true) {
     super(client, false);
     this.kind = cmd.kind;
     this.exptime = cmd.exptime;
     this.router = router;
+    this.line = line;
+    this.last = last;
+    if (line !== null) line.parts_unwritten++;
+  }
+
+  /**
+   * A part of a long line keeps END only when last; an error reply is marked for takesItsTurn.
+   * Then the keys, tables and server replies are let go: the client's queue may keep a finished
+   * request until the requests ahead of it are written.
+   */
+  override finish(buf: Uint8Array, off: number, len: number): void {
+    if (this.finished) return;
+    if (this.line !== null) {
+      const ends = len >= END_LEN && lineIs(buf, off + len - END_LEN, off + len, "END\r\n");
+      if (!ends || (len > END_LEN && !readValueLine(buf, off, off + len))) this.is_error = true;
+      else if (!this.last) len -= END_LEN;
+    }
+    super.finish(buf, off, len);
+    this.release();
+  }
+
+  private release(): void {
+    this.keys = ProxyReply.END;
+    this.table = no_keys;
+    this.groups.length = 0;
+    this.found_group = this.found_off = this.found_end = null;
+    this.fill_blocks = null;
+  }
+
+  /** In the client's order: nothing after a long line's error; an error ends the line's reply. */
+  override takesItsTurn(): boolean {
+    const line = this.line;
+    if (line === null) return true;
+    line.parts_unwritten--;
+    if (line.ended) return false;
+    if (this.is_error) line.ended = true;
+    return true;
   }
 
   private get prefix(): string {
@@ -115,7 +181,7 @@ export class GetRequest extends Request {
     if (!this.collectKeys(cmd, buf)) return;
     if (this.count === 0) return this.finishWith(ProxyReply.END); // `gat 10` with no key, as memcached
     if (!this.placeKeys()) return this.finishWith(ProxyReply.UNAVAILABLE);
-    if (this.groups.length === 1) this.sendWhole(cmd, buf);
+    if (this.groups.length === 1 && this.line === null) this.sendWhole(cmd, buf);
     else for (let g = 0; g < this.groups.length; g++) this.sendGroup(g);
     if (this.kind === Cmd.GAT || this.kind === Cmd.GATS) this.touchBackups();
   }
@@ -125,6 +191,7 @@ export class GetRequest extends Request {
     let n = 0;
     for (let from = cmd.keys_off; nextKey(buf, from, cmd.line_end); from = key_cursor.off + key_cursor.len) {
       if (key_cursor.len > key_bytes_max) {
+        if (this.line !== null) this.line.skipping = true; // as our server: the rest of the line is skipped
         this.finishWith(client_error_replies[0]!); // memcached: the error alone
         return false;
       }

@@ -15,6 +15,10 @@ export const client_input_bytes_initial = 16 * 1024;
 /** Requests of one client in flight (sent upstream, reply not yet written back). Past it the proxy
  *  stops reading that client until replies drain — pipelining is bounded, never refused. */
 export const client_requests_max = 1024;
+/** Parts of one long get line (each ≤ the client's input bound, usually one read) routed and not
+ *  yet written back: past it the proxy stops reading the line until a part is answered, so a
+ *  streamed line costs a few parts of keys, tables and replies, never the line. */
+export const get_line_parts_max = 4;
 /** Replies a slow client has not taken yet before the proxy stops reading its requests. */
 export const client_output_pause_bytes = 4 * 1024 * 1024;
 /** Reply bytes held for one client — unsent, plus a reply to it still arriving from a server — past
@@ -45,7 +49,7 @@ export const upstream_pending_bytes_max = 16 * 1024 * 1024;
 export const upstream_output_bytes = 64 * 1024;
 /** First size of an upstream connection's reply stash (a reply split across reads). */
 export const upstream_input_bytes_initial = 16 * 1024;
-/** The longest reply the proxy accepts from a backend: a multi-get of keys on one 64 KiB line can
+/** The longest reply the proxy accepts from a backend: a multi-get of keys on one 64 KiB line (or one part of a longer one) can
  *  name ~6,000 keys; 64 MiB covers them at ~10 KiB each. A longer reply fails the request. */
 export const upstream_reply_bytes_max = 64 * 1024 * 1024;
 /** The most of a dropped reply (its client gone or over its output bound) an upstream connection

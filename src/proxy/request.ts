@@ -63,6 +63,11 @@ export abstract class Request implements PartOwner {
     this.finish(bytes, 0, bytes.length);
   }
 
+  /** Called once, in the client's order, just before its reply is written; false: write nothing. */
+  takesItsTurn(): boolean {
+    return true;
+  }
+
   abstract partDone(part: Part, buf: Uint8Array, off: number, len: number): void;
   abstract partFailed(part: Part, sent: boolean): void;
 }
