@@ -38,15 +38,11 @@ import { Server } from "../src/server/server.ts";
 import { SharedWords } from "../src/server/shared_words.ts";
 import { ThreadCounters } from "../src/server/thread_counters.ts";
 import type { FromRelayWorker, RelayWorkerInit, ToRelayWorker } from "./acceptor_worker.ts";
-import { ackBytes, FrameWriter, Kind, readFrames, type FrameKind } from "./lib/relay_frames.ts";
+import {
+  ackBytes, backlog_bytes_max, batch_bytes, FrameWriter, inflight_bytes_max, Kind, readFrames, type FrameKind,
+} from "./lib/relay_frames.ts";
 
-/** One batch of frames, either way (the workers' too: init's batch_bytes). */
-export const batch_bytes = 64 * 1024;
-/** A client's request bytes sent to its worker and not yet acknowledged, before this thread stops reading it. */
-export const inflight_bytes_max = 256 * 1024;
-/** A client's reply bytes its socket has not taken, before this thread stops reading it. */
-export const backlog_bytes_max = 256 * 1024;
-export const workers_max = 16;
+const workers_max = 16;
 const step_ms_max = 10_000;
 const stop_ms_max = 5_000;
 const usage = "usage: bun bench/acceptor_server.ts --workers N [repcached flags]";

@@ -22,6 +22,13 @@ export const ack_payload_bytes = 4;
 /** The smallest writer that can carry every frame (an ACK is the largest fixed one). */
 export const capacity_min = header_bytes + ack_payload_bytes;
 
+/** One batch of frames, either way (the acceptor's writers and, through init, the workers'). */
+export const batch_bytes = 64 * 1024;
+/** A client's request bytes sent to its worker and not yet acknowledged, before the acceptor stops reading it. */
+export const inflight_bytes_max = 256 * 1024;
+/** A client's reply bytes its socket has not taken, before the acceptor stops reading it. */
+export const backlog_bytes_max = 256 * 1024;
+
 export class FrameWriter {
   readonly buf: Uint8Array;
   private readonly view: DataView;
