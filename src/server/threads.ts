@@ -8,6 +8,9 @@
 // Why reusePort rather than one acceptor handing connections out: Bun cannot pass an accepted
 // socket to another Worker, so an acceptor would have to proxy every byte; with reusePort each
 // worker accepts its own (measured: connections spread evenly, 21/19 of 40 over two workers).
+// Such a relaying acceptor was built and measured (bench/acceptor.ts, README "reusePort or one
+// acceptor"): 0.76× -t 2's throughput on pipelined gets, 0.88× on one request per round trip,
+// 1.25–1.32× the CPU per request, its socket thread the ceiling.
 // The cost: connections are spread by the kernel's hash of the 4-tuple, not by load.
 //
 // Contract: `WorkerPool.start` spawns the workers one after another (each loads the native library
