@@ -252,6 +252,20 @@ pub const PaddedMutex = struct {
     writer: u32 = 0,
 };
 
+/// One slab class's lock with what it guards that the store keeps: the class's LRU list and
+/// mem_requested share the lock's cache line, so a thread that takes the lock finds them there
+/// (one line moves between cores, not four), and each class has lines of its own (before, the
+/// lists' heads, tails and counts and mem_requested were arrays, classes side by side on a line).
+pub const ClassState = struct {
+    mutex: std.Thread.Mutex align(std.atomic.cache_line) = .{},
+    lru: lru_zig.List = .{},
+    mem_requested: u64 = 0,
+
+    comptime {
+        assert(@sizeOf(ClassState) == std.atomic.cache_line);
+    }
+};
+
 /// Tries `mutex` for a short while before sleeping on it: stripe and class locks are held for
 /// a chain walk or a few list links, far less than a futex sleep and wake-up, which would make
 /// two threads take turns instead of running side by side.
@@ -275,7 +289,7 @@ pub const ReaderSlot = struct {
 /// Item stripes (session.zig): a key's stripe is its hash modulo this. At most the table's
 /// smallest low_count, so a bucket's items all share one stripe across growth.
 pub const stripe_count: u32 = table_zig.buckets_min;
-const stripe_mask: u32 = stripe_count - 1;
+pub const stripe_mask: u32 = stripe_count - 1;
 const stripe_none: u32 = std.math.maxInt(u32);
 
 comptime {
@@ -299,9 +313,10 @@ pub const Store = struct {
     /// The item stripes: a stripe guards its buckets' chains and every field of their items but
     /// the LRU links (session.zig).
     stripes: [stripe_count]PaddedMutex,
-    /// Per slab class: its free list and page carving (slabs), its LRU list and count (lru), its
-    /// mem_requested, and its items' LRU links. Taken inside a stripe, never two at once.
-    class_locks: [slabs_zig.class_id_max + 1]PaddedMutex,
+    /// Per slab class: its lock, which guards its free list and page carving (slabs), its LRU
+    /// list (lru) and mem_requested kept beside the lock, and its items' LRU links. Taken inside
+    /// a stripe, never two at once.
+    class_states: [slabs_zig.class_id_max + 1]ClassState,
     /// One per session that can be open (slot 0: the default session's); writers look at
     /// slots [0, reader_slots_high).
     reader_slots: [session_zig.sessions_max + 1]ReaderSlot,
@@ -323,7 +338,6 @@ pub const Store = struct {
     eviction_log_mutex: std.Thread.Mutex,
     arena: arena_zig.Arena,
     slabs: slabs_zig.Slabs,
-    lru: lru_zig.Lru,
     table: table_zig.Table,
     clock: clock_zig.Clock,
     pending: pending_zig.Pending,
@@ -355,8 +369,6 @@ pub const Store = struct {
     reclaim_class_next: u8,
     /// Items in the table (the sum of the LRU counts), for the table's growth (atomic).
     linked_count: HotWord,
-    /// Per class, under its class lock.
-    mem_requested: [slabs_zig.class_id_max + 1]u64,
     /// Every open session but the default one, linked through `Session.next`.
     sessions: ?*Session,
     /// The counters of sessions closed since the last `stats reset`.
@@ -397,7 +409,7 @@ pub const Store = struct {
             .sessions_mutex = .{},
             .sessions_open = 0,
             .stripes = [_]PaddedMutex{.{}} ** stripe_count,
-            .class_locks = [_]PaddedMutex{.{}} ** (slabs_zig.class_id_max + 1),
+            .class_states = [_]ClassState{.{}} ** (slabs_zig.class_id_max + 1),
             .reader_slots = [_]ReaderSlot{.{}} ** (session_zig.sessions_max + 1),
             .reader_slots_high = 1,
             .reader_slots_taken = [_]bool{true} ++ [_]bool{false} ** session_zig.sessions_max,
@@ -409,7 +421,6 @@ pub const Store = struct {
             .eviction_log_mutex = .{},
             .arena = arena,
             .slabs = slabs,
-            .lru = .{},
             .table = table,
             .clock = clock_zig.Clock.init(@intCast(p.unix_now_s)),
             .pending = pending,
@@ -427,7 +438,6 @@ pub const Store = struct {
             .sweep_bucket = 0,
             .reclaim_class_next = 0,
             .linked_count = .{},
-            .mem_requested = [_]u64{0} ** (slabs_zig.class_id_max + 1),
             .sessions = null,
             .counters_closed = .{},
             .evicted_time = [_]u64{0} ** (slabs_zig.class_id_max + 1),
@@ -651,7 +661,7 @@ pub const Session = struct {
             self.class_depth += 1;
             return;
         }
-        lockSpinning(&self.shared.class_locks[class_id].mutex);
+        lockSpinning(&self.shared.class_states[class_id].mutex);
         self.held_class = class_id;
         self.class_depth = 1;
     }
@@ -660,7 +670,7 @@ pub const Session = struct {
         assert(self.class_depth > 0);
         self.class_depth -= 1;
         if (self.class_depth > 0) return;
-        self.shared.class_locks[self.held_class].mutex.unlock();
+        self.shared.class_states[self.held_class].mutex.unlock();
         self.held_class = 0;
     }
 
@@ -678,6 +688,17 @@ pub const Session = struct {
             return .{ .lock = .taken, .stripe = stripe };
         }
         return .{ .lock = .busy, .stripe = stripe };
+    }
+
+    /// lockVictim for an item a tail walk meets after choosing `victim`: an item of the stripe
+    /// the walk already holds for its victim is looked at under that hold (before, it was
+    /// skipped: a dead item sharing the victim's stripe, 1 in 1,024, let a live one be evicted).
+    fn lockWalked(self: *Session, h: *Header, victim: Ref, victim_lock: Victim) Victim {
+        if (victim != ref_none and victim_lock.lock == .taken) {
+            const stripe = self.shared.table.hashOf(items.keyOfShared(h)) & stripe_mask;
+            if (stripe == victim_lock.stripe) return .{ .lock = .own, .stripe = stripe };
+        }
+        return self.lockVictim(h);
     }
 
     fn unlockVictim(self: *Session, victim: Victim) void {
@@ -846,8 +867,9 @@ pub const Session = struct {
         const class_id = owner.slabs.classOf(ref);
         owner.table.insert(&owner.arena, bucket, ref);
         self.lockClass(class_id);
-        owner.lru.link(&owner.arena, ref, class_id);
-        owner.mem_requested[class_id] += items.sizeOf(h);
+        const class = &owner.class_states[class_id];
+        class.lru.link(&owner.arena, ref);
+        class.mem_requested += items.sizeOf(h);
         self.unlockClass();
         if (isTombstone(h)) _ = @atomicRmw(u64, &owner.tombstone_count.value, .Add, 1, .monotonic) else self.counters.global.add(.total_items, 1);
         if (!counted) return;
@@ -863,8 +885,9 @@ pub const Session = struct {
         const class_id = owner.slabs.classOf(ref);
         owner.table.remove(&owner.arena, bucket, ref);
         self.lockClass(class_id);
-        owner.lru.unlink(&owner.arena, ref, class_id);
-        owner.mem_requested[class_id] -= items.sizeOf(h);
+        const class = &owner.class_states[class_id];
+        class.lru.unlink(&owner.arena, ref);
+        class.mem_requested -= items.sizeOf(h);
         self.unlockClass();
         items.setFlags(h, h.item_flags & ~items.flag_linked);
         if (counted) {
@@ -927,7 +950,7 @@ pub const Session = struct {
         const class_id = owner.slabs.classOf(ref);
         self.lockClass(class_id);
         defer self.unlockClass();
-        owner.lru.bump(&owner.arena, ref, class_id, now);
+        owner.class_states[class_id].lru.bump(&owner.arena, ref, now);
     }
 
     // ---- allocation, eviction ----
@@ -953,21 +976,16 @@ pub const Session = struct {
     /// pinned. An item whose stripe another thread holds is skipped (`lockVictim`).
     fn pullTail(self: *Session, class_id: u8) bool {
         const owner = self.shared;
-        var ref = owner.lru.tail(class_id);
+        var ref = owner.class_states[class_id].lru.tail;
         var victim: Ref = ref_none;
         var victim_lock: Victim = undefined;
         defer if (victim != ref_none) self.unlockVictim(victim_lock);
         var tries: u32 = 0;
         while (ref != ref_none and tries < lru_zig.tail_search_depth) : (tries += 1) {
             const h = owner.arena.header(ref);
-            const next = lru_zig.Lru.towardsHead(&owner.arena, ref);
+            const next = lru_zig.List.towardsHead(&owner.arena, ref);
             defer ref = next;
-            if (victim != ref_none and victim_lock.lock == .taken) {
-                // The victim's stripe is held: an item of that stripe is looked at under it.
-                const stripe = owner.table.hashOf(items.keyOfShared(h)) & stripe_mask;
-                if (stripe == victim_lock.stripe) continue;
-            }
-            const lock = self.lockVictim(h);
+            const lock = self.lockWalked(h, victim, victim_lock);
             if (lock.lock == .busy) continue;
             if (h.item_flags & items.flag_pinned != 0) {
                 self.unlockVictim(lock);
@@ -1866,7 +1884,7 @@ pub const Session = struct {
     fn reclaimTailItem(self: *Session, class_id: u8) bool {
         self.lockClass(class_id);
         defer self.unlockClass();
-        const ref = self.shared.lru.tail(class_id);
+        const ref = self.shared.class_states[class_id].lru.tail;
         if (ref == ref_none) return false;
         const h = self.shared.arena.header(ref);
         const lock = self.lockVictim(h);
@@ -1918,8 +1936,8 @@ pub const Session = struct {
             .{ .used_chunks, class.used_count },
             .{ .free_chunks, class.free_count },
             .{ .free_chunks_end, class.end_count },
-            .{ .mem_requested, owner.mem_requested[id] },
-            .{ .number, owner.lru.counts[id] },
+            .{ .mem_requested, owner.class_states[id].mem_requested },
+            .{ .number, owner.class_states[id].lru.count },
             .{ .age, self.tailAge(id) },
         };
         comptime assert(gauges.len == @intFromEnum(stats.class_first_counter));
@@ -1929,7 +1947,7 @@ pub const Session = struct {
 
     /// The class's lock held (an item's time_s is written under its stripe and class locks).
     fn tailAge(self: *const Session, class_id: u8) u64 {
-        const tail = self.shared.lru.tail(class_id);
+        const tail = self.shared.class_states[class_id].lru.tail;
         if (tail == ref_none) return 0;
         return self.shared.clock.now() -| self.shared.arena.header(tail).time_s;
     }
@@ -1947,7 +1965,7 @@ pub const Session = struct {
             {
                 self.lockClass(@intCast(id));
                 defer self.unlockClass();
-                bytes += owner.mem_requested[id];
+                bytes += owner.class_states[id].mem_requested;
                 if (owner.slabs.classes[id].pages > 0) active_slabs += 1;
             }
             inline for (stats.summed) |pair| out[@intFromEnum(pair[0])] += sum.class[id].get(pair[1]);

@@ -479,6 +479,28 @@ test "cache: the tail walk reclaims an expired item within 5 of the tail, else e
     try testing.expectEqual(@as(?[]const u8, null), h.get(keyOf(&key, 5)));
 }
 
+test "cache: the tail walk reclaims a dead item of the stripe it holds for its victim" {
+    var h = try Harness.init(tinyOptions(false));
+    defer h.deinit();
+    var key: [16]u8 = undefined;
+    const table = &h.store.shared.table;
+    const tail_stripe = table.hashOf(keyOf(&key, 0)) & cache.stripe_mask;
+    // A key of the tail's stripe (1 in 1,024 keys is; the table's seed is random).
+    var twin: usize = 1_000;
+    while (table.hashOf(keyOf(&key, twin)) & cache.stripe_mask != tail_stripe) twin += 1;
+    // The tail (live, the walk's victim) first; the twin, expiring, 4th from the tail.
+    const order = [_]usize{ 0, 1, 2, twin, 4, 5, 6, 7, 8, 9 };
+    for (order) |i| {
+        const exptime: i32 = if (i == twin) 5 else 0;
+        try testing.expectEqual(Status.ok, h.op(op_set, keyOf(&key, i), "value", 0, exptime));
+    }
+    h.advance(10);
+    try testing.expectEqual(Status.ok, h.set("fresh", "value"));
+    try testing.expectEqual(@as(u64, 1), h.stat(.reclaimed));
+    try testing.expectEqual(@as(u64, 0), h.stat(.evictions));
+    try testing.expect(h.get(keyOf(&key, 0)) != null);
+}
+
 test "cache: -M returns NO_MEMORY, still reclaims expired, and a failed SET drops the old value" {
     var h = try Harness.init(tinyOptions(true));
     defer h.deinit();

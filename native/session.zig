@@ -28,7 +28,7 @@
 //!     pattern): either the writer sees the reader and waits, or the reader sees the writer
 //!     and takes the mutex instead. This is what lets gets on different cores scale: a get that
 //!     takes a mutex writes the mutex's line, which the other core then has to fetch back.
-//!   - `class_locks`: one per slab class: the class's free list and page carving (slabs.zig),
+//!   - `class_states[c].mutex`: one per slab class: the class's free list and page carving (slabs.zig),
 //!     its LRU list and count (lru.zig), its mem_requested, and its items' lru_prev/lru_next.
 //!   - `slabs.page_mutex`: the global page grant (pages_used, page_classes).
 //!   - `eviction_log_mutex`: the eviction log ring.

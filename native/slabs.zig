@@ -35,8 +35,9 @@ pub const Config = struct {
     growth_factor: f64,
 };
 
+/// Alone on its cache line(s): classes are allocated from by different threads at once.
 pub const Class = struct {
-    chunk_size: u32 = 0,
+    chunk_size: u32 align(std.atomic.cache_line) = 0,
     chunks_per_page: u32 = 0,
     pages: u32 = 0,
     free_head: Ref = items.ref_none,

@@ -330,10 +330,10 @@ fn checkLinks(store: *Store) !u64 {
     try testing.expectEqual(store.linked_count.value, linked);
     try testing.expectEqual(store.tombstone_count.value, tombstones);
     for (1..@as(usize, store.slabs.class_count) + 1) |class_id| {
-        try testing.expectEqual(per_class[class_id], store.lru.counts[class_id]);
+        try testing.expectEqual(per_class[class_id], store.class_states[class_id].lru.count);
         try testing.expectEqual(per_class[class_id], lruLength(store, @intCast(class_id)));
         try testing.expectEqual(per_class[class_id], store.slabs.classes[class_id].used_count);
-        try testing.expectEqual(bytes_per_class[class_id], store.mem_requested[class_id]);
+        try testing.expectEqual(bytes_per_class[class_id], store.class_states[class_id].mem_requested);
     }
     var global: [stats.global_count]u64 = undefined;
     store.session_default.statsGlobal(&global);
@@ -344,8 +344,8 @@ fn checkLinks(store: *Store) !u64 {
 /// Items on a class's LRU, head to tail (bounded by one more than its count).
 fn lruLength(store: *Store, class_id: u8) u64 {
     var length: u64 = 0;
-    var ref = store.lru.heads[class_id];
-    while (ref != items.ref_none and length <= store.lru.counts[class_id]) : (length += 1) {
+    var ref = store.class_states[class_id].lru.head;
+    while (ref != items.ref_none and length <= store.class_states[class_id].lru.count) : (length += 1) {
         ref = store.arena.header(ref).lru_next;
     }
     return length;
