@@ -15,7 +15,7 @@ import { cpus } from "node:os";
 import { join } from "node:path";
 import { project_root } from "../src/native/build.ts";
 import { ab_usage, cpuMicros, pairCpuRatio, pairRatio, parseAbCli } from "./lib/ab.ts";
-import { killChildren } from "./lib/children.ts";
+import { exitAfter, stopOnSignals } from "./lib/children.ts";
 import { ensureDebianPackage } from "./lib/debian.ts";
 import { haveLoadgen, loadgen_path, type LoadgenOptions } from "./lib/loadgen.ts";
 import { measure, preload_timeout_s } from "./lib/measure.ts";
@@ -30,21 +30,13 @@ import { workloads } from "./lib/workloads.ts";
 const memcached_path = "/usr/bin/memcached";
 const say = (line: string) => console.log(line);
 const live = new Set<RunningServer>();
-let interrupted = false;
 
 async function stopAll(): Promise<void> {
   await Promise.all([...live].map((s) => s.stop()));
   live.clear();
 }
 
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.on(signal, () => {
-    if (interrupted) return;
-    interrupted = true;
-    say(`\n${signal}: stopping every process this run started`);
-    void stopAll().then(killChildren).finally(() => process.exit(130));
-  });
-}
+const run = stopOnSignals(stopAll);
 
 /** The checkout's HEAD: [short hash, subject]. */
 function gitHead(dir: string): [string, string] {
@@ -101,7 +93,7 @@ async function main(): Promise<number> {
   const samples = new Map(selected.map((w) => [w.id, [] as Sample[]]));
   try {
     for (const [i, step] of steps.entries()) {
-      if (interrupted) break;
+      if (run.interrupted) break;
       const sample = await measure(step.round, step.workload, servers.get(step.server)!, loadgen_options);
       sample.server = step.server;
       samples.get(step.workload.id)!.push(sample);
@@ -131,13 +123,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-let code = 1;
-try {
-  code = await main();
-} catch (error) {
-  console.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
-} finally {
-  await stopAll();
-  await killChildren();
-}
-process.exit(code);
+await exitAfter(main, stopAll);

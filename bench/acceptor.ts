@@ -17,7 +17,7 @@ import { cpus, release } from "node:os";
 import { join } from "node:path";
 import { project_root } from "../src/native/build.ts";
 import { acceptor_labels, acceptor_usage, acceptorCells, acceptorServers, parseAcceptorCli, type AcceptorServerId } from "./lib/acceptor.ts";
-import { killChildren } from "./lib/children.ts";
+import { exitAfter, stopOnSignals } from "./lib/children.ts";
 import { haveLoadgen, loadgen_path, type LoadgenOptions } from "./lib/loadgen.ts";
 import { measure, preload_timeout_s } from "./lib/measure.ts";
 import { schedule } from "./lib/schedule.ts";
@@ -29,7 +29,6 @@ import { threads_workloads, type Workload } from "./lib/workloads.ts";
 const say = (line: string) => console.log(line);
 const reason_chars_max = 140;
 const live = new Set<RunningServer>();
-let interrupted = false;
 
 const env: ServerEnv = {
   pin_cpu: null, memcached_path: "/usr/bin/memcached", bun_path: process.execPath, as_root: process.getuid?.() === 0,
@@ -41,14 +40,7 @@ async function stopAll(): Promise<void> {
   live.clear();
 }
 
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.on(signal, () => {
-    if (interrupted) return;
-    interrupted = true;
-    say(`\n${signal}: stopping every process this run started`);
-    void stopAll().then(killChildren).finally(() => process.exit(130));
-  });
-}
+const run = stopOnSignals(stopAll);
 
 /** The relay with `workers` workers, on the same flags as oursArgv gives ours. */
 function relayArgv(port: number, workers: number): string[] {
@@ -106,7 +98,7 @@ async function main(): Promise<number> {
   const samples = new Map(selected.map((w) => [w.id, [] as Sample[]]));
   try {
     for (const [i, step] of steps.entries()) {
-      if (interrupted) break;
+      if (run.interrupted) break;
       const sample = await measure(step.round, step.workload, servers.get(step.server)!, loadgen_options);
       sample.server = step.server;
       samples.get(step.workload.id)!.push(sample);
@@ -128,13 +120,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-let code = 1;
-try {
-  code = await main();
-} catch (error) {
-  console.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
-} finally {
-  await stopAll();
-  await killChildren();
-}
-process.exit(code);
+await exitAfter(main, stopAll);

@@ -15,21 +15,13 @@ import { libraryReuse } from "../src/native/library.ts";
 import { serverSettings } from "../src/server_setup.ts";
 import type { Connection, SocketLike } from "../src/server/connection.ts";
 import type { Server } from "../src/server/server.ts";
+import type { WorkerInit } from "../src/server/threads.ts";
 import { FrameWriter, Kind, readFrames, type FrameKind } from "./lib/relay_frames.ts";
 
 declare const self: Worker;
 
-export interface RelayWorkerInit {
-  kind: "init";
-  index: number;
-  threads: number;
-  argv: string[];
-  store_owner: number;
-  library_path: string | null;
-  counters_buffer: SharedArrayBuffer;
-  words_buffer: SharedArrayBuffer;
-  batch_bytes: number;
-}
+/** What a -t N worker gets (src/server/threads.ts), without replication's journal, plus the frame batch size. */
+export type RelayWorkerInit = Omit<WorkerInit, "journal_buffer"> & { batch_bytes: number };
 
 export type ToRelayWorker = RelayWorkerInit | { kind: "stop" } | ArrayBuffer;
 export type FromRelayWorker = { kind: "ready" } | { kind: "failed"; message: string } | { kind: "stopped" } | ArrayBuffer;

@@ -14,7 +14,7 @@ import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { cpus, release, tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { nativeLibraryPath, project_root } from "../src/native/build.ts";
-import { killChildren, track } from "./lib/children.ts";
+import { exitAfter, killChildren, track } from "./lib/children.ts";
 import { ensureDebianPackage } from "./lib/debian.ts";
 import { isoDate, parseCli, usage, type Options } from "./lib/cli.ts";
 import { buildLoadgen, haveLoadgen, loadgen_path, loadgenArgs, type LoadgenOptions } from "./lib/loadgen.ts";
@@ -556,13 +556,4 @@ function methodLines(options: Options): string[] {
   ];
 }
 
-let exit_code = 1;
-try {
-  exit_code = await main();
-} catch (error) {
-  console.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
-} finally {
-  await stopAll();
-  await killChildren();
-}
-process.exit(exit_code);
+await exitAfter(main, stopAll);
